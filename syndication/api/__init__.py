@@ -1,0 +1,1 @@
+"""The HTTP API: event ingestion, article state, feed serving, ops endpoints."""

@@ -1,0 +1,81 @@
+"""The FastAPI application: routers, shared state, and one error handler table.
+
+    app = create_app(settings, enqueue_apply=lambda event_id: ...)
+
+`enqueue_apply` is how an accepted event reaches the events queue; the
+composition root (cli.py) builds it from Celery, so this package never
+imports Celery. Every error maps to a JSON body with a clear message:
+bad input is 4xx, an unreachable Redis is 503, never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import redis
+import redis.asyncio as aioredis
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..context import Context
+from ..errors import InvalidEvent, SyndicationError
+from ..settings import Secret, Settings
+from . import articles, events, feeds, health
+
+log = logging.getLogger("syndication.api")
+
+
+def _error(status: int, error: str, detail: str, headers=None, **extra) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail, **extra}, status_code=status, headers=headers)
+
+
+_HTTP_ERRORS = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+                413: "body_too_large", 503: "unavailable"}
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(InvalidEvent)
+    async def invalid_event(request: Request, exc: InvalidEvent):
+        return _error(422, "invalid_event", str(exc), problems=exc.problems)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        return _error(422, "invalid_request", "; ".join(f"{p['field']}: {p['message']}" for p in problems),
+                      problems=problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return _error(exc.status_code, _HTTP_ERRORS.get(exc.status_code, "error"), str(exc.detail),
+                      headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(redis.RedisError)
+    @app.exception_handler(aioredis.RedisError)
+    async def redis_down(request: Request, exc: Exception):
+        log.warning("redis unavailable: %s", exc)
+        return _error(503, "unavailable", "the state store is unreachable; retry with the same event_id",
+                      headers={"Retry-After": "1"})
+
+    @app.exception_handler(SyndicationError)
+    async def domain_error(request: Request, exc: SyndicationError):
+        return _error(400, "bad_request", str(exc))
+
+
+def create_app(settings: Settings, enqueue_apply: Callable[[str], None], ctx: Context | None = None) -> FastAPI:
+    app = FastAPI(title="syndication", version=__version__,
+                  description="Article events in; RSS/Atom/JSON feeds and signed partner pushes out.")
+    app.state.settings = settings
+    app.state.ctx = ctx or Context.build(settings)
+    app.state.aredis = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
+                                              health_check_interval=15)
+    app.state.enqueue_apply = enqueue_apply
+    app.state.feed_keys = tuple(Secret(k) for k in
+                                (settings.environ.get("SYNDICATION_FEED_KEYS") or "").split(",") if k.strip())
+    for module in (events, articles, feeds, health):
+        app.include_router(module.router)
+    _install_error_handlers(app)
+    return app

@@ -1,0 +1,112 @@
+"""Applying one accepted event: article state, then feeds, then deliveries.
+
+    followup = apply_event(ctx, event_id)
+    followup.feeds      # feed names whose render must be queued (lock taken)
+    followup.partners   # partners with new due deliveries (kick taken)
+
+Every step is idempotent, so a task redelivered after a crash simply runs
+again: the article compare-and-set recognises its own event ("replay") and
+the feed and delivery steps are redone without effect. The follow-up work
+is recorded in Redis (dirty feeds, due deliveries) *before* it is returned,
+so if sending the follow-up tasks is lost the sweeper still finds it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+from . import ingest
+from .context import Context
+from .delivery import records
+from .feeds import index
+from .text import clean_article
+
+log = logging.getLogger("syndication.apply")
+KICK_TTL = 10  # seconds: at most one queued push task per partner in that window
+
+
+@dataclass
+class FollowUp:
+    event_id: str
+    outcome: str  # applied | replay | stale | missing
+    feeds: list[str] = field(default_factory=list)
+    partners: list[str] = field(default_factory=list)
+
+
+def apply_event(ctx: Context, event_id: str) -> FollowUp:
+    event = ingest.load(ctx, event_id)
+    if event is None:  # expired or never stored: nothing to do
+        ctx.redis.zrem(ctx.keys.events_pending, event_id)
+        return FollowUp(event_id, "missing")
+    art = event["article"]
+    withdrawn = event["type"] == "article.withdrawn"
+    now = time.time()
+    cas = ctx.articles.apply(
+        art["id"], art["version"], None if withdrawn else clean_article(art),
+        withdrawn=withdrawn, event_id=event_id, now=now, reason=art.get("reason", "") if withdrawn else "",
+    )
+    follow = FollowUp(event_id, cas.outcome)
+    if cas.outcome != "stale":
+        state = ctx.articles.get(art["id"])
+        follow.feeds = index.mark_dirty(ctx, index.place(ctx, state, event.get("occurred_at")))
+        follow.partners = kick(ctx, fan_out(ctx, state, event))
+    _finish(ctx, event_id, event, cas.outcome, cas.previous_version)
+    return follow
+
+
+def _finish(ctx: Context, event_id: str, event: dict, outcome: str, previous_version: int) -> None:
+    status = "stale" if outcome == "stale" else "applied"
+    pipe = ctx.redis.pipeline(transaction=True)
+    pipe.hset(ctx.keys.event(event_id), mapping={"status": status, "outcome": outcome,
+                                                 "previous_version": previous_version})
+    pipe.zrem(ctx.keys.events_pending, event_id)
+    pipe.lpush(ctx.keys.events_log, json.dumps({
+        "event_id": event_id, "type": event["type"], "article_id": event["article"]["id"],
+        "version": event["article"]["version"], "outcome": outcome, "at": time.time(),
+    }))
+    pipe.ltrim(ctx.keys.events_log, 0, 999)
+    pipe.execute()
+    log.info("event %s", status, extra={"event_id": event_id, "article_id": event["article"]["id"],
+                                        "outcome": outcome})
+
+
+def fan_out(ctx: Context, state, event: dict) -> list[str]:
+    """Create one delivery per partner that should hear of this version; return those partners."""
+    partners = []
+    retire_older(ctx, state)
+    if state.withdrawn:
+        # A withdrawal goes to every partner that has, or may be receiving, an earlier version.
+        earlier = {r["partner"] for r in records.for_article(ctx, state.id) if r["version"] < state.version}
+        targets = [p for p in ctx.settings.partners if p.id in earlier]
+    else:
+        targets = [p for p in ctx.settings.partners if p.filters.matches(state.data)]
+    for partner in targets:
+        records.create(ctx, partner.id, state.id, state.version, event["event_id"], event["type"])
+        partners.append(partner.id)
+    return partners
+
+
+def retire_older(ctx: Context, state) -> None:
+    """Pending deliveries of older versions will never be sent: say so now, not at push time."""
+    status = records.DeliveryStatus.CANCELLED if state.withdrawn else records.DeliveryStatus.SUPERSEDED
+    waiting = {records.DeliveryStatus.PENDING.value, records.DeliveryStatus.RETRYING.value}
+    now = time.time()
+    pipe = ctx.redis.pipeline(transaction=True)
+    for rec in records.for_article(ctx, state.id):
+        if rec["version"] < state.version and rec["status"] in waiting:
+            records.set_status(pipe, ctx.keys, rec["id"], status, now)
+            pipe.zrem(ctx.keys.partner_due(rec["partner"]), rec["id"])
+    pipe.execute()
+
+
+def kick(ctx: Context, partner_ids: list[str]) -> list[str]:
+    """Take each partner's kick marker; return those for which a push task must be queued."""
+    if not partner_ids:
+        return []
+    pipe = ctx.redis.pipeline(transaction=False)
+    for pid in partner_ids:
+        pipe.set(ctx.keys.partner_kick(pid), 1, nx=True, ex=KICK_TTL)
+    return [pid for pid, ok in zip(partner_ids, pipe.execute()) if ok]

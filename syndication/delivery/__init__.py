@@ -1,0 +1,1 @@
+"""Delivery: records, response classes, backoff, schedule, HTTP and the push itself."""

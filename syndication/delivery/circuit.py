@@ -1,0 +1,88 @@
+"""Partner health: circuit breaker, pause and disable, shared by all workers in Redis.
+
+    closed --N consecutive failures--> open --cool-down passes--> half_open
+    half_open --success--> closed        half_open --failure--> open (again)
+
+Only failures that say something about the partner's health count (5xx,
+429, timeouts, refused connections); a 4xx about one payload does not.
+While open, pushes to that partner stop at once and its deliveries wait in
+Redis, so a dead partner costs the deliveries workers nothing.
+
+Ops can *pause* a partner (deliveries queue, nothing is attempted) and a 410
+Gone *disables* it until ops re-enable it (its deliveries are parked).
+"""
+
+from __future__ import annotations
+
+from ..context import Context
+
+# KEYS[1] circuit hash. ARGV: success (1|0), now, threshold. Returns the new state.
+_OBSERVE = """
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+if ARGV[1] == '1' then
+  redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0, 'last_success_at', ARGV[2])
+  redis.call('HDEL', KEYS[1], 'failing_since')
+  return 'closed'
+end
+local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+redis.call('HSET', KEYS[1], 'last_failure_at', ARGV[2])
+if redis.call('HEXISTS', KEYS[1], 'failing_since') == 0 then
+  redis.call('HSET', KEYS[1], 'failing_since', ARGV[2])
+end
+if state == 'half_open' or (state == 'closed' and failures >= tonumber(ARGV[3])) then
+  redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', ARGV[2])
+  redis.call('HINCRBY', KEYS[1], 'opened_count', 1)
+  return 'open'
+end
+return state
+"""
+
+# KEYS[1] circuit hash. ARGV: now, cooldown. Returns 1 if a push may go out now.
+_MAY_SEND = """
+if redis.call('HGET', KEYS[1], 'disabled') == '1' then return 0 end
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+if state ~= 'open' then return 1 end
+local opened = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or '0')
+if tonumber(ARGV[1]) - opened >= tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'state', 'half_open')
+  return 1
+end
+return 0
+"""
+
+
+def may_send(ctx: Context, partner, now: float) -> bool:
+    if not partner.enabled or ctx.redis.exists(ctx.keys.partner_paused(partner.id)):
+        return False
+    return bool(ctx.script(_MAY_SEND)(keys=[ctx.keys.partner_circuit(partner.id)],
+                                      args=[now, partner.breaker_cooldown]))
+
+
+def observe(ctx: Context, partner, *, success: bool, now: float) -> str:
+    state = ctx.script(_OBSERVE)(keys=[ctx.keys.partner_circuit(partner.id)],
+                                 args=[int(success), now, partner.breaker_threshold])
+    return state.decode() if isinstance(state, bytes) else state
+
+
+def disable(pipe, keys, partner_id: str, now: float, reason: str) -> None:
+    pipe.hset(keys.partner_circuit(partner_id), mapping={"disabled": 1, "disabled_at": now, "disabled_reason": reason})
+
+
+def enable(ctx: Context, partner_id: str) -> None:
+    ctx.redis.hset(ctx.keys.partner_circuit(partner_id), mapping={"disabled": 0, "state": "closed", "failures": 0})
+
+
+def pause(ctx: Context, partner_id: str) -> None:
+    ctx.redis.set(ctx.keys.partner_paused(partner_id), 1)
+
+
+def resume(ctx: Context, partner_id: str) -> None:
+    ctx.redis.delete(ctx.keys.partner_paused(partner_id))
+
+
+def health(ctx: Context, partner_id: str) -> dict:
+    h = {k.decode(): v.decode() for k, v in ctx.redis.hgetall(ctx.keys.partner_circuit(partner_id)).items()}
+    h.setdefault("state", "closed")
+    h["paused"] = bool(ctx.redis.exists(ctx.keys.partner_paused(partner_id)))
+    h["disabled"] = h.get("disabled") == "1"
+    return h

@@ -1,0 +1,110 @@
+"""Delivery records: one per (article id, version, partner), with every attempt.
+
+The delivery id is derived from that triple, so it is the same however many
+times the event is re-applied, retried or replayed: it is the `webhook-id`
+a partner dedupes on. Creating a record that exists is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from enum import Enum
+from typing import Any
+
+from ..context import Context
+from ..keys import ATTEMPTS_CAP
+
+
+class DeliveryStatus(str, Enum):
+    PENDING = "pending"  # due, waiting for a push
+    RETRYING = "retrying"  # failed, next attempt scheduled
+    DELIVERED = "delivered"  # partner answered 2xx
+    DEAD = "dead"  # gave up or permanent failure: a dead letter, replayable
+    PARKED = "parked"  # partner endpoint gone (410) or disabled: waits for re-enable
+    SUPERSEDED = "superseded"  # a newer version reached or replaced it: not sent
+    CANCELLED = "cancelled"  # article withdrawn before it was sent
+
+
+FINAL = {DeliveryStatus.DELIVERED, DeliveryStatus.DEAD, DeliveryStatus.SUPERSEDED,
+         DeliveryStatus.CANCELLED, DeliveryStatus.PARKED}
+
+
+def delivery_id(article_id: str, version: int, partner_id: str) -> str:
+    digest = hashlib.sha256(f"{article_id}\x00{version}\x00{partner_id}".encode()).hexdigest()
+    return f"msg_{digest[:26]}"
+
+
+# KEYS: delivery, article deliveries, partner due, partner history.
+# ARGV: id, partner, article, version, event_id, event_type, now. Returns 1 if created.
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'partner', ARGV[2], 'article_id', ARGV[3],
+           'version', ARGV[4], 'event_id', ARGV[5], 'event_type', ARGV[6], 'status', 'pending',
+           'attempts', 0, 'created_at', ARGV[7], 'updated_at', ARGV[7], 'next_attempt_at', ARGV[7])
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], 'NX', ARGV[7], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[7], ARGV[1])
+return 1
+"""
+
+
+def create(ctx: Context, partner_id: str, article_id: str, version: int, event_id: str,
+           event_type: str, now: float | None = None) -> str | None:
+    """Create the delivery and make it due now; return its id if new, None if it existed."""
+    did = delivery_id(article_id, version, partner_id)
+    k = ctx.keys
+    created = ctx.script(_CREATE)(
+        keys=[k.delivery(did), k.article_deliveries(article_id), k.partner_due(partner_id),
+              k.partner_history(partner_id)],
+        args=[did, partner_id, article_id, version, event_id, event_type, now or time.time()],
+    )
+    return did if created else None
+
+
+def _decode(h: dict) -> dict[str, Any]:
+    out = {k.decode(): v.decode() for k, v in h.items()}
+    for key in ("version", "attempts", "last_status"):
+        if out.get(key) not in (None, ""):
+            out[key] = int(out[key])
+    for key in ("created_at", "updated_at", "next_attempt_at", "finished_at"):
+        if out.get(key) not in (None, ""):
+            out[key] = float(out[key])
+    return out
+
+
+def get(ctx: Context, did: str) -> dict[str, Any] | None:
+    h = ctx.redis.hgetall(ctx.keys.delivery(did))
+    return _decode(h) if h else None
+
+
+def get_many(ctx: Context, ids: list[str]) -> list[dict[str, Any]]:
+    pipe = ctx.redis.pipeline(transaction=False)
+    for did in ids:
+        pipe.hgetall(ctx.keys.delivery(did))
+    return [_decode(h) for h in pipe.execute() if h]
+
+
+def attempts(ctx: Context, did: str) -> list[dict[str, Any]]:
+    return [json.loads(a) for a in ctx.redis.lrange(ctx.keys.delivery_attempts(did), 0, -1)]
+
+
+def add_attempt(pipe, keys, did: str, attempt: dict[str, Any]) -> None:
+    key = keys.delivery_attempts(did)
+    pipe.rpush(key, json.dumps(attempt, separators=(",", ":")))
+    pipe.ltrim(key, -ATTEMPTS_CAP, -1)
+    pipe.hincrby(keys.delivery(did), "attempts", 1)
+
+
+def set_status(pipe, keys, did: str, status: DeliveryStatus, now: float, **fields: Any) -> None:
+    mapping = {"status": status.value, "updated_at": now, **{k: v for k, v in fields.items() if v is not None}}
+    if status in FINAL:
+        mapping["finished_at"] = now
+    pipe.hset(keys.delivery(did), mapping=mapping)
+
+
+def for_article(ctx: Context, article_id: str) -> list[dict[str, Any]]:
+    ids = sorted(i.decode() for i in ctx.redis.smembers(ctx.keys.article_deliveries(article_id)))
+    recs = get_many(ctx, ids)
+    return sorted(recs, key=lambda r: (r.get("created_at", 0), r["partner"]))

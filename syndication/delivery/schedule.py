@@ -1,0 +1,70 @@
+"""Durable timing of deliveries: due-time and lease sorted sets per partner.
+
+`partner:{id}:due` holds every delivery waiting to be sent, scored by the
+time it becomes due: new deliveries are due now, retries later. A push
+*claims* due ids by moving them to `partner:{id}:inflight`, scored by a lease
+deadline, and removes them when it records the outcome. If the worker dies
+(kill -9), the lease expires and the sweeper moves the ids back to due: no
+delivery waits on Celery's visibility timeout, and none is lost.
+(rq's ScheduledJobRegistry/StartedJobRegistry, kept in Redis, not in memory.)
+"""
+
+from __future__ import annotations
+
+from ..context import Context
+
+# KEYS: due, inflight. ARGV: now, limit, lease_until. Moves up to `limit` due ids into inflight.
+_CLAIM = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZADD', KEYS[2], ARGV[3], id)
+end
+return ids
+"""
+
+# KEYS: due, inflight. ARGV: now. Expired leases go back to due, ready at once.
+_EXPIRE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZADD', KEYS[1], ARGV[1], id)
+end
+return #ids
+"""
+
+
+def lease_seconds(partner) -> float:
+    """Long enough for one request and its bookkeeping; short enough to recover within 60 s."""
+    return min(50.0, partner.timeouts.connect + partner.timeouts.read + 10.0)
+
+
+def claim(ctx: Context, partner, now: float, limit: int) -> list[str]:
+    ids = ctx.script(_CLAIM)(
+        keys=[ctx.keys.partner_due(partner.id), ctx.keys.partner_inflight(partner.id)],
+        args=[now, limit, now + lease_seconds(partner)],
+    )
+    return [i.decode() for i in ids]
+
+
+def renew(ctx: Context, partner, ids: list[str], now: float) -> None:
+    if ids:
+        ctx.redis.zadd(ctx.keys.partner_inflight(partner.id),
+                       {i: now + lease_seconds(partner) for i in ids}, xx=True)
+
+
+def release(pipe, keys, partner_id: str, delivery_id: str, *, due_at: float | None = None) -> None:
+    """Queue on `pipe`: drop the lease; with `due_at`, schedule the delivery again."""
+    pipe.zrem(keys.partner_inflight(partner_id), delivery_id)
+    if due_at is not None:
+        pipe.zadd(keys.partner_due(partner_id), {delivery_id: due_at})
+
+
+def expire_leases(ctx: Context, partner_id: str, now: float) -> int:
+    return int(ctx.script(_EXPIRE)(
+        keys=[ctx.keys.partner_due(partner_id), ctx.keys.partner_inflight(partner_id)], args=[now],
+    ))
+
+
+def due_count(ctx: Context, partner_id: str, now: float) -> int:
+    return int(ctx.redis.zcount(ctx.keys.partner_due(partner_id), "-inf", now))

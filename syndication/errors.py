@@ -1,0 +1,42 @@
+"""Every error the domain core raises, in one tree.
+
+    SyndicationError
+     +-- ConfigError          settings, partners or feeds file is wrong (names the key)
+     +-- InvalidEvent         an event failed validation (carries per-field problems)
+     +-- UnknownArticle       no state stored for an article id
+     +-- UnknownDelivery      no delivery record for a delivery id
+     +-- AddressRefused       a partner URL resolves to a private address it may not use
+
+Callers catch `SyndicationError`; the API maps each class to one HTTP status
+in a single handler, so bad input never becomes a 500.
+"""
+
+from __future__ import annotations
+
+
+class SyndicationError(Exception):
+    """Base of every error the core raises on purpose."""
+
+
+class ConfigError(SyndicationError):
+    """A setting, partner or feed definition is invalid; the message names it."""
+
+
+class InvalidEvent(SyndicationError):
+    """An event failed validation. `problems` is a list of {field, message}."""
+
+    def __init__(self, problems: list[dict[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{p['field']}: {p['message']}" for p in problems))
+
+
+class UnknownArticle(SyndicationError):
+    """No article state is stored under this id."""
+
+
+class UnknownDelivery(SyndicationError):
+    """No delivery record is stored under this id."""
+
+
+class AddressRefused(SyndicationError):
+    """A partner URL resolves to a loopback/private/link-local address it may not use."""

@@ -1,0 +1,1 @@
+"""Feeds: definitions (spec), item indexes (index), rendering (render) and stored bytes (store)."""

@@ -1,0 +1,104 @@
+"""Which articles each feed holds, and which feeds need re-rendering.
+
+Each feed keeps a sorted set of article ids scored by publish time, capped a
+little above `max_items` so a withdrawal does not leave the feed short.
+Applying an event places the article in every feed it matches and removes
+it from the others; each feed that changed is marked dirty.
+
+Coalescing: a dirty feed gets at most one queued-or-running render (the
+render lock). Events arriving during a render only re-mark the feed dirty;
+the render, when done, re-queues itself once if that happened. A burst of
+N events therefore costs about (burst length / render window) renders per
+feed, not N.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from ..articles import ArticleState
+from ..context import Context
+
+RENDER_LOCK_TTL = 30  # seconds; bounds recovery when a feeds worker dies mid-render
+
+# KEYS[1] feed stats hash. ARGV[1] time: keep the larger of stored and given changed_at.
+_BUMP_CHANGED = """
+local cur = tonumber(redis.call('HGET', KEYS[1], 'changed_at') or '0')
+if tonumber(ARGV[1]) > cur then redis.call('HSET', KEYS[1], 'changed_at', ARGV[1]) end
+return 1
+"""
+
+
+def _ts(value: str | None) -> float:
+    return datetime.fromisoformat(value).timestamp() if value else 0.0
+
+
+def change_time(state: ArticleState, occurred_at: str | None) -> float:
+    """When the article last changed, from the data (never the clock): byte-stable feeds."""
+    data = state.data or {}
+    return max(_ts(data.get("updated_at")), _ts(data.get("published_at")), _ts(occurred_at))
+
+
+def place(ctx: Context, state: ArticleState, occurred_at: str | None = None) -> list[str]:
+    """Put the article in the feeds it now matches, out of the rest; return the feeds that changed."""
+    live = state.data is not None and not state.withdrawn
+    pipe = ctx.redis.pipeline(transaction=False)
+    plan = []
+    for spec in ctx.settings.feeds:
+        key = ctx.keys.feed_items(spec.name)
+        if live and spec.filters.matches(state.data):
+            pipe.zadd(key, {state.id: _ts(state.data.get("published_at"))})
+            pipe.zremrangebyrank(key, 0, -(spec.index_cap + 1))
+            plan.append((spec.name, True))
+        else:
+            pipe.zrem(key, state.id)
+            plan.append((spec.name, False))
+    results = iter(pipe.execute())
+    changed = []
+    for name, matched in plan:
+        first = next(results)
+        if matched:
+            next(results)
+            changed.append(name)  # new or updated content either way
+        elif first:
+            changed.append(name)  # removed
+    bump = ctx.script(_BUMP_CHANGED)
+    when = change_time(state, occurred_at)
+    for name in changed:
+        bump(keys=[ctx.keys.feed_stats(name)], args=[when])
+    return changed
+
+
+def mark_dirty(ctx: Context, names: list[str]) -> list[str]:
+    """Mark feeds dirty; return those that need a render task queued (no lock held yet)."""
+    if not names:
+        return []
+    now = time.time()
+    pipe = ctx.redis.pipeline(transaction=False)
+    for name in names:
+        pipe.zadd(ctx.keys.feeds_dirty, {name: now}, nx=True)
+        pipe.set(ctx.keys.feed_render_lock(name), now, nx=True, ex=RENDER_LOCK_TTL)
+    res = pipe.execute()
+    return [name for name, locked in zip(names, res[1::2]) if locked]
+
+
+def items(ctx: Context, name: str, limit: int) -> list[str]:
+    """Article ids of the feed, newest first (ties broken by id for stable output)."""
+    pairs = ctx.redis.zrevrange(ctx.keys.feed_items(name), 0, limit - 1, withscores=True)
+    pairs = [(a.decode(), s) for a, s in pairs]
+    pairs.sort(key=lambda p: (-p[1], p[0]))
+    return [a for a, _ in pairs]
+
+
+def orphaned_dirty(ctx: Context) -> list[str]:
+    """Dirty feeds with no render queued (its task was lost): the sweeper re-queues them."""
+    names = [n.decode() for n in ctx.redis.zrange(ctx.keys.feeds_dirty, 0, -1)]
+    return mark_dirty(ctx, names) if names else []
+
+
+def orphaned_dirty_one(ctx: Context, name: str) -> bool:
+    """After a render: if the feed went dirty meanwhile, take the lock for one more render."""
+    if ctx.redis.zscore(ctx.keys.feeds_dirty, name) is None:
+        return False
+    return bool(ctx.redis.set(ctx.keys.feed_render_lock(name), time.time(), nx=True, ex=RENDER_LOCK_TTL))

@@ -1,0 +1,108 @@
+"""Rendered feeds in Redis: render a feed into every format and store the bytes.
+
+The API serves these stored bytes as they are (plain and pre-gzipped), with
+the ETag and Last-Modified computed here once per render: nothing is
+rendered or compressed on the request path.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import timezone
+from email.utils import format_datetime
+
+from ..context import Context
+from . import index
+from .render import CONTENT_TYPES, RENDERERS, _build_date
+from .spec import FORMATS
+
+
+@dataclass(frozen=True)
+class RenderOutcome:
+    name: str
+    changed: bool  # the bytes of at least one format changed
+    again: bool  # the feed went dirty during the render: queue one more
+    duration: float
+
+
+@dataclass(frozen=True)
+class StoredFeed:
+    body: bytes
+    gzip: bytes
+    etag: str
+    last_modified: str
+    content_type: str
+
+
+def live_articles(ctx: Context, name: str, limit: int) -> list[dict]:
+    ids = index.items(ctx, name, limit)
+    return [s.data for s in ctx.articles.get_many(ids) if s and s.data and not s.withdrawn]
+
+
+def render_all(ctx: Context, name: str) -> dict[str, bytes]:
+    """Render every format of `name` from the current state (also used to check feeds)."""
+    spec = ctx.settings.feed(name)
+    articles = live_articles(ctx, name, spec.max_items)
+    changed_at = float(ctx.redis.hget(ctx.keys.feed_stats(name), "changed_at") or 0)
+    args = (spec, articles, ctx.settings.base_url, ctx.settings.websub_hub, changed_at)
+    out = {fmt: RENDERERS[fmt](*args) for fmt in FORMATS}
+    out["_last_modified"] = format_datetime(_build_date(articles, changed_at).astimezone(timezone.utc), usegmt=True).encode()
+    return out
+
+
+def render_feed(ctx: Context, name: str, sleep=time.sleep) -> RenderOutcome:
+    """Render and store feed `name`, coalescing bursts into one render per window."""
+    keys = ctx.keys
+    if ctx.settings.feed(name) is None:  # removed from the feeds file since it was marked
+        ctx.redis.zrem(keys.feeds_dirty, name)
+        ctx.redis.delete(keys.feed_render_lock(name))
+        return RenderOutcome(name, False, False, 0.0)
+    last = float(ctx.redis.hget(keys.feed_stats(name), "last_render_at") or 0)
+    wait = ctx.settings.render_window - (time.time() - last)
+    if wait > 0:
+        sleep(wait)  # let the burst gather: the events arriving now are in this render
+    started = time.perf_counter()
+    ctx.redis.zrem(keys.feeds_dirty, name)  # before reading: later changes re-mark it
+    try:
+        rendered = render_all(ctx, name)
+    except Exception:
+        # Leave the feed dirty and free the lock: the sweeper retries it, the old bytes stay served.
+        ctx.redis.zadd(keys.feeds_dirty, {name: time.time()}, nx=True)
+        ctx.redis.delete(keys.feed_render_lock(name))
+        raise
+    last_modified = rendered.pop("_last_modified").decode()
+    changed = False
+    pipe = ctx.redis.pipeline(transaction=False)
+    for fmt, body in rendered.items():
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        key = keys.feed_rendered(name, fmt)
+        if ctx.redis.hget(key, "etag") == etag.encode():
+            continue
+        changed = True
+        pipe.hset(key, mapping={
+            "body": body,
+            "gzip": gzip.compress(body, compresslevel=6, mtime=0),
+            "etag": etag,
+            "last_modified": last_modified,
+            "content_type": CONTENT_TYPES[fmt],
+        })
+    duration = time.perf_counter() - started
+    pipe.hincrby(keys.feed_stats(name), "renders", 1)
+    pipe.hset(keys.feed_stats(name), mapping={"last_render_at": time.time(), "last_duration": duration})
+    pipe.delete(keys.feed_render_lock(name))
+    pipe.execute()
+    again = bool(index.orphaned_dirty_one(ctx, name))
+    return RenderOutcome(name, changed, again, duration)
+
+
+def fetch(ctx: Context, name: str, fmt: str) -> StoredFeed | None:
+    h = ctx.redis.hgetall(ctx.keys.feed_rendered(name, fmt))
+    if not h:
+        return None
+    return StoredFeed(
+        body=h[b"body"], gzip=h[b"gzip"], etag=h[b"etag"].decode(),
+        last_modified=h[b"last_modified"].decode(), content_type=h[b"content_type"].decode(),
+    )

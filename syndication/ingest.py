@@ -1,0 +1,67 @@
+"""Accepting an event: validate, store durably, remember the event id, hand it on.
+
+Accepted means durable: the event body, its idempotency record and its
+place in `events:pending` are written in one Lua call *before* the apply
+task is enqueued. If the enqueue is lost (crash, broker hiccup) the sweeper
+re-drives the event from `events:pending`; if the client retries, the
+stored outcome is returned and nothing happens twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from .context import Context
+from .events import parse_event
+from .keys import EVENT_TTL
+
+# KEYS[1] event hash, KEYS[2] events:pending. ARGV: body, type, article_id, version, now, ttl
+# Returns '' when stored now, else the stored status (the original outcome).
+_STORE = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status then return status end
+redis.call('HSET', KEYS[1], 'body', ARGV[1], 'type', ARGV[2], 'article_id', ARGV[3],
+           'version', ARGV[4], 'received_at', ARGV[5], 'status', 'accepted')
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('ZADD', KEYS[2], ARGV[5], string.sub(KEYS[1], string.len(ARGV[7]) + 1))
+return ''
+"""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    event_id: str
+    created: bool  # False: a repeat of an event id already stored
+
+    def body(self) -> dict:
+        return {"event_id": self.event_id, "status": "accepted"}
+
+
+def accept(ctx: Context, raw: bytes, enqueue_apply: Callable[[str], None]) -> Accepted:
+    """Validate `raw`, store it, enqueue its application. Raises InvalidEvent."""
+    event = parse_event(raw)
+    body = event.model_dump_json()
+    store = ctx.script(_STORE)
+    prior = store(
+        keys=[ctx.keys.event(event.event_id), ctx.keys.events_pending],
+        args=[body, event.type, event.article.id, event.article.version, time.time(), EVENT_TTL,
+              ctx.keys.event("")],
+    )
+    if prior:
+        return Accepted(event.event_id, created=False)
+    enqueue_apply(event.event_id)
+    return Accepted(event.event_id, created=True)
+
+
+def load(ctx: Context, event_id: str) -> dict | None:
+    body = ctx.redis.hget(ctx.keys.event(event_id), "body")
+    return json.loads(body) if body else None
+
+
+def overdue(ctx: Context, older_than: float, limit: int = 500) -> list[str]:
+    """Accepted events not yet applied after `older_than` seconds (for the sweeper)."""
+    ids = ctx.redis.zrangebyscore(ctx.keys.events_pending, "-inf", time.time() - older_than, 0, limit)
+    return [i.decode() for i in ids]

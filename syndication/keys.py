@@ -1,0 +1,118 @@
+"""Every Redis key the service uses, documented in one place.
+
+All keys start with SYNDICATION_KEY_PREFIX (default ``synd:``), so several
+deployments (or test sessions) can share one Redis, and ops can find
+everything with ``SCAN MATCH synd:*``. Celery's own broker keys (the queue
+lists ``events``/``feeds``/``deliveries`` and ``unacked*``) are not ours.
+
+Key family                        type    contents
+--------------------------------  ------  ---------------------------------------------
+event:{event_id}                  hash    body (raw JSON), type, article_id, version,
+                                          status (accepted|applied|stale), received_at,
+                                          outcome; TTL 7 days (the idempotency window)
+events:pending                    zset    event_id -> accepted-at; removed once applied.
+                                          The sweeper re-drives members older than
+                                          event_redrive_after (accepted means durable).
+events:log                        list    recent outcomes (applied/stale), capped at 1000
+article:{article_id}              hash    version, withdrawn (0|1), data (clean article
+                                          JSON), event_id, updated_at, reason
+feed:{name}:items                 zset    article_id -> published-at (unix s), capped
+feed:{name}:{fmt}                 hash    body (bytes), gzip (bytes), etag, last_modified,
+                                          content_type; fmt in rss|atom|json
+feeds:dirty                       zset    feed name -> first-dirty time (unix s)
+feed:{name}:render_lock           string  set while one render is queued/running (TTL)
+feed:{name}:stats                 hash    renders, last_render_at, last_duration
+delivery:{delivery_id}            hash    partner, article_id, version, event_id, kind,
+                                          status, attempts, created_at, updated_at,
+                                          next_attempt_at, last_status, last_error
+delivery:{delivery_id}:attempts   list    one JSON per attempt (capped at 50)
+article:{article_id}:deliveries   set     delivery ids of the article (history)
+partner:{id}:due                  zset    delivery_id -> due time: ready now or a
+                                          scheduled retry; pumped by beat
+partner:{id}:inflight             zset    delivery_id -> lease deadline; expired leases
+                                          are moved back to due by the sweeper
+partner:{id}:kick                 string  a push batch is queued for the partner (TTL)
+partner:{id}:acked                hash    article_id -> highest version the partner
+                                          acknowledged (2xx)
+partner:{id}:circuit              hash    state, failures, opened_at, last_success_at,
+                                          last_failure_at
+partner:{id}:paused               string  present while ops paused the partner
+partner:{id}:history              zset    delivery_id -> created-at, per partner listing
+deadletters                       zset    delivery_id -> time it died
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EVENT_TTL = 7 * 24 * 3600
+ATTEMPTS_CAP = 50
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "synd:"
+
+    def event(self, event_id: str) -> str:
+        return f"{self.prefix}event:{event_id}"
+
+    @property
+    def events_pending(self) -> str:
+        return f"{self.prefix}events:pending"
+
+    @property
+    def events_log(self) -> str:
+        return f"{self.prefix}events:log"
+
+    def article(self, article_id: str) -> str:
+        return f"{self.prefix}article:{article_id}"
+
+    def article_deliveries(self, article_id: str) -> str:
+        return f"{self.prefix}article:{article_id}:deliveries"
+
+    def feed_items(self, name: str) -> str:
+        return f"{self.prefix}feed:{name}:items"
+
+    def feed_rendered(self, name: str, fmt: str) -> str:
+        return f"{self.prefix}feed:{name}:{fmt}"
+
+    @property
+    def feeds_dirty(self) -> str:
+        return f"{self.prefix}feeds:dirty"
+
+    def feed_render_lock(self, name: str) -> str:
+        return f"{self.prefix}feed:{name}:render_lock"
+
+    def feed_stats(self, name: str) -> str:
+        return f"{self.prefix}feed:{name}:stats"
+
+    def delivery(self, delivery_id: str) -> str:
+        return f"{self.prefix}delivery:{delivery_id}"
+
+    def delivery_attempts(self, delivery_id: str) -> str:
+        return f"{self.prefix}delivery:{delivery_id}:attempts"
+
+    def partner_due(self, partner_id: str) -> str:
+        return f"{self.prefix}partner:{partner_id}:due"
+
+    def partner_inflight(self, partner_id: str) -> str:
+        return f"{self.prefix}partner:{partner_id}:inflight"
+
+    def partner_kick(self, partner_id: str) -> str:
+        return f"{self.prefix}partner:{partner_id}:kick"
+
+    def partner_acked(self, partner_id: str) -> str:
+        return f"{self.prefix}partner:{partner_id}:acked"
+
+    def partner_circuit(self, partner_id: str) -> str:
+        return f"{self.prefix}partner:{partner_id}:circuit"
+
+    def partner_paused(self, partner_id: str) -> str:
+        return f"{self.prefix}partner:{partner_id}:paused"
+
+    def partner_history(self, partner_id: str) -> str:
+        return f"{self.prefix}partner:{partner_id}:history"
+
+    @property
+    def deadletters(self) -> str:
+        return f"{self.prefix}deadletters"

@@ -1,0 +1,1 @@
+"""Partners: who receives pushes (registry), in which format (formats/), signed how (signing)."""

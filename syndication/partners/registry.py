@@ -1,0 +1,150 @@
+"""Partner registry: the partners file, validated, with secrets resolved from the environment.
+
+A partner is an HTTP endpoint that receives one push per article version it
+wants (its filters), in its format, authenticated the way it asks. Secrets
+are never written in the file: `secret_env`/`token_env`/`password_env` name
+environment variables, resolved here into `Secret` values.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..errors import AddressRefused, ConfigError
+from ..filters import Filters
+from ..settings import Secret
+
+FORMAT_NAMES = ("ninjs", "ninjs3", "atom", "rss", "json")
+
+
+class Auth(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["none", "bearer", "basic", "standard-webhooks"] = "none"
+    secret_env: str | None = None  # standard-webhooks: whsec_... (space-separated for rotation)
+    token_env: str | None = None  # bearer
+    username: str | None = None  # basic
+    password_env: str | None = None  # basic
+
+    @model_validator(mode="after")
+    def _needs(self):
+        need = {"standard-webhooks": "secret_env", "bearer": "token_env", "basic": "password_env"}
+        key = need.get(self.type)
+        if key and not getattr(self, key):
+            raise ValueError(f"auth type {self.type!r} needs {key}")
+        if self.type == "basic" and not self.username:
+            raise ValueError("auth type 'basic' needs username")
+        return self
+
+
+class Timeouts(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    connect: float = Field(default=3.0, gt=0, le=60)
+    read: float = Field(default=10.0, gt=0, le=300)
+
+
+class RetryPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    max_attempts: int = Field(default=15, ge=1, le=100)
+    max_age: float = Field(default=24 * 3600, gt=0, description="seconds")
+    base_delay: float = Field(default=2.0, gt=0)
+    max_delay: float = Field(default=600.0, gt=0)
+    max_retry_after: float = Field(default=3600.0, gt=0)
+    # Response classes by status code, overriding the defaults (see delivery/outcome.py).
+    retry_on: list[int] = Field(default_factory=list)
+    permanent_on: list[int] = Field(default_factory=list)
+
+
+class Partner(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    url: str
+    format: Literal["ninjs", "ninjs3", "atom", "rss", "json"] = "json"
+    auth: Auth = Field(default_factory=Auth)
+    filters: Filters = Field(default_factory=Filters)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    max_in_flight: int = Field(default=8, ge=1, le=256)
+    batch_size: int = Field(default=50, ge=1, le=1000)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    breaker_threshold: int = Field(default=5, ge=1)
+    breaker_cooldown: float = Field(default=30.0, gt=0)
+    enabled: bool = True
+    allow_private_network: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL with a host")
+        return v
+
+
+def resolve_secrets(partner: Partner, env: Mapping[str, str]) -> dict[str, Secret]:
+    """The partner's secrets from the environment; ConfigError names a missing variable."""
+    out: dict[str, Secret] = {}
+    for key in ("secret_env", "token_env", "password_env"):
+        name = getattr(partner.auth, key)
+        if name:
+            if not env.get(name):
+                raise ConfigError(f"partner {partner.id}: environment variable {name} ({key}) is not set")
+            out[key] = Secret(env[name])
+    return out
+
+
+def load_partners(path: Path | None, env: Mapping[str, str]) -> tuple[Partner, ...]:
+    if path is None:
+        return ()
+    from ..settings import load_yaml, pydantic_problem
+
+    partners: list[Partner] = []
+    for i, item in enumerate(load_yaml(path, "partners")):
+        try:
+            partners.append(Partner.model_validate(item))
+        except ValidationError as exc:
+            raise pydantic_problem(path, i, item, exc) from None
+    ids = [p.id for p in partners]
+    dupes = sorted({n for n in ids if ids.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"{path}: partner ids must be unique, repeated: {', '.join(dupes)}")
+    for p in partners:
+        resolve_secrets(p, env)
+    return tuple(partners)
+
+
+def _private(ip: ipaddress._BaseAddress) -> bool:
+    return (
+        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
+        or ip.is_reserved or ip.is_unspecified
+    )
+
+
+def check_address(partner: Partner, resolver=socket.getaddrinfo) -> None:
+    """Refuse a partner URL whose host resolves to a non-public address.
+
+    Called when a connection is about to be made (DNS answers change), not
+    only when the file is loaded. Raises AddressRefused.
+    """
+    if partner.allow_private_network:
+        return
+    parts = urlsplit(partner.url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = resolver(parts.hostname, port, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise AddressRefused(f"partner {partner.id}: cannot resolve {parts.hostname}: {exc}") from None
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0].split("%")[0])
+        if _private(ip):
+            raise AddressRefused(
+                f"partner {partner.id}: {parts.hostname} resolves to non-public address {ip}; "
+                "set allow_private_network: true to allow it"
+            )

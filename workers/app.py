@@ -1,0 +1,81 @@
+"""The Celery app: broker, queues, routes and the settings reliability depends on.
+
+- acks late + reject on worker lost: a task whose worker dies is redelivered,
+  not lost (our tasks are idempotent, so a redelivery is harmless);
+- prefetch 1: a worker holds no extra messages it might sit on;
+- JSON only; task events on (Flower);
+- visibility_timeout far above the longest task (task_time_limit caps it), so
+  Redis does not hand a running task to a second worker. Recovery from a
+  dead worker does not wait for it: leases and the sweeper (beat, 1 s)
+  re-drive lost work within 60 s.
+- Celery's broker keys live under the same prefix as ours.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from celery import Celery
+from kombu import Queue
+
+from syndication.context import Context
+from syndication.settings import Settings
+
+QUEUES = ("events", "feeds", "deliveries")
+TASK_TIME_LIMIT = 600
+VISIBILITY_TIMEOUT = 3 * TASK_TIME_LIMIT
+
+
+def make_app(settings: Settings) -> Celery:
+    app = Celery("syndication", broker=settings.redis_url, include=["workers.tasks", "workers.beat"])
+    app.conf.update(
+        task_queues=[Queue(q) for q in QUEUES],
+        task_default_queue="events",
+        task_routes={
+            "syndication.apply_event": {"queue": "events"},
+            "syndication.render_feed": {"queue": "feeds"},
+            "syndication.push_batch": {"queue": "deliveries"},
+            "syndication.websub_ping": {"queue": "deliveries"},
+            "syndication.sweep": {"queue": "feeds"},
+        },
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_time_limit=TASK_TIME_LIMIT,
+        task_soft_time_limit=TASK_TIME_LIMIT - 30,
+        worker_prefetch_multiplier=1,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        broker_transport_options={
+            "visibility_timeout": VISIBILITY_TIMEOUT,
+            "global_keyprefix": f"{settings.key_prefix}celery:",
+            "socket_connect_timeout": 2,
+            "health_check_interval": 15,
+        },
+        beat_schedule={
+            "sweep": {"task": "syndication.sweep", "schedule": 1.0, "options": {"expires": 5}},
+        },
+    )
+    return app
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings.from_env(os.environ)
+
+
+@lru_cache(maxsize=1)
+def context() -> Context:
+    """One context (and Redis connection pool) per worker process, shared by its threads."""
+    return Context.build(settings())
+
+
+app = make_app(settings())

@@ -1,0 +1,45 @@
+"""Thin Celery tasks: each takes ids, calls the core, and queues the follow-up work.
+
+Arguments are ids only (event id, feed name, partner id); the core re-reads
+Redis, so a retried or replayed task sees current state.
+"""
+
+from __future__ import annotations
+
+from syndication import apply
+from syndication.delivery import push
+from syndication.feeds import store
+
+from .app import app, context
+
+
+def queue_followups(feeds=(), partners=(), events=()) -> None:
+    for event_id in events:
+        apply_event.apply_async((event_id,))
+    for name in feeds:
+        render_feed.apply_async((name,))
+    for partner_id in partners:
+        push_batch.apply_async((partner_id,))
+
+
+@app.task(name="syndication.apply_event")
+def apply_event(event_id: str) -> str:
+    follow = apply.apply_event(context(), event_id)
+    queue_followups(feeds=follow.feeds, partners=follow.partners)
+    return follow.outcome
+
+
+@app.task(name="syndication.render_feed")
+def render_feed(name: str) -> bool:
+    outcome = store.render_feed(context(), name)
+    if outcome.again:
+        render_feed.apply_async((name,))
+    return outcome.changed
+
+
+@app.task(name="syndication.push_batch")
+def push_batch(partner_id: str) -> dict:
+    result = push.push_batch(context(), partner_id)
+    if result.more_due:
+        queue_followups(partners=apply.kick(context(), [partner_id]))
+    return result.outcomes
