@@ -5,7 +5,8 @@ what must be (re-)queued:
 
 - accepted events not applied after `event_redrive_after` seconds
   (the apply task was lost with its worker, or never sent);
-- dirty feeds with no render queued (the render lock expired);
+- dirty feeds with no render queued (the render lock expired), and feeds
+  never rendered or whose definition changed in the feeds file;
 - deliveries whose lease expired (their worker died mid-push) go back to
   due; every partner with due deliveries and no queued push gets one
   (this is also what pumps scheduled retries when they come due).
@@ -42,6 +43,7 @@ def sweep(ctx: Context, now: float | None = None) -> Sweep:
     now = now or time.time()
     out = Sweep(ran=True)
     out.events = ingest.overdue(ctx, ctx.settings.event_redrive_after)
+    index.mark_dirty(ctx, index.stale_definitions(ctx))  # new or edited feeds (re)render on start
     out.feeds = index.orphaned_dirty(ctx)
     due = []
     for partner in ctx.settings.partners:

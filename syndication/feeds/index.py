@@ -97,6 +97,21 @@ def orphaned_dirty(ctx: Context) -> list[str]:
     return mark_dirty(ctx, names) if names else []
 
 
+def spec_hash(spec) -> str:
+    import hashlib
+
+    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:16]
+
+
+def stale_definitions(ctx: Context) -> list[str]:
+    """Feeds never rendered, or rendered from a definition that has since changed."""
+    pipe = ctx.redis.pipeline(transaction=False)
+    for spec in ctx.settings.feeds:
+        pipe.hget(ctx.keys.feed_stats(spec.name), "spec_hash")
+    return [spec.name for spec, h in zip(ctx.settings.feeds, pipe.execute())
+            if (h or b"").decode() != spec_hash(spec)]
+
+
 def orphaned_dirty_one(ctx: Context, name: str) -> bool:
     """After a render: if the feed went dirty meanwhile, take the lock for one more render."""
     if ctx.redis.zscore(ctx.keys.feeds_dirty, name) is None:

@@ -83,7 +83,8 @@ def _generator(spec: FeedSpec, articles: list[dict], base_url: str, hub: str | N
             fe.link(href=article["url"])  # RSS <link>; Atom links come from the extension
         fe.synd.alternate = article["url"]
         fe.synd.images = list(article.get("images") or [])
-        fe.description(_description(article))  # RSS <description> / Atom <summary>
+        fe.description(_description(article))  # RSS <description>
+        fe.summary(_description(article))  # Atom <summary> (feedgen drops it when content is set)
         if article.get("body_html"):
             # type="html": the Atom-valid way; RSS gets it as content:encoded.
             fe.content(article["body_html"], type="html")

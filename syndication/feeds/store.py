@@ -91,7 +91,8 @@ def render_feed(ctx: Context, name: str, sleep=time.sleep) -> RenderOutcome:
         })
     duration = time.perf_counter() - started
     pipe.hincrby(keys.feed_stats(name), "renders", 1)
-    pipe.hset(keys.feed_stats(name), mapping={"last_render_at": time.time(), "last_duration": duration})
+    pipe.hset(keys.feed_stats(name), mapping={"last_render_at": time.time(), "last_duration": duration,
+                                              "spec_hash": index.spec_hash(ctx.settings.feed(name))})
     pipe.delete(keys.feed_render_lock(name))
     pipe.execute()
     again = bool(index.orphaned_dirty_one(ctx, name))

@@ -1,0 +1,118 @@
+"""One article's life, end to end, on a real redis-server, real Celery workers and real HTTP.
+
+published (v1) -> updated (v2) -> repeat of v1 -> stale v1 under a new id -> withdrawn (v3)
+"""
+
+from __future__ import annotations
+
+import json
+
+import feedparser
+import pytest
+import requests
+
+from tests.support.events import article_event, withdrawal
+from tests.support.processes import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def post(service, event: dict) -> requests.Response:
+    return requests.post(f"{service.api_url}/v1/events", data=json.dumps(event), headers=service.headers(), timeout=10)
+
+
+def feed(service, fmt: str):
+    resp = requests.get(f"{service.api_url}/feeds/all.{fmt}", timeout=5)
+    if resp.status_code == 503:  # not rendered yet
+        return feedparser.parse(b"<rss version='2.0'><channel></channel></rss>")
+    assert resp.status_code == 200, resp.text
+    parsed = feedparser.parse(resp.content)
+    assert parsed.bozo == 0, parsed.get("bozo_exception")
+    return parsed
+
+
+def entry(parsed, article_id: str):
+    return next((e for e in parsed.entries if e.get("link", "").endswith(article_id)), None)
+
+
+def article(service, article_id: str) -> dict | None:
+    resp = requests.get(f"{service.api_url}/v1/articles/{article_id}", timeout=5)
+    return resp.json() if resp.status_code == 200 else None
+
+
+def test_article_lifecycle_end_to_end(service, unique):
+    aid = f"e2e-{unique}"
+    partner = service.partners["partner-a"]
+
+    # v1: accepted, applied, in both feeds, pushed once.
+    v1 = article_event(aid, 1)
+    resp = post(service, v1)
+    assert resp.status_code == 202
+    assert resp.json() == {"event_id": v1["event_id"], "status": "accepted"}
+    state = wait_for(lambda: article(service, aid), what="article v1 stored")
+    assert state["version"] == 1 and state["status"] == "published"
+    for fmt in ("rss", "atom"):
+        e = wait_for(lambda: entry(feed(service, fmt), aid), what=f"v1 in {fmt}")
+        assert e.title == f"Headline {aid} v1"
+    wait_for(lambda: len(partner.for_article(aid)) == 1, what="v1 pushed")
+    first = partner.for_article(aid)[0]
+    body = json.loads(first.body)
+    assert body["article"]["version"] == 1 and body["type"] == "article.published"
+    assert first.headers["webhook-id"].startswith("msg_")
+
+    # v2 replaces v1 everywhere.
+    assert post(service, article_event(aid, 2)).status_code == 202
+    wait_for(lambda: (article(service, aid) or {}).get("version") == 2, what="v2 stored")
+    for fmt in ("rss", "atom"):
+        e = wait_for(lambda: (x := entry(feed(service, fmt), aid)) and x.summary == f"Summary {aid} v2" and x,
+                     what=f"v2 summary in {fmt}")
+        assert e.title == f"Headline {aid} v2"
+    wait_for(lambda: len(partner.for_article(aid)) == 2, what="v2 pushed")
+    assert json.loads(partner.for_article(aid)[1].body)["article"]["version"] == 2
+    assert len({r.webhook_id for r in partner.for_article(aid)}) == 2
+
+    # Re-sending the first event: 200, same body, nothing changes.
+    again = post(service, v1)
+    assert again.status_code == 200
+    assert again.json() == {"event_id": v1["event_id"], "status": "accepted"}
+
+    # A stale v1 under a new event id: accepted, recorded stale, changes nothing.
+    stale = article_event(aid, 1, event_id=f"evt-{aid}-stale")
+    assert post(service, stale).status_code == 202
+    ctx = service.ctx
+    wait_for(lambda: ctx.redis.hget(ctx.keys.event(stale["event_id"]), "status") == b"stale", what="stale recorded")
+    assert article(service, aid)["version"] == 2
+    assert entry(feed(service, "rss"), aid).title == f"Headline {aid} v2"
+
+    # Withdrawal: gone from both feeds; the partner that had it hears of it.
+    assert post(service, withdrawal(aid, 3)).status_code == 202
+    for fmt in ("rss", "atom"):
+        wait_for(lambda: entry(feed(service, fmt), aid) is None, what=f"withdrawn from {fmt}")
+    assert article(service, aid)["status"] == "withdrawn"
+    wait_for(lambda: len(partner.for_article(aid)) == 3, what="withdrawal pushed")
+    assert json.loads(partner.for_article(aid)[2].body)["type"] == "article.withdrawn"
+    # Exactly one request per version: nothing was pushed twice.
+    assert [json.loads(r.body)["article"]["version"] for r in partner.for_article(aid)] == [1, 2, 3]
+
+
+def test_partner_filters_decide_who_gets_a_push(service, unique):
+    econ = service.partners["economy-desk"]
+    sport_id, econ_id = f"sport-{unique}", f"econ-{unique}"
+    post(service, article_event(sport_id, categories=["Sport"]))
+    post(service, article_event(econ_id, categories=["Economy"]))
+    wait_for(lambda: len(econ.for_article(econ_id)) == 1, what="economy push")
+    wait_for(lambda: len(service.partners["partner-a"].for_article(sport_id)) == 1, what="partner-a push")
+    assert econ.for_article(sport_id) == []
+
+
+def test_deliveries_history_lists_attempts(service, unique):
+    aid = f"hist-{unique}"
+    post(service, article_event(aid))
+    wait_for(lambda: len(service.partners["partner-a"].for_article(aid)) == 1, what="push")
+    resp = requests.get(f"{service.api_url}/v1/deliveries", params={"article_id": aid}, timeout=5)
+    deliveries = wait_for(lambda: [d for d in requests.get(f"{service.api_url}/v1/deliveries",
+                                   params={"article_id": aid}, timeout=5).json()["deliveries"]
+                                   if d["status"] == "delivered"], what="delivered record")
+    assert resp.status_code == 200
+    assert deliveries[0]["partner"] == "partner-a"
+    assert deliveries[0]["attempt_log"][0]["status"] == 200

@@ -1,0 +1,39 @@
+"""Building article events for tests, in the shape of examples/events/."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "events"
+
+
+def example(name: str) -> dict:
+    return json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+
+
+def article_event(article_id: str, version: int = 1, *, event_id: str | None = None,
+                  type: str | None = None, published_at: datetime | None = None, **article) -> dict:
+    """A published/updated event for `article_id`, newest-in-feed by default (published now)."""
+    ev = copy.deepcopy(example("01-published-astana-lrt.json"))
+    when = published_at or datetime.now(timezone.utc).replace(microsecond=0)
+    ev["event_id"] = event_id or f"evt-{article_id}-v{version}"
+    ev["type"] = type or ("article.published" if version == 1 else "article.updated")
+    ev["occurred_at"] = (when + timedelta(seconds=version)).isoformat()
+    a = ev["article"]
+    a.update(id=article_id, version=version, url=f"https://news.example/en/{article_id}",
+             headline=f"Headline {article_id} v{version}", summary=f"Summary {article_id} v{version}",
+             published_at=when.isoformat(), updated_at=(when + timedelta(seconds=version)).isoformat())
+    a.update(article)
+    return ev
+
+
+def withdrawal(article_id: str, version: int, *, event_id: str | None = None) -> dict:
+    return {
+        "event_id": event_id or f"evt-{article_id}-withdrawn-v{version}",
+        "type": "article.withdrawn",
+        "occurred_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "article": {"id": article_id, "version": version, "reason": "test withdrawal"},
+    }

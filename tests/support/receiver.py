@@ -1,0 +1,107 @@
+"""A partner stand-in: a real HTTP server on 127.0.0.1 that records every request.
+
+    partner = Receiver.start()
+    partner.script([503, 503, 503])        # next three requests get 503, then 200
+    partner.requests                       # list of Request(path, headers, body, at)
+    partner.effective()                    # requests deduplicated by webhook-id
+
+Like svix's TestReceiver: status codes, extra headers and delays are settable.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Request:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+    @property
+    def webhook_id(self) -> str | None:
+        return self.headers.get("webhook-id")
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    headers: dict | None = None
+    delay: float = 0.0
+    body: bytes = b'{"ok":true}'
+
+
+class Receiver:
+    def __init__(self):
+        self.requests: list[Request] = []
+        self._script: list[Reply] = []
+        self.default = Reply()
+        self.lock = threading.Lock()
+        self.server: ThreadingHTTPServer | None = None
+        self.connections = 0
+
+    @classmethod
+    def start(cls) -> "Receiver":
+        rec = cls()
+        outer = rec
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                with outer.lock:
+                    outer.connections += 1
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                with outer.lock:
+                    outer.requests.append(Request(self.path, {k.lower(): v for k, v in self.headers.items()},
+                                                  body, time.time()))
+                    reply = outer._script.pop(0) if outer._script else outer.default
+                if reply.delay:
+                    time.sleep(reply.delay)
+                self.send_response(reply.status)
+                for k, v in (reply.headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(reply.body)))
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(reply.body)
+
+            def log_message(self, *args):
+                pass
+
+        rec.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        rec.server.daemon_threads = True
+        threading.Thread(target=rec.server.serve_forever, daemon=True).start()
+        return rec
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/ingest"
+
+    def script(self, replies) -> None:
+        with self.lock:
+            self._script = [r if isinstance(r, Reply) else Reply(status=r) for r in replies]
+
+    def for_article(self, article_id: str) -> list[Request]:
+        with self.lock:
+            return [r for r in self.requests if article_id.encode() in r.body]
+
+    def effective(self) -> dict[str, Request]:
+        with self.lock:
+            out = {}
+            for r in self.requests:
+                out.setdefault(r.webhook_id, r)
+            return out
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

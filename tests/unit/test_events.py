@@ -1,0 +1,70 @@
+"""Event schema: the project's examples validate; bad fields are named."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from syndication.errors import InvalidEvent
+from syndication.events import json_schema, parse_event
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples" / "events").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_examples_validate(path):
+    event = parse_event(path.read_bytes())
+    assert event.article.version >= 1
+
+
+def _problems(data) -> dict:
+    with pytest.raises(InvalidEvent) as exc:
+        parse_event(json.dumps(data) if not isinstance(data, bytes) else data)
+    return {p["field"]: p["message"] for p in exc.value.problems}
+
+
+def _ev():
+    return json.loads(EXAMPLES[0].read_text())
+
+
+def test_naive_datetime_rejected():
+    ev = _ev()
+    ev["article"]["published_at"] = "2026-01-01T10:00:00"
+    assert "timezone" in _problems(ev)["article.published_at"]
+
+
+def test_bool_is_not_a_version():
+    ev = _ev()
+    ev["article"]["version"] = True
+    assert "article.version" in _problems(ev)
+
+
+def test_bad_event_id_and_language():
+    ev = _ev()
+    ev["event_id"] = "has spaces"
+    ev["article"]["language"] = "English"
+    probs = _problems(ev)
+    assert set(probs) == {"event_id", "article.language"}
+
+
+def test_missing_type():
+    ev = _ev()
+    del ev["type"]
+    assert "expected one of" in _problems(ev)["type"]
+
+
+def test_withdrawal_needs_only_id_and_version():
+    ev = parse_event({"event_id": "w1", "type": "article.withdrawn", "occurred_at": "2026-01-01T00:00:00Z",
+                      "article": {"id": "a", "version": 3}})
+    assert ev.article.version == 3
+
+
+def test_non_utf8_body_is_invalid_json():
+    assert "(body)" in _problems(b"\xff\xfe{")
+
+
+def test_json_schema_is_draft_2020_and_covers_types():
+    schema = json_schema()
+    text = json.dumps(schema)
+    for t in ("article.published", "article.updated", "article.withdrawn"):
+        assert t in text
