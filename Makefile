@@ -1,0 +1,35 @@
+# Two commands for a fresh machine:  make run  (the service)   make test  (the tests)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+export SYNDICATION_FEEDS_FILE ?= config/feeds.example.yaml
+
+.PHONY: run test test-unit faults bench install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: install, then API + workers + beat in the foreground (starts a local Redis if none answers)
+run: $(STAMP)
+	$(BIN)/syndication up
+
+## test: install, then the whole suite (unit + integration on throwaway redis-servers)
+test: $(STAMP)
+	$(BIN)/pytest
+
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+## bench: the feed benchmarks (see README, Benchmarks)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/feeds.py
+
+clean:
+	rm -rf $(VENV) .data build *.egg-info
