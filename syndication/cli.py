@@ -106,7 +106,9 @@ def _warn_redis_persistence(url: str) -> None:
     from .redis import connect
 
     try:
-        aof = connect(url).config_get("appendonly").get(b"appendonly", b"").decode()
+        reply = connect(url).config_get("appendonly")
+        aof = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+               for k, v in reply.items()}.get("appendonly")
     except Exception:  # CONFIG may be disabled on managed Redis; nothing to warn about then
         return
     if aof != "yes":

@@ -17,7 +17,7 @@ import os
 from functools import lru_cache
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from syndication.context import Context
 from syndication.settings import Settings
@@ -30,8 +30,11 @@ VISIBILITY_TIMEOUT = 3 * TASK_TIME_LIMIT
 def make_app(settings: Settings) -> Celery:
     app = Celery("syndication", broker=settings.redis_url, include=["workers.tasks", "workers.beat"])
     app.conf.update(
-        task_queues=[Queue(q) for q in QUEUES],
+        # One direct exchange per queue: a task lands on exactly one queue, never on all three.
+        task_queues=[Queue(q, Exchange(q, type="direct"), routing_key=q) for q in QUEUES],
         task_default_queue="events",
+        task_default_exchange="events",
+        task_default_routing_key="events",
         task_routes={
             "syndication.apply_event": {"queue": "events"},
             "syndication.render_feed": {"queue": "feeds"},
