@@ -43,8 +43,8 @@ def sweep(ctx: Context, now: float | None = None) -> Sweep:
     now = now or time.time()
     out = Sweep(ran=True)
     out.events = ingest.overdue(ctx, ctx.settings.event_redrive_after)
-    index.mark_dirty(ctx, index.stale_definitions(ctx))  # new or edited feeds (re)render on start
-    out.feeds = index.orphaned_dirty(ctx)
+    # New or edited feeds (re)render on start; then dirty feeds whose render task was lost.
+    out.feeds = index.mark_dirty(ctx, index.stale_definitions(ctx)) + index.orphaned_dirty(ctx)
     due = []
     for partner in ctx.settings.partners:
         out.expired_leases += schedule.expire_leases(ctx, partner.id, now)
