@@ -6,6 +6,7 @@ published (v1) -> updated (v2) -> repeat of v1 -> stale v1 under a new id -> wit
 from __future__ import annotations
 
 import json
+import re
 
 import feedparser
 import pytest
@@ -116,3 +117,25 @@ def test_deliveries_history_lists_attempts(service, unique):
     assert resp.status_code == 200
     assert deliveries[0]["partner"] == "partner-a"
     assert deliveries[0]["attempt_log"][0]["status"] == 200
+
+
+def test_each_task_runs_only_on_its_own_queue(service, unique):
+    aid = f"route-{unique}"
+    post(service, article_event(aid))
+    wait_for(lambda: len(service.partners["partner-a"].for_article(aid)) == 1, what="push")
+    logs = {q: service.procs[q].log.read_text(errors="replace") for q in ("events", "feeds", "deliveries")}
+    expected = {"events": "syndication.apply_event", "feeds": "syndication.render_feed",
+                "deliveries": "syndication.push_batch"}
+    for queue, log in logs.items():
+        for other_queue, task in expected.items():
+            received = re.search(rf"Task {re.escape(task)}\[[^\]]+\] received", log) is not None
+            assert received == (queue == other_queue), f"{task} seen on the {queue} worker"
+
+
+def test_every_configured_feed_is_rendered_without_events(service):
+    # 'kk' gets no articles from these tests: it is rendered because it is configured.
+    for fmt in ("rss", "atom", "json"):
+        resp = wait_for(lambda: (r := requests.get(f"{service.api_url}/feeds/kk.{fmt}", timeout=5)).ok and r,
+                        what=f"kk.{fmt} rendered")
+        if fmt != "json":
+            assert feedparser.parse(resp.content).bozo == 0
