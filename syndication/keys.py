@@ -14,6 +14,9 @@ events:pending                    zset    event_id -> accepted-at; removed once 
                                           The sweeper re-drives members older than
                                           event_redrive_after (accepted means durable).
 events:log                        list    recent outcomes (applied/stale), capped at 1000
+articles                          zset    article_id -> published-at: every article ever
+                                          applied (rebuilds feed indexes when a feed's
+                                          definition changes)
 article:{article_id}              hash    version, withdrawn (0|1), data (clean article
                                           JSON), event_id, updated_at, reason
 feed:{name}:items                 zset    article_id -> published-at (unix s), capped
@@ -63,6 +66,10 @@ class Keys:
     @property
     def events_log(self) -> str:
         return f"{self.prefix}events:log"
+
+    @property
+    def articles(self) -> str:
+        return f"{self.prefix}articles"
 
     def article(self, article_id: str) -> str:
         return f"{self.prefix}article:{article_id}"

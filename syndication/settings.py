@@ -14,11 +14,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from .errors import ConfigError
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+WEBSUB_PARTNER_ID = "websub-hub"
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
 
@@ -106,10 +108,27 @@ class Settings:
         )
 
     def partner(self, partner_id: str):
+        if partner_id == WEBSUB_PARTNER_ID:
+            return self.websub_partner
         for p in self.partners:
             if p.id == partner_id:
                 return p
         return None
+
+    @cached_property
+    def websub_partner(self):
+        """The WebSub hub, pinged through the delivery machinery like a partner (retried, recorded)."""
+        if not self.websub_hub:
+            return None
+        from .partners.registry import Partner
+
+        return Partner(id=WEBSUB_PARTNER_ID, url=self.websub_hub, format="json", allow_private_network=True,
+                       batch_size=20)
+
+    @property
+    def push_targets(self) -> tuple:
+        """Partners plus the WebSub hub: everything the sweeper pumps."""
+        return self.partners + ((self.websub_partner,) if self.websub_hub else ())
 
     def feed(self, name: str):
         for f in self.feeds:

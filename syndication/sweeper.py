@@ -46,7 +46,7 @@ def sweep(ctx: Context, now: float | None = None) -> Sweep:
     # New or edited feeds (re)render on start; then dirty feeds whose render task was lost.
     out.feeds = index.mark_dirty(ctx, index.stale_definitions(ctx)) + index.orphaned_dirty(ctx)
     due = []
-    for partner in ctx.settings.partners:
+    for partner in ctx.settings.push_targets:
         out.expired_leases += schedule.expire_leases(ctx, partner.id, now)
         if schedule.due_count(ctx, partner.id, now):
             due.append(partner.id)

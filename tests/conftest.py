@@ -30,6 +30,7 @@ redis_proc = factories.redis_proc(executable=REDIS_BIN, port=None)
 
 API_KEY = "test-publisher-key"
 OPS_KEY = "test-ops-key"
+FEED_KEY = "test-feed-key"
 SECRET_A = "whsec_" + base64.b64encode(b"partner-a-secret-key-0123456789").decode()
 
 
@@ -70,6 +71,9 @@ def write_config(tmp: Path, partners: dict[str, Receiver]) -> tuple[Path, Path]:
         {"name": "all", "title": "All news", "description": "Everything", "language": "en"},
         {"name": "economy", "title": "Economy", "filters": {"categories": ["Economy"]}},
         {"name": "kk", "title": "Kazakh", "language": "kk", "filters": {"languages": ["kk"]}},
+        {"name": "partners-only", "title": "For partners", "access": "partner"},
+        *({"name": f"burst-{x}", "title": f"Burst {x}", "filters": {"categories": [f"Burst{x}"]}}
+          for x in "abc"),
     ]}))
     return partners_file, feeds_file
 
@@ -77,7 +81,7 @@ def write_config(tmp: Path, partners: dict[str, Receiver]) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def service(redis_url, tmp_path_factory) -> Service:
     tmp = tmp_path_factory.mktemp("service")
-    partners = {"partner-a": Receiver.start(), "economy-desk": Receiver.start()}
+    partners = {"partner-a": Receiver.start(), "economy-desk": Receiver.start(), "hub": Receiver.start()}
     partners_file, feeds_file = write_config(tmp, partners)
     port = free_port()
     env = {
@@ -89,7 +93,8 @@ def service(redis_url, tmp_path_factory) -> Service:
         "SYNDICATION_PARTNERS_FILE": str(partners_file),
         "SYNDICATION_FEEDS_FILE": str(feeds_file),
         "SYNDICATION_BASE_URL": f"http://127.0.0.1:{port}",
-        "SYNDICATION_RENDER_WINDOW": "0.2",
+        "SYNDICATION_WEBSUB_HUB": partners["hub"].url,
+        "SYNDICATION_FEED_KEYS": FEED_KEY,
         "PARTNER_A_SECRET": SECRET_A,
         "PYTHONUNBUFFERED": "1",
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from syndication import apply
 from syndication.delivery import push
-from syndication.feeds import store
+from syndication.feeds import store, websub
 
 from .app import app, context
 
@@ -30,11 +30,14 @@ def apply_event(event_id: str) -> str:
 
 
 @app.task(name="syndication.render_feed")
-def render_feed(name: str) -> bool:
-    outcome = store.render_feed(context(), name)
+def render_feed(name: str) -> list:
+    ctx = context()
+    outcome = store.render_feed(ctx, name)
     if outcome.again:
         render_feed.apply_async((name,))
-    return outcome.changed
+    pings = websub.create_pings(ctx, name, outcome.changed, store.etags(ctx, name, outcome.changed))
+    queue_followups(partners=apply.kick(ctx, pings))
+    return list(outcome.changed)
 
 
 @app.task(name="syndication.push_batch")

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..context import Context
+from ..feeds import websub
 from ..partners.formats import FORMATS, Push
 from ..partners.registry import resolve_secrets
 from ..partners.signing import auth_headers
@@ -63,6 +64,8 @@ def build_push(ctx: Context, rec: dict) -> Push:
 
 def superseded(ctx: Context, rec: dict) -> DeliveryStatus | None:
     """Why this delivery must not be sent any more, or None if it should be."""
+    if rec["event_type"] == "websub.publish":
+        return None  # a hub ping is always worth sending: the hub fetches the latest bytes
     state = ctx.articles.get(rec["article_id"])
     acked = int(ctx.redis.hget(ctx.keys.partner_acked(rec["partner"]), rec["article_id"]) or 0)
     if acked >= rec["version"]:
@@ -73,6 +76,8 @@ def superseded(ctx: Context, rec: dict) -> DeliveryStatus | None:
 
 
 def prepare(ctx: Context, partner, rec: dict, now: float) -> tuple[bytes, dict[str, str]]:
+    if rec["event_type"] == "websub.publish":
+        return websub.ping(rec["article_id"])
     fmt = FORMATS[partner.format]
     body = fmt.render(build_push(ctx, rec), base_url=ctx.settings.base_url)
     headers = {"Content-Type": fmt.media_type}
@@ -117,7 +122,7 @@ def record(ctx: Context, partner, rec: dict, resp: http.Response, now: float) ->
         pipe.zadd(k.deadletters, {did: now})
         result = "dead"
     pipe.execute()
-    if outcome is Outcome.SUCCESS:
+    if outcome is Outcome.SUCCESS and rec["event_type"] != "websub.publish":
         ctx.script(_ACK)(keys=[k.partner_acked(partner.id)], args=[rec["article_id"], rec["version"]])
     if outcome in (Outcome.SUCCESS, Outcome.RETRY):  # a 4xx about one payload says nothing of health
         circuit.observe(ctx, partner, success=outcome is Outcome.SUCCESS, now=now)

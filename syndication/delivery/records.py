@@ -31,7 +31,7 @@ FINAL = {DeliveryStatus.DELIVERED, DeliveryStatus.DEAD, DeliveryStatus.SUPERSEDE
          DeliveryStatus.CANCELLED, DeliveryStatus.PARKED}
 
 
-def delivery_id(article_id: str, version: int, partner_id: str) -> str:
+def delivery_id(article_id: str, version: int | str, partner_id: str) -> str:
     digest = hashlib.sha256(f"{article_id}\x00{version}\x00{partner_id}".encode()).hexdigest()
     return f"msg_{digest[:26]}"
 
@@ -51,9 +51,12 @@ return 1
 
 
 def create(ctx: Context, partner_id: str, article_id: str, version: int, event_id: str,
-           event_type: str, now: float | None = None) -> str | None:
-    """Create the delivery and make it due now; return its id if new, None if it existed."""
-    did = delivery_id(article_id, version, partner_id)
+           event_type: str, now: float | None = None, version_key: str | None = None) -> str | None:
+    """Create the delivery and make it due now; return its id if new, None if it existed.
+
+    `article_id` is the subject (a feed URL for WebSub pings, whose `version_key` is the ETag).
+    """
+    did = delivery_id(article_id, version_key or version, partner_id)
     k = ctx.keys
     created = ctx.script(_CREATE)(
         keys=[k.delivery(did), k.article_deliveries(article_id), k.partner_due(partner_id),

@@ -54,6 +54,8 @@ def place(ctx: Context, state: ArticleState, occurred_at: str | None = None) -> 
         else:
             pipe.zrem(key, state.id)
             plan.append((spec.name, False))
+    if live:
+        pipe.zadd(ctx.keys.articles, {state.id: _ts(state.data.get("published_at"))})
     results = iter(pipe.execute())
     changed = []
     for name, matched in plan:
@@ -95,6 +97,24 @@ def orphaned_dirty(ctx: Context) -> list[str]:
     """Dirty feeds with no render queued (its task was lost): the sweeper re-queues them."""
     names = [n.decode() for n in ctx.redis.zrange(ctx.keys.feeds_dirty, 0, -1)]
     return mark_dirty(ctx, names) if names else []
+
+
+def rebuild(ctx: Context, spec) -> int:
+    """Refill a feed's index from every stored article (its definition changed)."""
+    key = ctx.keys.feed_items(spec.name)
+    ids = [a.decode() for a in ctx.redis.zrevrange(ctx.keys.articles, 0, -1)]
+    members: dict[str, float] = {}
+    for start in range(0, len(ids), 500):
+        for state in ctx.articles.get_many(ids[start:start + 500]):
+            if state and state.data and not state.withdrawn and spec.filters.matches(state.data):
+                members[state.id] = _ts(state.data.get("published_at"))
+    pipe = ctx.redis.pipeline(transaction=True)
+    pipe.delete(key)
+    if members:
+        pipe.zadd(key, members)
+        pipe.zremrangebyrank(key, 0, -(spec.index_cap + 1))
+    pipe.execute()
+    return len(members)
 
 
 def spec_hash(spec) -> str:

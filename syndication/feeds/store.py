@@ -23,7 +23,7 @@ from .spec import FORMATS
 @dataclass(frozen=True)
 class RenderOutcome:
     name: str
-    changed: bool  # the bytes of at least one format changed
+    changed: tuple[str, ...]  # formats whose bytes changed (empty: none did)
     again: bool  # the feed went dirty during the render: queue one more
     duration: float
 
@@ -59,8 +59,12 @@ def render_feed(ctx: Context, name: str, sleep=time.sleep) -> RenderOutcome:
     if ctx.settings.feed(name) is None:  # removed from the feeds file since it was marked
         ctx.redis.zrem(keys.feeds_dirty, name)
         ctx.redis.delete(keys.feed_render_lock(name))
-        return RenderOutcome(name, False, False, 0.0)
-    last = float(ctx.redis.hget(keys.feed_stats(name), "last_render_at") or 0)
+        return RenderOutcome(name, (), False, 0.0)
+    spec = ctx.settings.feed(name)
+    last_render, rendered_hash = ctx.redis.hmget(keys.feed_stats(name), "last_render_at", "spec_hash")
+    if (rendered_hash or b"").decode() != index.spec_hash(spec):
+        index.rebuild(ctx, spec)  # a new feed, or its filters/limits changed in the feeds file
+    last = float(last_render or 0)
     wait = ctx.settings.render_window - (time.time() - last)
     if wait > 0:
         sleep(wait)  # let the burst gather: the events arriving now are in this render
@@ -74,14 +78,14 @@ def render_feed(ctx: Context, name: str, sleep=time.sleep) -> RenderOutcome:
         ctx.redis.delete(keys.feed_render_lock(name))
         raise
     last_modified = rendered.pop("_last_modified").decode()
-    changed = False
+    changed = []
     pipe = ctx.redis.pipeline(transaction=False)
     for fmt, body in rendered.items():
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         key = keys.feed_rendered(name, fmt)
         if ctx.redis.hget(key, "etag") == etag.encode():
             continue
-        changed = True
+        changed.append(fmt)
         pipe.hset(key, mapping={
             "body": body,
             "gzip": gzip.compress(body, compresslevel=6, mtime=0),
@@ -92,11 +96,18 @@ def render_feed(ctx: Context, name: str, sleep=time.sleep) -> RenderOutcome:
     duration = time.perf_counter() - started
     pipe.hincrby(keys.feed_stats(name), "renders", 1)
     pipe.hset(keys.feed_stats(name), mapping={"last_render_at": time.time(), "last_duration": duration,
-                                              "spec_hash": index.spec_hash(ctx.settings.feed(name))})
+                                              "spec_hash": index.spec_hash(spec)})
     pipe.delete(keys.feed_render_lock(name))
     pipe.execute()
     again = bool(index.orphaned_dirty_one(ctx, name))
-    return RenderOutcome(name, changed, again, duration)
+    return RenderOutcome(name, tuple(changed), again, duration)
+
+
+def etags(ctx: Context, name: str, formats) -> dict[str, str]:
+    pipe = ctx.redis.pipeline(transaction=False)
+    for fmt in formats:
+        pipe.hget(ctx.keys.feed_rendered(name, fmt), "etag")
+    return {fmt: (e or b"").decode() for fmt, e in zip(formats, pipe.execute())}
 
 
 def fetch(ctx: Context, name: str, fmt: str) -> StoredFeed | None:

@@ -111,6 +111,10 @@ def load_partners(path: Path | None, env: Mapping[str, str]) -> tuple[Partner, .
             partners.append(Partner.model_validate(item))
         except ValidationError as exc:
             raise pydantic_problem(path, i, item, exc) from None
+    from ..settings import WEBSUB_PARTNER_ID
+
+    if any(p.id == WEBSUB_PARTNER_ID for p in partners):
+        raise ConfigError(f"{path}: partner id {WEBSUB_PARTNER_ID!r} is reserved for the WebSub hub")
     ids = [p.id for p in partners]
     dupes = sorted({n for n in ids if ids.count(n) > 1})
     if dupes:

@@ -1,0 +1,36 @@
+"""WebSub publishing: tell the hub a feed changed, so subscribers fetch it at once.
+
+After a render changes a feed's bytes, one ping per changed format URL is
+created as a delivery to the hub (partner id `websub-hub`), so it gets the
+same durable retries, attempt history and circuit breaker as partner
+pushes. The ping is the WebSub publisher convention the public hubs accept:
+
+    POST <hub>  Content-Type: application/x-www-form-urlencoded
+    hub.mode=publish&hub.url=<feed url>
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from ..context import Context
+from ..delivery import records
+from ..settings import WEBSUB_PARTNER_ID
+from .render import feed_url
+
+
+def create_pings(ctx: Context, name: str, formats: tuple[str, ...], etags: dict[str, str]) -> list[str]:
+    """One hub ping per changed format; returns the partner ids to kick (the hub) if any were new."""
+    if not ctx.settings.websub_hub or not formats:
+        return []
+    created = [
+        records.create(ctx, WEBSUB_PARTNER_ID, feed_url(ctx.settings.base_url, name, fmt), 0,
+                       event_id=etags.get(fmt, ""), event_type="websub.publish", version_key=etags.get(fmt, ""))
+        for fmt in formats
+    ]
+    return [WEBSUB_PARTNER_ID] if any(created) else []
+
+
+def ping(topic_url: str) -> tuple[bytes, dict[str, str]]:
+    body = urlencode({"hub.mode": "publish", "hub.url": topic_url}).encode()
+    return body, {"Content-Type": "application/x-www-form-urlencoded"}

@@ -1,0 +1,66 @@
+"""What the partner formats share: the article's identity, its dates, the withdrawal test.
+
+Pure helpers, no clock: a push renders from the `Push` alone, so the same
+push is always the same bytes (partners' signatures and dedup rely on it).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from ...text import plain_text, xml_safe
+from .base import Push
+
+# Only used when there is no data at all (a withdrawal of an article never published).
+EPOCH = "1970-01-01T00:00:00+00:00"
+
+
+def is_withdrawal(push: Push) -> bool:
+    return push.withdrawn or push.event_type == "article.withdrawn"
+
+
+def article_urn(article_id: str) -> str:
+    """The article's URI independent of its URL: `urn:syndication:article:<id>`.
+
+    Article ids never change across versions and only hold characters that
+    are legal in a URN's namespace-specific string (events.ID_PATTERN).
+    """
+    return f"urn:syndication:article:{article_id}"
+
+
+def require_article(push: Push) -> dict[str, Any]:
+    """The article data of a non-withdrawal push (there is nothing to render without it)."""
+    if push.article is None:
+        raise ValueError(f"push {push.delivery_id}: no article data for {push.article_id} v{push.version}")
+    return push.article
+
+
+def rfc3339(value: str | None) -> str | None:
+    """One spelling for the stored ISO times (e.g. `Z` becomes `+00:00`)."""
+    return datetime.fromisoformat(value).isoformat() if value else None
+
+
+def published(article: dict[str, Any]) -> str:
+    return rfc3339(article.get("published_at")) or EPOCH
+
+
+def updated(article: dict[str, Any]) -> str:
+    """When this version was made: updated_at, else published_at (as the feeds do)."""
+    return rfc3339(article.get("updated_at")) or published(article)
+
+
+def description(article: dict[str, Any]) -> str:
+    """The summary, else the start of the body as plain text (the feeds' rule)."""
+    return article.get("summary") or plain_text(article.get("body_html") or "", limit=500)
+
+
+def publisher(article: dict[str, Any]) -> str:
+    """Who published it: `source`, else the host of the article URL."""
+    return article.get("source") or urlsplit(article.get("url") or "").hostname or "syndication"
+
+
+def reason(push: Push) -> str:
+    # The reason is stored as sent (only article data goes through clean_article).
+    return xml_safe(push.reason or "")
