@@ -22,7 +22,7 @@ from . import ingest
 from .context import Context
 from .delivery import records
 from .feeds import index
-from .text import clean_article
+from .text import clean_article, xml_safe
 
 log = logging.getLogger("syndication.apply")
 KICK_TTL = 10  # seconds: at most one queued push task per partner in that window
@@ -46,7 +46,7 @@ def apply_event(ctx: Context, event_id: str) -> FollowUp:
     now = time.time()
     cas = ctx.articles.apply(
         art["id"], art["version"], None if withdrawn else clean_article(art),
-        withdrawn=withdrawn, event_id=event_id, now=now, reason=art.get("reason", "") if withdrawn else "",
+        withdrawn=withdrawn, event_id=event_id, now=now, reason=xml_safe(art.get("reason", "")) if withdrawn else "",
     )
     follow = FollowUp(event_id, cas.outcome)
     if cas.outcome != "stale":
@@ -82,9 +82,10 @@ def fan_out(ctx: Context, state, event: dict) -> list[str]:
         earlier = {r["partner"] for r in records.for_article(ctx, state.id) if r["version"] < state.version}
         targets = [p for p in ctx.settings.partners if p.id in earlier]
     else:
-        targets = [p for p in ctx.settings.partners if p.filters.matches(state.data)]
+        targets = [p for p in ctx.settings.partners if p.filters.wants(state.data, ctx.settings.feeds)]
     for partner in targets:
-        records.create(ctx, partner.id, state.id, state.version, event["event_id"], event["type"])
+        records.create(ctx, partner.id, state.id, state.version, event["event_id"], event["type"],
+                       occurred_at=event.get("occurred_at") or "")
         partners.append(partner.id)
     return partners
 

@@ -43,3 +43,17 @@ class Filters(BaseModel):
             if wanted and not (_norm(wanted) & _norm(have)):
                 return False
         return True
+
+
+class PartnerFilters(Filters):
+    """A partner's filters: the article fields above, plus `feeds` (the article is in one of them)."""
+
+    feeds: list[str] = Field(default_factory=list)
+
+    def wants(self, article: dict[str, Any], feed_specs) -> bool:
+        if not self.matches(article):
+            return False
+        if not self.feeds:
+            return True
+        specs = {f.name: f for f in feed_specs}
+        return any(name in specs and specs[name].filters.matches(article) for name in self.feeds)

@@ -40,6 +40,10 @@ partner:{id}:acked                hash    article_id -> highest version the part
 partner:{id}:circuit              hash    state, failures, opened_at, last_success_at,
                                           last_failure_at
 partner:{id}:paused               string  present while ops paused the partner
+partner:{id}:parked               zset    delivery_id -> time parked (410 Gone); moved back
+                                          to due when ops re-enable the partner
+partner:{id}:slots                zset    batch token -> lease deadline: at most
+                                          max_in_flight pushes to the partner at once
 partner:{id}:history              zset    delivery_id -> created-at, per partner listing
 deadletters                       zset    delivery_id -> time it died
 """
@@ -116,6 +120,12 @@ class Keys:
 
     def partner_paused(self, partner_id: str) -> str:
         return f"{self.prefix}partner:{partner_id}:paused"
+
+    def partner_parked(self, partner_id: str) -> str:
+        return f"{self.prefix}partner:{partner_id}:parked"
+
+    def partner_slots(self, partner_id: str) -> str:
+        return f"{self.prefix}partner:{partner_id}:slots"
 
     def partner_history(self, partner_id: str) -> str:
         return f"{self.prefix}partner:{partner_id}:history"

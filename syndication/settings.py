@@ -90,7 +90,7 @@ class Settings:
         prefix = env.get("SYNDICATION_KEY_PREFIX", "synd:")
         if not prefix:
             raise ConfigError("SYNDICATION_KEY_PREFIX: must not be empty")
-        return cls(
+        settings = cls(
             redis_url=env.get("SYNDICATION_REDIS_URL") or DEFAULT_REDIS_URL,
             redis_url_configured=bool(env.get("SYNDICATION_REDIS_URL")),
             key_prefix=prefix,
@@ -106,6 +106,12 @@ class Settings:
             partners=load_partners(Path(partners_file) if partners_file else None, env),
             feeds=load_feeds(Path(feeds_file) if feeds_file else None),
         )
+        feed_names = {f.name for f in settings.feeds}
+        for p in settings.partners:
+            unknown = sorted(set(p.filters.feeds) - feed_names)
+            if unknown:
+                raise ConfigError(f"partner {p.id}: filters.feeds names unknown feeds: {', '.join(unknown)}")
+        return settings
 
     def partner(self, partner_id: str):
         if partner_id == WEBSUB_PARTNER_ID:

@@ -8,7 +8,6 @@ failure, not a skip.
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import sys
@@ -17,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import yaml
 from pytest_redis import factories
 
 from syndication.context import Context
 from syndication.settings import Settings
+from tests.support import config
 from tests.support.processes import Proc, api, beat, free_port, worker
 from tests.support.receiver import Receiver
 
@@ -31,7 +30,6 @@ redis_proc = factories.redis_proc(executable=REDIS_BIN, port=None)
 API_KEY = "test-publisher-key"
 OPS_KEY = "test-ops-key"
 FEED_KEY = "test-feed-key"
-SECRET_A = "whsec_" + base64.b64encode(b"partner-a-secret-key-0123456789").decode()
 
 
 @pytest.fixture(scope="session")
@@ -56,33 +54,11 @@ class Service:
         return {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
 
-def write_config(tmp: Path, partners: dict[str, Receiver]) -> tuple[Path, Path]:
-    partners_file = tmp / "partners.yaml"
-    feeds_file = tmp / "feeds.yaml"
-    partners_file.write_text(yaml.safe_dump({"partners": [
-        {"id": "partner-a", "url": partners["partner-a"].url, "format": "json",
-         "auth": {"type": "standard-webhooks", "secret_env": "PARTNER_A_SECRET"},
-         "timeouts": {"connect": 2, "read": 5}, "allow_private_network": True,
-         "retry": {"base_delay": 0.2, "max_delay": 1.0}, "breaker_cooldown": 2},
-        {"id": "economy-desk", "url": partners["economy-desk"].url, "format": "json",
-         "filters": {"categories": ["Economy"]}, "allow_private_network": True},
-    ]}))
-    feeds_file.write_text(yaml.safe_dump({"feeds": [
-        {"name": "all", "title": "All news", "description": "Everything", "language": "en"},
-        {"name": "economy", "title": "Economy", "filters": {"categories": ["Economy"]}},
-        {"name": "kk", "title": "Kazakh", "language": "kk", "filters": {"languages": ["kk"]}},
-        {"name": "partners-only", "title": "For partners", "access": "partner"},
-        *({"name": f"burst-{x}", "title": f"Burst {x}", "filters": {"categories": [f"Burst{x}"]}}
-          for x in "abc"),
-    ]}))
-    return partners_file, feeds_file
-
-
 @pytest.fixture(scope="session")
 def service(redis_url, tmp_path_factory) -> Service:
     tmp = tmp_path_factory.mktemp("service")
-    partners = {"partner-a": Receiver.start(), "economy-desk": Receiver.start(), "hub": Receiver.start()}
-    partners_file, feeds_file = write_config(tmp, partners)
+    partners = {name: Receiver.start() for name in config.receiver_names()}
+    partners_file, feeds_file = config.write(tmp, partners)
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")},
@@ -95,7 +71,7 @@ def service(redis_url, tmp_path_factory) -> Service:
         "SYNDICATION_BASE_URL": f"http://127.0.0.1:{port}",
         "SYNDICATION_WEBSUB_HUB": partners["hub"].url,
         "SYNDICATION_FEED_KEYS": FEED_KEY,
-        "PARTNER_A_SECRET": SECRET_A,
+        **config.SECRETS,
         "PYTHONUNBUFFERED": "1",
     }
     procs = {

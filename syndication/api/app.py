@@ -24,7 +24,7 @@ from .. import __version__
 from ..context import Context
 from ..errors import InvalidEvent, SyndicationError
 from ..settings import Secret, Settings
-from . import articles, events, feeds, health
+from . import articles, deliveries, events, feeds, health
 
 log = logging.getLogger("syndication.api")
 
@@ -75,7 +75,7 @@ def create_app(settings: Settings, enqueue_apply: Callable[[str], None], ctx: Co
     app.state.enqueue_apply = enqueue_apply
     app.state.feed_keys = tuple(Secret(k) for k in
                                 (settings.environ.get("SYNDICATION_FEED_KEYS") or "").split(",") if k.strip())
-    for module in (events, articles, feeds, health):
+    for module in (events, articles, deliveries, feeds, health):
         app.include_router(module.router)
     _install_error_handlers(app)
     return app

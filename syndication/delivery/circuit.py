@@ -14,6 +14,8 @@ Gone *disables* it until ops re-enable it (its deliveries are parked).
 
 from __future__ import annotations
 
+import uuid
+
 from ..context import Context
 
 # KEYS[1] circuit hash. ARGV: success (1|0), now, threshold. Returns the new state.
@@ -51,6 +53,35 @@ return 0
 """
 
 
+# KEYS[1] slots zset. ARGV: now, max, token, lease_until. Returns 1 if the slot was taken.
+_ACQUIRE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+return 1
+"""
+
+
+def acquire_slot(ctx: Context, partner, now: float) -> str | None:
+    """One of the partner's `max_in_flight` push slots (expiring, so a dead worker frees it)."""
+    from .schedule import lease_seconds
+
+    token = uuid.uuid4().hex
+    ok = ctx.script(_ACQUIRE)(keys=[ctx.keys.partner_slots(partner.id)],
+                              args=[now, partner.max_in_flight, token, now + lease_seconds(partner)])
+    return token if ok else None
+
+
+def renew_slot(ctx: Context, partner, token: str, now: float) -> None:
+    from .schedule import lease_seconds
+
+    ctx.redis.zadd(ctx.keys.partner_slots(partner.id), {token: now + lease_seconds(partner)}, xx=True)
+
+
+def release_slot(ctx: Context, partner, token: str) -> None:
+    ctx.redis.zrem(ctx.keys.partner_slots(partner.id), token)
+
+
 def may_send(ctx: Context, partner, now: float) -> bool:
     if not partner.enabled or ctx.redis.exists(ctx.keys.partner_paused(partner.id)):
         return False
@@ -68,8 +99,14 @@ def disable(pipe, keys, partner_id: str, now: float, reason: str) -> None:
     pipe.hset(keys.partner_circuit(partner_id), mapping={"disabled": 1, "disabled_at": now, "disabled_reason": reason})
 
 
-def enable(ctx: Context, partner_id: str) -> None:
-    ctx.redis.hset(ctx.keys.partner_circuit(partner_id), mapping={"disabled": 0, "state": "closed", "failures": 0})
+def enable(ctx: Context, partner_id: str) -> int:
+    """Re-enable a partner disabled by a 410; its parked deliveries become due again."""
+    from .deadletters import replay
+
+    k = ctx.keys
+    ctx.redis.hset(k.partner_circuit(partner_id), mapping={"disabled": 0, "state": "closed", "failures": 0})
+    parked = [d.decode() for d in ctx.redis.zrange(k.partner_parked(partner_id), 0, -1)]
+    return len(replay(ctx, parked).replayed)
 
 
 def pause(ctx: Context, partner_id: str) -> None:

@@ -33,6 +33,7 @@ class Response:
     excerpt: str
     latency: float
     error: str | None = None
+    permanent: bool = False  # our side cannot send this (address refused, cannot render): no retry
 
 
 def session_for(partner_id: str) -> requests.Session:
@@ -68,7 +69,7 @@ def send(partner, body: bytes, headers: dict[str, str]) -> Response:
             timeout=(partner.timeouts.connect, partner.timeouts.read), allow_redirects=False,
         )
     except AddressRefused as exc:
-        return Response(None, {}, "", time.perf_counter() - started, f"address refused: {exc}")
+        return Response(None, {}, "", time.perf_counter() - started, f"address refused: {exc}", permanent=True)
     except requests.Timeout as exc:
         return Response(None, {}, "", time.perf_counter() - started, f"timeout: {type(exc).__name__}")
     except requests.RequestException as exc:

@@ -59,6 +59,7 @@ def build_push(ctx: Context, rec: dict) -> Push:
         article=state.data if state else None,
         withdrawn=rec["event_type"] == "article.withdrawn",
         reason=state.reason if state else "",
+        occurred_at=rec.get("occurred_at") or None,
     )
 
 
@@ -68,7 +69,7 @@ def superseded(ctx: Context, rec: dict) -> DeliveryStatus | None:
         return None  # a hub ping is always worth sending: the hub fetches the latest bytes
     state = ctx.articles.get(rec["article_id"])
     acked = int(ctx.redis.hget(ctx.keys.partner_acked(rec["partner"]), rec["article_id"]) or 0)
-    if acked >= rec["version"]:
+    if acked > rec["version"]:  # equal: this very delivery, replayed on purpose
         return DeliveryStatus.SUPERSEDED
     if state is not None and state.version > rec["version"]:
         return DeliveryStatus.CANCELLED if state.withdrawn else DeliveryStatus.SUPERSEDED
@@ -90,7 +91,12 @@ def record(ctx: Context, partner, rec: dict, resp: http.Response, now: float) ->
     """Store the attempt and decide what happens next; returns the outcome name."""
     policy = partner.retry
     outcome = classify(resp.status, retry_on=policy.retry_on, permanent_on=policy.permanent_on)
+    if resp.permanent:
+        outcome = Outcome.PERMANENT
     attempt_no = rec.get("attempts", 0) + 1
+    # A replay starts a fresh budget of attempts and age; the history keeps every attempt.
+    tries = attempt_no - rec.get("attempts_base", 0)
+    age = now - max(rec["created_at"], rec.get("replayed_at") or 0)
     k = ctx.keys
     did = rec["id"]
     pipe = ctx.redis.pipeline(transaction=True)
@@ -103,7 +109,7 @@ def record(ctx: Context, partner, rec: dict, resp: http.Response, now: float) ->
         records.set_status(pipe, k, did, DeliveryStatus.DELIVERED, now, **fields)
         schedule.release(pipe, k, partner.id, did)
         result = "delivered"
-    elif outcome is Outcome.RETRY and attempt_no < policy.max_attempts and now - rec["created_at"] < policy.max_age:
+    elif outcome is Outcome.RETRY and tries < policy.max_attempts and age < policy.max_age:
         retry_after = parse_retry_after(resp.headers.get("Retry-After"), now)
         delay = compute_backoff(attempt=attempt_no, base=policy.base_delay, cap=policy.max_delay,
                                 retry_after=retry_after, max_retry_after=policy.max_retry_after)
@@ -114,7 +120,7 @@ def record(ctx: Context, partner, rec: dict, resp: http.Response, now: float) ->
         records.set_status(pipe, k, did, DeliveryStatus.PARKED, now, **fields)
         schedule.release(pipe, k, partner.id, did)
         circuit.disable(pipe, k, partner.id, now, reason=f"HTTP 410 from {partner.url}")
-        pipe.zadd(k.deadletters, {did: now})
+        pipe.zadd(k.partner_parked(partner.id), {did: now})
         result = "parked"
     else:
         records.set_status(pipe, k, did, DeliveryStatus.DEAD, now, **fields)
@@ -149,7 +155,12 @@ def deliver_one(ctx: Context, partner, did: str, clock=time.time) -> str:
     if reason is not None:
         finish_without_sending(ctx, partner, did, reason, now)
         return reason.value
-    body, headers = prepare(ctx, partner, rec, now)
+    try:
+        body, headers = prepare(ctx, partner, rec, now)
+    except Exception as exc:  # a format that cannot render this article: dead letter, not a stuck batch
+        log.exception("cannot prepare delivery %s", did)
+        resp = http.Response(None, {}, "", 0.0, f"cannot render {partner.format}: {exc}"[:300], permanent=True)
+        return record(ctx, partner, rec, resp, clock())
     resp = http.send(partner, body, headers)
     return record(ctx, partner, rec, resp, clock())
 
@@ -161,17 +172,24 @@ def push_batch(ctx: Context, partner_id: str, clock=time.time) -> BatchResult:
     partner = ctx.settings.partner(partner_id)
     if partner is None or not circuit.may_send(ctx, partner, clock()):
         return result
-    ids = schedule.claim(ctx, partner, clock(), partner.batch_size)
-    result.claimed = len(ids)
-    started = time.monotonic()
-    for i, did in enumerate(ids):
-        if time.monotonic() - started > BATCH_TIME_BUDGET or not circuit.may_send(ctx, partner, clock()):
-            pipe = ctx.redis.pipeline(transaction=True)
-            for rest in ids[i:]:
-                schedule.release(pipe, ctx.keys, partner.id, rest, due_at=clock())
-            pipe.execute()
-            break
-        schedule.renew(ctx, partner, ids[i:], clock())
-        result.count(deliver_one(ctx, partner, did, clock))
+    slot = circuit.acquire_slot(ctx, partner, clock())
+    if slot is None:  # max_in_flight pushes already running: they will drain the rest
+        return result
+    try:
+        ids = schedule.claim(ctx, partner, clock(), partner.batch_size)
+        result.claimed = len(ids)
+        started = time.monotonic()
+        for i, did in enumerate(ids):
+            if time.monotonic() - started > BATCH_TIME_BUDGET or not circuit.may_send(ctx, partner, clock()):
+                pipe = ctx.redis.pipeline(transaction=True)
+                for rest in ids[i:]:
+                    schedule.release(pipe, ctx.keys, partner.id, rest, due_at=clock())
+                pipe.execute()
+                break
+            schedule.renew(ctx, partner, ids[i:], clock())
+            circuit.renew_slot(ctx, partner, slot, clock())
+            result.count(deliver_one(ctx, partner, did, clock))
+    finally:
+        circuit.release_slot(ctx, partner, slot)
     result.more_due = schedule.due_count(ctx, partner_id, clock()) > 0
     return result

@@ -37,12 +37,13 @@ def delivery_id(article_id: str, version: int | str, partner_id: str) -> str:
 
 
 # KEYS: delivery, article deliveries, partner due, partner history.
-# ARGV: id, partner, article, version, event_id, event_type, now. Returns 1 if created.
+# ARGV: id, partner, article, version, event_id, event_type, now, occurred_at. Returns 1 if created.
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'partner', ARGV[2], 'article_id', ARGV[3],
            'version', ARGV[4], 'event_id', ARGV[5], 'event_type', ARGV[6], 'status', 'pending',
-           'attempts', 0, 'created_at', ARGV[7], 'updated_at', ARGV[7], 'next_attempt_at', ARGV[7])
+           'attempts', 0, 'created_at', ARGV[7], 'updated_at', ARGV[7], 'next_attempt_at', ARGV[7],
+           'occurred_at', ARGV[8])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[3], 'NX', ARGV[7], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[7], ARGV[1])
@@ -51,7 +52,8 @@ return 1
 
 
 def create(ctx: Context, partner_id: str, article_id: str, version: int, event_id: str,
-           event_type: str, now: float | None = None, version_key: str | None = None) -> str | None:
+           event_type: str, now: float | None = None, version_key: str | None = None,
+           occurred_at: str = "") -> str | None:
     """Create the delivery and make it due now; return its id if new, None if it existed.
 
     `article_id` is the subject (a feed URL for WebSub pings, whose `version_key` is the ETag).
@@ -61,17 +63,17 @@ def create(ctx: Context, partner_id: str, article_id: str, version: int, event_i
     created = ctx.script(_CREATE)(
         keys=[k.delivery(did), k.article_deliveries(article_id), k.partner_due(partner_id),
               k.partner_history(partner_id)],
-        args=[did, partner_id, article_id, version, event_id, event_type, now or time.time()],
+        args=[did, partner_id, article_id, version, event_id, event_type, now or time.time(), occurred_at],
     )
     return did if created else None
 
 
 def _decode(h: dict) -> dict[str, Any]:
     out = {k.decode(): v.decode() for k, v in h.items()}
-    for key in ("version", "attempts", "last_status"):
+    for key in ("version", "attempts", "last_status", "attempts_base", "replays"):
         if out.get(key) not in (None, ""):
             out[key] = int(out[key])
-    for key in ("created_at", "updated_at", "next_attempt_at", "finished_at"):
+    for key in ("created_at", "updated_at", "next_attempt_at", "finished_at", "replayed_at"):
         if out.get(key) not in (None, ""):
             out[key] = float(out[key])
     return out
@@ -111,3 +113,15 @@ def for_article(ctx: Context, article_id: str) -> list[dict[str, Any]]:
     ids = sorted(i.decode() for i in ctx.redis.smembers(ctx.keys.article_deliveries(article_id)))
     recs = get_many(ctx, ids)
     return sorted(recs, key=lambda r: (r.get("created_at", 0), r["partner"]))
+
+
+def for_partner(ctx: Context, partner_id: str, *, state: str | None = None, since: float | None = None,
+                limit: int = 100) -> list[dict[str, Any]]:
+    """A partner's deliveries, newest first; scans at most 20 x limit records when filtering by state."""
+    ids = [i.decode() for i in ctx.redis.zrevrangebyscore(
+        ctx.keys.partner_history(partner_id), "+inf", since if since is not None else "-inf",
+        start=0, num=limit * (20 if state else 1))]
+    recs = get_many(ctx, ids)
+    if state:
+        recs = [r for r in recs if r["status"] == state]
+    return recs[:limit]

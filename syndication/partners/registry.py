@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import AddressRefused, ConfigError
-from ..filters import Filters
+from ..filters import PartnerFilters
 from ..settings import Secret
 
 FORMAT_NAMES = ("ninjs", "ninjs3", "atom", "rss", "json")
@@ -69,7 +69,7 @@ class Partner(BaseModel):
     url: str
     format: Literal["ninjs", "ninjs3", "atom", "rss", "json"] = "json"
     auth: Auth = Field(default_factory=Auth)
-    filters: Filters = Field(default_factory=Filters)
+    filters: PartnerFilters = Field(default_factory=PartnerFilters)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     max_in_flight: int = Field(default=8, ge=1, le=256)
     batch_size: int = Field(default=50, ge=1, le=1000)

@@ -52,8 +52,11 @@ def test_schema_prints_json_schema():
 
 def test_config_check(service, tmp_path):
     out = cli("config", "check", env=service.env)
-    assert out.returncode == 0, out.stderr
-    assert "partner-a: json" in out.stdout
+    assert out.returncode == 2, out.stderr  # the 'private' test partner is refused, as it should be
+    assert "partner-a: json" in out.stdout and "private: json" in out.stdout and "REFUSED" in out.stdout
+    good = tmp_path / "good.yaml"
+    good.write_text("partners:\n  - id: p\n    url: http://127.0.0.1:9/x\n    allow_private_network: true\n")
+    assert cli("config", "check", env={**service.env, "SYNDICATION_PARTNERS_FILE": str(good)}).returncode == 0
     bad = tmp_path / "p.yaml"
     bad.write_text("partners:\n  - id: p\n    url: http://10.0.0.1/x\n")
     refused = cli("config", "check", env={**service.env, "SYNDICATION_PARTNERS_FILE": str(bad)})

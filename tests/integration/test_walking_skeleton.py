@@ -12,6 +12,7 @@ import feedparser
 import pytest
 import requests
 
+from tests.conftest import OPS_KEY
 from tests.support.events import article_event, withdrawal
 from tests.support.processes import wait_for
 
@@ -110,11 +111,12 @@ def test_deliveries_history_lists_attempts(service, unique):
     aid = f"hist-{unique}"
     post(service, article_event(aid))
     wait_for(lambda: len(service.partners["partner-a"].for_article(aid)) == 1, what="push")
-    resp = requests.get(f"{service.api_url}/v1/deliveries", params={"article_id": aid}, timeout=5)
-    deliveries = wait_for(lambda: [d for d in requests.get(f"{service.api_url}/v1/deliveries",
-                                   params={"article_id": aid}, timeout=5).json()["deliveries"]
+    url = f"{service.api_url}/v1/deliveries"
+    assert requests.get(url, params={"article_id": aid}, timeout=5).status_code == 401
+    ops = {"Authorization": f"Bearer {OPS_KEY}"}
+    deliveries = wait_for(lambda: [d for d in requests.get(url, params={"article_id": aid}, headers=ops,
+                                                           timeout=5).json()["deliveries"]
                                    if d["status"] == "delivered"], what="delivered record")
-    assert resp.status_code == 200
     assert deliveries[0]["partner"] == "partner-a"
     assert deliveries[0]["attempt_log"][0]["status"] == 200
 

@@ -51,6 +51,11 @@ def updated(article: dict[str, Any]) -> str:
     return rfc3339(article.get("updated_at")) or published(article)
 
 
+def withdrawn_at(push: Push, article: dict[str, Any] | None) -> str:
+    """When the withdrawal happened: the event's time, else the last version's time."""
+    return rfc3339(push.occurred_at) or (updated(article) if article else EPOCH)
+
+
 def description(article: dict[str, Any]) -> str:
     """The summary, else the start of the body as plain text (the feeds' rule)."""
     return article.get("summary") or plain_text(article.get("body_html") or "", limit=500)

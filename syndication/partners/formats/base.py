@@ -21,6 +21,7 @@ class Push:
     article: dict[str, Any] | None  # last published data (None if never published)
     withdrawn: bool
     reason: str = ""
+    occurred_at: str | None = None  # when the event behind this delivery happened (ISO 8601)
 
 
 class Format:

@@ -1,0 +1,101 @@
+"""`syndication ...`: the composition root. Reads the environment, wires Redis and Celery.
+
+    syndication up [--host H] [--port P]     API + workers (all queues) + beat, local, foreground
+    syndication api [--host H] [--port P]    the API alone (uvicorn)
+    syndication publish FILE...              POST event files to the API, print each outcome
+    syndication config check                 validate settings, partners and feeds files
+    syndication schema                       print the event JSON Schema
+    syndication deliveries show ARTICLE_ID   every delivery of an article, with attempts
+    syndication deliveries list --partner P [--state S] [--since T]
+    syndication deliveries replay [ID...] [--partner P] [--since T] [--until T]
+    syndication partners pause|resume|enable P
+
+Exit codes: 0 ok, 1 failure (service unreachable, ...), 2 bad input (invalid
+event file, invalid configuration, bad arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..errors import ConfigError
+from .common import LOCAL_DEV_KEY, settings_or_exit
+from .ops import (cmd_config_check, cmd_deliveries_list, cmd_deliveries_replay, cmd_deliveries_show,
+                  cmd_partners, cmd_schema)
+from .publish import cmd_publish
+from .run import cmd_api, cmd_up
+
+__all__ = ["LOCAL_DEV_KEY", "build_api", "main", "parser"]
+
+
+def build_api():
+    """uvicorn factory: `uvicorn --factory syndication.cli:build_api`."""
+    from ..api.app import create_app
+
+    settings = settings_or_exit()
+    from workers.app import app as celery_app
+
+    def enqueue_apply(event_id: str) -> None:
+        celery_app.send_task("syndication.apply_event", args=[event_id], queue="events")
+
+    return create_app(settings, enqueue_apply)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="syndication", description="Event-driven news syndication.")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, fn, hlp in (("up", cmd_up, "run API, workers and beat locally"), ("api", cmd_api, "run the API")):
+        s = sub.add_parser(name, help=hlp)
+        s.add_argument("--host", default="127.0.0.1")
+        s.add_argument("--port", type=int, default=8000)
+        s.set_defaults(fn=fn)
+    s = sub.add_parser("publish", help="POST event files to the API")
+    s.add_argument("files", nargs="+", metavar="FILE")
+    s.add_argument("--url", default=os.environ.get("SYNDICATION_API_URL", "http://127.0.0.1:8000"))
+    s.add_argument("--key", help="publisher key (default: first of SYNDICATION_API_KEYS)")
+    s.set_defaults(fn=cmd_publish)
+    cfg = sub.add_parser("config", help="configuration").add_subparsers(dest="sub", required=True)
+    cfg.add_parser("check", help="validate settings, partners and feeds").set_defaults(fn=cmd_config_check)
+    sub.add_parser("schema", help="print the event JSON Schema").set_defaults(fn=cmd_schema)
+    dl = sub.add_parser("deliveries", help="delivery history and repair").add_subparsers(dest="sub", required=True)
+    s = dl.add_parser("show", help="every delivery and attempt of an article")
+    s.add_argument("article_id")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_deliveries_show)
+    s = dl.add_parser("list", help="a partner's deliveries")
+    s.add_argument("--partner", required=True)
+    s.add_argument("--state", choices=["pending", "retrying", "delivered", "dead", "parked", "superseded",
+                                       "cancelled"])
+    s.add_argument("--since", help="30m, 2h, 1d or an ISO 8601 time")
+    s.add_argument("--limit", type=int, default=100)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_deliveries_list)
+    s = dl.add_parser("replay", help="send deliveries again (same ids): by id, partner, time range")
+    s.add_argument("ids", nargs="*", metavar="DELIVERY_ID")
+    s.add_argument("--partner", help="every dead letter of this partner")
+    s.add_argument("--since", help="dead letters since (30m, 2h, 1d or ISO 8601)")
+    s.add_argument("--until", help="dead letters until")
+    s.add_argument("--all", action="store_true", help="every dead letter")
+    s.set_defaults(fn=cmd_deliveries_replay)
+    pt = sub.add_parser("partners", help="pause, resume or re-enable a partner")
+    pt.add_argument("action", choices=["pause", "resume", "enable"])
+    pt.add_argument("partner")
+    pt.set_defaults(fn=cmd_partners)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args) or 0
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

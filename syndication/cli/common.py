@@ -1,0 +1,48 @@
+"""What every CLI command shares: settings from the environment, the local dev key, time parsing."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from ..errors import ConfigError
+
+LOCAL_DEV_KEY = "local-dev-key"
+DATA_DIR = Path(os.environ.get("SYNDICATION_DATA_DIR", ".data"))
+
+
+def settings_or_exit():
+    from ..settings import Settings
+
+    try:
+        return Settings.from_env(os.environ)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def context():
+    from ..context import Context
+
+    return Context.build(settings_or_exit())
+
+
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+
+
+def parse_time(value: str | None) -> float | None:
+    """'2h', '30m', '1d' (ago) or an ISO 8601 time -> unix seconds."""
+    if value is None:
+        return None
+    m = _RELATIVE.match(value.strip())
+    if m:
+        return time.time() - float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise SystemExit(f"cannot read time {value!r}: use 30m, 2h, 1d or an ISO 8601 time") from None
+    return when.timestamp()

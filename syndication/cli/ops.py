@@ -1,0 +1,136 @@
+"""Ops commands: config check, schema, delivery history, replay, partner pause/resume/enable."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .common import context, parse_time, settings_or_exit
+
+
+def cmd_config_check(args) -> int:
+    settings = settings_or_exit()
+    from ..partners.registry import check_address
+    from ..errors import AddressRefused
+
+    print(f"redis: {settings.redis_url} (prefix {settings.key_prefix!r})")
+    print(f"base url: {settings.base_url}; websub hub: {settings.websub_hub or '-'}")
+    print(f"publisher keys: {len(settings.api_keys)}; ops keys: {len(settings.ops_keys)}")
+    print(f"feeds ({settings.feeds_file or 'built-in default'}): {', '.join(f.name for f in settings.feeds)}")
+    problems = 0
+    print(f"partners ({settings.partners_file or 'none configured'}):")
+    for p in settings.partners:
+        note = "ok"
+        try:
+            check_address(p)
+        except AddressRefused as exc:
+            note, problems = f"REFUSED: {exc}", problems + 1
+        print(f"  {p.id}: {p.format} -> {p.url} [{p.auth.type}] {note}")
+    if not settings.api_keys:
+        print("warning: SYNDICATION_API_KEYS is empty")
+    return 2 if problems else 0
+
+
+def cmd_schema(args) -> int:
+    from ..events import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def cmd_deliveries_show(args) -> int:
+    from ..delivery import records
+
+    ctx = context()
+    recs = records.for_article(ctx, args.article_id)
+    if args.json:
+        print(json.dumps([{**r, "attempt_log": records.attempts(ctx, r["id"])} for r in recs], indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"deliveries of {args.article_id}")
+    for col in ("delivery", "partner", "version", "type", "status", "attempt", "at", "http", "ms", "error"):
+        table.add_column(col)
+    from datetime import datetime, timezone
+
+    for r in recs:
+        tries = records.attempts(ctx, r["id"]) or [{}]
+        for a in tries:
+            at = datetime.fromtimestamp(a["at"], timezone.utc).strftime("%H:%M:%S") if a.get("at") else "-"
+            table.add_row(r["id"], r["partner"], str(r["version"]), r["event_type"], r["status"],
+                          str(a.get("n", "-")), at, str(a.get("status") or "-"),
+                          str(a.get("latency_ms", "-")), (a.get("error") or "")[:40])
+    Console().print(table)
+    return 0
+
+
+def _delivery_table(title: str, recs: list[dict]):
+    from datetime import datetime, timezone
+
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("delivery", "partner", "article", "v", "type", "status", "attempts", "updated", "last error"):
+        table.add_column(col)
+    for r in recs:
+        updated = datetime.fromtimestamp(r.get("updated_at", 0), timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(r["id"], r["partner"], r["article_id"], str(r["version"]), r["event_type"], r["status"],
+                      str(r.get("attempts", 0)), updated, (r.get("last_error") or str(r.get("last_status") or ""))[:40])
+    return table
+
+
+def cmd_deliveries_list(args) -> int:
+    from rich.console import Console
+
+    from ..delivery import records
+
+    ctx = context()
+    recs = records.for_partner(ctx, args.partner, state=args.state, since=parse_time(args.since), limit=args.limit)
+    if args.json:
+        print(json.dumps(recs, indent=2))
+    else:
+        Console().print(_delivery_table(f"{args.partner}: {args.state or 'all'} deliveries", recs))
+    return 0
+
+
+def cmd_deliveries_replay(args) -> int:
+    from rich.progress import Progress
+
+    from ..delivery import deadletters
+
+    ctx = context()
+    if args.ids:
+        ids = list(args.ids)
+    elif args.partner or args.since or args.until or args.all:
+        ids = deadletters.select(ctx, partner=args.partner, since=parse_time(args.since), until=parse_time(args.until))
+    else:
+        print("give delivery ids, or --partner/--since/--until, or --all (every dead letter)", file=sys.stderr)
+        return 2
+    with Progress(transient=not sys.stderr.isatty()) as progress:
+        task = progress.add_task("replaying", total=len(ids))
+        result = deadletters.replay(ctx, ids, progress=lambda n: progress.advance(task, n))
+    print(f"replayed {len(result.replayed)} deliveries (same delivery ids); due now")
+    for did in result.unknown:
+        print(f"unknown delivery id: {did}", file=sys.stderr)
+    return 2 if result.unknown else 0
+
+
+def cmd_partners(args) -> int:
+    from ..delivery import circuit
+
+    settings = settings_or_exit()
+    if settings.partner(args.partner) is None:
+        print(f"no partner {args.partner!r} in {settings.partners_file}", file=sys.stderr)
+        return 2
+    ctx = context()
+    if args.action == "pause":
+        circuit.pause(ctx, args.partner)
+        print(f"{args.partner}: paused (deliveries queue up; nothing is attempted)")
+    elif args.action == "resume":
+        circuit.resume(ctx, args.partner)
+        print(f"{args.partner}: resumed")
+    else:
+        n = circuit.enable(ctx, args.partner)
+        print(f"{args.partner}: enabled; {n} parked deliveries are due again")
+    return 0

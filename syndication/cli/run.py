@@ -1,0 +1,78 @@
+"""`syndication up` (everything, locally, one process group) and `syndication api`."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .common import DATA_DIR, LOCAL_DEV_KEY, settings_or_exit
+
+
+def cmd_api(args) -> int:
+    import uvicorn
+
+    settings = settings_or_exit()
+    if not settings.api_keys:
+        print("warning: SYNDICATION_API_KEYS is empty: every POST /v1/events will get 401", file=sys.stderr)
+    uvicorn.run("syndication.cli:build_api", factory=True, host=args.host, port=args.port,
+                log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+    return 0
+
+
+def cmd_up(args) -> int:
+    from honcho.manager import Manager
+
+    from .. import localredis
+    from ..redis import connect, ping
+    from ..settings import DEFAULT_REDIS_URL
+
+    env = dict(os.environ)
+    redis_proc = None
+    if not env.get("SYNDICATION_REDIS_URL"):
+        if ping(connect(DEFAULT_REDIS_URL)):
+            print(f"syndication: using the Redis answering at {DEFAULT_REDIS_URL}")
+        else:
+            redis_proc = localredis.start(DATA_DIR / "redis")
+            print(f"syndication: no Redis configured or answering; started redis-server on 127.0.0.1:6379 "
+                  f"with AOF in {DATA_DIR / 'redis'}")
+    if not env.get("SYNDICATION_API_KEYS"):
+        env["SYNDICATION_API_KEYS"] = LOCAL_DEV_KEY
+        print(f"syndication: SYNDICATION_API_KEYS not set; local publisher key is {LOCAL_DEV_KEY!r}")
+    os.environ.update(env)
+    settings = settings_or_exit()
+    _warn_redis_persistence(settings.redis_url)
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    py = sys.executable
+    celery = f"{py} -m celery -A workers"
+    common = "--without-gossip --without-mingle -E -l warning"
+    manager = Manager()
+    manager.add_process("api", f"{py} -m syndication.cli api --host {args.host} --port {args.port}", env=env)
+    manager.add_process("events", f"{celery} worker -Q events -P threads -c 4 -n events@%h {common}", env=env)
+    manager.add_process("feeds", f"{celery} worker -Q feeds -P threads -c 2 -n feeds@%h {common}", env=env)
+    manager.add_process("deliveries",
+                        f"{celery} worker -Q deliveries -P threads -c 8 -n deliveries@%h {common}", env=env)
+    manager.add_process("beat", f"{celery} beat -l warning -s {DATA_DIR / 'beat-schedule'}", env=env)
+    print(f"syndication: API on http://{args.host}:{args.port}  (feeds: /feeds, docs: /docs); Ctrl-C stops all")
+    try:
+        manager.loop()
+    finally:
+        if redis_proc is not None:
+            redis_proc.terminate()
+            redis_proc.wait(10)
+    return 0 if manager.returncode in (0, 130, 143, None) else manager.returncode
+
+
+def _warn_redis_persistence(url: str) -> None:
+    from ..redis import connect
+
+    try:
+        reply = connect(url).config_get("appendonly")
+        aof = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+               for k, v in reply.items()}.get("appendonly")
+    except Exception:  # CONFIG may be disabled on managed Redis; nothing to warn about then
+        return
+    if aof != "yes":
+        print("syndication: warning: this Redis has AOF off (appendonly no); accepted events and "
+              "scheduled retries may be lost if it restarts", file=sys.stderr)
+
+

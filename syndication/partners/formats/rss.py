@@ -1,0 +1,75 @@
+"""`rss`: one article version as an RSS 2.0 document holding exactly one item.
+
+Standard: RSS 2.0 (https://www.rssboard.org/rss-specification), with the
+content (content:encoded), Dublin Core (dc:creator) and Media RSS
+(media:content) modules. The item is rendered by the feeds' own renderer
+(feeds.render.render_rss), so a pushed item is byte-for-byte the item our
+RSS feeds carry: same guid (the article URL, isPermaLink="true"), title,
+link, description, content:encoded, dc:creator, categories, pubDate,
+enclosure and media:content. The channel is titled after the publisher
+and describes the push (article id and version); the renderer's
+`atom:link rel="self"` is removed, since a push has no feed URL.
+
+Withdrawal: the same document with one item whose guid is the original's
+guid, title "Withdrawn: <last headline>", description the reason (or a
+stock sentence), one `<category>withdrawn</category>`, the original link
+and pubDate, and no content, authors or images. RSS has no deletion
+element, so the category is the machine-readable signal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxml import etree
+
+from ...feeds.render import render_rss
+from ...feeds.spec import FeedSpec
+from . import _common as c
+from .base import Format, Push
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+WITHDRAWN = "withdrawn"
+
+
+def withdrawal_item(push: Push) -> dict[str, Any]:
+    """The article as the renderer sees it when withdrawn (see the module docstring)."""
+    a = push.article or {}
+    return {
+        "id": push.article_id,
+        "url": a.get("url") or c.article_urn(push.article_id),
+        "source": a.get("source"),
+        "language": a.get("language") or "en",
+        "headline": f"Withdrawn: {a.get('headline') or push.article_id}",
+        "summary": c.reason(push) or "This article has been withdrawn.",
+        "categories": [WITHDRAWN],
+        "published_at": c.published(a),
+        "updated_at": c.updated(a),
+    }
+
+
+def _finish(xml: bytes, has_url: bool) -> bytes:
+    root = etree.fromstring(xml)
+    channel = root.find("channel")
+    for link in channel.findall(f"{{{ATOM_NS}}}link[@rel='self']"):
+        channel.remove(link)
+    if not has_url:  # no article data at all: the guid is a URN, not a permalink
+        item = channel.find("item")
+        item.find("guid").set("isPermaLink", "false")
+        for tag in ("link", "pubDate"):
+            item.remove(item.find(tag))
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+class RssFormat(Format):
+    name = "rss"
+    media_type = "application/rss+xml"
+
+    def render(self, push: Push, *, base_url: str) -> bytes:
+        withdrawn = c.is_withdrawal(push)
+        article = withdrawal_item(push) if withdrawn else c.require_article(push)
+        what = "Withdrawal of" if withdrawn else "Article"
+        spec = FeedSpec(name="push", title=c.publisher(article), language=article["language"],
+                        description=f"{what} {push.article_id}, version {push.version}")
+        xml = render_rss(spec, [article], base_url)
+        return _finish(xml, has_url=bool(push.article and push.article.get("url")))
