@@ -153,11 +153,17 @@ class Processes:
                 print(f"warning: could not stop {proc.name}: {exc}", file=sys.stderr)
 
 
-def start_redis(procs: Processes, logdir: Path) -> tuple[str, int]:
+def require_redis_server() -> str:
     binary = shutil.which("redis-server")
     if not binary:
         raise BenchError("redis-server is not installed or not on PATH: install it with "
-                         "`apt-get install -y redis-server` (the benchmark starts its own throwaway instance)")
+                         "`apt-get install -y redis-server` (the benchmark starts its own throwaway instance "
+                         "on a free port; it never uses a running Redis)")
+    return binary
+
+
+def start_redis(procs: Processes, logdir: Path) -> tuple[str, int]:
+    binary = require_redis_server()
     for _ in range(5):
         port = free_port()
         if port == 6379:
@@ -482,8 +488,8 @@ def bench_serve(ctx, port: int, args, pids: dict[str, int]) -> tuple[list[dict],
     info = {"path": path, "plain_bytes": len(plain), "gzip_bytes": len(body), "etag": etag,
             "render_ms": outcome.duration * 1000}
     scenarios = [
-        ("(c) GET /healthz (baseline)", "/healthz", {}),
-        ("(a) 200 gzip, 50-item RSS", path, {"Accept-Encoding": "gzip"}),
+        ("(c) /healthz (baseline)", "/healthz", {}),
+        ("(a) 200 gzip", path, {"Accept-Encoding": "gzip"}),
         ("(b) 304 If-None-Match", path, {"If-None-Match": etag, "Accept-Encoding": "gzip"}),
     ]
     run = (lambda p, h, d: load_wrk(port, p, h, args.connections, d, args.client_threads)) if args.client == "wrk" \
@@ -525,6 +531,9 @@ def bench_serve(ctx, port: int, args, pids: dict[str, int]) -> tuple[list[dict],
             row[f"{name}_cpu_us"] = 1e6 * used / max(requests, 1)
             row[f"{name}_cpu_pct"] = 100 * used / elapsed
         rows.append(row)
+    base = rows[0]["rps"]
+    for r in rows:
+        r["ratio"] = r["rps"] / base if base else float("nan")
     return rows, info
 
 
@@ -687,9 +696,8 @@ def machine(client_kind: str) -> dict:
     if client_kind == "wrk":
         wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
         client = " ".join((wrk.stdout + wrk.stderr).split()[:2])
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() or str(os.cpu_count())
-    redis_v = subprocess.run([shutil.which("redis-server") or "redis-server", "--version"], capture_output=True,
-                             text=True).stdout.split()
+    nproc = str(len(os.sched_getaffinity(0)))  # what `nproc` prints
+    redis_v = subprocess.run([shutil.which("redis-server"), "--version"], capture_output=True, text=True).stdout.split()
     redis_v = next((w.split("=", 1)[1] for w in redis_v if w.startswith("v=")), "?")
     return {"nproc": nproc, "cpu": cpu, "python": platform.python_version(),
             "impl": platform.python_implementation(), "os": f"{platform.system()} {platform.release()}",
@@ -715,7 +723,8 @@ def report(console, m, args, render_rows, serve_rows, serve_info, burst_rows, bu
                   soft_wrap=True, markup=False)
     console.print(f"reproduce: {reproduce_command(args)}", soft_wrap=True, markup=False)
 
-    t = Table(title="1. Render (RENDERERS called directly; realistic cleaned articles)", title_justify="left")
+    t = Table(title="1. Render (RENDERERS called directly; realistic cleaned articles)", title_justify="left",
+              caption_justify="left")
     for col, just in (("items", "right"), ("format", "left"), ("runs", "right"), ("median ms", "right"),
                       ("min ms", "right"), ("× json.dumps", "right"), ("output bytes", "right")):
         t.add_column(col, justify=just)
@@ -730,9 +739,9 @@ def report(console, m, args, render_rows, serve_rows, serve_info, burst_rows, bu
     t = Table(title=f"2. Serve {serve_info['path']} through the API ({args.client}, {args.connections} "
                     f"connections, {args.rounds} interleaved rounds × {serve_info['per_round']:g} s per scenario)",
               title_justify="left", caption_justify="left")
-    for col in ("scenario", "responses/s", "× /healthz", "p50 ms", "p99 ms", "bytes/resp", "errors", "spread",
-                "API CPU", "API µs/resp", "redis µs/resp", "client µs/resp"):
-        t.add_column(col, justify="left" if col == "scenario" else "right")
+    for col in ("scenario", "resp/s", "× healthz", "p50 ms", "p99 ms", "B/resp", "errors", "spread",
+                "API core", "API µs", "redis µs", "client µs"):
+        t.add_column(col, justify="left" if col == "scenario" else "right", no_wrap=col == "scenario")
     for r in serve_rows:
         bad = r["errors"] + sum(v for k, v in r["statuses"].items() if k not in (200, 304))
         client = "-" if r["client_cpu_us"] != r["client_cpu_us"] else f"{r['client_cpu_us']:.0f}"
@@ -741,17 +750,17 @@ def report(console, m, args, render_rows, serve_rows, serve_info, burst_rows, bu
                   f"{r['api_cpu_us']:.0f}", f"{r['redis_cpu_us']:.0f}", client)
     t.caption = (f"feed: 50 full-text items, {serve_info['plain_bytes']:,} B plain, {serve_info['gzip_bytes']:,} B "
                  f"gzip (pre-rendered in {serve_info['render_ms']:.0f} ms). p50 = median of rounds, p99 = worst "
-                 "round; spread = (max-min)/mean of the rounds' rates; bytes/resp includes headers with wrk, "
-                 "body only with the python client; API CPU = share of one core used by the API process; "
-                 "µs/resp = CPU time (user+sys) of that process per response")
+                 "round; spread = (max-min)/mean of the rounds' rates; B/resp = bytes per response, with headers "
+                 "(wrk) or body only (python client); API core = share of one core the API process used; "
+                 "API/redis/client µs = CPU time (user+sys) of that process per response")
     console.print(t)
 
     t = Table(title=f"3. Burst of {burst_info['events']:,} events over 3 feeds (render window "
                     f"{burst_info['window']:g} s; events worker -P threads -c 4, feeds worker -P threads -c 2)",
               title_justify="left", caption_justify="left")
     for col in ("feed", "events", "renders", "renders/100 events", "freshness ms", "202→applied ms",
-                "applied→in feed ms", "last render ms", "newest 50 in final feed"):
-        t.add_column(col, justify="left" if col == "feed" else "right")
+                "applied→in feed ms", "last render ms", "newest 50 stored"):
+        t.add_column(col, justify="left" if col == "feed" else "right", no_wrap=col == "feed")
     fmt = lambda v: "?" if v != v else f"{v:,.0f}"  # noqa: E731 (nan: the events log no longer had it)
     for r in burst_rows:
         t.add_row(f"{r['feed']} ({r['category']})", str(r["events"]), str(r["renders"]), f"{r['per100']:.1f}",
@@ -805,6 +814,11 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:
+        require_redis_server()
+    except BenchError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return 2
     from rich.console import Console
 
     console = Console(width=None if sys.stdout.isatty() else 140)
