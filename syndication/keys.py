@@ -28,7 +28,7 @@ feed:{name}:stats                 hash    renders, last_render_at, last_duration
 delivery:{delivery_id}            hash    partner, article_id, version, event_id, kind,
                                           status, attempts, created_at, updated_at,
                                           next_attempt_at, last_status, last_error
-delivery:{delivery_id}:attempts   list    one JSON per attempt (capped at 50)
+delivery:{delivery_id}:attempts   list    one JSON per attempt (capped at 200)
 article:{article_id}:deliveries   set     delivery ids of the article (history)
 partner:{id}:due                  zset    delivery_id -> due time: ready now or a
                                           scheduled retry; pumped by beat
@@ -53,7 +53,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 EVENT_TTL = 7 * 24 * 3600
-ATTEMPTS_CAP = 50
+ATTEMPTS_CAP = 200
 
 
 @dataclass(frozen=True)

@@ -39,17 +39,19 @@ end
 return state
 """
 
-# KEYS[1] circuit hash. ARGV: now, cooldown. Returns 1 if a push may go out now.
+# KEYS[1] circuit hash. ARGV: now, cooldown, take (1: this caller will send now).
+# Returns 1 if a push may go out. Half-open lets exactly one probe through per cool-down.
 _MAY_SEND = """
 if redis.call('HGET', KEYS[1], 'disabled') == '1' then return 0 end
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
-if state ~= 'open' then return 1 end
-local opened = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or '0')
-if tonumber(ARGV[1]) - opened >= tonumber(ARGV[2]) then
-  redis.call('HSET', KEYS[1], 'state', 'half_open')
-  return 1
+if state == 'closed' then return 1 end
+local now = tonumber(ARGV[1])
+local since = tonumber(redis.call('HGET', KEYS[1], state == 'open' and 'opened_at' or 'probe_at') or '0')
+if now - since < tonumber(ARGV[2]) then return 0 end
+if ARGV[3] == '1' then
+  redis.call('HSET', KEYS[1], 'state', 'half_open', 'probe_at', ARGV[1])
 end
-return 0
+return 1
 """
 
 
@@ -82,11 +84,12 @@ def release_slot(ctx: Context, partner, token: str) -> None:
     ctx.redis.zrem(ctx.keys.partner_slots(partner.id), token)
 
 
-def may_send(ctx: Context, partner, now: float) -> bool:
+def may_send(ctx: Context, partner, now: float, *, take: bool = True) -> bool:
+    """May a push go to this partner now? `take=False` only looks (no half-open probe is taken)."""
     if not partner.enabled or ctx.redis.exists(ctx.keys.partner_paused(partner.id)):
         return False
     return bool(ctx.script(_MAY_SEND)(keys=[ctx.keys.partner_circuit(partner.id)],
-                                      args=[now, partner.breaker_cooldown]))
+                                      args=[now, partner.breaker_cooldown, int(take)]))
 
 
 def observe(ctx: Context, partner, *, success: bool, now: float) -> str:

@@ -170,7 +170,7 @@ def push_batch(ctx: Context, partner_id: str, clock=time.time) -> BatchResult:
     result = BatchResult(partner_id)
     ctx.redis.delete(ctx.keys.partner_kick(partner_id))  # arrivals from now on queue a new batch
     partner = ctx.settings.partner(partner_id)
-    if partner is None or not circuit.may_send(ctx, partner, clock()):
+    if partner is None or not circuit.may_send(ctx, partner, clock(), take=False):
         return result
     slot = circuit.acquire_slot(ctx, partner, clock())
     if slot is None:  # max_in_flight pushes already running: they will drain the rest

@@ -240,6 +240,12 @@ def test_hanging_partner_opens_its_circuit_and_others_keep_flowing(service, uniq
         assert len(hanging.requests) <= 3  # two timeouts open it; in-flight limit 1 keeps it serial
     finally:
         hanging.default = Reply()
+    # Recovered: a half-open probe succeeds, the circuit closes, everything is delivered.
+    for i in range(4):
+        wait_for(lambda i=i: status_is(service, f"hang{i}-{unique}", "hanging", "delivered"), timeout=60,
+                 what=f"hang{i} delivered")
+    health = {k.decode(): v.decode() for k, v in ctx.redis.hgetall(ctx.keys.partner_circuit("hanging")).items()}
+    assert health["state"] == "closed" and int(health["opened_count"]) >= 1
 
 
 def test_pause_queues_without_attempting_and_resume_delivers(service, unique):

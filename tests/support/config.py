@@ -43,7 +43,7 @@ SCENARIOS = {
     "ordering": ("json", ["Ordering"], {"retry": {"base_delay": 4, "max_delay": 4}}),
     "withdrawing": ("json", ["Withdrawing"], {"retry": {"base_delay": 30, "max_delay": 30}}),
     "hanging": ("json", ["Hanging"], {"timeouts": {"connect": 1, "read": 1}, "breaker_threshold": 2,
-                                      "breaker_cooldown": 30, "retry": FAST_RETRY, "max_in_flight": 1}),
+                                      "breaker_cooldown": 3, "retry": FAST_RETRY, "max_in_flight": 1}),
     "pausable": ("json", ["Pausable"], {}),
 }
 

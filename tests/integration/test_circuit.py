@@ -1,0 +1,60 @@
+"""Circuit breaker and in-flight slots on a real redis-server (state shared by all workers)."""
+
+from __future__ import annotations
+
+import pytest
+
+from syndication.context import Context
+from syndication.delivery import circuit
+from syndication.partners.registry import Partner
+from syndication.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ctx(redis_url, unique):
+    return Context.build(Settings.from_env({"SYNDICATION_REDIS_URL": redis_url,
+                                            "SYNDICATION_KEY_PREFIX": f"circuit-{unique}:"}))
+
+
+PARTNER = Partner(id="p", url="https://p.example/", breaker_threshold=3, breaker_cooldown=10, max_in_flight=2)
+
+
+def test_opens_after_threshold_then_one_half_open_probe(ctx):
+    for _ in range(2):
+        assert circuit.observe(ctx, PARTNER, success=False, now=100) == "closed"
+    assert circuit.observe(ctx, PARTNER, success=False, now=100) == "open"
+    assert not circuit.may_send(ctx, PARTNER, 105)
+    assert circuit.may_send(ctx, PARTNER, 111, take=False)  # looking takes nothing
+    assert circuit.may_send(ctx, PARTNER, 111)  # the probe
+    assert not circuit.may_send(ctx, PARTNER, 111.5)  # only one probe per cool-down
+    assert circuit.observe(ctx, PARTNER, success=False, now=112) == "open"  # probe failed: open again
+    assert not circuit.may_send(ctx, PARTNER, 115)
+    assert circuit.may_send(ctx, PARTNER, 123)
+    assert circuit.observe(ctx, PARTNER, success=True, now=123) == "closed"
+    assert circuit.may_send(ctx, PARTNER, 123.1)
+    h = circuit.health(ctx, "p")
+    assert h["opened_count"] == "2" and "failing_since" not in h
+
+
+def test_pause_and_disable(ctx):
+    circuit.pause(ctx, "p")
+    assert not circuit.may_send(ctx, PARTNER, 1)
+    circuit.resume(ctx, "p")
+    assert circuit.may_send(ctx, PARTNER, 1)
+    pipe = ctx.redis.pipeline()
+    circuit.disable(pipe, ctx.keys, "p", 1, "410")
+    pipe.execute()
+    assert not circuit.may_send(ctx, PARTNER, 1)
+    circuit.enable(ctx, "p")
+    assert circuit.may_send(ctx, PARTNER, 1)
+
+
+def test_in_flight_slots_are_limited_and_expire(ctx):
+    a = circuit.acquire_slot(ctx, PARTNER, 100)
+    b = circuit.acquire_slot(ctx, PARTNER, 100)
+    assert a and b and circuit.acquire_slot(ctx, PARTNER, 100) is None
+    circuit.release_slot(ctx, PARTNER, a)
+    assert circuit.acquire_slot(ctx, PARTNER, 100)
+    assert circuit.acquire_slot(ctx, PARTNER, 100 + 1000)  # leases of dead workers expire
