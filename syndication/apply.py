@@ -18,7 +18,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from . import ingest
+from . import ingest, metrics
 from .context import Context
 from .delivery import records
 from .feeds import index
@@ -68,6 +68,7 @@ def _finish(ctx: Context, event_id: str, event: dict, outcome: str, previous_ver
         "version": event["article"]["version"], "outcome": outcome, "at": time.time(),
     }))
     pipe.ltrim(ctx.keys.events_log, 0, 999)
+    metrics.inc(pipe, ctx.keys, "events_applied", outcome=outcome)
     pipe.execute()
     log.info("event %s", status, extra={"event_id": event_id, "article_id": event["article"]["id"],
                                         "outcome": outcome})

@@ -35,6 +35,7 @@ return ''
 class Accepted:
     event_id: str
     created: bool  # False: a repeat of an event id already stored
+    type: str = ""
 
     def body(self) -> dict:
         return {"event_id": self.event_id, "status": "accepted"}
@@ -51,9 +52,9 @@ def accept(ctx: Context, raw: bytes, enqueue_apply: Callable[[str], None]) -> Ac
               ctx.keys.event("")],
     )
     if prior:
-        return Accepted(event.event_id, created=False)
+        return Accepted(event.event_id, created=False, type=event.type)
     enqueue_apply(event.event_id)
-    return Accepted(event.event_id, created=True)
+    return Accepted(event.event_id, created=True, type=event.type)
 
 
 def load(ctx: Context, event_id: str) -> dict | None:

@@ -44,6 +44,10 @@ partner:{id}:parked               zset    delivery_id -> time parked (410 Gone);
                                           to due when ops re-enable the partner
 partner:{id}:slots                zset    batch token -> lease deadline: at most
                                           max_in_flight pushes to the partner at once
+partner:{id}:recent               list    "time,latency_s,ok" of the last 1000 attempts
+                                          (success rate and p95 for `syndication status`)
+metrics:{name}                    hash    label set -> value: counters and histogram
+                                          buckets written by every process (metrics.py)
 partner:{id}:history              zset    delivery_id -> created-at, per partner listing
 deadletters                       zset    delivery_id -> time it died
 """
@@ -126,6 +130,16 @@ class Keys:
 
     def partner_slots(self, partner_id: str) -> str:
         return f"{self.prefix}partner:{partner_id}:slots"
+
+    def partner_recent(self, partner_id: str) -> str:
+        return f"{self.prefix}partner:{partner_id}:recent"
+
+    def celery_queue(self, queue: str) -> str:
+        return f"{self.prefix}celery:{queue}"
+
+    @property
+    def celery_unacked(self) -> str:
+        return f"{self.prefix}celery:unacked"
 
     def partner_history(self, partner_id: str) -> str:
         return f"{self.prefix}partner:{partner_id}:history"

@@ -24,7 +24,8 @@ from .. import __version__
 from ..context import Context
 from ..errors import InvalidEvent, SyndicationError
 from ..settings import Secret, Settings
-from . import articles, deliveries, events, feeds, health
+from .. import metrics as core_metrics
+from . import articles, deliveries, events, feeds, health, metrics, ops
 
 log = logging.getLogger("syndication.api")
 
@@ -38,8 +39,17 @@ _HTTP_ERRORS = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "m
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    def rejected(request: Request, reason: str) -> None:
+        if request.url.path == "/v1/events":
+            try:
+                core_metrics.inc(request.app.state.ctx.redis, request.app.state.ctx.keys, "events_rejected",
+                                 reason=reason)
+            except redis.RedisError:
+                pass  # counting must never turn a 4xx into a 5xx
+
     @app.exception_handler(InvalidEvent)
     async def invalid_event(request: Request, exc: InvalidEvent):
+        rejected(request, "invalid")
         return _error(422, "invalid_event", str(exc), problems=exc.problems)
 
     @app.exception_handler(RequestValidationError)
@@ -50,6 +60,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code in (401, 413):
+            rejected(request, _HTTP_ERRORS[exc.status_code])
         return _error(exc.status_code, _HTTP_ERRORS.get(exc.status_code, "error"), str(exc.detail),
                       headers=getattr(exc, "headers", None))
 
@@ -75,7 +87,14 @@ def create_app(settings: Settings, enqueue_apply: Callable[[str], None], ctx: Co
     app.state.enqueue_apply = enqueue_apply
     app.state.feed_keys = tuple(Secret(k) for k in
                                 (settings.environ.get("SYNDICATION_FEED_KEYS") or "").split(",") if k.strip())
-    for module in (events, articles, deliveries, feeds, health):
+    app.state.metrics = metrics.ApiMetrics(app.state.ctx)
+    for module in (events, articles, deliveries, feeds, health, metrics, ops):
         app.include_router(module.router)
     _install_error_handlers(app)
     return app
+
+
+def create_asgi(settings: Settings, enqueue_apply: Callable[[str], None]):
+    """The served application: the feed fast path in front of the FastAPI app."""
+    app = create_app(settings, enqueue_apply)
+    return feeds.FeedFastPath(app, app.state)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from .. import ingest
+from .. import ingest, metrics
 from ..events import MAX_EVENT_BYTES
 from .auth import require
 
@@ -37,4 +37,6 @@ async def post_event(request: Request):
     from starlette.concurrency import run_in_threadpool
 
     accepted = await run_in_threadpool(ingest.accept, app.ctx, raw, app.enqueue_apply)
+    if accepted.created:
+        metrics.inc(app.ctx.redis, app.ctx.keys, "events_accepted", type=accepted.type)
     return JSONResponse(accepted.body(), status_code=202 if accepted.created else 200)

@@ -2,7 +2,13 @@
 
 Nothing is rendered or compressed here: the render task stored the plain
 and gzipped bytes with their ETag and Last-Modified. A request costs one
-Redis HMGET (two fields for a 304 check, three for a body).
+Redis HMGET for a 304 and one more HGET for a body.
+
+Public feeds are answered by `FeedFastPath`, a plain ASGI layer in front of
+FastAPI: partners poll feeds far more often than anything else, and the
+framework's routing and request objects cost more CPU than the answer
+itself. Everything else (errors, partner-only feeds, HEAD of unknown feeds)
+goes through the FastAPI route below, which shares the same helpers.
 """
 
 from __future__ import annotations
@@ -18,26 +24,90 @@ from .auth import bearer, key_matches
 router = APIRouter()
 
 
-def _not_modified(request: Request, etag: str, last_modified: str) -> bool:
-    inm = request.headers.get("if-none-match")
-    if inm is not None:
-        tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
+def not_modified(if_none_match: str | None, if_modified_since: str | None, etag: str, last_modified: str) -> bool:
+    if if_none_match is not None:
+        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
         return "*" in tags or etag in tags
-    ims = request.headers.get("if-modified-since")
-    if ims:
+    if if_modified_since:
         try:
-            return parsedate_to_datetime(last_modified) <= parsedate_to_datetime(ims)
+            return parsedate_to_datetime(last_modified) <= parsedate_to_datetime(if_modified_since)
         except (TypeError, ValueError, IndexError):
             return False
     return False
 
 
-def _wants_gzip(request: Request) -> bool:
-    for part in request.headers.get("accept-encoding", "").split(","):
+def wants_gzip(accept_encoding: str) -> bool:
+    for part in accept_encoding.split(","):
         coding, _, params = part.strip().partition(";")
         if coding.strip().lower() in ("gzip", "*"):
             return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
     return False
+
+
+def feed_headers(settings, spec, fmt: str, etag: str, last_modified: str) -> dict[str, str]:
+    headers = {
+        "ETag": etag,
+        "Last-Modified": last_modified,
+        "Cache-Control": f"public, max-age={spec.ttl * 60}",
+        "Vary": "Accept-Encoding",
+    }
+    if settings.websub_hub:
+        self_url = feed_url(settings.base_url, spec.name, fmt)
+        headers["Link"] = f'<{settings.websub_hub}>; rel="hub", <{self_url}>; rel="self"'
+    return headers
+
+
+class FeedFastPath:
+    """ASGI layer answering GET/HEAD of rendered public feeds; anything else goes to `app`."""
+
+    def __init__(self, app, state):
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and scope["path"].startswith("/feeds/"):
+            if await self._serve(scope, send):
+                return
+        await self.app(scope, receive, send)
+
+    async def _serve(self, scope, send) -> bool:
+        state = self.state
+        name, _, fmt = scope["path"][7:].rpartition(".")
+        spec = state.settings.feed(name)
+        if spec is None or fmt not in FORMATS or spec.access != "public":
+            return False  # the FastAPI route answers with the right error
+        key = state.ctx.keys.feed_rendered(name, fmt)
+        etag, last_modified, ctype = await state.aredis.hmget(key, "etag", "last_modified", "content_type")
+        if etag is None:
+            return False
+        etag, last_modified = etag.decode(), last_modified.decode()
+        req = {k.decode(): v.decode("latin-1") for k, v in scope["headers"]
+               if k in (b"if-none-match", b"if-modified-since", b"accept-encoding")}
+        headers = feed_headers(state.settings, spec, fmt, etag, last_modified)
+        if not_modified(req.get("if-none-match"), req.get("if-modified-since"), etag, last_modified):
+            state.metrics.feed_requests.labels("304").inc()
+            await _respond(send, 304, headers, b"", head=True)
+            return True
+        gz = wants_gzip(req.get("accept-encoding", ""))
+        field = "gzip" if gz else "body"
+        if gz:
+            headers["Content-Encoding"] = "gzip"
+        headers["Content-Type"] = ctype.decode()
+        if scope["method"] == "HEAD":
+            headers["Content-Length"] = str(await state.aredis.hstrlen(key, field))
+            await _respond(send, 200, headers, b"", head=True)
+        else:
+            body = await state.aredis.hget(key, field) or b""
+            headers["Content-Length"] = str(len(body))
+            await _respond(send, 200, headers, body)
+        state.metrics.feed_requests.labels("200").inc()
+        return True
+
+
+async def _respond(send, status: int, headers: dict[str, str], body: bytes, head: bool = False) -> None:
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
 
 
 @router.get("/feeds", tags=["feeds"])
@@ -52,6 +122,7 @@ def list_feeds(request: Request):
 
 @router.api_route("/feeds/{filename}", methods=["GET", "HEAD"], tags=["feeds"])
 async def get_feed(filename: str, request: Request):
+    """A feed in one format. Partner-only feeds need `Authorization: Bearer <feed key>`."""
     state = request.app.state
     name, _, fmt = filename.rpartition(".")
     spec = state.settings.feed(name)
@@ -66,24 +137,18 @@ async def get_feed(filename: str, request: Request):
         raise HTTPException(503, f"feed {name!r} is not rendered yet; try again shortly",
                             headers={"Retry-After": "2"})
     etag, last_modified = etag.decode(), last_modified.decode()
-    headers = {
-        "ETag": etag,
-        "Last-Modified": last_modified,
-        "Cache-Control": f"public, max-age={spec.ttl * 60}",
-        "Vary": "Accept-Encoding",
-    }
-    hub = state.settings.websub_hub
-    if hub:
-        headers["Link"] = f'<{hub}>; rel="hub", <{feed_url(state.settings.base_url, name, fmt)}>; rel="self"'
-    if _not_modified(request, etag, last_modified):
+    headers = feed_headers(state.settings, spec, fmt, etag, last_modified)
+    if not_modified(request.headers.get("if-none-match"), request.headers.get("if-modified-since"),
+                    etag, last_modified):
+        state.metrics.feed_requests.labels("304").inc()
         return Response(status_code=304, headers=headers)
-    gz = _wants_gzip(request)
-    body = None
-    if request.method == "GET":
-        body = await state.aredis.hget(key, "gzip" if gz else "body")
+    gz = wants_gzip(request.headers.get("accept-encoding", ""))
     if gz:
         headers["Content-Encoding"] = "gzip"
+    field = "gzip" if gz else "body"
+    body = await state.aredis.hget(key, field) if request.method == "GET" else b""
     resp = Response(content=body or b"", media_type=ctype.decode(), headers=headers)
     if request.method == "HEAD":
-        resp.headers["content-length"] = str(await state.aredis.hstrlen(key, "gzip" if gz else "body"))
+        resp.headers["content-length"] = str(await state.aredis.hstrlen(key, field))
+    state.metrics.feed_requests.labels("200").inc()
     return resp

@@ -32,7 +32,7 @@ __all__ = ["LOCAL_DEV_KEY", "build_api", "main", "parser"]
 
 def build_api():
     """uvicorn factory: `uvicorn --factory syndication.cli:build_api`."""
-    from ..api.app import create_app
+    from ..api.app import create_asgi
 
     settings = settings_or_exit()
     from workers.app import app as celery_app
@@ -40,7 +40,7 @@ def build_api():
     def enqueue_apply(event_id: str) -> None:
         celery_app.send_task("syndication.apply_event", args=[event_id], queue="events")
 
-    return create_app(settings, enqueue_apply)
+    return create_asgi(settings, enqueue_apply)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -19,6 +19,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from .. import metrics
 from ..context import Context
 from ..feeds import websub
 from ..partners.formats import FORMATS, Push
@@ -127,6 +128,14 @@ def record(ctx: Context, partner, rec: dict, resp: http.Response, now: float) ->
         schedule.release(pipe, k, partner.id, did)
         pipe.zadd(k.deadletters, {did: now})
         result = "dead"
+    metrics.inc(pipe, k, "deliveries", partner=partner.id, outcome=result)
+    metrics.observe(pipe, k, "delivery_latency_seconds", resp.latency, partner=partner.id)
+    if result == "retry":
+        metrics.inc(pipe, k, "retries_scheduled", partner=partner.id)
+    elif result == "dead":
+        metrics.inc(pipe, k, "dead_letters", partner=partner.id)
+    pipe.lpush(k.partner_recent(partner.id), f"{now:.3f},{resp.latency:.4f},{int(result == 'delivered')}")
+    pipe.ltrim(k.partner_recent(partner.id), 0, 999)
     pipe.execute()
     if outcome is Outcome.SUCCESS and rec["event_type"] != "websub.publish":
         ctx.script(_ACK)(keys=[k.partner_acked(partner.id)], args=[rec["article_id"], rec["version"]])

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timezone
 from email.utils import format_datetime
 
+from .. import metrics
 from ..context import Context
 from . import index
 from .render import CONTENT_TYPES, RENDERERS, _build_date
@@ -95,6 +96,8 @@ def render_feed(ctx: Context, name: str, sleep=time.sleep) -> RenderOutcome:
         })
     duration = time.perf_counter() - started
     pipe.hincrby(keys.feed_stats(name), "renders", 1)
+    metrics.inc(pipe, keys, "feed_renders", feed=name)
+    metrics.observe(pipe, keys, "feed_render_seconds", duration, feed=name)
     pipe.hset(keys.feed_stats(name), mapping={"last_render_at": time.time(), "last_duration": duration,
                                               "spec_hash": index.spec_hash(spec)})
     pipe.delete(keys.feed_render_lock(name))

@@ -1,0 +1,26 @@
+"""GET /metrics: Prometheus text format. Worker-side values come from Redis (see syndication/metrics.py)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+
+from .. import status
+from ..metrics import RedisCollector
+
+router = APIRouter(tags=["ops"])
+
+
+class ApiMetrics:
+    """The API process's own registry: feed requests, plus the Redis collector for everything else."""
+
+    def __init__(self, ctx):
+        self.registry = CollectorRegistry()
+        self.feed_requests = Counter("syndication_feed_requests", "Feed requests by HTTP status",
+                                     ["status"], registry=self.registry)
+        self.registry.register(RedisCollector(ctx, gauges=status.status))
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request):
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
