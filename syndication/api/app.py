@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..context import Context
 from ..errors import InvalidEvent, SyndicationError
+from ..redis import aconnect
 from ..settings import Secret, Settings
 from .. import metrics as core_metrics
 from . import articles, deliveries, events, feeds, health, metrics, ops
@@ -82,8 +83,7 @@ def create_app(settings: Settings, enqueue_apply: Callable[[str], None], ctx: Co
                   description="Article events in; RSS/Atom/JSON feeds and signed partner pushes out.")
     app.state.settings = settings
     app.state.ctx = ctx or Context.build(settings)
-    app.state.aredis = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
-                                              health_check_interval=15)
+    app.state.aredis = aconnect(settings.redis_url)
     app.state.enqueue_apply = enqueue_apply
     app.state.feed_keys = tuple(Secret(k) for k in
                                 (settings.environ.get("SYNDICATION_FEED_KEYS") or "").split(",") if k.strip())

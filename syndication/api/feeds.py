@@ -16,6 +16,7 @@ from __future__ import annotations
 from email.utils import parsedate_to_datetime
 
 from fastapi import APIRouter, HTTPException, Request, Response
+from redis.exceptions import RedisError
 
 from ..feeds.render import feed_url
 from ..feeds.spec import FORMATS
@@ -66,8 +67,11 @@ class FeedFastPath:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and scope["path"].startswith("/feeds/"):
-            if await self._serve(scope, send):
-                return
+            try:
+                if await self._serve(scope, send):
+                    return
+            except RedisError:
+                pass  # nothing sent yet: the FastAPI route answers (503 if Redis is really down)
         await self.app(scope, receive, send)
 
     async def _serve(self, scope, send) -> bool:
