@@ -10,6 +10,7 @@ stored outcome is returned and nothing happens twice.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -17,6 +18,8 @@ from typing import Callable
 from .context import Context
 from .events import parse_event
 from .keys import EVENT_TTL
+
+log = logging.getLogger("syndication.ingest")
 
 # KEYS[1] event hash, KEYS[2] events:pending. ARGV: body, type, article_id, version, now, ttl
 # Returns '' when stored now, else the stored status (the original outcome).
@@ -51,9 +54,12 @@ def accept(ctx: Context, raw: bytes, enqueue_apply: Callable[[str], None]) -> Ac
         args=[body, event.type, event.article.id, event.article.version, time.time(), EVENT_TTL,
               ctx.keys.event("")],
     )
+    context = {"event_id": event.event_id, "article_id": event.article.id, "version": event.article.version}
     if prior:
+        log.info("event repeated", extra={**context, "outcome": "repeat"})
         return Accepted(event.event_id, created=False, type=event.type)
     enqueue_apply(event.event_id)
+    log.info("event accepted", extra={**context, "outcome": "accepted"})
     return Accepted(event.event_id, created=True, type=event.type)
 
 

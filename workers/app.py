@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Exchange, Queue
 
 from syndication.context import Context
@@ -79,6 +79,14 @@ def settings() -> Settings:
 def context() -> Context:
     """One context (and Redis connection pool) per worker process, shared by its threads."""
     return Context.build(settings())
+
+
+@signals.setup_logging.connect
+def _json_logs(loglevel=None, **_):
+    """Workers log one JSON object per line, like the API (Celery's own lines included)."""
+    from syndication.logs import configure
+
+    configure(loglevel or "INFO")
 
 
 app = make_app(settings())

@@ -9,6 +9,7 @@
     syndication deliveries list --partner P [--state S] [--since T]
     syndication deliveries replay [ID...] [--partner P] [--since T] [--until T]
     syndication partners pause|resume|enable P
+    syndication status [--json] [--watch [SECONDS]]
 
 Exit codes: 0 ok, 1 failure (service unreachable, ...), 2 bad input (invalid
 event file, invalid configuration, bad arguments).
@@ -26,6 +27,7 @@ from .ops import (cmd_config_check, cmd_deliveries_list, cmd_deliveries_replay, 
                   cmd_partners, cmd_schema)
 from .publish import cmd_publish
 from .run import cmd_api, cmd_up
+from .status import cmd_status
 
 __all__ = ["LOCAL_DEV_KEY", "build_api", "main", "parser"]
 
@@ -79,6 +81,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--until", help="dead letters until")
     s.add_argument("--all", action="store_true", help="every dead letter")
     s.set_defaults(fn=cmd_deliveries_replay)
+    s = sub.add_parser("status", help="queues, workers, partners, retries, dead letters")
+    s.add_argument("--json", action="store_true", help="machine-readable")
+    s.add_argument("--watch", type=float, nargs="?", const=2.0, metavar="SECONDS", help="refresh every N s")
+    s.set_defaults(fn=cmd_status)
     pt = sub.add_parser("partners", help="pause, resume or re-enable a partner")
     pt.add_argument("action", choices=["pause", "resume", "enable"])
     pt.add_argument("partner")

@@ -14,7 +14,10 @@ def cmd_api(args) -> int:
     settings = settings_or_exit()
     if not settings.api_keys:
         print("warning: SYNDICATION_API_KEYS is empty: every POST /v1/events will get 401", file=sys.stderr)
-    uvicorn.run("syndication.cli:build_api", factory=True, host=args.host, port=args.port,
+    from ..logs import configure
+
+    configure("INFO")
+    uvicorn.run("syndication.cli:build_api", factory=True, host=args.host, port=args.port, log_config=None,
                 log_level="warning", access_log=False, timeout_graceful_shutdown=5)
     return 0
 

@@ -142,8 +142,8 @@ def record(ctx: Context, partner, rec: dict, resp: http.Response, now: float) ->
     if outcome in (Outcome.SUCCESS, Outcome.RETRY):  # a 4xx about one payload says nothing of health
         circuit.observe(ctx, partner, success=outcome is Outcome.SUCCESS, now=now)
     log.info("delivery attempt", extra={"delivery_id": did, "partner": partner.id,
-             "article_id": rec["article_id"], "attempt": attempt_no, "outcome": result,
-             "status": resp.status})
+             "article_id": rec["article_id"], "version": rec["version"], "attempt": attempt_no,
+             "outcome": result, "status": resp.status, "latency_ms": round(resp.latency * 1000, 1)})
     return result
 
 

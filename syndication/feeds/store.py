@@ -14,11 +14,16 @@ from dataclasses import dataclass
 from datetime import timezone
 from email.utils import format_datetime
 
+import logging
+
 from .. import metrics
 from ..context import Context
 from . import index
 from .render import CONTENT_TYPES, RENDERERS, _build_date
 from .spec import FORMATS
+
+
+log = logging.getLogger("syndication.feeds")
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,8 @@ def render_feed(ctx: Context, name: str, sleep=time.sleep) -> RenderOutcome:
     pipe.delete(keys.feed_render_lock(name))
     pipe.execute()
     again = bool(index.orphaned_dirty_one(ctx, name))
+    log.info("feed rendered", extra={"feed": name, "outcome": "changed" if changed else "unchanged",
+                                     "latency_ms": round(duration * 1000, 1)})
     return RenderOutcome(name, tuple(changed), again, duration)
 
 
