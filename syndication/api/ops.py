@@ -52,12 +52,12 @@ def _age(seconds: float | None) -> str:
     return f"{seconds:.0f}s"
 
 
-def _table(headers: list[str], rows: list[list[str]], empty: str = "nothing here") -> str:
+def _table(headers: list[str], rows: list[list[str]], empty: str = "nothing here", id: str = "") -> str:
     if not rows:
-        return f"<p class=muted>{e(empty)}</p>"
+        return f"<p class=muted id='{id}'>{e(empty)}</p>"
     head = "".join(f"<th>{e(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<table id='{id}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 STYLE = """body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}h1{font-size:20px}h2{font-size:16px;
@@ -153,5 +153,6 @@ def ops_page(request: Request, article: str | None = None, note: str | None = No
     parts.append("<h2>Recent failures (24 h)</h2>" + _table(cols, _delivery_rows(ctx, failing[:25], False)))
     dead_ids = [i.decode() for i in ctx.redis.zrevrange(ctx.keys.deadletters, 0, 49)]
     parts.append(f"<h2>Dead letters ({live['dead_letters']})</h2>"
-                 + _table(cols, _delivery_rows(ctx, records.get_many(ctx, dead_ids), True), "no dead letters"))
+                 + _table(cols, _delivery_rows(ctx, records.get_many(ctx, dead_ids), True), "no dead letters",
+                        id="dead-letters"))
     return _page("syndication ops", "".join(parts))

@@ -45,6 +45,8 @@ SCENARIOS = {
     "hanging": ("json", ["Hanging"], {"timeouts": {"connect": 1, "read": 1}, "breaker_threshold": 2,
                                       "breaker_cooldown": 3, "retry": FAST_RETRY, "max_in_flight": 1}),
     "pausable": ("json", ["Pausable"], {}),
+    "failing": ("json", ["Failing"], {"breaker_threshold": 2, "breaker_cooldown": 600, "retry": FAST_RETRY}),
+    "opsdead": ("json", ["OpsDead"], {"retry": FAST_RETRY}),
 }
 
 

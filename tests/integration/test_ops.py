@@ -1,0 +1,127 @@
+"""Ops can see a failing partner and repair it: status, metrics, history, pause, and /ops in a browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+import requests
+
+from tests.conftest import OPS_KEY
+from tests.integration.test_cli import cli
+from tests.integration.test_push import OPS, post, status_is
+from tests.support.events import article_event
+from tests.support.processes import wait_for
+from tests.support.receiver import Reply
+
+pytestmark = pytest.mark.integration
+
+
+def metric(service, name: str, **labels) -> float:
+    text = requests.get(f"{service.api_url}/metrics", timeout=5).text
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    total = 0.0
+    for line in text.splitlines():
+        m = re.match(rf"^{re.escape(name)}(?:{{(.*)}})? (\S+)$", line)
+        if m and all(part in (m.group(1) or "") for part in want.split(",") if part):
+            total += float(m.group(2))
+    return total
+
+
+@pytest.fixture
+def failing_partner(service):
+    service.partners["failing"].default = Reply(503)
+    yield service.partners["failing"]
+    service.partners["failing"].default = Reply()
+
+
+def test_status_metrics_and_history_show_a_failing_partner(service, unique, failing_partner):
+    before = metric(service, "syndication_deliveries_total", partner="failing", outcome="retry")
+    accepted_before = metric(service, "syndication_events_accepted_total", type="article.published")
+    aids = [f"failing{i}-{unique}" for i in range(3)]
+    for aid in aids:
+        post(service, article_event(aid, categories=["Failing"]))
+    ctx = service.ctx
+    wait_for(lambda: ctx.redis.hget(ctx.keys.partner_circuit("failing"), "state") == b"open", timeout=20,
+             what="circuit open")
+
+    out = cli("status", "--json", env=service.env)
+    assert out.returncode == 0, out.stderr
+    snap = json.loads(out.stdout)
+    failing = next(p for p in snap["partners"] if p["id"] == "failing")
+    assert failing["circuit"] == "open" and failing["waiting"] >= 3
+    assert failing["failing_since"] and failing["consecutive_failures"] >= 2
+    assert failing["success_rate_last_hour"] == 0.0 and failing["oldest_waiting_seconds"] > 0
+    assert set(snap["queues"]) == {"events", "feeds", "deliveries"}
+    assert len(snap["workers"]) >= 3  # events, feeds, deliveries workers answer the ping
+    healthy = next(p for p in snap["partners"] if p["id"] == "partner-a")
+    assert healthy["circuit"] == "closed" and healthy["success_rate_last_hour"] == 1.0
+
+    assert metric(service, "syndication_deliveries_total", partner="failing", outcome="retry") >= before + 2
+    assert metric(service, "syndication_circuit_state", partner="failing") == 2
+    assert metric(service, "syndication_events_accepted_total", type="article.published") >= accepted_before + 3
+    assert metric(service, "syndication_delivery_latency_seconds_count", partner="failing") >= 2
+    assert metric(service, "syndication_feed_renders_total", feed="all") >= 1
+    assert metric(service, "syndication_queue_depth", queue="events") >= 0
+    requests.get(f"{service.api_url}/feeds/all.rss", timeout=5)
+    assert metric(service, "syndication_feed_requests_total", status="200") >= 1
+
+    shown = json.loads(cli("deliveries", "show", aids[0], "--json", env=service.env).stdout)
+    mine = next(d for d in shown if d["partner"] == "failing")
+    assert mine["attempts"] >= 1 and all(a["status"] == 503 for a in mine["attempt_log"])
+    assert len(mine["attempt_log"]) == mine["attempts"]
+    table = cli("deliveries", "list", "--partner", "failing", "--state", "retrying", env=service.env)
+    assert table.returncode == 0 and "failing" in table.stdout
+
+
+def test_rejected_events_are_counted(service):
+    before = metric(service, "syndication_events_rejected_total", reason="invalid")
+    requests.post(f"{service.api_url}/v1/events", data=b"{", headers=service.headers(), timeout=5)
+    assert metric(service, "syndication_events_rejected_total", reason="invalid") == before + 1
+
+
+def test_ops_page_needs_a_key(service):
+    assert requests.get(f"{service.api_url}/ops", timeout=5).status_code == 401
+    page = requests.get(f"{service.api_url}/ops", headers=OPS, timeout=5)
+    assert page.status_code == 200 and "Partners" in page.text and "Dead letters" in page.text
+    bad = requests.post(f"{service.api_url}/ops/login", data={"key": "nope"}, timeout=5, allow_redirects=False)
+    assert bad.status_code == 401
+
+
+def test_browser_replays_a_dead_letter_from_the_ops_page(service, unique, tmp_path, failing_partner):
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Debian chromium is needed for the /ops browser test (apt-get install -y chromium)"
+    aid = f"opsdead-{unique}"
+    partner = service.partners["opsdead"]
+    partner.script([Reply(400, body=b'{"error":"schema"}')])
+    post(service, article_event(aid, categories=["OpsDead"]))
+    dead = wait_for(lambda: status_is(service, aid, "opsdead", "dead"), what="dead letter")
+    post(service, article_event(f"failing-shot-{unique}", categories=["Failing"]))  # a failing partner on screen
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{service.api_url}/ops")
+            page.fill("input[name=key]", OPS_KEY)
+            page.click("text=Sign in")
+            page.wait_for_selector("text=Dead letters")
+            page.screenshot(path=str(tmp_path / "ops.png"), full_page=True)
+            row = page.locator("#dead-letters tr", has_text=dead["id"])
+            row.locator("button[name=replay]").click()
+            page.wait_for_selector(f"text=replayed {dead['id']}")
+            page.fill("input[name=article]", aid)
+            page.click("text=Search")
+            page.wait_for_selector(f"text=Deliveries of {aid}")
+        finally:
+            browser.close()
+    assert (tmp_path / "ops.png").stat().st_size > 10_000
+    wait_for(lambda: status_is(service, aid, "opsdead", "delivered"), what="replayed delivery delivered")
+    reqs = partner.for_article(aid)
+    assert len(reqs) == 2 and reqs[0].webhook_id == reqs[1].webhook_id == dead["id"]
+    print(f"\nops screenshot: {tmp_path / 'ops.png'}")
