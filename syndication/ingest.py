@@ -56,6 +56,9 @@ def accept(ctx: Context, raw: bytes, enqueue_apply: Callable[[str], None]) -> Ac
     )
     context = {"event_id": event.event_id, "article_id": event.article.id, "version": event.article.version}
     if prior:
+        if prior in (b"accepted", "accepted"):
+            # Stored but maybe never queued (the API died in between): queue it again, it is idempotent.
+            enqueue_apply(event.event_id)
         log.info("event repeated", extra={**context, "outcome": "repeat"})
         return Accepted(event.event_id, created=False, type=event.type)
     enqueue_apply(event.event_id)

@@ -31,6 +31,7 @@ COUNTERS = {
     "retries_scheduled": ("Retries scheduled by partner", ("partner",)),
     "dead_letters": ("Deliveries that became dead letters, by partner", ("partner",)),
     "feed_renders": ("Feed renders by feed", ("feed",)),
+    "sweeps": ("Sweeper runs: ran, or skipped because another beat's sweep held the lock", ("outcome",)),
 }
 HISTOGRAMS = {
     "delivery_latency_seconds": ("Delivery request latency by partner", ("partner",), LATENCY_BUCKETS),

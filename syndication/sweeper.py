@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from . import ingest
+from . import ingest, metrics
 from .apply import kick
 from .context import Context
 from .delivery import schedule
@@ -39,7 +39,9 @@ class Sweep:
 
 def sweep(ctx: Context, now: float | None = None) -> Sweep:
     if not ctx.redis.set(ctx.keys.prefix + "sweep:lock", 1, nx=True, px=SWEEP_LOCK_MS):
+        metrics.inc(ctx.redis, ctx.keys, "sweeps", outcome="skipped")
         return Sweep(ran=False)
+    metrics.inc(ctx.redis, ctx.keys, "sweeps", outcome="ran")
     now = now or time.time()
     out = Sweep(ran=True)
     out.events = ingest.overdue(ctx, ctx.settings.event_redrive_after)

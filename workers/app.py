@@ -22,6 +22,10 @@ from kombu import Exchange, Queue
 from syndication.context import Context
 from syndication.settings import Settings
 
+from . import kombu_fixes
+
+kombu_fixes.apply()
+
 QUEUES = ("events", "feeds", "deliveries")
 TASK_TIME_LIMIT = 600
 VISIBILITY_TIMEOUT = 3 * TASK_TIME_LIMIT

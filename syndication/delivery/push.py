@@ -68,6 +68,8 @@ def superseded(ctx: Context, rec: dict) -> DeliveryStatus | None:
     """Why this delivery must not be sent any more, or None if it should be."""
     if rec["event_type"] == "websub.publish":
         return None  # a hub ping is always worth sending: the hub fetches the latest bytes
+    if rec["event_type"] == "article.withdrawn":
+        return None if _partner_may_have_it(ctx, rec) else DeliveryStatus.CANCELLED
     state = ctx.articles.get(rec["article_id"])
     acked = int(ctx.redis.hget(ctx.keys.partner_acked(rec["partner"]), rec["article_id"]) or 0)
     if acked > rec["version"]:  # equal: this very delivery, replayed on purpose
@@ -75,6 +77,20 @@ def superseded(ctx: Context, rec: dict) -> DeliveryStatus | None:
     if state is not None and state.version > rec["version"]:
         return DeliveryStatus.CANCELLED if state.withdrawn else DeliveryStatus.SUPERSEDED
     return None
+
+
+def _partner_may_have_it(ctx: Context, rec: dict) -> bool:
+    """Did any earlier version reach (or possibly reach) this partner? Then it must hear of the withdrawal.
+
+    Conservative: any attempt counts, even a failed or timed-out one (the partner may have
+    processed it and lost our connection), and so does a push in flight right now.
+    """
+    earlier = [r for r in records.for_article(ctx, rec["article_id"])
+               if r["partner"] == rec["partner"] and r["version"] < rec["version"]]
+    if any(r.get("attempts", 0) > 0 for r in earlier):
+        return True
+    inflight = ctx.keys.partner_inflight(rec["partner"])
+    return any(ctx.redis.zscore(inflight, r["id"]) is not None for r in earlier)
 
 
 def prepare(ctx: Context, partner, rec: dict, now: float) -> tuple[bytes, dict[str, str]]:

@@ -22,6 +22,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     at: float
+    status_sent: int | None = None  # None: never answered (a hanging partner)
 
     @property
     def webhook_id(self) -> str | None:
@@ -34,6 +35,7 @@ class Reply:
     headers: dict | None = None
     delay: float = 0.0
     body: bytes = b'{"ok":true}'
+    hang: bool = False  # accept the request, never answer (until the client gives up)
 
 
 class Receiver:
@@ -62,9 +64,13 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 with outer.lock:
-                    outer.requests.append(Request(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                                  body, time.time()))
                     reply = outer._script.pop(0) if outer._script else outer.default
+                    outer.requests.append(Request(self.path, {k.lower(): v for k, v in self.headers.items()},
+                                                  body, time.time(), None if reply.hang else reply.status))
+                if reply.hang:
+                    time.sleep(30)
+                    self.close_connection = True
+                    return
                 if reply.delay:
                     time.sleep(reply.delay)
                 self.send_response(reply.status)
