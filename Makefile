@@ -27,6 +27,10 @@ test: $(STAMP)
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
+## faults: the full fault-injection suite (8 scenarios x 1,200 events; about 10 minutes)
+faults: $(STAMP)
+	$(BIN)/pytest tests/faults --faults-full -s
+
 ## bench: the feed benchmarks (see README, Benchmarks)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/feeds.py
