@@ -18,6 +18,16 @@ QUEUES = ("events", "feeds", "deliveries")
 PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
+def human_age(seconds: float | None) -> str:
+    """90 -> '1.5m': ages for people reading a status screen."""
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
 def queue_depths(ctx: Context) -> tuple[dict[str, int], int]:
     pipe = ctx.redis.pipeline(transaction=False)
     for q in QUEUES:

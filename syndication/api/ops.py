@@ -43,15 +43,6 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if ts else "–"
 
 
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f}{unit}"
-    return f"{seconds:.0f}s"
-
-
 def _table(headers: list[str], rows: list[list[str]], empty: str = "nothing here", id: str = "") -> str:
     if not rows:
         return f"<p class=muted id='{id}'>{e(empty)}</p>"
@@ -105,7 +96,7 @@ def _partners(live: dict) -> str:
             f"<b>{e(p['id'])}</b>", "yes" if p["enabled"] else f"no ({e(p['disabled_reason'] or '')})",
             "paused" if p["paused"] else "", f"<span class={e(p['circuit'])}>{e(p['circuit'])}</span>",
             _when(p["failing_since"]), str(p["consecutive_failures"]), str(p["waiting"]),
-            str(p["scheduled_retries"]), _age(p["oldest_waiting_seconds"]), _when(p["last_success_at"]),
+            str(p["scheduled_retries"]), status.human_age(p["oldest_waiting_seconds"]), _when(p["last_success_at"]),
             "–" if rate is None else f"{rate:.0%}", "–" if p["p95_latency_ms_last_hour"] is None
             else f"{p['p95_latency_ms_last_hour']:.0f} ms"])
     return _table(["partner", "enabled", "paused", "circuit", "failing since", "consecutive failures",

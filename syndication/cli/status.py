@@ -36,23 +36,18 @@ def snapshot(ctx, ping: bool = True) -> dict:
 
 
 def _ago(ts: float | None, now: float) -> str:
+    from ..status import human_age
+
     if not ts:
         return "-"
-    return f"{datetime.fromtimestamp(ts, timezone.utc):%H:%M:%S} ({_age(now - ts)} ago)"
-
-
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f}{unit}"
-    return f"{seconds:.0f}s"
+    return f"{datetime.fromtimestamp(ts, timezone.utc):%H:%M:%S} ({human_age(now - ts)} ago)"
 
 
 def render(data: dict):
     from rich.console import Group
     from rich.table import Table
+
+    from ..status import human_age
 
     now = data["at"]
     q = Table(title="queues", title_justify="left")
@@ -75,7 +70,7 @@ def render(data: dict):
         rate = r["success_rate_last_hour"]
         p.add_row(r["id"], enabled, f"[{colours.get(r['circuit'], '')}]{r['circuit']}[/]",
                   _ago(r["failing_since"], now), str(r["consecutive_failures"]), str(r["waiting"]),
-                  _age(r["oldest_waiting_seconds"]), str(r["scheduled_retries"]), _ago(r["last_success_at"], now),
+                  human_age(r["oldest_waiting_seconds"]), str(r["scheduled_retries"]), _ago(r["last_success_at"], now),
                   "-" if rate is None else f"{rate:.0%}",
                   "-" if r["p95_latency_ms_last_hour"] is None else f"{r['p95_latency_ms_last_hour']:.0f}ms")
     summary = (f"scheduled retries: {data['scheduled_retries']}   dead letters: {data['dead_letters']}   "

@@ -25,7 +25,7 @@ from ..feeds import websub
 from ..partners.formats import FORMATS, Push
 from ..partners.registry import resolve_secrets
 from ..partners.signing import auth_headers
-from . import circuit, http, records, schedule
+from . import circuit, deadletters, http, records, schedule
 from .backoff import compute_backoff, parse_retry_after
 from .outcome import Outcome, classify
 from .records import DeliveryStatus
@@ -155,6 +155,7 @@ def record(ctx: Context, partner, rec: dict, resp: http.Response, now: float) ->
     pipe.execute()
     if outcome is Outcome.SUCCESS and rec["event_type"] != "websub.publish":
         ctx.script(_ACK)(keys=[k.partner_acked(partner.id)], args=[rec["article_id"], rec["version"]])
+        _withdraw_after_late_success(ctx, partner, rec)
     if outcome in (Outcome.SUCCESS, Outcome.RETRY):  # a 4xx about one payload says nothing of health
         circuit.observe(ctx, partner, success=outcome is Outcome.SUCCESS, now=now)
     log.info("delivery attempt", extra={"delivery_id": did, "partner": partner.id,
@@ -163,7 +164,27 @@ def record(ctx: Context, partner, rec: dict, resp: http.Response, now: float) ->
     return result
 
 
+def _withdraw_after_late_success(ctx: Context, partner, rec: dict) -> None:
+    """A version landed after its article was withdrawn: make sure the withdrawal follows it.
+
+    The withdrawal may have been skipped as "nothing to withdraw" while this push was
+    on the wire; now the partner has a version, so the withdrawal goes out after all.
+    """
+    state = ctx.articles.get(rec["article_id"])
+    if state is None or not state.withdrawn or state.version <= rec["version"]:
+        return
+    did = records.delivery_id(rec["article_id"], state.version, partner.id)
+    withdrawal = records.get(ctx, did)
+    if withdrawal is None:
+        records.create(ctx, partner.id, rec["article_id"], state.version, state.event_id, "article.withdrawn")
+    elif withdrawal["status"] != DeliveryStatus.DELIVERED.value:
+        deadletters.replay_one(ctx, did)
+    log.info("withdrawal queued after a late success", extra={"delivery_id": did, "partner": partner.id,
+                                                              "article_id": rec["article_id"]})
+
+
 def finish_without_sending(ctx: Context, partner, did: str, status: DeliveryStatus, now: float) -> None:
+    log.info("delivery not sent", extra={"delivery_id": did, "partner": partner.id, "outcome": status.value})
     pipe = ctx.redis.pipeline(transaction=True)
     records.set_status(pipe, ctx.keys, did, status, now)
     schedule.release(pipe, ctx.keys, partner.id, did)

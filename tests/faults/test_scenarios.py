@@ -35,26 +35,26 @@ def run(tmp_path, n_events, report_rows, name, fault, verify=None, **cluster_kw)
         return cluster, report
 
 
-def test_kill_9_deliveries_worker(tmp_path, n_events, report_rows):
+def kill_and_restart(name: str, down: float, note: str):
+    """A fault: kill -9 process `name` 40% into the stream, start it again `down` seconds later."""
     def fault(c, s):
         s.wait_sent(0.4)
-        kill(c.procs["deliveries"])
-        time.sleep(5)
-        c.restart("deliveries")
-        return time.time(), "deliveries worker kill -9, restart after 5 s"
+        kill(c.procs[name])
+        time.sleep(down)
+        c.restart(name)
+        return time.time(), note
 
+    return fault
+
+
+def test_kill_9_deliveries_worker(tmp_path, n_events, report_rows):
+    fault = kill_and_restart("deliveries", 5, "deliveries worker kill -9, restart after 5 s")
     _, report = run(tmp_path, n_events, report_rows, "1 kill -9 deliveries worker", fault)
     assert report.max_recovery < 60
 
 
 def test_kill_9_events_worker(tmp_path, n_events, report_rows):
-    def fault(c, s):
-        s.wait_sent(0.4)
-        kill(c.procs["events"])
-        time.sleep(5)
-        c.restart("events")
-        return time.time(), "events worker kill -9, restart after 5 s"
-
+    fault = kill_and_restart("events", 5, "events worker kill -9, restart after 5 s")
     _, report = run(tmp_path, n_events, report_rows, "2 kill -9 events worker", fault)
     assert report.max_recovery < 60
 
@@ -133,13 +133,7 @@ def test_partner_that_never_answers(tmp_path, n_events, report_rows):
 
 
 def test_kill_9_api_while_posting(tmp_path, n_events, report_rows):
-    def fault(c, s):
-        s.wait_sent(0.4)
-        kill(c.procs["api"])
-        time.sleep(2)
-        c.restart("api")
-        return time.time(), "API kill -9 mid-stream, restart after 2 s; clients retry with the same event_id"
-
+    fault = kill_and_restart("api", 2, "API kill -9 mid-stream, restart after 2 s; clients retry the same event_id")
     run(tmp_path, n_events, report_rows, "7 kill -9 API", fault)
 
 

@@ -125,3 +125,24 @@ def test_browser_replays_a_dead_letter_from_the_ops_page(service, unique, tmp_pa
     reqs = partner.for_article(aid)
     assert len(reqs) == 2 and reqs[0].webhook_id == reqs[1].webhook_id == dead["id"]
     print(f"\nops screenshot: {tmp_path / 'ops.png'}")
+
+
+def test_flower_sees_our_workers(service, tmp_path):
+    """Flower, started as in docker-compose, lists the three workers (task events are on)."""
+    import sys
+
+    from tests.support.processes import Proc, free_port
+
+    port = free_port()
+    env = {**service.env, "FLOWER_UNAUTHENTICATED_API": "true"}
+    flower = Proc("flower", [sys.executable, "-m", "celery", "-A", "workers", "flower", "--address=127.0.0.1",
+                             f"--port={port}"], env, tmp_path, url=f"http://127.0.0.1:{port}/healthcheck")
+    flower.start()
+    try:
+        workers = wait_for(lambda: (r := requests.get(f"http://127.0.0.1:{port}/api/workers?refresh=1",
+                                                      timeout=10)).ok and len(r.json()) >= 3 and r.json(),
+                           timeout=30, what="flower lists the workers")
+        queues = {q["name"] for w in workers.values() for q in w.get("active_queues", [])}
+        assert {"events", "feeds", "deliveries"} <= queues
+    finally:
+        flower.stop()
