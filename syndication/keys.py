@@ -50,6 +50,7 @@ metrics:{name}                    hash    label set -> value: counters and histo
                                           buckets written by every process (metrics.py)
 partner:{id}:history              zset    delivery_id -> created-at, per partner listing
 deadletters                       zset    delivery_id -> time it died
+sweep:lock                        string  held 900 ms by the running sweep (two beats: one sweep)
 """
 
 from __future__ import annotations
@@ -143,6 +144,10 @@ class Keys:
 
     def partner_history(self, partner_id: str) -> str:
         return f"{self.prefix}partner:{partner_id}:history"
+
+    @property
+    def sweep_lock(self) -> str:
+        return f"{self.prefix}sweep:lock"
 
     @property
     def deadletters(self) -> str:

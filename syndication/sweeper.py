@@ -38,7 +38,7 @@ class Sweep:
 
 
 def sweep(ctx: Context, now: float | None = None) -> Sweep:
-    if not ctx.redis.set(ctx.keys.prefix + "sweep:lock", 1, nx=True, px=SWEEP_LOCK_MS):
+    if not ctx.redis.set(ctx.keys.sweep_lock, 1, nx=True, px=SWEEP_LOCK_MS):
         metrics.inc(ctx.redis, ctx.keys, "sweeps", outcome="skipped")
         return Sweep(ran=False)
     metrics.inc(ctx.redis, ctx.keys, "sweeps", outcome="ran")

@@ -14,7 +14,6 @@ import time
 import pytest
 
 from tests.faults.harness import Cluster, Stream, check, kill
-from tests.support.processes import wait_for
 from tests.support.receiver import Reply
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
