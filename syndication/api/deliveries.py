@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
@@ -26,8 +28,6 @@ def _with_attempts(ctx, recs: list[dict]) -> list[dict]:
     pipe = ctx.redis.pipeline(transaction=False)
     for r in recs:
         pipe.lrange(ctx.keys.delivery_attempts(r["id"]), 0, -1)
-    import json
-
     for r, attempts in zip(recs, pipe.execute()):
         r["attempt_log"] = [json.loads(a) for a in attempts]
     return recs

@@ -177,8 +177,10 @@ def _withdraw_after_late_success(ctx: Context, partner, rec: dict) -> None:
     withdrawal = records.get(ctx, did)
     if withdrawal is None:
         records.create(ctx, partner.id, rec["article_id"], state.version, state.event_id, "article.withdrawn")
-    elif withdrawal["status"] != DeliveryStatus.DELIVERED.value:
+    elif withdrawal["status"] == DeliveryStatus.CANCELLED.value:  # skipped as "nothing to withdraw"
         deadletters.replay_one(ctx, did)
+    else:
+        return  # pending, in flight or delivered: it is on its way already
     log.info("withdrawal queued after a late success", extra={"delivery_id": did, "partner": partner.id,
                                                               "article_id": rec["article_id"]})
 
