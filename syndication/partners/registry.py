@@ -71,7 +71,9 @@ class Partner(BaseModel):
     auth: Auth = Field(default_factory=Auth)
     filters: PartnerFilters = Field(default_factory=PartnerFilters)
     timeouts: Timeouts = Field(default_factory=Timeouts)
-    max_in_flight: int = Field(default=8, ge=1, le=256)
+    # Concurrent pushes to this partner. Keep the deliveries worker's threads well above the
+    # largest value, so a partner that hangs cannot hold every thread (isolation).
+    max_in_flight: int = Field(default=2, ge=1, le=256)
     batch_size: int = Field(default=50, ge=1, le=1000)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     breaker_threshold: int = Field(default=5, ge=1)
