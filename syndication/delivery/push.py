@@ -25,7 +25,7 @@ from ..feeds import websub
 from ..partners.formats import FORMATS, Push
 from ..partners.registry import resolve_secrets
 from ..partners.signing import auth_headers
-from . import circuit, deadletters, http, records, schedule
+from . import circuit, http, records, schedule
 from .backoff import compute_backoff, parse_retry_after
 from .outcome import Outcome, classify
 from .records import DeliveryStatus
@@ -69,7 +69,9 @@ def superseded(ctx: Context, rec: dict) -> DeliveryStatus | None:
     if rec["event_type"] == "websub.publish":
         return None  # a hub ping is always worth sending: the hub fetches the latest bytes
     if rec["event_type"] == "article.withdrawn":
-        return None if _partner_may_have_it(ctx, rec) else DeliveryStatus.CANCELLED
+        # Always sent: a partner that never got a version learns nothing it can misuse, while
+        # skipping risks a partner keeping an article whose push was on the wire (at-least-once).
+        return None
     state = ctx.articles.get(rec["article_id"])
     acked = int(ctx.redis.hget(ctx.keys.partner_acked(rec["partner"]), rec["article_id"]) or 0)
     if acked > rec["version"]:  # equal: this very delivery, replayed on purpose
@@ -77,20 +79,6 @@ def superseded(ctx: Context, rec: dict) -> DeliveryStatus | None:
     if state is not None and state.version > rec["version"]:
         return DeliveryStatus.CANCELLED if state.withdrawn else DeliveryStatus.SUPERSEDED
     return None
-
-
-def _partner_may_have_it(ctx: Context, rec: dict) -> bool:
-    """Did any earlier version reach (or possibly reach) this partner? Then it must hear of the withdrawal.
-
-    Conservative: any attempt counts, even a failed or timed-out one (the partner may have
-    processed it and lost our connection), and so does a push in flight right now.
-    """
-    earlier = [r for r in records.for_article(ctx, rec["article_id"])
-               if r["partner"] == rec["partner"] and r["version"] < rec["version"]]
-    if any(r.get("attempts", 0) > 0 for r in earlier):
-        return True
-    inflight = ctx.keys.partner_inflight(rec["partner"])
-    return any(ctx.redis.zscore(inflight, r["id"]) is not None for r in earlier)
 
 
 def prepare(ctx: Context, partner, rec: dict, now: float) -> tuple[bytes, dict[str, str]]:
@@ -155,34 +143,12 @@ def record(ctx: Context, partner, rec: dict, resp: http.Response, now: float) ->
     pipe.execute()
     if outcome is Outcome.SUCCESS and rec["event_type"] != "websub.publish":
         ctx.script(_ACK)(keys=[k.partner_acked(partner.id)], args=[rec["article_id"], rec["version"]])
-        _withdraw_after_late_success(ctx, partner, rec)
     if outcome in (Outcome.SUCCESS, Outcome.RETRY):  # a 4xx about one payload says nothing of health
         circuit.observe(ctx, partner, success=outcome is Outcome.SUCCESS, now=now)
     log.info("delivery attempt", extra={"delivery_id": did, "partner": partner.id,
              "article_id": rec["article_id"], "version": rec["version"], "attempt": attempt_no,
              "outcome": result, "status": resp.status, "latency_ms": round(resp.latency * 1000, 1)})
     return result
-
-
-def _withdraw_after_late_success(ctx: Context, partner, rec: dict) -> None:
-    """A version landed after its article was withdrawn: make sure the withdrawal follows it.
-
-    The withdrawal may have been skipped as "nothing to withdraw" while this push was
-    on the wire; now the partner has a version, so the withdrawal goes out after all.
-    """
-    state = ctx.articles.get(rec["article_id"])
-    if state is None or not state.withdrawn or state.version <= rec["version"]:
-        return
-    did = records.delivery_id(rec["article_id"], state.version, partner.id)
-    withdrawal = records.get(ctx, did)
-    if withdrawal is None:
-        records.create(ctx, partner.id, rec["article_id"], state.version, state.event_id, "article.withdrawn")
-    elif withdrawal["status"] == DeliveryStatus.CANCELLED.value:  # skipped as "nothing to withdraw"
-        deadletters.replay_one(ctx, did)
-    else:
-        return  # pending, in flight or delivered: it is on its way already
-    log.info("withdrawal queued after a late success", extra={"delivery_id": did, "partner": partner.id,
-                                                              "article_id": rec["article_id"]})
 
 
 def finish_without_sending(ctx: Context, partner, did: str, status: DeliveryStatus, now: float) -> None:
