@@ -22,26 +22,35 @@ process that answers every POST with 200 at once and records the time and `webho
 each request. Everything listens on and talks to 127.0.0.1 only; every process it started is
 stopped when it exits (also on Ctrl-C or an error).
 
-It prints the machine, the exact command that reproduces the run, and three tables:
+It prints the machine, the exact command that reproduces the run, and four tables:
 
 1. Ceiling: a plain `requests.Session` keep-alive POST loop, in one separate process, of the
-   same ~4.5 kB JSON body the service pushes, to the same fast partner server (measured before
-   and after the end-to-end cases; their mean is the ceiling).
+   same ~4.5 kB JSON body (and headers) the service pushes, to the same fast partner server;
+   measured before and after the end-to-end cases, their mean is the ceiling.
 2. End to end, with 1, 10 and 50 partners (all `format: json`, no filters,
-   `allow_private_network: true`, every one pointing at the fast server under its own path):
-   events (one new article each, ~3.4 kB HTML body) are POSTed to /v1/events as fast as a few
-   threads can; deliveries/s = events x partners / (first POST -> last push received), also as a
+   `allow_private_network: true`, each pointing at the fast server under its own path): events
+   (one new article each, ~3.4 kB HTML body) are POSTed to /v1/events as fast as 4 threads
+   can; deliveries/s = events x partners / (first POST -> last push received), and that as a
    ratio of the ceiling (the project's goal: >= 0.70). Each case runs on a fresh service (new
    partners file, Redis flushed) after a small warm-up. Also: when the last POST was answered
-   and the last event applied, duplicates received, Redis commands per delivery.
+   and the last event applied, push tasks run and deliveries per task (from Celery's task
+   events), duplicates received, Redis commands per delivery (by command, INFO commandstats),
+   and what limited the case.
 3. Where the CPU went in each case: CPU (user+sys, from /proc/<pid>/stat) of every process over
-   the case, as a share of one core and per delivery, the peak 1-second share, and the
-   whole machine's busy share (from /proc/stat; "other" = CPU used by processes not started
-   here). A Python process at ~100% of one core is saturated (the GIL); that, or a busy
-   machine, is what limits the case.
-4. Latency: with 1 partner, events POSTed at a fixed rate (20/s for 15 s by default): from the
-   202 of POST /v1/events to the partner receiving the push (p50/p90/p99/max), split at the
-   delivery record's creation (202 -> applied and fanned out; created -> received).
+   the case, as a share of one core, its peak 1-second share and CPU ms per delivery, and the
+   whole machine's busy share (/proc/stat; "other" = CPU used by processes not started here).
+   A Python process at ~100% of one core is saturated (the GIL); that, or all cores busy, is
+   what limits a case.
+4. Latency: with 1 partner, events POSTed one at a time at a fixed rate (20/s for 15 s by
+   default): from the 202 of POST /v1/events to the partner receiving the push (p50/p90/p99/
+   max, matched by `webhook-id`), split at the delivery record's creation (202 -> applied and
+   fanned out; created -> received).
+
+Usage examples:
+
+    .venv/bin/python benchmarks/push.py --cases 10:300            # one case: 10 partners, 300 events
+    .venv/bin/python benchmarks/push.py --deliveries-concurrency 16 --aof
+    .venv/bin/python benchmarks/push.py --latency-seconds 0 --keep-logs   # no latency run; keep the logs
 
 Ratios are what to compare across machines and commits; absolute numbers depend on the
 machine and on what else it is doing (the load average at the start is printed).
