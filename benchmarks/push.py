@@ -74,7 +74,7 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -625,7 +625,7 @@ class Service:
 
         self.ctx = Context.build(Settings.from_env(self.env))
 
-    def __enter__(self) -> "Service":
+    def __enter__(self) -> Service:
         self.ctx.redis.flushdb()
         for p in self.procs.values():
             self.procs_all.start(p)
@@ -673,7 +673,7 @@ class Service:
 
     def warm_up(self, run: str, n_events: int) -> None:
         """A few events through the whole path; also proves every process is up (feeds worker, beat)."""
-        base = datetime.now(timezone.utc) - timedelta(hours=1)
+        base = datetime.now(UTC) - timedelta(hours=1)
         bodies = [make_event(f"{run}w", i, base + timedelta(seconds=i))[1] for i in range(n_events)]
         self.partner.reset()
         Sender(self.api_port).post_all(bodies, threads=2)
@@ -700,7 +700,7 @@ class Service:
 def run_case(svc: Service, sampler: CpuSampler, tasks: TaskCounter, events: int, args, redis_pid: int,
              partner_pid: int) -> dict:
     run = f"b{uuid.uuid4().hex[:6]}"
-    base = datetime.now(timezone.utc) - timedelta(minutes=30)
+    base = datetime.now(UTC) - timedelta(minutes=30)
     bodies = [make_event(run, i, base + timedelta(milliseconds=i))[1] for i in range(events)]
     want = events * svc.n
     r = svc.ctx.redis
@@ -752,7 +752,7 @@ def run_latency(svc: Service, rate: float, seconds: float) -> dict:
 
     run = f"l{uuid.uuid4().hex[:6]}"
     n = max(1, int(rate * seconds))
-    base = datetime.now(timezone.utc) - timedelta(minutes=10)
+    base = datetime.now(UTC) - timedelta(minutes=10)
     events = [make_event(run, i, base + timedelta(milliseconds=i)) for i in range(n)]
     pid = partner_ids(svc.n)[0]
     svc.partner.reset()
@@ -786,7 +786,7 @@ def run_ceiling(partner: Partner, body_file: Path, seconds: float) -> dict:
     partner.reset()
     cpu0 = cpu_seconds(partner.proc.p.pid)
     t0 = time.time()
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, cwd=ROOT, start_new_session=True)
+    p = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=seconds + 60, cwd=ROOT, start_new_session=True)
     wall = time.time() - t0
     if p.returncode != 0:
         raise BenchError(f"the ceiling loop failed ({p.returncode}):\n{p.stderr[-2000:]}")
@@ -1012,7 +1012,7 @@ def main(argv=None) -> int:
         flavour = "uvloop" if "(uvloop)" in pproc.log.read_text() else "asyncio"
         partner = Partner(pproc, pport)
 
-        sample_body = push_body_like_the_service(make_event("ceil", 0, datetime.now(timezone.utc))[1])
+        sample_body = push_body_like_the_service(make_event("ceil", 0, datetime.now(UTC))[1])
         body_file = logdir / "push-body.json"
         body_file.write_bytes(sample_body)
 
