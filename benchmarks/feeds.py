@@ -821,6 +821,28 @@ def parse_args(argv=None):
     return args
 
 
+def guarded(body, procs, logdir: Path, keep_logs: bool) -> int:
+    """Run a benchmark's body; always stop what it started; keep the logs only when it failed."""
+    ok = False
+    try:
+        code = body()
+        ok = True
+        return code
+    except BenchError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        ok = True  # nothing to debug: drop the logs unless --keep-logs
+        return 130
+    finally:
+        procs.stop_all()
+        if ok and not keep_logs:
+            shutil.rmtree(logdir, ignore_errors=True)
+        else:
+            print(f"logs: {logdir}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
@@ -841,8 +863,7 @@ def main(argv=None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     logdir = Path(tempfile.mkdtemp(prefix="syndication-bench-"))
-    ok = False
-    try:
+    def body() -> int:
         console.print("[dim]1/3 render …[/dim]")
         render_rows = bench_render(args.runs_small, args.runs_large)
 
@@ -873,21 +894,9 @@ def main(argv=None) -> int:
             proc.alive()
         commands = [shlex.join(["python", *p.argv[1:]]) for p in (api, *workers)]
         report(console, m, args, commands, render_rows, serve_rows, serve_info, burst_rows, burst_info, started)
-        ok = True
         return 0
-    except BenchError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        ok = True  # nothing to debug: drop the logs unless --keep-logs
-        return 130
-    finally:
-        procs.stop_all()
-        if ok and not args.keep_logs:
-            shutil.rmtree(logdir, ignore_errors=True)
-        else:
-            print(f"logs: {logdir}", file=sys.stderr)
+
+    return guarded(body, procs, logdir, args.keep_logs)
 
 
 if __name__ == "__main__":

@@ -65,7 +65,6 @@ import http.client
 import json
 import os
 import shlex
-import shutil
 import signal
 import statistics
 import subprocess
@@ -82,6 +81,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.feeds import (  # the process, Redis and article helpers of the feed benchmarks
+    guarded,
     HOST,
     BenchError,
     Proc,
@@ -1002,8 +1002,7 @@ def main(argv=None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     logdir = Path(tempfile.mkdtemp(prefix="syndication-pushbench-"))
-    ok = False
-    try:
+    def body() -> int:
         redis_url, _, redis = start_redis(procs, logdir, args.aof)
         pport = free_port()
         pproc = procs.start(Proc("partner", [sys.executable, str(Path(__file__).resolve()), "_partner-server",
@@ -1041,21 +1040,9 @@ def main(argv=None) -> int:
         console.print(f"[dim]ceiling again ({args.ceiling_seconds:g} s) …[/dim]")
         ceilings.append(run_ceiling(partner, body_file, args.ceiling_seconds))
         report(console, m, args, commands, ceilings, cases, latency, len(sample_body), flavour, started)
-        ok = True
         return 0
-    except BenchError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        ok = True  # nothing to debug: drop the logs unless --keep-logs
-        return 130
-    finally:
-        procs.stop_all()
-        if ok and not args.keep_logs:
-            shutil.rmtree(logdir, ignore_errors=True)
-        else:
-            print(f"logs: {logdir}", file=sys.stderr)
+
+    return guarded(body, procs, logdir, args.keep_logs)
 
 
 if __name__ == "__main__":
