@@ -21,7 +21,7 @@ from .keys import EVENT_TTL
 
 log = logging.getLogger("syndication.ingest")
 
-# KEYS[1] event hash, KEYS[2] events:pending. ARGV: body, type, article_id, version, now, ttl
+# KEYS[1] event hash, KEYS[2] events:pending. ARGV: body, type, article_id, version, now, ttl, event_id
 # Returns '' when stored now, else the stored status (the original outcome).
 _STORE = """
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -29,7 +29,7 @@ if status then return status end
 redis.call('HSET', KEYS[1], 'body', ARGV[1], 'type', ARGV[2], 'article_id', ARGV[3],
            'version', ARGV[4], 'received_at', ARGV[5], 'status', 'accepted')
 redis.call('EXPIRE', KEYS[1], ARGV[6])
-redis.call('ZADD', KEYS[2], ARGV[5], string.sub(KEYS[1], string.len(ARGV[7]) + 1))
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[7])
 return ''
 """
 
@@ -52,7 +52,7 @@ def accept(ctx: Context, raw: bytes, enqueue_apply: Callable[[str], None]) -> Ac
     prior = store(
         keys=[ctx.keys.event(event.event_id), ctx.keys.events_pending],
         args=[body, event.type, event.article.id, event.article.version, time.time(), EVENT_TTL,
-              ctx.keys.event("")],
+              event.event_id],
     )
     context = {"event_id": event.event_id, "article_id": event.article.id, "version": event.article.version}
     if prior:

@@ -9,10 +9,13 @@ Key family                        type    contents
 --------------------------------  ------  ---------------------------------------------
 event:{event_id}                  hash    body (raw JSON), type, article_id, version,
                                           status (accepted|applied|stale), received_at,
-                                          outcome; TTL 7 days (the idempotency window)
+                                          outcome, failures, last_error; TTL 7 days (the idempotency window)
 events:pending                    zset    event_id -> accepted-at; removed once applied.
                                           The sweeper re-drives members older than
                                           event_redrive_after (accepted means durable).
+events:dead                       zset    event_id -> time parked: events that failed to apply
+                                          MAX_APPLY_FAILURES times (their hash keeps failures,
+                                          last_error); replayable after a fix
 events:log                        list    recent outcomes (applied/stale), capped at 1000
 articles                          zset    article_id -> published-at: every article ever
                                           applied (rebuilds feed indexes when a feed's
@@ -51,14 +54,31 @@ metrics:{name}                    hash    label set -> value: counters and histo
 partner:{id}:history              zset    delivery_id -> created-at, per partner listing
 deadletters                       zset    delivery_id -> time it died
 sweep:lock                        string  held 900 ms by the running sweep (two beats: one sweep)
+ops:session:{sha256(token)}       hash    key_name, csrf, created_at; TTL = session lifetime
+auth:failures:{client address}    string  failed key attempts in the current minute (TTL 60 s)
+
+Every id inside a key goes through `key_part`, which percent-encodes `:` (and
+`%`, braces, anything unusual): ids may contain `:`, and without the encoding
+article `X:deliveries` would be the same key as article `X`'s delivery set.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 EVENT_TTL = 7 * 24 * 3600
 ATTEMPTS_CAP = 200
+
+
+def key_part(value: str) -> str:
+    """An id as it appears inside a key: `:`, `%`, `{`, `}` and anything unusual percent-encoded.
+
+    Ids may contain `:` (events.ID_PATTERN), and `:` separates a family's parts:
+    unencoded, article `X:deliveries` would *be* article `X`'s delivery set.
+    Encoded, no id can spell another family's suffix, whatever it contains.
+    """
+    return quote(value, safe="._@/-")
 
 
 @dataclass(frozen=True)
@@ -66,11 +86,15 @@ class Keys:
     prefix: str = "synd:"
 
     def event(self, event_id: str) -> str:
-        return f"{self.prefix}event:{event_id}"
+        return f"{self.prefix}event:{key_part(event_id)}"
 
     @property
     def events_pending(self) -> str:
         return f"{self.prefix}events:pending"
+
+    @property
+    def events_dead(self) -> str:
+        return f"{self.prefix}events:dead"
 
     @property
     def events_log(self) -> str:
@@ -81,59 +105,59 @@ class Keys:
         return f"{self.prefix}articles"
 
     def article(self, article_id: str) -> str:
-        return f"{self.prefix}article:{article_id}"
+        return f"{self.prefix}article:{key_part(article_id)}"
 
     def article_deliveries(self, article_id: str) -> str:
-        return f"{self.prefix}article:{article_id}:deliveries"
+        return f"{self.prefix}article:{key_part(article_id)}:deliveries"
 
     def feed_items(self, name: str) -> str:
-        return f"{self.prefix}feed:{name}:items"
+        return f"{self.prefix}feed:{key_part(name)}:items"
 
     def feed_rendered(self, name: str, fmt: str) -> str:
-        return f"{self.prefix}feed:{name}:{fmt}"
+        return f"{self.prefix}feed:{key_part(name)}:{fmt}"
 
     @property
     def feeds_dirty(self) -> str:
         return f"{self.prefix}feeds:dirty"
 
     def feed_render_lock(self, name: str) -> str:
-        return f"{self.prefix}feed:{name}:render_lock"
+        return f"{self.prefix}feed:{key_part(name)}:render_lock"
 
     def feed_stats(self, name: str) -> str:
-        return f"{self.prefix}feed:{name}:stats"
+        return f"{self.prefix}feed:{key_part(name)}:stats"
 
     def delivery(self, delivery_id: str) -> str:
-        return f"{self.prefix}delivery:{delivery_id}"
+        return f"{self.prefix}delivery:{key_part(delivery_id)}"
 
     def delivery_attempts(self, delivery_id: str) -> str:
-        return f"{self.prefix}delivery:{delivery_id}:attempts"
+        return f"{self.prefix}delivery:{key_part(delivery_id)}:attempts"
 
     def partner_due(self, partner_id: str) -> str:
-        return f"{self.prefix}partner:{partner_id}:due"
+        return f"{self.prefix}partner:{key_part(partner_id)}:due"
 
     def partner_inflight(self, partner_id: str) -> str:
-        return f"{self.prefix}partner:{partner_id}:inflight"
+        return f"{self.prefix}partner:{key_part(partner_id)}:inflight"
 
     def partner_kick(self, partner_id: str) -> str:
-        return f"{self.prefix}partner:{partner_id}:kick"
+        return f"{self.prefix}partner:{key_part(partner_id)}:kick"
 
     def partner_acked(self, partner_id: str) -> str:
-        return f"{self.prefix}partner:{partner_id}:acked"
+        return f"{self.prefix}partner:{key_part(partner_id)}:acked"
 
     def partner_circuit(self, partner_id: str) -> str:
-        return f"{self.prefix}partner:{partner_id}:circuit"
+        return f"{self.prefix}partner:{key_part(partner_id)}:circuit"
 
     def partner_paused(self, partner_id: str) -> str:
-        return f"{self.prefix}partner:{partner_id}:paused"
+        return f"{self.prefix}partner:{key_part(partner_id)}:paused"
 
     def partner_parked(self, partner_id: str) -> str:
-        return f"{self.prefix}partner:{partner_id}:parked"
+        return f"{self.prefix}partner:{key_part(partner_id)}:parked"
 
     def partner_slots(self, partner_id: str) -> str:
-        return f"{self.prefix}partner:{partner_id}:slots"
+        return f"{self.prefix}partner:{key_part(partner_id)}:slots"
 
     def partner_recent(self, partner_id: str) -> str:
-        return f"{self.prefix}partner:{partner_id}:recent"
+        return f"{self.prefix}partner:{key_part(partner_id)}:recent"
 
     def celery_queue(self, queue: str) -> str:
         return f"{self.prefix}celery:{queue}"
@@ -143,7 +167,7 @@ class Keys:
         return f"{self.prefix}celery:unacked"
 
     def partner_history(self, partner_id: str) -> str:
-        return f"{self.prefix}partner:{partner_id}:history"
+        return f"{self.prefix}partner:{key_part(partner_id)}:history"
 
     @property
     def sweep_lock(self) -> str:
@@ -152,3 +176,9 @@ class Keys:
     @property
     def deadletters(self) -> str:
         return f"{self.prefix}deadletters"
+
+    def ops_session(self, token_hash: str) -> str:
+        return f"{self.prefix}ops:session:{key_part(token_hash)}"
+
+    def auth_failures(self, client: str) -> str:
+        return f"{self.prefix}auth:failures:{key_part(client)}"
