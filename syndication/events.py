@@ -11,31 +11,78 @@ same article: it is how out-of-order delivery is detected.
 
 Unknown keys are ignored (publishers add fields before we learn them);
 known keys are checked strictly: a version of "2" is a type error, not 2.
+Every string and list is bounded; dates are RFC 3339 strings between 1900
+and ten years from now (a date past year 9999 in UTC once stopped feeds);
+URLs must parse as http(s) URLs with a host; no string may hold a lone
+surrogate (not Unicode, cannot be stored or sent). Whatever is accepted
+can be stored, rendered and pushed.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal, Union
+from urllib.parse import urlsplit
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, \
+    ValidationError
 
 from .errors import InvalidEvent
 
 MAX_EVENT_BYTES = 1024 * 1024
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}$"
 Text = Annotated[str, Field(max_length=100_000)]
+Short = Annotated[str, Field(max_length=200)]
+EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
+FUTURE_YEARS = 10
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+_URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f\\<>\"]")
+
+
+def _rfc3339_string(value: Any) -> Any:
+    # A date is a string the schema can describe: no unix numbers, no "2026-11-21" without a time.
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time string with a zone, e.g. 2026-11-21T09:30:00Z")
+    return value
+
+
+def _bounded(value: datetime) -> datetime:
+    # Seconds since the epoch by subtraction: astimezone() itself overflows past year 9999.
+    seconds = (value - EARLIEST).total_seconds()
+    latest = datetime.now(timezone.utc) + timedelta(days=365.25 * FUTURE_YEARS)
+    if seconds < 0 or seconds > (latest - EARLIEST).total_seconds():
+        raise ValueError(f"must lie between 1900-01-01 and {FUTURE_YEARS} years from now (UTC)")
+    return value
+
+
+def _http_url(value: str) -> str:
+    if _URL_FORBIDDEN.search(value):
+        raise ValueError("must not contain spaces, control characters, quotes, angle brackets or backslashes")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises on a malformed port)
+    except ValueError as exc:
+        raise ValueError(f"is not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s) URL with a host")
+    return value
+
+
+Date = Annotated[AwareDatetime, BeforeValidator(_rfc3339_string), AfterValidator(_bounded)]
+Url = Annotated[str, Field(max_length=2048), AfterValidator(_http_url)]
 
 
 class Image(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    url: Annotated[str, Field(pattern=r"^https?://", max_length=2048)]
-    caption: str | None = None
-    mime_type: Annotated[str, Field(pattern=r"^image/[a-z0-9.+-]+$")] = "image/jpeg"
-    width: Annotated[int, Field(strict=True, ge=1)] | None = None
-    height: Annotated[int, Field(strict=True, ge=1)] | None = None
-    length: Annotated[int, Field(strict=True, ge=0)] | None = None
+    url: Url
+    caption: Annotated[str, Field(max_length=2000)] | None = None
+    mime_type: Annotated[str, Field(pattern=r"^image/[a-z0-9.+-]{1,100}$")] = "image/jpeg"
+    width: Annotated[int, Field(strict=True, ge=1, le=100_000)] | None = None
+    height: Annotated[int, Field(strict=True, ge=1, le=100_000)] | None = None
+    length: Annotated[int, Field(strict=True, ge=0, le=2**40)] | None = None
 
 
 class ArticleRef(BaseModel):
@@ -46,19 +93,21 @@ class ArticleRef(BaseModel):
 
 
 class Article(ArticleRef):
-    url: Annotated[str, Field(pattern=r"^https?://", max_length=2048)]
-    language: Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
+    url: Url
+    language: Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$")]
     headline: Annotated[str, Field(min_length=1, max_length=1000)]
     summary: Text = ""
     body_html: Annotated[str, Field(max_length=MAX_EVENT_BYTES)] = ""
-    authors: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list)
-    categories: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list)
-    section: str | None = None
-    dateline: str | None = None
-    source: str | None = None
-    published_at: AwareDatetime
-    updated_at: AwareDatetime | None = None
-    images: list[Image] = Field(default_factory=list)
+    authors: Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=50)] = \
+        Field(default_factory=list)
+    categories: Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=100)] = \
+        Field(default_factory=list)
+    section: Short | None = None
+    dateline: Short | None = None
+    source: Short | None = None
+    published_at: Date
+    updated_at: Date | None = None
+    images: Annotated[list[Image], Field(max_length=50)] = Field(default_factory=list)
 
 
 class Withdrawal(ArticleRef):
@@ -69,7 +118,7 @@ class _Envelope(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     event_id: Annotated[str, Field(pattern=ID_PATTERN)]
-    occurred_at: AwareDatetime
+    occurred_at: Date
 
 
 class PublishedEvent(_Envelope):
@@ -101,7 +150,7 @@ def _field_name(loc: tuple) -> str:
 def problems_from(exc: ValidationError) -> list[dict[str, str]]:
     out = []
     for err in exc.errors(include_url=False):
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "union_tag_invalid":
             msg = f"unknown event type {err['input'].get('type')!r}; expected one of {', '.join(EVENT_TYPES)}"
             err = {**err, "loc": ("type",)}
@@ -112,6 +161,23 @@ def problems_from(exc: ValidationError) -> list[dict[str, str]]:
     return out
 
 
+def _surrogates(data: Any) -> list[dict[str, str]]:
+    """Every string (key or value) holding a lone surrogate, by field path. Iterative: any depth."""
+    problems, stack = [], [((), data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if any("\ud800" <= ch <= "\udfff" for ch in value):
+                problems.append({"field": ".".join(path) or "(body)",
+                                 "message": "contains a lone UTF-16 surrogate (\\ud800-\\udfff): not valid Unicode"})
+        elif isinstance(value, dict):
+            stack.extend((path + (str(k),), v) for k, v in value.items())
+            stack.extend((path + (str(k),), k) for k in value if isinstance(k, str))
+        elif isinstance(value, list):
+            stack.extend((path + (str(i),), v) for i, v in enumerate(value))
+    return sorted(problems, key=lambda p: p["field"])
+
+
 def parse_event(raw: bytes | str | dict[str, Any]) -> PublishedEvent | UpdatedEvent | WithdrawnEvent:
     """Validate raw JSON (bytes/str) or an already-decoded dict. Raises InvalidEvent."""
     if isinstance(raw, (bytes, str)):
@@ -119,14 +185,21 @@ def parse_event(raw: bytes | str | dict[str, Any]) -> PublishedEvent | UpdatedEv
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidEvent([{"field": "(body)", "message": f"not valid JSON: {exc}"}]) from None
+        except RecursionError:
+            raise InvalidEvent([{"field": "(body)", "message": "nested too deeply"}]) from None
     else:
         data = raw
     if not isinstance(data, dict):
         raise InvalidEvent([{"field": "(body)", "message": "must be a JSON object"}])
+    bad_unicode = _surrogates(data)
+    if bad_unicode:
+        raise InvalidEvent(bad_unicode)
     try:
         return _adapter.validate_python(data)
     except ValidationError as exc:
         raise InvalidEvent(problems_from(exc)) from None
+    except RecursionError:
+        raise InvalidEvent([{"field": "(body)", "message": "nested too deeply"}]) from None
 
 
 def json_schema() -> dict[str, Any]:

@@ -31,6 +31,8 @@ COUNTERS = {
     "retries_scheduled": ("Retries scheduled by partner", ("partner",)),
     "dead_letters": ("Deliveries that became dead letters, by partner", ("partner",)),
     "feed_renders": ("Feed renders by feed", ("feed",)),
+    "feed_items_skipped": ("Feed items left out of a render because they cannot be rendered", ("feed",)),
+    "events_failed": ("Attempts to apply an event that raised (retried, then parked as dead)", ("outcome",)),
     "sweeps": ("Sweeper runs: ran, or skipped because another beat's sweep held the lock", ("outcome",)),
 }
 HISTOGRAMS = {

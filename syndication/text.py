@@ -1,10 +1,22 @@
 """Making newsroom text safe for feeds and partners.
 
-Bodies arrive as HTML typed or pasted by people: they may hold `<script>`,
-event handlers, `javascript:` links, or control characters that XML 1.0
-forbids (feedgen raises on them at render time). `clean_article` is applied
-once, when an event is applied, so every output (feeds, pushes, the API)
-sees the same safe text.
+Two kinds of text, one rule each:
+
+- `body_html` is the only field that carries markup, and only markup nh3
+  keeps: no `<script>`, event handlers, or `javascript:` in any URL
+  attribute (href, src, cite).
+- Everything else (headline, summary, captions, authors, categories,
+  section, dateline, source, a withdrawal's reason) is *plain text*: tags
+  are removed and entities decoded until nothing changes, so escaped
+  markup (`&lt;img onerror=...&gt;`, even double-escaped) cannot come back
+  to life when a reader decodes it; a `<` that could still open a tag gets
+  a space after it. Outputs that are HTML by convention (RSS
+  `<description>`, JSON Feed `content_html`) escape plain text with
+  `as_html` instead of trusting it.
+
+Characters XML 1.0 forbids are removed from every field (feedgen raises on
+them at render time). `clean_article` runs once, when an event is applied,
+so every output (feeds, pushes, the API) sees the same safe text.
 """
 
 from __future__ import annotations
@@ -17,8 +29,12 @@ import nh3
 
 # Characters XML 1.0 cannot carry, plus lone surrogates (unencodable in UTF-8).
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_TAG = re.compile(r"<[^>]*>")
+_TAG = re.compile(r"<[A-Za-z/!?][^>]*>")
 _SPACE = re.compile(r"\s+")
+# What an HTML parser takes as the start of a tag, comment or declaration.
+_TAG_OPEN = re.compile(r"<(?=[A-Za-z!/?])")
+_PLAIN_FIELDS = ("headline", "summary", "section", "dateline", "source")
+_PLAIN_LISTS = ("authors", "categories")
 
 _ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "div", "dl",
@@ -33,6 +49,8 @@ _ALLOWED_ATTRS = {
     "th": {"colspan", "rowspan", "scope"},
     "blockquote": {"cite"},
     "q": {"cite"},
+    "del": {"cite"},
+    "ins": {"cite"},
     "*": {"lang", "dir"},
 }
 
@@ -42,25 +60,49 @@ def xml_safe(text: str) -> str:
     return _XML_ILLEGAL.sub("", text)
 
 
+_URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def _safe_url(element: str, attribute: str, value: str) -> str | None:
+    # nh3 checks the scheme of href and src only; `cite` (blockquote, q, del, ins) is a URL too.
+    if attribute == "cite":
+        scheme, colon, _ = value.strip().partition(":")
+        if colon and "/" not in scheme and scheme.lower() not in _URL_SCHEMES:
+            return None
+    return value
+
+
 def sanitize_html(fragment: str) -> str:
     """Keep article markup, drop scripts, handlers and unsafe URL schemes."""
     cleaned = nh3.clean(
         xml_safe(fragment),
         tags=_ALLOWED_TAGS,
         attributes=_ALLOWED_ATTRS,
-        url_schemes={"http", "https", "mailto"},
+        url_schemes=_URL_SCHEMES,
         link_rel="noopener noreferrer",
+        attribute_filter=_safe_url,
     )
     # nh3 keeps some control characters; strip again after it.
     return xml_safe(cleaned)
 
 
 def plain_text(fragment: str, limit: int | None = None) -> str:
-    """HTML to one line of plain text (for RSS <description>, summaries)."""
-    text = _SPACE.sub(" ", html.unescape(_TAG.sub(" ", fragment))).strip()
+    """Any text (HTML or not) to one line of plain text that no reader can take for markup."""
+    text = xml_safe(fragment)
+    while True:  # tags out, entities decoded, until stable: escaped markup cannot survive
+        again = html.unescape(_TAG.sub(" ", text))
+        if again == text:
+            break
+        text = again
+    text = _SPACE.sub(" ", _TAG_OPEN.sub("< ", text)).strip()
     if limit and len(text) > limit:
         text = text[: limit - 1].rsplit(" ", 1)[0] + "…"
     return xml_safe(text)
+
+
+def as_html(text: str) -> str:
+    """Plain text for an output that readers render as HTML (RSS description, content_html)."""
+    return html.escape(text, quote=False)
 
 
 def _clean(value: Any) -> Any:
@@ -74,10 +116,18 @@ def _clean(value: Any) -> Any:
 
 
 def clean_article(article: dict[str, Any]) -> dict[str, Any]:
-    """Copy of `article` with safe HTML and no XML-illegal characters in any field."""
+    """Copy of `article`: sanitized body, plain-text everything else, no XML-illegal characters."""
     out = _clean(article)
     if out.get("body_html"):
         out["body_html"] = sanitize_html(out["body_html"])
-    if out.get("summary"):
-        out["summary"] = plain_text(out["summary"])
+    for name in _PLAIN_FIELDS:
+        if out.get(name):
+            out[name] = plain_text(out[name])
+    for name in _PLAIN_LISTS:
+        out[name] = [t for t in (plain_text(v) for v in out.get(name) or []) if t]
+    for image in out.get("images") or []:
+        if image.get("caption"):
+            image["caption"] = plain_text(image["caption"])
+    if not out.get("headline"):  # a headline that was nothing but markup
+        out["headline"] = "(untitled)"
     return out

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from email.utils import format_datetime
 from typing import Any
 
 from feedgen.feed import FeedGenerator
 
 from .. import __version__
-from ..text import plain_text
+from ..articles import article_urn
+from ..text import as_html, plain_text
 from .ext import SyndEntryExtension, SyndFeedExtension
 from .spec import FeedSpec
 
@@ -46,9 +48,16 @@ def _description(article: dict[str, Any]) -> str:
     return article.get("summary") or plain_text(article.get("body_html", ""), limit=500)
 
 
+def _instant(ts: float) -> datetime:
+    try:
+        return datetime.fromtimestamp(ts, tz=timezone.utc)
+    except (OverflowError, ValueError, OSError):
+        return EPOCH  # stored before dates were bounded: never let it stop a render
+
+
 def _build_date(articles: list[dict], changed_at: float) -> datetime:
     newest = max((_updated(a) for a in articles), default=EPOCH)
-    changed = datetime.fromtimestamp(changed_at, tz=timezone.utc) if changed_at else EPOCH
+    changed = _instant(changed_at) if changed_at else EPOCH
     return max(newest, changed)
 
 
@@ -76,14 +85,14 @@ def _generator(spec: FeedSpec, articles: list[dict], base_url: str, hub: str | N
     fg.updated(when)
     for article in articles:
         fe = fg.add_entry(order="append")
-        fe.id(article["url"])
-        fe.guid(article["url"], permalink=True)
+        fe.id(article_urn(article["id"]))
+        fe.guid(article_urn(article["id"]), permalink=False)
         fe.title(article["headline"])
         if fmt == "rss":
             fe.link(href=article["url"])  # RSS <link>; Atom links come from the extension
         fe.synd.alternate = article["url"]
         fe.synd.images = list(article.get("images") or [])
-        fe.description(_description(article))  # RSS <description>
+        fe.description(as_html(_description(article)))  # RSS <description> is HTML to readers
         fe.summary(_description(article))  # Atom <summary> (feedgen drops it when content is set)
         if article.get("body_html"):
             # type="html": the Atom-valid way; RSS gets it as content:encoded.
@@ -124,11 +133,11 @@ def render_json(spec, articles, base_url, hub=None, changed_at=0.0) -> bytes:
         feed["hubs"] = [{"type": "WebSub", "url": hub}]
     for a in articles:
         item: dict[str, Any] = {
-            "id": a["url"],
+            "id": article_urn(a["id"]),
             "url": a["url"],
             "title": a["headline"],
             "summary": _description(a),
-            "content_html": a.get("body_html") or f"<p>{_description(a)}</p>",
+            "content_html": a.get("body_html") or f"<p>{as_html(_description(a))}</p>",
             "date_published": _dt(a["published_at"]).isoformat(),
             "date_modified": _updated(a).isoformat(),
             "language": a.get("language") or spec.language,
@@ -149,3 +158,22 @@ def render_json(spec, articles, base_url, hub=None, changed_at=0.0) -> bytes:
 
 
 RENDERERS = {"rss": render_rss, "atom": render_atom, "json": render_json}
+
+
+def render_every_format(spec, articles, base_url, hub=None, changed_at=0.0) -> dict[str, bytes]:
+    """Every format's bytes, plus `_last_modified` (the feed's build date, an HTTP date)."""
+    out = {fmt: RENDERERS[fmt](spec, articles, base_url, hub, changed_at) for fmt in RENDERERS}
+    out["_last_modified"] = format_datetime(_build_date(articles, changed_at).astimezone(timezone.utc),
+                                            usegmt=True).encode()
+    return out
+
+
+def unrenderable(spec, articles, base_url) -> list[dict]:
+    """The articles that cannot be rendered alone (so would stop their whole feed)."""
+    bad = []
+    for article in articles:
+        try:
+            render_every_format(spec, [article], base_url)
+        except Exception:  # whatever stored data does to feedgen, one item never stops a feed
+            bad.append(article)
+    return bad

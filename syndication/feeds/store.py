@@ -11,19 +11,18 @@ import gzip
 import hashlib
 import time
 from dataclasses import dataclass
-from datetime import timezone
-from email.utils import format_datetime
-
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 import logging
+from email.utils import format_datetime
 
 from .. import metrics
 from ..context import Context
 from . import index
-from .render import CONTENT_TYPES, RENDERERS, _build_date
-from .spec import FORMATS
-
+from .render import CONTENT_TYPES, render_every_format, unrenderable
 
 log = logging.getLogger("syndication.feeds")
+_reported: set[tuple[str, str, object]] = set()  # (feed, article, version) already logged as skipped
 
 
 @dataclass(frozen=True)
@@ -49,14 +48,38 @@ def live_articles(ctx: Context, name: str, limit: int) -> list[dict]:
 
 
 def render_all(ctx: Context, name: str) -> dict[str, bytes]:
-    """Render every format of `name` from the current state (also used to check feeds)."""
+    """Render every format of `name` from the current state (also used to check feeds).
+
+    An item that cannot be rendered (data stored before a validation rule
+    existed) is left out, counted and logged once; the feed goes on.
+    """
     spec = ctx.settings.feed(name)
     articles = live_articles(ctx, name, spec.max_items)
     changed_at = float(ctx.redis.hget(ctx.keys.feed_stats(name), "changed_at") or 0)
-    args = (spec, articles, ctx.settings.base_url, ctx.settings.websub_hub, changed_at)
-    out = {fmt: RENDERERS[fmt](*args) for fmt in FORMATS}
-    out["_last_modified"] = format_datetime(_build_date(articles, changed_at).astimezone(timezone.utc), usegmt=True).encode()
+    hub, base_url = ctx.settings.websub_hub, ctx.settings.base_url
+    try:
+        out = render_every_format(spec, articles, base_url, hub, changed_at)
+    except Exception:
+        bad = unrenderable(spec, articles, base_url)
+        _skip(ctx, name, bad)
+        articles = [a for a in articles if not any(a is b for b in bad)]
+        out = render_every_format(spec, articles, base_url, hub, changed_at)
+    # HTTP forbids a Last-Modified in the future (RFC 9110 8.8.2.1): a future-dated story must
+    # not pin If-Modified-Since clients to 304.
+    now = format_datetime(datetime.now(timezone.utc), usegmt=True).encode()
+    if parsedate_to_datetime(out["_last_modified"].decode()) > parsedate_to_datetime(now.decode()):
+        out["_last_modified"] = now
     return out
+
+
+def _skip(ctx: Context, name: str, bad: list[dict]) -> None:
+    for article in bad:
+        metrics.inc(ctx.redis, ctx.keys, "feed_items_skipped", feed=name)
+        mark = (name, article.get("id"), article.get("version"))
+        if mark not in _reported:
+            _reported.add(mark)
+            log.error("feed item cannot be rendered; left out of the feed",
+                      extra={"feed": name, "article_id": article.get("id"), "outcome": "skipped"})
 
 
 def render_feed(ctx: Context, name: str, sleep=time.sleep) -> RenderOutcome:

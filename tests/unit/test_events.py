@@ -30,7 +30,7 @@ def _ev():
 def test_naive_datetime_rejected():
     ev = _ev()
     ev["article"]["published_at"] = "2026-01-01T10:00:00"
-    assert "timezone" in _problems(ev)["article.published_at"]
+    assert "with a zone" in _problems(ev)["article.published_at"]
 
 
 def test_bool_is_not_a_version():

@@ -28,6 +28,7 @@ AT = "http://purl.org/atompub/tombstones/1.0"
 NS = {"a": ATOM, "at": AT, "dc": "http://purl.org/dc/elements/1.1/",
       "content": "http://purl.org/rss/1.0/modules/content/", "media": "http://search.yahoo.com/mrss/"}
 URL = "https://news.example/kk/ekonomika/astana-lrt"
+URN = "urn:syndication:article:kk-2026-11-20-lrt"  # the identity in every output (not the URL)
 URN = "urn:syndication:article:kk-2026-11-20-lrt"
 REASON = "Эмбарго бұзылды / Нарушено эмбарго\x0b."  # \x0b: XML-illegal, must not break XML formats
 
@@ -191,7 +192,7 @@ def test_atom_entry_document(case):
     root = etree.fromstring(body)  # strict
     assert root.tag == f"{{{ATOM}}}entry"
     x = lambda path: root.xpath(path, namespaces=NS)  # noqa: E731
-    assert x("string(a:id)") == URL
+    assert x("string(a:id)") == URN
     assert x("string(a:title)") == article["headline"]
     assert x("a:author/a:name/text()") == article["authors"]
     assert x("a:category/@term") == article["categories"]
@@ -204,7 +205,7 @@ def test_atom_entry_document(case):
     parsed = feedparser.parse(body)
     assert parsed.bozo == 0, parsed.get("bozo_exception")
     e = parsed.entries[0]
-    assert (e.id, e.title, e.link) == (URL, article["headline"], URL)
+    assert (e.id, e.title, e.link) == (URN, article["headline"], URL)
     assert [a.name for a in e.authors] == article["authors"]
     assert [t.term for t in e.tags] == article["categories"]
     assert e.summary == article["summary"]
@@ -224,7 +225,7 @@ def test_atom_entry_without_authors_names_the_publisher():
 def test_atom_withdrawal_is_an_rfc6721_tombstone():
     root = etree.fromstring(render("atom", "withdrawn"))
     assert root.tag == f"{{{AT}}}deleted-entry"
-    assert root.get("ref") == URL  # the id of the entry it deletes
+    assert root.get("ref") == URN  # the id of the entry it deletes
     assert root.get("when") == "2026-11-20T07:30:00+00:00"
     assert root.xpath("string(at:comment)", namespaces=NS) == "Эмбарго бұзылды / Нарушено эмбарго."
     assert feedparser.parse(render("atom", "withdrawn")).bozo == 0
@@ -251,8 +252,8 @@ def rss(case: str):
 def test_rss_one_item(case):
     article = PUSHES[case].article
     item, e = rss(case)
-    assert (e.title, e.link, e.id) == (article["headline"], URL, URL)
-    assert item.find("guid").get("isPermaLink") == "true"
+    assert (e.title, e.link, e.id) == (article["headline"], URL, URN)
+    assert item.find("guid").get("isPermaLink") == "false"
     assert e.summary == article["summary"]
     assert e.content[0].value == article["body_html"]
     assert item.xpath("dc:creator/text()", namespaces=NS) == article["authors"]
@@ -266,7 +267,7 @@ def test_rss_one_item(case):
 def test_rss_withdrawal_keeps_the_guid():
     _, original = rss("published")
     item, e = rss("withdrawn")
-    assert e.id == original.id == URL and item.find("guid").get("isPermaLink") == "true"
+    assert e.id == original.id == URN and item.find("guid").get("isPermaLink") == "false"
     assert e.title == f"Withdrawn: {V2['headline']}"
     assert e.summary == "Эмбарго бұзылды / Нарушено эмбарго."
     assert [t.term for t in e.tags] == ["withdrawn"]

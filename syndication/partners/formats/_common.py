@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from ...text import plain_text, xml_safe
+from ...articles import article_urn  # noqa: F401 (the formats' shared identity)
+from ...text import plain_text
 from .base import Push
 
 # Only used when there is no data at all (a withdrawal of an article never published).
@@ -19,15 +20,6 @@ EPOCH = "1970-01-01T00:00:00+00:00"
 
 def is_withdrawal(push: Push) -> bool:
     return push.withdrawn or push.event_type == "article.withdrawn"
-
-
-def article_urn(article_id: str) -> str:
-    """The article's URI independent of its URL: `urn:syndication:article:<id>`.
-
-    Article ids never change across versions and only hold characters that
-    are legal in a URN's namespace-specific string (events.ID_PATTERN).
-    """
-    return f"urn:syndication:article:{article_id}"
 
 
 def require_article(push: Push) -> dict[str, Any]:
@@ -67,5 +59,5 @@ def publisher(article: dict[str, Any]) -> str:
 
 
 def reason(push: Push) -> str:
-    # The reason is stored as sent (only article data goes through clean_article).
-    return xml_safe(push.reason or "")
+    # Stored as sent by older versions of the service: make it plain text here too.
+    return plain_text(push.reason or "")

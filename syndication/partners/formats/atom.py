@@ -8,9 +8,9 @@ Entry: id, title, updated, published, one author per article author (the
 publisher when there are none: an entry document MUST have an author),
 category terms, an alternate link, one enclosure link per image (type,
 length when known, caption as title), summary (text) and content
-(type="html"). The id is the article URL, as in our Atom feeds, so the
-pushed entry and the feed's entry are one entry (RFC 4287 4.2.6); it only
-falls back to `urn:syndication:article:<id>` when there is no article data.
+(type="html"). The id is `urn:syndication:article:<id>`, as in our Atom
+feeds, so the pushed entry and the feed's entry are one entry (RFC 4287
+4.2.6), and two articles sharing a URL stay two entries.
 
 Withdrawal: an RFC 6721 Deleted Entry Document (section 4), root
 `<at:deleted-entry ref="<entry id>" when="...">` in the namespace
@@ -44,7 +44,7 @@ def _add(parent: etree._Element, tag: str, text: str | None = None, **attrs: str
 def entry(a: dict[str, Any]) -> etree._Element:
     root = etree.Element(f"{{{ATOM_NS}}}entry", nsmap={None: ATOM_NS})
     root.set(XML_LANG, a["language"])
-    _add(root, "id", a["url"])
+    _add(root, "id", c.article_urn(a["id"]))
     _add(root, "title", a["headline"], type="text")
     _add(root, "updated", c.updated(a))
     _add(root, "published", c.published(a))
@@ -69,7 +69,7 @@ def entry(a: dict[str, Any]) -> etree._Element:
 
 def tombstone(push: Push) -> etree._Element:
     a = push.article
-    ref = a["url"] if a else c.article_urn(push.article_id)
+    ref = c.article_urn(push.article_id)
     when = c.withdrawn_at(push, a)
     root = etree.Element(f"{{{TOMBSTONE_NS}}}deleted-entry", {"ref": ref, "when": when},
                          nsmap={"at": TOMBSTONE_NS})

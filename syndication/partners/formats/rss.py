@@ -4,7 +4,7 @@ Standard: RSS 2.0 (https://www.rssboard.org/rss-specification), with the
 content (content:encoded), Dublin Core (dc:creator) and Media RSS
 (media:content) modules. The item is rendered by the feeds' own renderer
 (feeds.render.render_rss), so a pushed item is byte-for-byte the item our
-RSS feeds carry: same guid (the article URL, isPermaLink="true"), title,
+RSS feeds carry: same guid (`urn:syndication:article:<id>`, isPermaLink="false"), title,
 link, description, content:encoded, dc:creator, categories, pubDate,
 enclosure and media:content. The channel is titled after the publisher
 and describes the push (article id and version); the renderer's
@@ -53,9 +53,8 @@ def _finish(xml: bytes, has_url: bool) -> bytes:
     channel = root.find("channel")
     for link in channel.findall(f"{{{ATOM_NS}}}link[@rel='self']"):
         channel.remove(link)
-    if not has_url:  # no article data at all: the guid is a URN, not a permalink
+    if not has_url:  # no article data at all: no link, no date to give
         item = channel.find("item")
-        item.find("guid").set("isPermaLink", "false")
         for tag in ("link", "pubDate"):
             item.remove(item.find(tag))
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
