@@ -9,6 +9,10 @@ again: the article compare-and-set recognises its own event ("replay") and
 the feed and delivery steps are redone without effect. The follow-up work
 is recorded in Redis (dirty feeds, due deliveries) *before* it is returned,
 so if sending the follow-up tasks is lost the sweeper still finds it.
+
+No poison pills: `apply_or_park` counts an event's failed attempts; after
+MAX_APPLY_FAILURES it is parked in `events:dead` with its error (visible in
+`status` and `/ops`) and no longer re-driven; `replay_dead` puts it back.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ from . import ingest, metrics
 from .context import Context
 from .delivery import records
 from .feeds import index
+from .keys import EVENT_TTL
 from .text import clean_article, xml_safe
 
 log = logging.getLogger("syndication.apply")
 KICK_TTL = 10  # seconds: at most one queued push task per partner in that window
+MAX_APPLY_FAILURES = 5
 
 
 @dataclass
@@ -55,6 +61,59 @@ def apply_event(ctx: Context, event_id: str) -> FollowUp:
         follow.partners = kick(ctx, fan_out(ctx, state, event))
     _finish(ctx, event_id, event, cas.outcome, cas.previous_version)
     return follow
+
+
+def apply_or_park(ctx: Context, event_id: str) -> FollowUp:
+    """`apply_event`, but an event that keeps failing is parked as a dead event, not retried forever."""
+    try:
+        return apply_event(ctx, event_id)
+    except Exception as exc:  # any failure: count it, keep the pipeline moving
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        key = ctx.keys.event(event_id)
+        failures = ctx.redis.hincrby(key, "failures", 1)
+        ctx.redis.hset(key, "last_error", error)
+        if failures < MAX_APPLY_FAILURES:
+            metrics.inc(ctx.redis, ctx.keys, "events_failed", outcome="retry")
+            log.warning("event failed to apply; the sweeper re-drives it",
+                        extra={"event_id": event_id, "attempt": failures, "outcome": "failed"}, exc_info=True)
+            return FollowUp(event_id, "failed")
+        pipe = ctx.redis.pipeline(transaction=True)
+        pipe.zrem(ctx.keys.events_pending, event_id)
+        pipe.zadd(ctx.keys.events_dead, {event_id: time.time()})
+        pipe.hset(key, "status", "dead")
+        pipe.persist(key)  # a dead event stays until replayed, like a dead letter
+        metrics.inc(pipe, ctx.keys, "events_failed", outcome="dead")
+        pipe.execute()
+        log.error("event parked as dead after %d failed attempts", failures,
+                  extra={"event_id": event_id, "attempt": failures, "outcome": "dead"}, exc_info=True)
+        return FollowUp(event_id, "dead")
+
+
+def dead_events(ctx: Context, limit: int = 100) -> list[dict]:
+    """Parked events, newest first, with their error and failure count."""
+    ids = [i.decode() for i in ctx.redis.zrevrange(ctx.keys.events_dead, 0, limit - 1)]
+    pipe = ctx.redis.pipeline(transaction=False)
+    for event_id in ids:
+        pipe.hmget(ctx.keys.event(event_id), "type", "article_id", "version", "failures", "last_error")
+    out = []
+    for event_id, (typ, article_id, version, failures, error) in zip(ids, pipe.execute()):
+        out.append({"event_id": event_id, "type": (typ or b"").decode(), "article_id": (article_id or b"").decode(),
+                    "version": int(version or 0), "failures": int(failures or 0),
+                    "last_error": (error or b"").decode()})
+    return out
+
+
+def replay_dead(ctx: Context, event_id: str) -> bool:
+    """Put a dead event back in line (after a fix): failures reset, re-driven like a new one."""
+    if ctx.redis.zrem(ctx.keys.events_dead, event_id) == 0:
+        return False
+    pipe = ctx.redis.pipeline(transaction=True)
+    pipe.hset(ctx.keys.event(event_id), mapping={"status": "accepted", "failures": 0})
+    pipe.expire(ctx.keys.event(event_id), EVENT_TTL)
+    pipe.zadd(ctx.keys.events_pending, {event_id: 0})  # overdue at once: the next sweep queues it
+    pipe.execute()
+    log.info("dead event replayed", extra={"event_id": event_id, "outcome": "replayed"})
+    return True
 
 
 def _finish(ctx: Context, event_id: str, event: dict, outcome: str, previous_version: int) -> None:

@@ -72,6 +72,14 @@ def load(ctx: Context, event_id: str) -> dict | None:
 
 
 def overdue(ctx: Context, older_than: float, limit: int = 500) -> list[str]:
-    """Accepted events not yet applied after `older_than` seconds (for the sweeper)."""
-    ids = ctx.redis.zrangebyscore(ctx.keys.events_pending, "-inf", time.time() - older_than, 0, limit)
-    return [i.decode() for i in ids]
+    """Accepted events not yet applied after `older_than` seconds (for the sweeper).
+
+    Each one returned is stamped `now` again, so it is re-driven once per
+    `older_than`, not on every sweep: a slow backlog is not flooded with
+    copies, and a failing event uses up its attempts at that pace.
+    """
+    now = time.time()
+    ids = [i.decode() for i in ctx.redis.zrangebyscore(ctx.keys.events_pending, "-inf", now - older_than, 0, limit)]
+    if ids:
+        ctx.redis.zadd(ctx.keys.events_pending, {i: now for i in ids}, xx=True)
+    return ids

@@ -101,5 +101,6 @@ def status(ctx: Context, now: float | None = None) -> dict[str, Any]:
         "partners": partners,
         "scheduled_retries": sum(p["scheduled_retries"] for p in partners),
         "dead_letters": ctx.redis.zcard(ctx.keys.deadletters),
+        "dead_events": ctx.redis.zcard(ctx.keys.events_dead),
         "feeds_dirty": ctx.redis.zcard(ctx.keys.feeds_dirty),
     }

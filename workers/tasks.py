@@ -24,7 +24,7 @@ def queue_followups(feeds=(), partners=(), events=()) -> None:
 
 @app.task(name="syndication.apply_event")
 def apply_event(event_id: str) -> str:
-    follow = apply.apply_event(context(), event_id)
+    follow = apply.apply_or_park(context(), event_id)
     queue_followups(feeds=follow.feeds, partners=follow.partners)
     return follow.outcome
 

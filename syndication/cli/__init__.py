@@ -8,6 +8,7 @@
     syndication deliveries show ARTICLE_ID   every delivery of an article, with attempts
     syndication deliveries list --partner P [--state S] [--since T]
     syndication deliveries replay [ID...] [--partner P] [--since T] [--until T]
+    syndication events dead | events replay ID...|--all   events parked after failing to apply
     syndication partners pause|resume|enable P
     syndication status [--json] [--watch [SECONDS]]
 
@@ -24,7 +25,7 @@ import sys
 from ..errors import ConfigError
 from .common import LOCAL_DEV_KEY, settings_or_exit
 from .ops import (cmd_config_check, cmd_deliveries_list, cmd_deliveries_replay, cmd_deliveries_show,
-                  cmd_partners, cmd_schema)
+                  cmd_events_dead, cmd_events_replay, cmd_partners, cmd_schema)
 from .publish import cmd_publish
 from .run import cmd_api, cmd_up
 from .status import cmd_status
@@ -81,6 +82,15 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--until", help="dead letters until")
     s.add_argument("--all", action="store_true", help="every dead letter")
     s.set_defaults(fn=cmd_deliveries_replay)
+    ev = sub.add_parser("events", help="dead events: list and replay").add_subparsers(dest="sub", required=True)
+    s = ev.add_parser("dead", help="events parked after failing to apply, with their error")
+    s.add_argument("--limit", type=int, default=100)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_events_dead)
+    s = ev.add_parser("replay", help="put dead events back in line (after a fix)")
+    s.add_argument("ids", nargs="*", metavar="EVENT_ID")
+    s.add_argument("--all", action="store_true", help="every dead event")
+    s.set_defaults(fn=cmd_events_replay)
     s = sub.add_parser("status", help="queues, workers, partners, retries, dead letters")
     s.add_argument("--json", action="store_true", help="machine-readable")
     s.add_argument("--watch", type=float, nargs="?", const=2.0, metavar="SECONDS", help="refresh every N s")

@@ -134,3 +134,33 @@ def cmd_partners(args) -> int:
         n = circuit.enable(ctx, args.partner)
         print(f"{args.partner}: enabled; {n} parked deliveries are due again")
     return 0
+
+
+def cmd_events_dead(args) -> int:
+    from ..apply import dead_events
+
+    dead = dead_events(context(), limit=args.limit)
+    if args.json:
+        print(json.dumps(dead, indent=2))
+        return 0
+    if not dead:
+        print("no dead events")
+    for d in dead:
+        print(f"{d['event_id']}  {d['type']} {d['article_id']} v{d['version']}  "
+              f"{d['failures']} failures  {d['last_error']}")
+    return 0
+
+
+def cmd_events_replay(args) -> int:
+    from ..apply import dead_events, replay_dead
+
+    ctx = context()
+    ids = args.ids or ([d["event_id"] for d in dead_events(ctx, limit=100_000)] if args.all else [])
+    if not ids:
+        print("give dead event ids, or --all", file=sys.stderr)
+        return 2
+    missing = [i for i in ids if not replay_dead(ctx, i)]
+    print(f"replayed {len(ids) - len(missing)} dead events; the sweeper applies them within a second")
+    for i in missing:
+        print(f"not a dead event: {i}", file=sys.stderr)
+    return 1 if missing else 0

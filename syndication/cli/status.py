@@ -57,6 +57,8 @@ def render(data: dict):
         q.add_row(name, str(depth))
     q.add_row("unacknowledged", str(data["unacked"]))
     q.add_row("events accepted, not applied", str(data["events_pending"]))
+    dead = data.get("dead_events", 0)
+    q.add_row("dead events (syndication events dead)", f"[bold red]{dead}[/]" if dead else "0")
     workers = data["workers"]
     w = "workers online: " + ("unknown (broker unreachable)" if workers is None else
                               (", ".join(workers) if workers else "[bold red]none[/]"))
