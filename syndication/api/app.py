@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..context import Context
-from ..errors import InvalidEvent, SyndicationError
+from ..errors import ConfigError, InvalidEvent, SyndicationError
 from ..redis import aconnect
 from ..settings import Secret, Settings
 from .. import metrics as core_metrics
@@ -35,8 +35,14 @@ def _error(status: int, error: str, detail: str, headers=None, **extra) -> JSONR
     return JSONResponse({"error": error, "detail": detail, **extra}, status_code=status, headers=headers)
 
 
-_HTTP_ERRORS = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                413: "body_too_large", 503: "unavailable"}
+# One table from HTTP status to error name: every JSON error body says one of these.
+HTTP_ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 410: "gone", 413: "body_too_large", 415: "unsupported_media_type",
+               422: "invalid_request", 429: "too_many_attempts", 500: "internal_error", 503: "unavailable"}
+# Redis errors that mean "not reachable right now": the client should retry. Any other Redis
+# error (a script error, OOM with noeviction) is ours, and retrying the same request won't help.
+_UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError,
+                aioredis.ConnectionError, aioredis.TimeoutError)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -61,21 +67,34 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        if exc.status_code in (401, 413):
-            rejected(request, _HTTP_ERRORS[exc.status_code])
-        return _error(exc.status_code, _HTTP_ERRORS.get(exc.status_code, "error"), str(exc.detail),
+        if exc.status_code in (401, 413, 415):
+            rejected(request, HTTP_ERRORS[exc.status_code])
+        return _error(exc.status_code, HTTP_ERRORS.get(exc.status_code, "error"), str(exc.detail),
                       headers=getattr(exc, "headers", None))
 
     @app.exception_handler(redis.RedisError)
     @app.exception_handler(aioredis.RedisError)
-    async def redis_down(request: Request, exc: Exception):
-        log.warning("redis unavailable: %s", exc)
-        return _error(503, "unavailable", "the state store is unreachable; retry with the same event_id",
-                      headers={"Retry-After": "1"})
+    async def redis_error(request: Request, exc: Exception):
+        if isinstance(exc, _UNREACHABLE):
+            log.warning("redis unavailable: %s", exc)
+            return _error(503, "unavailable", "the state store is unreachable; retry with the same event_id",
+                          headers={"Retry-After": "1"})
+        log.error("redis refused a command: %s", exc)
+        return _error(500, "internal_error", "the state store refused the operation; see the service log")
+
+    @app.exception_handler(ConfigError)
+    async def config_error(request: Request, exc: ConfigError):
+        log.error("configuration error: %s", exc)  # the server's fault, not the client's
+        return _error(500, "internal_error", "the service is misconfigured; see the service log")
 
     @app.exception_handler(SyndicationError)
     async def domain_error(request: Request, exc: SyndicationError):
         return _error(400, "bad_request", str(exc))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        log.error("unexpected error", exc_info=exc)
+        return _error(500, "internal_error", "unexpected error; see the service log")
 
 
 def create_app(settings: Settings, enqueue_apply: Callable[[str], None], ctx: Context | None = None) -> FastAPI:
@@ -85,7 +104,7 @@ def create_app(settings: Settings, enqueue_apply: Callable[[str], None], ctx: Co
     app.state.ctx = ctx or Context.build(settings)
     app.state.aredis = aconnect(settings.redis_url)
     app.state.enqueue_apply = enqueue_apply
-    app.state.feed_keys = tuple(Secret(k) for k in
+    app.state.feed_keys = tuple(Secret(k.strip()) for k in
                                 (settings.environ.get("SYNDICATION_FEED_KEYS") or "").split(",") if k.strip())
     app.state.metrics = metrics.ApiMetrics(app.state.ctx)
     for module in (events, articles, deliveries, feeds, health, metrics, ops):
@@ -95,6 +114,12 @@ def create_app(settings: Settings, enqueue_apply: Callable[[str], None], ctx: Co
 
 
 def create_asgi(settings: Settings, enqueue_apply: Callable[[str], None]):
-    """The served application: the feed fast path in front of the FastAPI app."""
+    """The served application: body caps, then /ops security headers, then the feed fast path,
+    in front of the FastAPI app."""
+    from . import limits, throttle
+
     app = create_app(settings, enqueue_apply)
-    return feeds.FeedFastPath(app, app.state)
+    throttle.install(app)  # 429 for too many wrong keys, in the JSON error shape
+    # Outermost, so nothing can read a body before its size is checked.
+    return limits.BodyLimit(ops.SecurityHeaders(feeds.FeedFastPath(app, app.state)), app.state,
+                            ops.security_headers)

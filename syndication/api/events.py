@@ -25,6 +25,13 @@ async def read_capped(request: Request, cap: int) -> bytes:
     return b"".join(chunks)
 
 
+def require_json(request: Request) -> None:
+    """415 unless the body says it is JSON (`application/json` or `application/<x>+json`)."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise HTTPException(415, f"Content-Type must be application/json, not {media or 'missing'!r}")
+
+
 @router.post(
     "/v1/events", status_code=202, tags=["events"],
     responses={200: {"description": "repeat of an accepted event id"}, 401: {}, 413: {}, 422: {}, 503: {}},
@@ -33,6 +40,7 @@ async def post_event(request: Request):
     """Accept an article event (see `syndication schema` for the body)."""
     app = request.app.state
     require(request, app.settings.api_keys, "publisher")
+    require_json(request)
     raw = await read_capped(request, MAX_EVENT_BYTES)
     from starlette.concurrency import run_in_threadpool
 

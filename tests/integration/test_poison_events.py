@@ -1,0 +1,97 @@
+"""No poison pills in the event pipeline, called in-process against a real throwaway Redis.
+
+An event that keeps failing to apply is parked as a dead event after
+MAX_APPLY_FAILURES attempts (visible in status, replayable), instead of being
+re-driven every second forever; and a Redis that refuses a command is a 500
+with a clean body, while a Redis that is gone is a 503 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from pytest_redis import factories
+
+from syndication import apply, ingest, status
+from syndication.api.app import create_app
+from syndication.context import Context
+from syndication.settings import Settings
+from tests.conftest import REDIS_BIN
+from tests.support.events import article_event
+
+pytestmark = pytest.mark.integration
+# Its own redis-server: these tests fill it up and stop it.
+own_redis = factories.redis_proc(executable=REDIS_BIN, port=None)
+
+
+@pytest.fixture
+def ctx(redis_url) -> Context:
+    env = {"SYNDICATION_REDIS_URL": redis_url, "SYNDICATION_KEY_PREFIX": f"p{uuid.uuid4().hex[:6]}:"}
+    return Context.build(Settings.from_env(env))
+
+
+def store_broken_event(ctx: Context, event_id: str) -> None:
+    """An accepted event whose stored body the current code cannot apply."""
+    ingest.accept(ctx, json.dumps(article_event(f"a-{event_id}", event_id=event_id)).encode(), lambda _: None)
+    ctx.redis.hset(ctx.keys.event(event_id), "body", json.dumps({"type": "article.published", "article": {}}))
+
+
+def test_a_failing_event_is_parked_after_max_attempts(ctx):
+    store_broken_event(ctx, "evt-poison")
+    outcomes = [apply.apply_or_park(ctx, "evt-poison").outcome for _ in range(apply.MAX_APPLY_FAILURES)]
+    assert outcomes == ["failed"] * (apply.MAX_APPLY_FAILURES - 1) + ["dead"]
+    assert ctx.redis.zscore(ctx.keys.events_pending, "evt-poison") is None  # never re-driven again
+    assert ingest.overdue(ctx, 0) == []
+    [dead] = apply.dead_events(ctx)
+    assert (dead["event_id"], dead["failures"]) == ("evt-poison", apply.MAX_APPLY_FAILURES)
+    assert "KeyError" in dead["last_error"]
+    assert status.status(ctx)["dead_events"] == 1
+    assert ctx.redis.ttl(ctx.keys.event("evt-poison")) == -1  # kept until replayed, like a dead letter
+
+
+def test_a_replayed_dead_event_is_applied_after_the_fix(ctx):
+    store_broken_event(ctx, "evt-fixed")
+    for _ in range(apply.MAX_APPLY_FAILURES):
+        apply.apply_or_park(ctx, "evt-fixed")
+    good = article_event("a-evt-fixed", event_id="evt-fixed")
+    ctx.redis.hset(ctx.keys.event("evt-fixed"), "body", json.dumps(good))  # the fix
+    assert apply.replay_dead(ctx, "evt-fixed")
+    assert ingest.overdue(ctx, 30) == ["evt-fixed"]  # the next sweep re-drives it at once
+    assert apply.apply_or_park(ctx, "evt-fixed").outcome == "applied"
+    assert ctx.articles.get("a-evt-fixed").version == 1
+    assert apply.dead_events(ctx) == [] and not apply.replay_dead(ctx, "evt-fixed")
+
+
+def test_an_overdue_event_is_redriven_once_per_window(ctx):
+    ingest.accept(ctx, json.dumps(article_event("slow", event_id="evt-slow")).encode(), lambda _: None)
+    ctx.redis.zadd(ctx.keys.events_pending, {"evt-slow": time.time() - 60})
+    assert ingest.overdue(ctx, 30) == ["evt-slow"]
+    assert ingest.overdue(ctx, 30) == []  # not again on the next sweep: a backlog is not flooded
+
+
+def test_redis_refusing_a_command_is_500_and_redis_gone_is_503(own_redis):
+    url = f"redis://127.0.0.1:{own_redis.port}/0"
+    settings = Settings.from_env({"SYNDICATION_REDIS_URL": url, "SYNDICATION_API_KEYS": "k"})
+    client = TestClient(create_app(settings, enqueue_apply=lambda _: None), raise_server_exceptions=False)
+    headers = {"Authorization": "Bearer k", "Content-Type": "application/json"}
+    body = json.dumps(article_event("full")).encode()
+    raw = redis.Redis(port=own_redis.port)
+    raw.config_set("maxmemory-policy", "noeviction")
+    raw.config_set("maxmemory", 1)
+    try:
+        resp = client.post("/v1/events", content=body, headers=headers)
+        assert resp.status_code == 500 and resp.json()["error"] == "internal_error", resp.text
+        assert "Retry-After" not in resp.headers  # retrying the same request would not help
+    finally:
+        raw.config_set("maxmemory", 0)
+    assert client.post("/v1/events", content=body, headers=headers).status_code == 202
+    own_redis.stop()
+    resp = client.post("/v1/events", content=body, headers=headers)
+    assert resp.status_code == 503 and resp.headers["Retry-After"] == "1", resp.text
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and str(own_redis.port) not in ready.text and "127.0.0.1" not in ready.text
