@@ -7,6 +7,8 @@ import sys
 
 from .common import DATA_DIR, LOCAL_DEV_KEY, settings_or_exit
 
+API_MAX_CONNECTIONS = 1000  # open connections per API process; past it uvicorn answers 503
+
 
 def cmd_api(args) -> int:
     import uvicorn
@@ -17,8 +19,13 @@ def cmd_api(args) -> int:
     from ..logs import configure
 
     configure("INFO")
+    # Slow or greedy clients: bounded connections (503 past the limit), idle keep-alives closed
+    # after 5 s, headers capped at 16 KiB. uvicorn has no header-read timeout: in production a
+    # reverse proxy must bound it (README, "Security model").
     uvicorn.run("syndication.cli:build_api", factory=True, host=args.host, port=args.port, log_config=None,
-                log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+                log_level="warning", access_log=False, timeout_graceful_shutdown=5,
+                limit_concurrency=API_MAX_CONNECTIONS, timeout_keep_alive=5,
+                h11_max_incomplete_event_size=16 * 1024)
     return 0
 
 
