@@ -95,3 +95,15 @@ def test_redis_refusing_a_command_is_500_and_redis_gone_is_503(own_redis):
     assert resp.status_code == 503 and resp.headers["Retry-After"] == "1", resp.text
     ready = client.get("/readyz")
     assert ready.status_code == 503 and str(own_redis.port) not in ready.text and "127.0.0.1" not in ready.text
+
+
+def test_feed_keys_are_trimmed_like_every_other_key(redis_url, tmp_path):
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  - {name: inside, title: Inside, access: partner}\n")
+    env = {"SYNDICATION_REDIS_URL": redis_url, "SYNDICATION_KEY_PREFIX": f"f{uuid.uuid4().hex[:6]}:",
+           "SYNDICATION_FEED_KEYS": " first-key , second-key ", "SYNDICATION_FEEDS_FILE": str(feeds)}
+    with TestClient(create_app(Settings.from_env(env), enqueue_apply=lambda _: None)) as client:  # one loop
+        for key in ("first-key", "second-key"):
+            resp = client.get("/feeds/inside.rss", headers={"Authorization": f"Bearer {key}"})
+            assert resp.status_code == 503, resp.text  # past the key check: only "not rendered yet"
+        assert client.get("/feeds/inside.rss", headers={"Authorization": "Bearer nope"}).status_code == 401
