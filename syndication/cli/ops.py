@@ -25,6 +25,8 @@ def cmd_config_check(args) -> int:
             check_address(p)
         except AddressRefused as exc:
             note, problems = f"REFUSED: {exc}", problems + 1
+        except OSError as exc:  # not a refusal (deliveries retry it), but worth a look now
+            note, problems = f"UNRESOLVED: cannot resolve the host now: {exc}", problems + 1
         print(f"  {p.id}: {p.format} -> {p.url} [{p.auth.type}] {note}")
     if not settings.api_keys:
         print("warning: SYNDICATION_API_KEYS is empty")

@@ -1,29 +1,38 @@
 """Sending one push over HTTP: a keep-alive session per partner per thread.
 
 Every request has explicit (connect, read) timeouts from the partner entry.
-The private-address guard runs here, just before connecting, because DNS
-answers change after the partners file was checked. Response bodies are
-read only up to a small cap: an attempt keeps an excerpt, never a partner's
-multi-megabyte error page.
+The SSRF guard (address.py) runs inside the connection itself: the URL is
+checked with the same reading requests sends with, and each new connection
+resolves the host once, checks every answer, connects to a checked address
+and verifies the peer before a byte is sent. Nothing is cached beyond the
+connection, so a changed DNS answer is seen at the next connection. Response
+bodies are read only up to a small cap: an attempt keeps an excerpt, never a
+partner's multi-megabyte error page.
 """
 
 from __future__ import annotations
 
+import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.util.connection import allowed_gai_family
+from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from .. import USER_AGENT
 from ..errors import AddressRefused
-from ..partners.registry import check_address
+from . import address
 
 EXCERPT_BYTES = 2048
 _READ_CAP = 64 * 1024
 _local = threading.local()
-_ADDRESS_TTL = 30.0
 
 
 @dataclass(frozen=True)
@@ -36,40 +45,122 @@ class Response:
     permanent: bool = False  # our side cannot send this (address refused, cannot render): no retry
 
 
-def session_for(partner_id: str) -> requests.Session:
+class _CheckedConnect:
+    """urllib3 connection mixin: resolve once, check, connect to the checked address.
+
+    Replaces urllib3's create_connection (which would resolve again). The
+    host stays the URL's hostname, so the Host header, TLS SNI and the
+    certificate check are unchanged; only the socket's address is pinned.
+    """
+
+    resolver = staticmethod(socket.getaddrinfo)
+    check_addresses = True  # False for partners with allow_private_network: URL rules only
+
+    def _new_conn(self) -> socket.socket:
+        try:
+            answers = address.resolve(self._dns_host, self.port, self.resolver, allowed_gai_family(),
+                                      self.check_addresses)
+            sock = self._connect_first(answers)
+        except socket.gaierror as e:  # EAI_AGAIN, EAI_NONAME: retryable, never a refusal
+            raise NameResolutionError(self.host, self, e) from e
+        except TimeoutError as e:
+            raise ConnectTimeoutError(self, f"Connection to {self.host} timed out. "
+                                            f"(connect timeout={self.timeout})") from e
+        except OSError as e:
+            raise NewConnectionError(self, f"Failed to establish a new connection: {e}") from e
+        sys.audit("http.client.connect", self, self.host, self.port)
+        return sock
+
+    def _connect_first(self, answers: list[tuple]) -> socket.socket:
+        err: OSError | None = None
+        for family, kind, proto, _, sockaddr in answers:
+            sock = socket.socket(family, kind, proto)
+            try:
+                for option in self.socket_options or ():
+                    sock.setsockopt(*option)
+                if self.timeout is not _DEFAULT_TIMEOUT:
+                    sock.settimeout(self.timeout)
+                if self.source_address:
+                    sock.bind(self.source_address)
+                sock.connect(sockaddr)
+                address.check_peer(sock, (family, kind, proto, "", sockaddr), self.check_addresses)
+                return sock
+            except OSError as e:
+                sock.close()
+                err = e
+            except BaseException:
+                sock.close()
+                raise
+        raise err or OSError("no address to connect to")
+
+
+class GuardedHTTPConnection(_CheckedConnect, HTTPConnection):
+    pass
+
+
+class GuardedHTTPSConnection(_CheckedConnect, HTTPSConnection):
+    pass
+
+
+class GuardedAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections go through the guard (`check`) with `resolver`."""
+
+    def __init__(self, *, check: bool = True, resolver=socket.getaddrinfo, **kwargs):
+        # urllib3 builds connections from classes, not instances: bind the settings in subclasses.
+        attrs = {"check_addresses": check, "resolver": staticmethod(resolver)}
+        plain = type("GuardedHTTPConnection", (GuardedHTTPConnection,), attrs)
+        tls = type("GuardedHTTPSConnection", (GuardedHTTPSConnection,), attrs)
+        self.check_addresses = check
+        self._pools = {"http": type("GuardedPool", (HTTPConnectionPool,), {"ConnectionCls": plain}),
+                       "https": type("GuardedTLSPool", (HTTPSConnectionPool,), {"ConnectionCls": tls})}
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = self._pools
+
+    def proxy_manager_for(self, proxy, **kwargs):
+        # Through a proxy the connection is to the proxy, and the proxy resolves the partner's
+        # host: the guard would check the wrong address. Refuse rather than go unguarded.
+        if self.check_addresses:
+            raise AddressRefused("an HTTP(S) proxy is configured (environment): the address guard "
+                                 "cannot check where it connects; unset it or set allow_private_network")
+        return super().proxy_manager_for(proxy, **kwargs)
+
+
+def session_for(partner, resolver=None) -> requests.Session:
+    resolver = resolver or socket.getaddrinfo
     sessions = getattr(_local, "sessions", None)
     if sessions is None:
         sessions = _local.sessions = {}
-    s = sessions.get(partner_id)
+    key = (partner.id, partner.allow_private_network, resolver)
+    s = sessions.get(key)
     if s is None:
         s = requests.Session()
-        s.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=0))
-        s.mount("https://", HTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=0))
+        for prefix in ("http://", "https://"):
+            s.mount(prefix, GuardedAdapter(check=not partner.allow_private_network, resolver=resolver,
+                                           pool_connections=1, pool_maxsize=2, max_retries=0))
         s.headers["User-Agent"] = USER_AGENT
-        sessions[partner_id] = s
+        sessions[key] = s
     return s
 
 
-def _guard(partner) -> None:
-    checked = getattr(_local, "checked", None)
-    if checked is None:
-        checked = _local.checked = {}
-    if checked.get((partner.id, partner.url), 0) > time.monotonic():
-        return
-    check_address(partner)
-    checked[(partner.id, partner.url)] = time.monotonic() + _ADDRESS_TTL
-
-
-def send(partner, body: bytes, headers: dict[str, str]) -> Response:
+def send(partner, body: bytes, headers: dict[str, str], resolver=None) -> Response:
+    """POST one push; `resolver` (default socket.getaddrinfo) is injectable for tests."""
     started = time.perf_counter()
     try:
-        _guard(partner)
-        resp = session_for(partner.id).post(
+        address.check_url(partner.url)  # checked at load too; a Partner can be built without validation
+    except ValueError as exc:
+        return Response(None, {}, "", time.perf_counter() - started, f"url refused: partner {partner.id}: {exc}",
+                        permanent=True)
+    try:
+        resp = session_for(partner, resolver).post(
             partner.url, data=body, headers=headers, stream=True,
             timeout=(partner.timeouts.connect, partner.timeouts.read), allow_redirects=False,
         )
     except AddressRefused as exc:
-        return Response(None, {}, "", time.perf_counter() - started, f"address refused: {exc}", permanent=True)
+        return Response(None, {}, "", time.perf_counter() - started,
+                        f"address refused: partner {partner.id}: {exc}", permanent=True)
     except requests.Timeout as exc:
         return Response(None, {}, "", time.perf_counter() - started, f"timeout: {type(exc).__name__}")
     except requests.RequestException as exc:

@@ -8,7 +8,6 @@ environment variables, resolved here into `Secret` values.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..delivery import address
 from ..errors import AddressRefused, ConfigError
 from ..filters import PartnerFilters
 from ..settings import Secret
@@ -84,10 +84,7 @@ class Partner(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http(s) URL with a host")
-        return v
+        return address.check_url(v)  # the same rules run again at every send
 
 
 def resolve_secrets(partner: Partner, env: Mapping[str, str]) -> dict[str, Secret]:
@@ -126,31 +123,19 @@ def load_partners(path: Path | None, env: Mapping[str, str]) -> tuple[Partner, .
     return tuple(partners)
 
 
-def _private(ip: ipaddress._BaseAddress) -> bool:
-    return (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
-        or ip.is_reserved or ip.is_unspecified
-    )
-
-
 def check_address(partner: Partner, resolver=socket.getaddrinfo) -> None:
-    """Refuse a partner URL whose host resolves to a non-public address.
+    """Refuse a partner URL whose host resolves (now) to a non-public address.
 
-    Called when a connection is about to be made (DNS answers change), not
-    only when the file is loaded. Raises AddressRefused.
+    For `config check`: deliveries do not call this, they check inside each
+    connection (delivery/http.py), since DNS answers change. Raises
+    AddressRefused; a resolution failure raises OSError (socket.gaierror),
+    which is not a refusal: the name may resolve later.
     """
     if partner.allow_private_network:
         return
     parts = urlsplit(partner.url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        infos = resolver(parts.hostname, port, proto=socket.IPPROTO_TCP)
-    except OSError as exc:
-        raise AddressRefused(f"partner {partner.id}: cannot resolve {parts.hostname}: {exc}") from None
-    for info in infos:
-        ip = ipaddress.ip_address(info[4][0].split("%")[0])
-        if _private(ip):
-            raise AddressRefused(
-                f"partner {partner.id}: {parts.hostname} resolves to non-public address {ip}; "
-                "set allow_private_network: true to allow it"
-            )
+        address.resolve(parts.hostname, port, resolver)
+    except AddressRefused as exc:
+        raise AddressRefused(f"partner {partner.id}: {exc}") from None
