@@ -1,0 +1,153 @@
+"""The house rules of the layout, checked by reading the source (no imports run).
+
+- No import cycles in `syndication/`, between modules or between packages,
+  counting imports inside functions too (a deferred import is still a dependency).
+- The core never imports Celery (`workers/` is the only Celery shell; `cli/`, the
+  composition root, is the one place that wires it in).
+- The README's module map names every package and only things that exist.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "syndication"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
+    """Every syndication module `name` imports, anywhere in its body (functions included)."""
+    is_package = path.name == "__init__.py"
+    base = name.split(".") if is_package else name.split(".")[:-1]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                anchor = base[: len(base) - node.level + 1]
+                prefix = ".".join(anchor + ([node.module] if node.module else []))
+            else:
+                prefix = node.module or ""
+            # `from pkg import mod` depends on mod (and on pkg only for names that are not modules).
+            targets = [f"{prefix}.{a.name}" if f"{prefix}.{a.name}" in known else prefix for a in node.names]
+        for target in targets:
+            # `from . import x` names a module when x is one; otherwise the importing module's package.
+            while target and target not in known:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    mods = modules()
+    return {name: imports_of(name, path, set(mods)) for name, path in mods.items()}
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one member (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def package_of(module: str) -> str:
+    """The layer a module belongs to: `syndication.feeds.render` -> `syndication.feeds`."""
+    parts = module.split(".")
+    if (PACKAGE.joinpath(*parts[1:]) / "__init__.py").exists():
+        return ".".join(parts[:2])
+    return ".".join(parts[:2]) if len(parts) > 2 else "syndication"
+
+
+def test_no_cycles_between_modules():
+    found = cycles(graph())
+    assert not found, "import cycles (deferred imports count): " + "; ".join(" <-> ".join(c) for c in found)
+
+
+def test_no_cycles_between_packages():
+    edges: dict[str, set[str]] = defaultdict(set)
+    for src, targets in graph().items():
+        for dst in targets:
+            a, b = package_of(src), package_of(dst)
+            # The top-level domain modules are the base layer: packages may use them, not the reverse.
+            if a != b:
+                edges[a].add(b)
+    found = cycles(edges)
+    assert not found, "package cycles: " + "; ".join(" <-> ".join(c) for c in found)
+
+
+def test_the_core_never_imports_celery():
+    for name, path in modules().items():
+        if name.startswith("syndication.cli"):
+            continue  # the composition root: it wires Celery in (inside functions), nothing else may
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            assert not any(n == "celery" or n.startswith(("celery.", "workers")) for n in names), name
+
+
+def test_cycle_finder_can_fail():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def readme_module_map() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("## Where things are")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end != -1 else None]
+
+
+def test_readme_module_map_names_every_package_and_nothing_else():
+    section = readme_module_map()
+    named = set(re.findall(r"`((?:syndication|workers)/[A-Za-z0-9_/]*?)/?`", section))
+    packages = {str(p.parent.relative_to(ROOT)) for p in PACKAGE.rglob("__init__.py")}
+    packages.add("workers")
+    missing = sorted(packages - named)
+    assert not missing, f"packages missing from the README's module map: {missing}"
+    for entry in named:
+        assert (ROOT / entry).exists() or (ROOT / f"{entry}.py").exists(), f"README names {entry}, which does not exist"
