@@ -1,4 +1,11 @@
-"""Bearer-key checks for publishers and ops, in constant time."""
+"""Key checks for publishers and ops: constant-time, and throttled per client.
+
+A key someone sends is compared with every configured key without stopping
+early, as bytes (any text a client sends compares without raising). Before
+the comparison the client's recent failures are looked at, and a wrong key
+is counted (throttle.py): a client that keeps guessing gets 429 instead of
+more answers. A missing key is not an attempt and is not counted.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import hmac
 from fastapi import HTTPException, Request
 
 from ..settings import Secret
+from . import throttle
 
 
 def bearer(request: Request) -> str | None:
@@ -15,13 +23,29 @@ def bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def key_matches(token: str | None, keys: tuple[Secret, ...]) -> bool:
-    """Compare against every key without stopping early, so timing reveals nothing."""
+def matching_key(token: str | None, keys: tuple[Secret, ...]) -> int | None:
+    """Index of the key `token` is, or None; every key is compared, so timing reveals nothing."""
     if token is None:
-        return False
-    found = False
-    for key in keys:
-        found |= hmac.compare_digest(token.encode(), key.value.encode())
+        return None
+    given = token.encode("utf-8", "surrogateescape")
+    found = None
+    for i, key in enumerate(keys):
+        if hmac.compare_digest(given, key.value.encode()) and found is None:
+            found = i
+    return found
+
+
+def key_matches(token: str | None, keys: tuple[Secret, ...]) -> bool:
+    return matching_key(token, keys) is not None
+
+
+def check_key(request: Request, token: str, keys: tuple[Secret, ...]) -> int | None:
+    """`matching_key`, throttled: raises throttle.TooManyAttempts (429) without comparing when
+    this client has failed too often; a wrong key counts as a failure."""
+    throttle.before_attempt(request)
+    found = matching_key(token, keys)
+    if found is None:
+        throttle.failed(request)
     return found
 
 
@@ -30,5 +54,5 @@ def require(request: Request, keys: tuple[Secret, ...], what: str) -> None:
     if token is None:
         raise HTTPException(401, f"missing {what} key: send 'Authorization: Bearer <key>'",
                             headers={"WWW-Authenticate": "Bearer"})
-    if not key_matches(token, keys):
+    if check_key(request, token, keys) is None:
         raise HTTPException(401, f"{what} key not recognised", headers={"WWW-Authenticate": "Bearer"})

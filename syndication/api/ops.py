@@ -1,42 +1,166 @@
 """/ops: one server-rendered page for the person on call. No JavaScript, no build step.
 
 Queues, partners with their circuit, recent failures, dead letters with a
-replay button, and a search by article id. Access needs an ops key: sent as
-a bearer token, or typed once into the login form, which sets a session
-cookie holding an HMAC of the key (never the key itself).
+replay button, and a search by article id.
+
+Access needs an ops key: sent as a bearer token (scripts), or typed once
+into the login form, which starts a server-side session (session.py; the
+cookie holds only a random token, HttpOnly, SameSite=Strict, Path=/ops).
+Key attempts are throttled per client (throttle.py).
+
+Every form that changes something (replay, sign out) must carry the
+session's CSRF token and come from this origin (Origin or Referer, and
+Sec-Fetch-Site): a cookie is sent whoever made the browser post, a token
+in the page is not. Bearer requests need neither, as no other site can make
+a browser send an Authorization header. A refused form gets 403, and
+nothing is done. Forms are read with a 4 KiB cap, after the 16 KiB one of
+limits.BodyLimit.
+
+Every /ops response, the app's JSON errors and the body-limit 413 included,
+carries SECURITY_HEADERS: `SecurityHeaders` is an ASGI layer in front of
+the app, and BodyLimit adds them to its own 413.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import html
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from .. import status
 from ..delivery import deadletters, records
-from .auth import bearer, key_matches
+from . import session
+from .auth import bearer, check_key
+from .limits import read_body
+from .session import COOKIE, Session
+from .throttle import TooManyAttempts
 
 router = APIRouter(include_in_schema=False)
-COOKIE = "synd_ops"
 e = html.escape
+FORM_CAP = 4 * 1024  # a key or a CSRF token, and a button name: far below this
+
+SECURITY_HEADERS = {
+    # The page has one inline <style> and nothing else: no scripts, images, frames or fonts.
+    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-store",
+}
 
 
-def _session(key: str) -> str:
-    return hmac.new(key.encode(), b"syndication-ops-session", hashlib.sha256).hexdigest()
+def is_ops(path: str) -> bool:
+    return path == "/ops" or path.startswith("/ops/")
 
 
-def _authorised(request: Request) -> bool:
-    keys = request.app.state.settings.ops_keys
-    if key_matches(bearer(request), keys):
-        return True
-    cookie = request.cookies.get(COOKIE, "")
-    return any(hmac.compare_digest(cookie, _session(k.value)) for k in keys)
+def security_headers(path: str) -> list[tuple[bytes, bytes]]:
+    """The raw headers an /ops response gets (none for other paths)."""
+    return [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()] if is_ops(path) else []
+
+
+class SecurityHeaders:
+    """ASGI layer: SECURITY_HEADERS on every /ops response, replacing any the app set."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not is_ops(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        ours = security_headers(scope["path"])
+        names = {k for k, _ in ours}
+
+        async def send_hardened(message):
+            if message["type"] == "http.response.start":
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message = {**message, "headers": kept + ours}
+            await send(message)
+
+        await self.app(scope, receive, send_hardened)
+
+
+@dataclass(frozen=True)
+class Access:
+    session: Session | None  # None: a bearer key
+
+
+def _access(request: Request) -> Access | None:
+    """Who is asking: a valid bearer key, a live session, or nobody. Raises TooManyAttempts."""
+    state = request.app.state
+    keys = state.settings.ops_keys
+    token = bearer(request)
+    if token is not None and check_key(request, token, keys) is not None:
+        return Access(None)
+    sess = session.load(state.ctx, keys, request.cookies.get(COOKIE))
+    return Access(sess) if sess is not None else None
+
+
+def _origin(url: str) -> str | None:
+    """scheme://host[:port] of `url`, lowercased, default port dropped; None if it has none."""
+    try:
+        parts = urlsplit(url.strip())
+        host, port, scheme = parts.hostname, parts.port, parts.scheme.lower()
+    except ValueError:
+        return None
+    if scheme not in ("http", "https") or not host:
+        return None
+    host = f"[{host}]" if ":" in host else host
+    default = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def _same_origin(request: Request) -> bool:
+    """The post came from a page of this service (if the browser says where it came from at all)."""
+    headers = request.headers
+    fetch_site = headers.get("sec-fetch-site")
+    if fetch_site in ("cross-site", "same-site"):
+        return False
+    ours = {_origin(str(request.base_url)), _origin(request.app.state.settings.base_url)} - {None}
+    origin = headers.get("origin")
+    if origin is not None:
+        if origin == "null":
+            # Our pages send Referrer-Policy: no-referrer, under which browsers send "Origin: null"
+            # even for same-origin form posts. Sec-Fetch-Site, which no page can forge, then
+            # says whether it was one.
+            if fetch_site != "same-origin":
+                return False
+        elif _origin(origin) not in ours:
+            return False
+    referer = headers.get("referer")
+    return referer is None or _origin(referer) in ours
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = await read_body(request, FORM_CAP)
+    try:
+        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=16)
+    except ValueError:
+        return {}
+    return {k: v[0] for k, v in fields.items()}
+
+
+async def _form_ok(request: Request, sess: Session) -> bool:
+    """A state-changing form of this session: same origin, and its CSRF token (compared in constant time)."""
+    return _same_origin(request) and sess.csrf_ok((await _form(request)).get("csrf"))
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https" or request.app.state.settings.base_url.startswith("https")
+
+
+def _set_cookie(resp, request: Request, value: str, max_age: int) -> None:
+    # A cookie of the old scheme (Path=/) would be sent after ours and shadow it: drop it.
+    resp.delete_cookie(COOKIE, path="/", secure=_secure(request), httponly=True, samesite="strict")
+    resp.set_cookie(COOKIE, value, max_age=max_age, path=session.COOKIE_PATH, secure=_secure(request),
+                    httponly=True, samesite="strict")
 
 
 def _when(ts: float | None) -> str:
@@ -57,10 +181,10 @@ text-align:left}th{background:#f3f3f3}.open{background:#f8d7da;font-weight:bold}
 .closed{background:#d4edda}.muted{color:#777}form.inline{display:inline}code{font-size:12px}"""
 
 
-def _page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
+def _page(title: str, body: str, status_code: int = 200, headers: dict | None = None) -> HTMLResponse:
     doc = (f"<!doctype html><html><head><meta charset=utf-8><title>{e(title)}</title>"
            f"<style>{STYLE}</style></head><body>{body}</body></html>")
-    return HTMLResponse(doc, status_code=status_code, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(doc, status_code=status_code, headers={"Cache-Control": "no-store", **(headers or {})})
 
 
 def _login(message: str = "") -> HTMLResponse:
@@ -69,21 +193,59 @@ def _login(message: str = "") -> HTMLResponse:
                  "autofocus></label> <button>Sign in</button></form>", 401)
 
 
+def _forbidden() -> HTMLResponse:
+    return _page("syndication ops: refused", "<h1>syndication ops</h1><p>That form was not sent from this "
+                 "ops page, or it is out of date: nothing was done. <a href=/ops>Back to the ops page</a></p>", 403)
+
+
+def _too_many(exc: TooManyAttempts) -> HTMLResponse:
+    return _page("syndication ops: wait", f"<h1>syndication ops</h1><p>{e(exc.detail)}</p>", 429,
+                 headers=exc.headers)
+
+
 @router.post("/ops/login")
 async def login(request: Request):
-    key = parse_qs((await request.body()).decode("utf-8", "replace")).get("key", [""])[0]
-    if not key_matches(key, request.app.state.settings.ops_keys):
+    if not _same_origin(request):
+        return _forbidden()
+    key = (await _form(request)).get("key", "")
+    state = request.app.state
+    keys = state.settings.ops_keys
+    try:
+        index = await run_in_threadpool(check_key, request, key, keys) if key else None
+    except TooManyAttempts as exc:
+        return _too_many(exc)
+    if index is None:
         return _login("That key is not an ops key.")
+    token, _ = await run_in_threadpool(session.create, state.ctx, keys, index)
     resp = RedirectResponse("/ops", status_code=303)
-    resp.set_cookie(COOKIE, _session(key), httponly=True, samesite="strict", max_age=12 * 3600)
+    _set_cookie(resp, request, token, session.LIFETIME)
+    return resp
+
+
+@router.post("/ops/logout")
+async def logout(request: Request):
+    state = request.app.state
+    sess = await run_in_threadpool(session.load, state.ctx, state.settings.ops_keys, request.cookies.get(COOKIE))
+    if sess is not None:
+        if not await _form_ok(request, sess):
+            return _forbidden()
+        await run_in_threadpool(session.destroy, state.ctx, sess)
+    resp = RedirectResponse("/ops", status_code=303)
+    _set_cookie(resp, request, "", 0)
     return resp
 
 
 @router.post("/ops/replay/{delivery_id}")
-def replay(delivery_id: str, request: Request):
-    if not _authorised(request):
+async def replay(delivery_id: str, request: Request):
+    try:
+        who = await run_in_threadpool(_access, request)
+    except TooManyAttempts as exc:
+        return _too_many(exc)
+    if who is None:
         return _login("Sign in to replay deliveries.")
-    ok = deadletters.replay_one(request.app.state.ctx, delivery_id)
+    if who.session is not None and not await _form_ok(request, who.session):
+        return _forbidden()
+    ok = await run_in_threadpool(deadletters.replay_one, request.app.state.ctx, delivery_id)
     note = f"replayed {delivery_id}" if ok else f"no delivery {delivery_id}"
     return RedirectResponse(f"/ops?note={quote(note)}", status_code=303)
 
@@ -103,11 +265,15 @@ def _partners(live: dict) -> str:
                    "waiting", "retries", "oldest waiting", "last success", "success 1h", "p95 1h"], rows)
 
 
-def _delivery_rows(ctx, recs: list[dict], button: bool) -> list[list[str]]:
+def _csrf_field(csrf: str | None) -> str:
+    return f"<input type=hidden name=csrf value='{e(csrf)}'>" if csrf else ""
+
+
+def _delivery_rows(ctx, recs: list[dict], button: bool, csrf: str | None) -> list[list[str]]:
     rows = []
     for r in recs:
-        action = (f"<form class=inline method=post action=/ops/replay/{e(r['id'])}>"
-                  f"<button name=replay>Replay</button></form>") if button else ""
+        action = (f"<form class=inline method=post action='/ops/replay/{quote(r['id'], safe='')}'>"
+                  f"{_csrf_field(csrf)}<button name=replay>Replay</button></form>") if button else ""
         rows.append([f"<code>{e(r['id'])}</code>", e(r["partner"]),
                      f"<a href='/ops?article={quote(r['article_id'])}'>{e(r['article_id'])}</a>",
                      str(r["version"]), e(r["status"]), str(r.get("attempts", 0)), _when(r.get("updated_at")),
@@ -117,18 +283,25 @@ def _delivery_rows(ctx, recs: list[dict], button: bool) -> list[list[str]]:
 
 @router.get("/ops")
 def ops_page(request: Request, article: str | None = None, note: str | None = None):
-    if not _authorised(request):
+    try:
+        who = _access(request)
+    except TooManyAttempts as exc:
+        return _too_many(exc)
+    if who is None:
         return _login()
+    csrf = who.session.csrf if who.session else None
     ctx = request.app.state.ctx
     live = status.status(ctx)
+    signed_in = (f" · signed in with {e(who.session.key_name)} <form class=inline method=post action=/ops/logout>"
+                 f"{_csrf_field(csrf)}<button name=logout>Sign out</button></form>") if who.session else ""
     parts = [f"<h1>syndication ops</h1><p class=muted>{_when(live['at'])}"
-             + (f" · <b>{e(note)}</b>" if note else "") + "</p>",
+             + (f" · <b>{e(note)}</b>" if note else "") + signed_in + "</p>",
              "<form method=get action=/ops>Article id <input name=article value='"
              + e(article or "") + "'> <button>Search</button></form>"]
     cols = ["delivery", "partner", "article", "v", "status", "attempts", "updated", "last error", ""]
     if article:
         recs = records.for_article(ctx, article)
-        parts.append(f"<h2>Deliveries of {e(article)}</h2>" + _table(cols, _delivery_rows(ctx, recs, True),
+        parts.append(f"<h2>Deliveries of {e(article)}</h2>" + _table(cols, _delivery_rows(ctx, recs, True, csrf),
                                                                      "no deliveries for this article"))
     queue_rows = [[e(q), str(n)] for q, n in live["queues"].items()]
     queue_rows += [["unacknowledged", str(live["unacked"])], ["events accepted, not applied",
@@ -141,9 +314,9 @@ def ops_page(request: Request, article: str | None = None, note: str | None = No
         failing += [r for r in records.for_partner(ctx, p.id, since=since, limit=200)
                     if r["status"] in ("retrying", "dead", "parked")]
     failing.sort(key=lambda r: -r.get("updated_at", 0))
-    parts.append("<h2>Recent failures (24 h)</h2>" + _table(cols, _delivery_rows(ctx, failing[:25], False)))
+    parts.append("<h2>Recent failures (24 h)</h2>" + _table(cols, _delivery_rows(ctx, failing[:25], False, csrf)))
     dead_ids = [i.decode() for i in ctx.redis.zrevrange(ctx.keys.deadletters, 0, 49)]
     parts.append(f"<h2>Dead letters ({live['dead_letters']})</h2>"
-                 + _table(cols, _delivery_rows(ctx, records.get_many(ctx, dead_ids), True), "no dead letters",
+                 + _table(cols, _delivery_rows(ctx, records.get_many(ctx, dead_ids), True, csrf), "no dead letters",
                         id="dead-letters"))
     return _page("syndication ops", "".join(parts))

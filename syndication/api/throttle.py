@@ -1,0 +1,132 @@
+"""Throttling wrong keys: a client that keeps guessing gets 429, not more guesses.
+
+Every check of a key someone sent (a bearer key on /v1/events, /v1/deliveries
+and /ops, the /ops login form) goes through here:
+
+    throttle.before_attempt(request)   # raises TooManyAttempts: 429 with Retry-After
+    ... compare the key ...
+    throttle.failed(request)           # only when it was wrong
+
+(auth.require and auth.check_key do exactly this.)
+
+Failures are counted per client address in Redis (keys.auth_failures, a
+counter that lives 60 s from the first failure). From the 11th attempt after
+10 failures in that minute the key is not even compared: the client gets 429
+with Retry-After 2^(failures-10) s, capped at 300 s. Refused attempts count
+too, so a client that keeps trying waits longer each time, and the counter
+is kept at least as long as the wait it was told. A successful check neither
+counts nor resets the count (a valid publisher key must not buy ops-key guesses).
+
+The client is the connection's peer address as uvicorn reports it
+(uvicorn rewrites it from X-Forwarded-For only for peers listed in its
+forwarded_allow_ips, which defaults to 127.0.0.1 and ::1).
+
+The throttle fails open: it has its own Redis client with short timeouts and
+no retries, and after an error it stands aside for a few seconds, so a Redis
+outage never turns a request into a 500 (or a long wait); the route then
+answers 503 as it would anyway. The check is made before the key is compared
+and counted after, so a burst of parallel guesses can overshoot the limit
+once, by the size of the burst; the waits that follow grow all the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import redis
+from fastapi import HTTPException, Request
+from fastapi.responses import JSONResponse
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+log = logging.getLogger("syndication.api")
+
+LIMIT = 10  # failures per client per window before attempts are refused
+WINDOW = 60  # seconds, from the first failure
+MAX_WAIT = 300
+STAND_ASIDE = 5.0  # seconds without throttling after a Redis error
+
+# Refuse (and count) an attempt once the client has LIMIT failures; returns the wait, 0 to go ahead.
+_CHECK = """
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+local limit = tonumber(ARGV[1])
+if n < limit then return 0 end
+redis.call('INCR', KEYS[1])
+local wait = 2 ^ math.min(n - limit, 30)
+if wait > tonumber(ARGV[2]) then wait = tonumber(ARGV[2]) end
+if redis.call('TTL', KEYS[1]) < wait then redis.call('EXPIRE', KEYS[1], wait) end
+return wait
+"""
+
+
+class TooManyAttempts(HTTPException):
+    def __init__(self, wait: int):
+        super().__init__(429, f"too many wrong keys from this address; retry in {wait} s",
+                         headers={"Retry-After": str(wait)})
+
+
+async def too_many_attempts(request: Request, exc: TooManyAttempts) -> JSONResponse:
+    """The app's handler for TooManyAttempts: the API's JSON error shape."""
+    return JSONResponse({"error": "too_many_attempts", "detail": exc.detail}, status_code=429, headers=exc.headers)
+
+
+def install(app) -> None:
+    app.add_exception_handler(TooManyAttempts, too_many_attempts)
+
+
+class Throttle:
+    def __init__(self, redis_url: str, keys):
+        self.keys = keys
+        self.redis = redis.Redis.from_url(redis_url, socket_connect_timeout=0.5, socket_timeout=0.5,
+                                          retry=Retry(NoBackoff(), 0), health_check_interval=15)
+        self._check = self.redis.register_script(_CHECK)
+        self._aside_until = 0.0
+
+    def before_attempt(self, client: str) -> int:
+        if time.monotonic() < self._aside_until:
+            return 0
+        try:
+            return int(self._check(keys=[self.keys.auth_failures(client)], args=[LIMIT, MAX_WAIT]))
+        except redis.RedisError as exc:
+            self._stand_aside(exc)
+            return 0
+
+    def failed(self, client: str) -> None:
+        if time.monotonic() < self._aside_until:
+            return
+        key = self.keys.auth_failures(client)
+        try:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.set(key, 0, nx=True, ex=WINDOW)  # the window starts at the first failure
+            pipe.incr(key)
+            pipe.execute()
+        except redis.RedisError as exc:
+            self._stand_aside(exc)
+
+    def _stand_aside(self, exc: Exception) -> None:
+        log.warning("auth throttle off for %.0f s: redis: %s", STAND_ASIDE, exc)
+        self._aside_until = time.monotonic() + STAND_ASIDE
+
+
+def client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _throttle(request: Request) -> Throttle:
+    state = request.app.state
+    found = getattr(state, "auth_throttle", None)
+    if found is None:
+        found = state.auth_throttle = Throttle(state.settings.redis_url, state.ctx.keys)
+    return found
+
+
+def before_attempt(request: Request) -> None:
+    """Raise TooManyAttempts if this client may not try a key now."""
+    wait = _throttle(request).before_attempt(client(request))
+    if wait > 0:
+        raise TooManyAttempts(wait)
+
+
+def failed(request: Request) -> None:
+    _throttle(request).failed(client(request))
