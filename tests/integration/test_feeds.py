@@ -70,7 +70,7 @@ def test_every_format_is_complete_and_valid(service, unique):
         if fmt == "rss":
             assert e.media_content[0]["url"] == f"https://news.example/{aid}.jpg"
             assert e.enclosures[0]["href"] == f"https://news.example/{aid}.jpg"
-            assert e.guidislink is True or e.id == e.link
+            assert e.guidislink is False and e.id == f"urn:syndication:article:{aid}"  # unique, not the URL
         else:
             enc = [link for link in e.links if link.rel == "enclosure"]
             assert enc and enc[0].type == "image/jpeg" and enc[0].length == "12345"
