@@ -25,7 +25,11 @@ def cmd_api(args) -> int:
     uvicorn.run("syndication.cli:build_api", factory=True, host=args.host, port=args.port, log_config=None,
                 log_level="warning", access_log=False, timeout_graceful_shutdown=5,
                 limit_concurrency=API_MAX_CONNECTIONS, timeout_keep_alive=5,
-                h11_max_incomplete_event_size=16 * 1024)
+                h11_max_incomplete_event_size=16 * 1024,
+                # X-Forwarded-For decides who gets throttled: trust it only from proxies named in
+                # FORWARDED_ALLOW_IPS, never by default (uvicorn would trust any local process).
+                proxy_headers=bool(os.environ.get("FORWARDED_ALLOW_IPS")),
+                forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS") or None)
     return 0
 
 
