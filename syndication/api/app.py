@@ -110,6 +110,9 @@ def create_app(settings: Settings, enqueue_apply: Callable[[str], None], ctx: Co
     for module in (events, articles, deliveries, feeds, health, metrics, ops):
         app.include_router(module.router)
     _install_error_handlers(app)
+    from . import schema
+
+    schema.install(app)  # /openapi.json: the event body and our error shape (schema.py)
     return app
 
 

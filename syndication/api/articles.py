@@ -6,13 +6,15 @@ Who sees what (the README's security model):
   serves), and the tombstone of a withdrawn one (id, version, status);
 - anything else answers 404, the same as an unknown id, so ids of partner-only
   or unpublished stories are not revealed.
-Ids may contain `/`, hence the path converter.
+Ids may contain `/`, hence the path converter. A key is optional, so the document lists the
+publisher and ops schemes next to an empty requirement (schema.ANONYMOUS).
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request, Security
 
+from . import schema
 from .auth import bearer, key_matches
 
 router = APIRouter()
@@ -22,9 +24,21 @@ def _publicly_visible(settings, data: dict) -> bool:
     return any(f.access == "public" and f.filters.matches(data) for f in settings.feeds)
 
 
-@router.get("/v1/articles/{article_id:path}", tags=["articles"])
+@router.get(
+    "/v1/articles/{article_id:path}", tags=["articles"], summary="An article's current state",
+    # Declared for the document only: the key is looked at below, and a wrong one just reads less.
+    dependencies=[Security(schema.PUBLISHER_KEY), Security(schema.OPS_KEY)],
+    openapi_extra={"security": [schema.ANONYMOUS]},
+    responses={200: {"model": schema.ArticleState},
+               **schema.errors(404, e404="Unknown, or not readable without a key (the same answer, so ids "
+                                         "of unpublished or partner-only stories are not revealed)"),
+               **schema.errors(503)},
+)
 def get_article(article_id: str, request: Request):
-    """The article's current version and status (data for key holders or public-feed articles)."""
+    """The article's current version and status.
+
+    With a publisher or ops key: everything stored. Without: a published article that a public
+    feed carries, or the tombstone (id, version, status) of a withdrawn one; anything else is 404."""
     state = request.app.state
     article = state.ctx.articles.get(article_id)
     token = bearer(request)

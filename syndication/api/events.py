@@ -1,12 +1,18 @@
-"""POST /v1/events: validate, store durably, enqueue; 202 once all of that is done."""
+"""POST /v1/events: validate, store durably, enqueue; 202 once all of that is done.
+
+The route reads the body itself (after the key check, the Content-Type check and within the 1 MiB
+cap), so FastAPI never parses it; the document gets the event schema as `requestBody` (schema.py).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.responses import JSONResponse
 
 from .. import ingest, metrics
 from ..events import MAX_EVENT_BYTES
+from . import schema
 from .auth import require
 
 router = APIRouter()
@@ -32,14 +38,31 @@ def require_json(request: Request) -> None:
         raise HTTPException(415, f"Content-Type must be application/json, not {media or 'missing'!r}")
 
 
+def publisher(request: Request, _: HTTPAuthorizationCredentials | None = Security(schema.PUBLISHER_KEY)) -> None:
+    """401 (or the throttle's 429) unless the request has a publisher key. A dependency, so it runs
+    before anything looks at the body; sync, so its Redis calls run in the threadpool."""
+    require(request, request.app.state.settings.api_keys, "publisher")
+
+
 @router.post(
-    "/v1/events", status_code=202, tags=["events"],
-    responses={200: {"description": "repeat of an accepted event id"}, 401: {}, 413: {}, 422: {}, 503: {}},
+    "/v1/events", status_code=202, tags=["events"], summary="Accept an article event",
+    dependencies=[Depends(publisher)],
+    openapi_extra={"requestBody": schema.EVENT_BODY},
+    response_description="Stored and queued: it will be applied",
+    responses={
+        202: {"model": schema.EventAccepted},
+        200: {"model": schema.EventAccepted,
+              "description": "A repeat of an `event_id` already accepted: the same body, nothing changes"},
+        **schema.errors(401, 413, 415, 422, 429, 503,
+                        e422="Not a valid event: `problems` names each bad field (`error`: `invalid_event`)"),
+    },
 )
 async def post_event(request: Request):
-    """Accept an article event (see `syndication schema` for the body)."""
+    """Accept an article event: 202 once it is stored durably and queued.
+
+    Checked in this order: the publisher key (401), `Content-Type` (415), size (413), then the
+    event itself (422). Posting an `event_id` again is safe: 200 with the same body."""
     app = request.app.state
-    require(request, app.settings.api_keys, "publisher")
     require_json(request)
     raw = await read_capped(request, MAX_EVENT_BYTES)
     from starlette.concurrency import run_in_threadpool

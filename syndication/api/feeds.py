@@ -8,18 +8,21 @@ Public feeds are answered by `FeedFastPath`, a plain ASGI layer in front of
 FastAPI: partners poll feeds far more often than anything else, and the
 framework's routing and request objects cost more CPU than the answer
 itself. Everything else (errors, partner-only feeds, HEAD of unknown feeds)
-goes through the FastAPI route below, which shares the same helpers.
+goes through the FastAPI route below, which shares the same helpers. Both
+answer with the same statuses and headers, which the route's decorator
+documents for the two of them.
 """
 
 from __future__ import annotations
 
 from email.utils import parsedate_to_datetime
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response, Security
 from redis.exceptions import RedisError
 
-from ..feeds.render import feed_url
+from ..feeds.render import CONTENT_TYPES, feed_url
 from ..feeds.spec import FORMATS
+from . import schema
 from .auth import bearer, key_matches
 
 router = APIRouter()
@@ -114,7 +117,29 @@ async def _respond(send, status: int, headers: dict[str, str], body: bytes, head
     await send({"type": "http.response.body", "body": body})
 
 
-@router.get("/feeds", tags=["feeds"])
+_FEED_HEADERS = {
+    "ETag": {"description": "Changes when the feed does", "schema": {"type": "string"}, "required": True},
+    "Last-Modified": {"description": "When the feed last changed (HTTP date)", "schema": {"type": "string"},
+                      "required": True},
+    "Cache-Control": {"schema": {"type": "string"}, "required": True},
+    "Vary": {"schema": {"type": "string"}, "required": True},
+    "Link": {"description": "WebSub hub and self links, when a hub is configured", "schema": {"type": "string"}},
+    "Content-Encoding": {"description": "`gzip` when the request accepts it", "schema": {"type": "string"}},
+}
+_FEED_BODIES = {
+    "rss": {"schema": {"type": "string", "description": "RSS 2.0"}},
+    "atom": {"schema": {"type": "string", "description": "Atom (RFC 4287)"}},
+    "json": {"schema": {"type": "object", "description": "JSON Feed 1.1 (https://jsonfeed.org/version/1.1)",
+                        "required": ["version", "title", "items"],
+                        "properties": {"version": {"type": "string"}, "title": {"type": "string"},
+                                       "items": {"type": "array", "items": {
+                                           "type": "object", "required": ["id"],
+                                           "properties": {"id": {"type": "string"}}}}}}},
+}
+
+
+@router.get("/feeds", tags=["feeds"], summary="The feeds and their URLs",
+            responses={200: {"model": schema.FeedList}})
 def list_feeds(request: Request):
     settings = request.app.state.settings
     return {"feeds": [
@@ -124,9 +149,33 @@ def list_feeds(request: Request):
     ]}
 
 
-@router.api_route("/feeds/{filename}", methods=["GET", "HEAD"], tags=["feeds"])
+_FEED_ROUTE = dict(
+    tags=["feeds"],
+    # Public feeds need no key: the feed key scheme is listed next to an empty requirement.
+    dependencies=[Security(schema.FEED_KEY)], openapi_extra={"security": [schema.ANONYMOUS]},
+    response_class=Response,
+    responses={
+        200: {"description": "The stored bytes of the feed (no body for HEAD)",
+              "content": {CONTENT_TYPES[fmt].split(";")[0]: _FEED_BODIES[fmt] for fmt in FORMATS},
+              "headers": _FEED_HEADERS},
+        304: {"description": "Not modified since `If-None-Match` / `If-Modified-Since`",
+              "headers": {k: v for k, v in _FEED_HEADERS.items() if k != "Content-Encoding"}},
+        **schema.errors(401, e401="A partner-only feed, and no valid partner feed key"),
+        **schema.errors(404, e404="No such feed or format; GET /feeds lists them"),
+        **schema.errors(503, e503="Not rendered yet (just started, or the state store is unreachable): "
+                                  "retry after `Retry-After` seconds"),
+    },
+)
+
+
+# One route for both methods, so a 405 for any other says `Allow: GET, HEAD` (schema.install gives
+# the two operations their own operationId).
+@router.api_route("/feeds/{filename}", methods=["GET", "HEAD"], summary="A feed", **_FEED_ROUTE)
 async def get_feed(filename: str, request: Request):
-    """A feed in one format. Partner-only feeds need `Authorization: Bearer <feed key>`."""
+    """A feed in one format: `{name}.rss`, `{name}.atom` or `{name}.json`, as `GET /feeds` lists them.
+
+    Conditional requests (`If-None-Match`, `If-Modified-Since`) get 304; `Accept-Encoding: gzip`
+    gets the stored gzip bytes. Feeds with `access: partner` need `Authorization: Bearer <feed key>`."""
     state = request.app.state
     name, _, fmt = filename.rpartition(".")
     spec = state.settings.feed(name)

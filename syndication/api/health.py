@@ -7,16 +7,23 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-router = APIRouter()
+from . import schema
+
+router = APIRouter(tags=["health"])
 log = logging.getLogger("syndication.api")
 
 
-@router.get("/healthz", tags=["health"])
+@router.get("/healthz", summary="Liveness: the process answers", responses={200: {"model": schema.Health}})
 def healthz():
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["health"])
+@router.get(
+    "/readyz", summary="Readiness: the state store answers",
+    responses={200: {"model": schema.Readiness},
+               # Not the error shape: a load balancer reads the same body either way.
+               503: {"model": schema.Readiness, "description": "The state store is unreachable"}},
+)
 async def readyz(request: Request):
     try:
         await request.app.state.aredis.ping()

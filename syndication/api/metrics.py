@@ -1,4 +1,8 @@
-"""GET /metrics: Prometheus text format. Worker-side values come from Redis (see syndication/metrics.py)."""
+"""GET /metrics: Prometheus text format. Worker-side values come from Redis (see syndication/metrics.py).
+
+In the OpenAPI document (tag `ops`) because anyone can call it, as the README says (put it behind
+your network); its body is for Prometheus, not for generated clients, hence just `text/plain`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 
 from .. import status
 from ..metrics import RedisCollector
+from . import schema
 
 router = APIRouter(tags=["ops"])
 
@@ -21,6 +26,11 @@ class ApiMetrics:
         self.registry.register(RedisCollector(ctx, gauges=status.status))
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get(
+    "/metrics", summary="Prometheus metrics", response_class=Response,
+    responses={200: {"description": "Prometheus text exposition format, `syndication_*` metrics",
+                     "content": {"text/plain": {"schema": {"type": "string"}}}},
+               **schema.errors(503)},
+)
 def metrics(request: Request):
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
