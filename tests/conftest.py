@@ -71,6 +71,8 @@ def service(redis_url, tmp_path_factory) -> Service:
         "SYNDICATION_BASE_URL": f"http://127.0.0.1:{port}",
         "SYNDICATION_WEBSUB_HUB": partners["hub"].url,
         "SYNDICATION_FEED_KEYS": FEED_KEY,
+        # The tests' HTTP client stands where a TLS-terminating reverse proxy would (X-Forwarded-Proto).
+        "FORWARDED_ALLOW_IPS": "127.0.0.1",
         **config.SECRETS,
         "PYTHONUNBUFFERED": "1",
     }
