@@ -170,7 +170,7 @@ def test_a_session_is_random_server_side_and_ends_at_logout(service):
     attrs = {p.strip().split("=")[0].lower() for p in set_cookie[0].split(";")}
     assert {"httponly", "samesite", "path", "max-age"} <= attrs and "secure" not in attrs  # http base_url
     assert "samesite=strict" in set_cookie[0].lower()
-    # Behind a TLS-terminating proxy (uvicorn trusts X-Forwarded-Proto from 127.0.0.1), the cookie is Secure.
+    # Behind a TLS-terminating proxy (the test service sets FORWARDED_ALLOW_IPS=127.0.0.1), the cookie is Secure.
     resp = requests.post(f"{service.api_url}/ops/login", data={"key": OPS_KEY}, headers={"X-Forwarded-Proto": "https"},
                          allow_redirects=False, timeout=5)
     assert resp.status_code == 303
