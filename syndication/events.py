@@ -161,6 +161,12 @@ def problems_from(exc: ValidationError) -> list[dict[str, str]]:
     return out
 
 
+def _key(key: Any) -> str:
+    # A key is echoed in the field path of a 422: a lone surrogate in it must not make the answer
+    # itself unencodable (a 500), so it is spelled as its escape.
+    return str(key).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _surrogates(data: Any) -> list[dict[str, str]]:
     """Every string (key or value) holding a lone surrogate, by field path. Iterative: any depth."""
     problems, stack = [], [((), data)]
@@ -171,8 +177,8 @@ def _surrogates(data: Any) -> list[dict[str, str]]:
                 problems.append({"field": ".".join(path) or "(body)",
                                  "message": "contains a lone UTF-16 surrogate (\\ud800-\\udfff): not valid Unicode"})
         elif isinstance(value, dict):
-            stack.extend((path + (str(k),), v) for k, v in value.items())
-            stack.extend((path + (str(k),), k) for k in value if isinstance(k, str))
+            stack.extend((path + (_key(k),), v) for k, v in value.items())
+            stack.extend((path + (_key(k),), k) for k in value if isinstance(k, str))
         elif isinstance(value, list):
             stack.extend((path + (str(i),), v) for i, v in enumerate(value))
     return sorted(problems, key=lambda p: p["field"])

@@ -4,7 +4,12 @@ Two kinds of text, one rule each:
 
 - `body_html` is the only field that carries markup, and only markup nh3
   keeps: no `<script>`, event handlers, or `javascript:` in any URL
-  attribute (href, src, cite).
+  attribute (href, src, cite). Readers that decode an HTML field once more
+  than they should (a known failure of feed readers) must not find live
+  markup either: escaped tags in its text get a space after the `<`
+  (`&lt; script&gt;`), attribute values carry no `"` that could close the
+  attribute once decoded (URLs are percent-encoded, other attributes are
+  plain text with `'` for `"`).
 - Everything else (headline, summary, captions, authors, categories,
   section, dateline, source, a withdrawal's reason) is *plain text*: tags
   are removed and entities decoded until nothing changes, so escaped
@@ -61,29 +66,47 @@ def xml_safe(text: str) -> str:
 
 
 _URL_SCHEMES = {"http", "https", "mailto"}
+_URL_ATTRS = {"href", "src", "cite"}
+_URL_EDGES = "".join(map(chr, range(0x21)))  # what browsers strip around a URL
+# Characters that could end an attribute or open a tag once a reader decodes the HTML again.
+_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f\"'<>`]")
+# `<` as serialized text (`&lt;`), or escaped again (`&amp;lt;`, `&amp;#60;`...), about to open a tag.
+_ESCAPED_TAG_OPEN = re.compile(r"&(?:amp;)*(?:lt;?|#0*60;?|#x0*3c;?)(?=[A-Za-z!/?])", re.I)
+_SERIALIZED_TAG = re.compile(r"(<[^>]*>)")  # nh3 escapes `<` and `>` in text and attribute values
 
 
-def _safe_url(element: str, attribute: str, value: str) -> str | None:
-    # nh3 checks the scheme of href and src only; `cite` (blockquote, q, del, ins) is a URL too.
-    if attribute == "cite":
-        scheme, colon, _ = value.strip().partition(":")
-        if colon and "/" not in scheme and scheme.lower() not in _URL_SCHEMES:
+def _safe_attribute(element: str, attribute: str, value: str) -> str | None:
+    """Called by nh3 for every attribute it keeps, *after* its own URL-scheme check."""
+    if attribute in _URL_ATTRS:
+        value = value.strip(_URL_EDGES)
+        # nh3 checks the scheme of href and src only; `cite` (blockquote, q, del, ins) is a URL too.
+        scheme, colon, _ = value.partition(":")
+        if attribute == "cite" and colon and "/" not in scheme and scheme.lower() not in _URL_SCHEMES:
             return None
-    return value
+        # Percent-encoding keeps the URL's meaning and leaves nothing to break out of the attribute.
+        return _URL_UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", value)
+    # title, alt, lang, ...: plain text, and no `"` that a second decoding would turn into a quote.
+    return plain_text(value).replace('"', "'")
+
+
+def _defuse_text(serialized: str) -> str:
+    parts = _SERIALIZED_TAG.split(serialized)
+    parts[::2] = [_ESCAPED_TAG_OPEN.sub(lambda m: m.group() + " ", text) for text in parts[::2]]
+    return "".join(parts)
 
 
 def sanitize_html(fragment: str) -> str:
-    """Keep article markup, drop scripts, handlers and unsafe URL schemes."""
+    """Keep article markup, drop scripts, handlers and unsafe URL schemes, now or after a second decoding."""
     cleaned = nh3.clean(
         xml_safe(fragment),
         tags=_ALLOWED_TAGS,
         attributes=_ALLOWED_ATTRS,
         url_schemes=_URL_SCHEMES,
         link_rel="noopener noreferrer",
-        attribute_filter=_safe_url,
+        attribute_filter=_safe_attribute,
     )
     # nh3 keeps some control characters; strip again after it.
-    return xml_safe(cleaned)
+    return xml_safe(_defuse_text(cleaned))
 
 
 def plain_text(fragment: str, limit: int | None = None) -> str:

@@ -1,9 +1,14 @@
-"""`json`: our own event JSON, as the publisher sent it (cleaned), plus the delivery id."""
+"""`json`: our own event JSON, as the publisher sent it (cleaned), plus the delivery id.
+
+A withdrawal's reason is plain text here as in every other format (`_common.reason`): it is
+stored as sent, and a partner may show it as HTML.
+"""
 
 from __future__ import annotations
 
 import json
 
+from . import _common as c
 from .base import Format, Push
 
 
@@ -12,8 +17,8 @@ class JsonFormat(Format):
     media_type = "application/json"
 
     def render(self, push: Push, *, base_url: str) -> bytes:
-        if push.withdrawn or push.event_type == "article.withdrawn":
-            article = {"id": push.article_id, "version": push.version, "reason": push.reason}
+        if c.is_withdrawal(push):
+            article = {"id": push.article_id, "version": push.version, "reason": c.reason(push)}
         else:
             article = {**(push.article or {}), "version": push.version}
         doc = {
