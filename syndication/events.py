@@ -41,6 +41,11 @@ _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz
 _URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f\\<>\"]")
 
 
+def _json_integer(value: Any) -> Any:
+    # JSON has one number type: 2.0 is the integer 2 (JSON Schema agrees). Bools and 2.5 stay wrong.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _rfc3339_string(value: Any) -> Any:
     # A date is a string the schema can describe: no unix numbers, no "2026-11-21" without a time.
     if not isinstance(value, str) or not _RFC3339.match(value):
@@ -72,6 +77,7 @@ def _http_url(value: str) -> str:
 
 Date = Annotated[AwareDatetime, BeforeValidator(_rfc3339_string), AfterValidator(_bounded)]
 Url = Annotated[str, Field(max_length=2048), AfterValidator(_http_url)]
+Int = BeforeValidator(_json_integer)
 
 
 class Image(BaseModel):
@@ -80,16 +86,16 @@ class Image(BaseModel):
     url: Url
     caption: Annotated[str, Field(max_length=2000)] | None = None
     mime_type: Annotated[str, Field(pattern=r"^image/[a-z0-9.+-]{1,100}$")] = "image/jpeg"
-    width: Annotated[int, Field(strict=True, ge=1, le=100_000)] | None = None
-    height: Annotated[int, Field(strict=True, ge=1, le=100_000)] | None = None
-    length: Annotated[int, Field(strict=True, ge=0, le=2**40)] | None = None
+    width: Annotated[int, Field(strict=True, ge=1, le=100_000), Int] | None = None
+    height: Annotated[int, Field(strict=True, ge=1, le=100_000), Int] | None = None
+    length: Annotated[int, Field(strict=True, ge=0, le=2**40), Int] | None = None
 
 
 class ArticleRef(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     id: Annotated[str, Field(pattern=ID_PATTERN)]
-    version: Annotated[int, Field(strict=True, ge=1, le=2**53)]
+    version: Annotated[int, Field(strict=True, ge=1, le=2**53), Int]
 
 
 class Article(ArticleRef):
@@ -208,8 +214,56 @@ def parse_event(raw: bytes | str | dict[str, Any]) -> PublishedEvent | UpdatedEv
         raise InvalidEvent([{"field": "(body)", "message": "nested too deeply"}]) from None
 
 
+# --- the schema as published (`syndication schema`, the OpenAPI document) ----------------------
+
+_URL_FIELDS = {"url"}
+_DATE_FIELDS = {"occurred_at", "published_at", "updated_at"}
+# What the validators above accept, as patterns a generated client (or Schemathesis) can see.
+# Both err on the strict side where a pattern can't say it exactly: URLs with an IPv6 literal
+# host or a port over 9999, and dates in 1900 or in the last year before the ten-year limit, are
+# accepted but not promised.
+_HOST = r"[A-Za-z0-9._~!$&'()*+,;=%-]"
+URL_PATTERN = (r"^[Hh][Tt][Tt][Pp][Ss]?://"
+               rf"(?:{_HOST}*(?::{_HOST}*)?@)?{_HOST}+(?::[0-9]{{1,4}})?"
+               r"(?:[/?#][^\x00-\x20\x7f\\<>\"]*)?$")
+
+
+def date_pattern(now: datetime | None = None) -> str:
+    """RFC 3339 with a zone, years 1901 to the year before the limit (FUTURE_YEARS from now)."""
+    last = (now or datetime.now(timezone.utc)).year + FUTURE_YEARS - 1
+    assert 2000 <= last <= 2099, last  # the year part below is written for this century
+    tens, units = divmod(last % 100, 10)
+    recent = f"[0-{tens - 1}][0-9]|{tens}[0-{units}]" if tens else f"0[0-{units}]"
+    return (rf"^(?:19(?:0[1-9]|[1-9][0-9])|20(?:{recent}))-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt]"
+            r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?"
+            r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$")
+
+
+def tighten(node: Any, dates: str, name: str | None = None) -> None:
+    """Add the URL and date patterns to the event schema's url and date-time fields, in place."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and name in _URL_FIELDS:
+            node["pattern"] = URL_PATTERN
+            node["description"] = "An http(s) URL with a host: no spaces, control characters, quotes, " \
+                                  "angle brackets or backslashes"
+        if node.get("format") == "date-time" and name in _DATE_FIELDS:
+            node["pattern"] = dates
+            node["description"] = (f"RFC 3339 date-time with a zone, between 1900-01-01 and "
+                                    f"{FUTURE_YEARS} years from now (UTC)")
+        for key, value in node.items():
+            if key == "properties":
+                for prop, sub in value.items():
+                    tighten(sub, dates, prop)
+            else:
+                tighten(value, dates, name if key in ("anyOf", "oneOf", "allOf") else None)
+    elif isinstance(node, list):
+        for item in node:
+            tighten(item, dates, name)
+
+
 def json_schema() -> dict[str, Any]:
     schema = _adapter.json_schema()
+    tighten(schema, date_pattern())
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "syndication article event"
     return schema

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import warnings
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import FastAPI
@@ -237,51 +237,6 @@ class Readiness(BaseModel):
 # --- the event request body -----------------------------------------------------------------------
 
 EVENT_REF = "#/components/schemas/Event"
-_URL_FIELDS = {"url"}
-_DATE_FIELDS = {"occurred_at", "published_at", "updated_at"}
-# What events.py's validators accept, as patterns a generated client (or Schemathesis) can see.
-# Both err on the strict side where a pattern can't say it exactly: URLs with an IPv6 literal
-# host or a port over 9999, and dates in 1900 or in the last year before the ten-year limit, are
-# accepted but not promised.
-_HOST = r"[A-Za-z0-9._~!$&'()*+,;=%-]"
-URL_PATTERN = (r"^[Hh][Tt][Tt][Pp][Ss]?://"
-               rf"(?:{_HOST}*(?::{_HOST}*)?@)?{_HOST}+(?::[0-9]{{1,4}})?"
-               r"(?:[/?#][^\x00-\x20\x7f\\<>\"]*)?$")
-
-
-def date_pattern(now: datetime | None = None) -> str:
-    """RFC 3339 with a zone, years 1901 to the year before the limit (events.FUTURE_YEARS from now)."""
-    last = (now or datetime.now(timezone.utc)).year + events.FUTURE_YEARS - 1
-    assert 2000 <= last <= 2099, last  # the year part below is written for this century
-    tens, units = divmod(last % 100, 10)
-    recent = f"[0-{tens - 1}][0-9]|{tens}[0-{units}]" if tens else f"0[0-{units}]"
-    return (rf"^(?:19(?:0[1-9]|[1-9][0-9])|20(?:{recent}))-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt]"
-            r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?"
-            r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$")
-
-
-def _tighten(node: Any, dates: str, name: str | None = None) -> None:
-    """Add the URL and date patterns to the event schema's url and date-time fields, in place."""
-    if isinstance(node, dict):
-        if node.get("type") == "string" and name in _URL_FIELDS:
-            node["pattern"] = URL_PATTERN
-            node["description"] = "An http(s) URL with a host: no spaces, control characters, quotes, " \
-                                  "angle brackets or backslashes"
-        if node.get("format") == "date-time" and name in _DATE_FIELDS:
-            node["pattern"] = dates
-            node["description"] = (f"RFC 3339 date-time with a zone, between 1900-01-01 and "
-                                    f"{events.FUTURE_YEARS} years from now (UTC)")
-        for key, value in node.items():
-            if key == "properties":
-                for prop, sub in value.items():
-                    _tighten(sub, dates, prop)
-            else:
-                _tighten(value, dates, name if key in ("anyOf", "oneOf", "allOf") else None)
-    elif isinstance(node, list):
-        for item in node:
-            _tighten(item, dates, name)
-
-
 def event_components(now: datetime | None = None) -> dict[str, Any]:
     """The event schema as OpenAPI components: `Event` (the discriminated union) and its parts."""
     schema = events._adapter.json_schema(ref_template="#/components/schemas/{model}")
@@ -290,7 +245,7 @@ def event_components(now: datetime | None = None) -> dict[str, Any]:
     schema["description"] = ("An article event. Unknown keys are ignored; known ones are checked strictly; "
                              f"the body is at most {events.MAX_EVENT_BYTES} bytes")
     components = {**defs, "Event": schema}
-    _tighten(components, date_pattern(now))
+    events.tighten(components, events.date_pattern(now))
     return components
 
 

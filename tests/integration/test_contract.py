@@ -18,8 +18,7 @@ Each operation gets the key its security scheme names (publisher for
 /v1/events, ops for /v1/deliveries*, the partner feed key for feeds; the
 optional publisher key for articles), as a client holding it would send it.
 
-No operation and no check is excluded. One input is adjusted while a bug
-in syndication/events.py stands: see json_integers. Side effects are
+No operation and no check is excluded, and no generated input is adjusted. Side effects are
 contained so that other modules still hold: the throttle's count of wrong
 keys (Schemathesis sends wrong keys on purpose) is cleared after every
 request, and the articles Schemathesis publishes are taken out of the feed
@@ -81,25 +80,6 @@ def headers_for(path: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-def json_integers(value: Any) -> Any:
-    """`value` with every float that has no fraction as an int (2.0 -> 2), at any depth.
-
-    KNOWN BUG in syndication/events.py (reported with this test, not ours to edit): JSON Schema, like
-    JSON itself, makes no difference between 2 and 2.0, so Schemathesis sends `"version": 2.0` as a
-    valid integer, and the strict pydantic ints answer 422. Until events.py accepts an integral
-    number, generated event bodies go out with such numbers written as ints; nothing else changes
-    (2.5 stays 2.5, "2" stays "2"). test_an_integral_json_number_is_an_integer is a strict xfail:
-    once the fix lands it fails, and this goes.
-    """
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: json_integers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [json_integers(v) for v in value]
-    return value
-
-
 def clear_throttle(service) -> None:
     # Schemathesis sends a wrong key after each accepted request to check the key is enforced; ten
     # of those in a minute and the throttle (throttle.py) would answer 429 to everything from this
@@ -155,8 +135,6 @@ def test_the_served_document_is_the_one_tested(service):
 @schema.parametrize()
 def test_every_operation_keeps_its_contract(case, service, contained):
     path = case.operation.path
-    if path == "/v1/events" and isinstance(case.body, (dict, list)):
-        case.body = json_integers(case.body)  # the one adjustment: a bug in events.py (see json_integers)
     try:
         response = case.call_and_validate(base_url=service.api_url, headers=headers_for(path))
     finally:
@@ -250,8 +228,6 @@ def test_fuzzed_articles_read_back_within_the_contract(service, contained):
         check(service, "/v1/deliveries", key=OPS_KEY, query={"article_id": aid})
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="syndication/events.py: strict ints reject an integral JSON number (2.0)")
 def test_an_integral_json_number_is_an_integer(service, unique):
     """JSON has one number type: `"version": 1.0` is the integer 1 (JSON Schema says so too)."""
     event = article_event(f"int-{unique}")
