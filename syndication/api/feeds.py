@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from ..feeds.render import CONTENT_TYPES, feed_url
 from ..feeds.spec import FORMATS
 from . import schema
-from .auth import bearer, key_matches
+from .auth import bearer, check_key
 
 router = APIRouter()
 
@@ -161,7 +161,7 @@ _FEED_ROUTE = dict(
         304: {"description": "Not modified since `If-None-Match` / `If-Modified-Since`",
               "headers": {k: v for k, v in _FEED_HEADERS.items() if k != "Content-Encoding"}},
         **schema.errors(401, e401="A partner-only feed, and no valid partner feed key"),
-        **schema.errors(404, e404="No such feed or format; GET /feeds lists them"),
+        **schema.errors(429), **schema.errors(404, e404="No such feed or format; GET /feeds lists them"),
         **schema.errors(503, e503="Not rendered yet (just started, or the state store is unreachable): "
                                   "retry after `Retry-After` seconds"),
     },
@@ -181,7 +181,8 @@ async def get_feed(filename: str, request: Request):
     spec = state.settings.feed(name)
     if spec is None or fmt not in FORMATS:
         raise HTTPException(404, f"no feed {filename!r}; GET /feeds lists them")
-    if spec.access == "partner" and not key_matches(bearer(request), state.feed_keys):
+    token = bearer(request)
+    if spec.access == "partner" and (token is None or check_key(request, token, state.feed_keys) is None):
         raise HTTPException(401, "this feed is for partners: send 'Authorization: Bearer <partner feed key>'",
                             headers={"WWW-Authenticate": "Bearer"})
     key = state.ctx.keys.feed_rendered(name, fmt)

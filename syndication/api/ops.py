@@ -1,6 +1,6 @@
 """/ops: one server-rendered page for the person on call. No JavaScript, no build step.
 
-Queues, partners with their circuit, recent failures, dead letters with a
+Queues, partners with their circuit, recent failures, dead events and dead letters with a
 replay button, and a search by article id.
 
 Access needs an ops key: sent as a bearer token (scripts), or typed once
@@ -34,6 +34,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from .. import status
+from .. import apply
 from ..delivery import deadletters, records
 from . import session
 from .auth import bearer, check_key
@@ -235,19 +236,43 @@ async def logout(request: Request):
     return resp
 
 
-@router.post("/ops/replay/{delivery_id}")
-async def replay(delivery_id: str, request: Request):
+async def _act(request: Request, what: str, action) -> HTMLResponse | RedirectResponse:
+    """Run a state-changing ops action: signed in (or an ops bearer key), CSRF and origin checked."""
     try:
         who = await run_in_threadpool(_access, request)
     except TooManyAttempts as exc:
         return _too_many(exc)
     if who is None:
-        return _login("Sign in to replay deliveries.")
+        return _login(f"Sign in to {what}.")
     if who.session is not None and not await _form_ok(request, who.session):
         return _forbidden()
-    ok = await run_in_threadpool(deadletters.replay_one, request.app.state.ctx, delivery_id)
-    note = f"replayed {delivery_id}" if ok else f"no delivery {delivery_id}"
+    note = await run_in_threadpool(action, request.app.state.ctx)
     return RedirectResponse(f"/ops?note={quote(note)}", status_code=303)
+
+
+@router.post("/ops/replay/{delivery_id}")
+async def replay(delivery_id: str, request: Request):
+    def run(ctx) -> str:
+        return f"replayed {delivery_id}" if deadletters.replay_one(ctx, delivery_id) else f"no delivery {delivery_id}"
+    return await _act(request, "replay deliveries", run)
+
+
+@router.post("/ops/replay-event/{event_id:path}")
+async def replay_event(event_id: str, request: Request):
+    def run(ctx) -> str:
+        return f"replayed event {event_id}" if apply.replay_dead(ctx, event_id) else f"no dead event {event_id}"
+    return await _act(request, "replay events", run)
+
+
+def _dead_events(ctx, csrf: str | None) -> str:
+    rows = [[f"<code>{e(d['event_id'])}</code>", e(d["type"]),
+             f"<a href='/ops?article={quote(d['article_id'])}'>{e(d['article_id'])}</a>", str(d["version"]),
+             str(d["failures"]), e(d["last_error"]),
+             f"<form class=inline method=post action='/ops/replay-event/{quote(d['event_id'])}'>"
+             f"{_csrf_field(csrf)}<button name=replay>Replay</button></form>"]
+            for d in apply.dead_events(ctx, limit=50)]
+    return _table(["event", "type", "article", "v", "failures", "last error", ""], rows, "no dead events",
+                  id="dead-events")
 
 
 def _partners(live: dict) -> str:
@@ -319,4 +344,7 @@ def ops_page(request: Request, article: str | None = None, note: str | None = No
     parts.append(f"<h2>Dead letters ({live['dead_letters']})</h2>"
                  + _table(cols, _delivery_rows(ctx, records.get_many(ctx, dead_ids), True, csrf), "no dead letters",
                         id="dead-letters"))
+    parts.append(f"<h2>Dead events ({live['dead_events']})</h2>"
+                 "<p class=muted>Events that failed to apply 5 times; replay after the fix.</p>"
+                 + _dead_events(ctx, csrf))
     return _page("syndication ops", "".join(parts))

@@ -13,6 +13,7 @@ import time
 import uuid
 
 import pytest
+import requests
 import redis
 from fastapi.testclient import TestClient
 from pytest_redis import factories
@@ -107,3 +108,24 @@ def test_feed_keys_are_trimmed_like_every_other_key(redis_url, tmp_path):
             resp = client.get("/feeds/inside.rss", headers={"Authorization": f"Bearer {key}"})
             assert resp.status_code == 503, resp.text  # past the key check: only "not rendered yet"
         assert client.get("/feeds/inside.rss", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_dead_events_show_on_the_ops_page_and_replay_from_it(service, unique):
+    from tests.conftest import OPS_KEY
+    from tests.support.processes import wait_for
+
+    ctx, event_id = service.ctx, f"evt-dead-{unique}"
+    store_broken_event(ctx, event_id)
+    for _ in range(apply.MAX_APPLY_FAILURES):
+        apply.apply_or_park(ctx, event_id)
+    ops = {"Authorization": f"Bearer {OPS_KEY}"}
+    page = requests.get(f"{service.api_url}/ops", headers=ops, timeout=10).text
+    assert "id='dead-events'" in page and event_id in page and "KeyError" in page
+    good = article_event(f"a-{event_id}", event_id=event_id)
+    ctx.redis.hset(ctx.keys.event(event_id), "body", json.dumps(good))  # the fix
+    resp = requests.post(f"{service.api_url}/ops/replay-event/{event_id}", headers=ops, timeout=10,
+                         allow_redirects=False)
+    assert resp.status_code == 303 and "replayed" in resp.headers["location"]
+    wait_for(lambda: (s := ctx.articles.get(f"a-{event_id}")) and s.version == 1, timeout=15,
+             what="the replayed event applied by the running workers")
+    assert event_id not in requests.get(f"{service.api_url}/ops", headers=ops, timeout=10).text.split("dead-events")[1]
