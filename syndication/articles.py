@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .keys import Keys
+from syndication.infra.keys import Keys
 
 # KEYS[1] article hash. ARGV: version, data ('' keeps the old data), withdrawn, event_id, now, reason
 # Returns {outcome, previous_version, previous_data}; outcome: applied | replay | stale.

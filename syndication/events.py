@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, \
     ValidationError
 
-from .errors import InvalidEvent
+from syndication.errors import InvalidEvent
 
 MAX_EVENT_BYTES = 1024 * 1024
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}$"

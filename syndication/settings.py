@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from .errors import ConfigError
+from syndication.errors import ConfigError
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 WEBSUB_PARTNER_ID = "websub-hub"
@@ -80,8 +80,8 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         """Build settings from `env` (default: os.environ) and load the YAML files."""
-        from .feeds.spec import load_feeds
-        from .partners.registry import load_partners
+        from syndication.feeds.spec import load_feeds
+        from syndication.partners.registry import load_partners
 
         env = dict(os.environ if env is None else env)
         partners_file = env.get("SYNDICATION_PARTNERS_FILE") or None
@@ -126,7 +126,7 @@ class Settings:
         """The WebSub hub, pinged through the delivery machinery like a partner (retried, recorded)."""
         if not self.websub_hub:
             return None
-        from .partners.registry import Partner
+        from syndication.partners.registry import Partner
 
         return Partner(id=WEBSUB_PARTNER_ID, url=self.websub_hub, format="json", allow_private_network=True,
                        batch_size=20)

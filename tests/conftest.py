@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from pytest_redis import factories
 
-from syndication.context import Context
+from syndication.infra.context import Context
 from syndication.settings import Settings
 from tests.support import config
 from tests.support.processes import Proc, api, beat, free_port, worker

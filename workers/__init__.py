@@ -5,6 +5,6 @@ the app and its reliability settings (app.py), one thin task per unit of
 work (tasks.py), and the beat schedule (beat.py).
 """
 
-from .app import app
+from workers.app import app
 
 __all__ = ["app"]

@@ -19,10 +19,10 @@ from functools import lru_cache
 from celery import Celery, signals
 from kombu import Exchange, Queue
 
-from syndication.context import Context
+from syndication.infra.context import Context
 from syndication.settings import Settings
 
-from . import kombu_fixes
+from workers import kombu_fixes
 
 kombu_fixes.apply()
 
@@ -88,7 +88,7 @@ def context() -> Context:
 @signals.setup_logging.connect
 def _json_logs(loglevel=None, **_):
     """Workers log one JSON object per line, like the API (Celery's own lines included)."""
-    from syndication.logs import configure
+    from syndication.infra.logs import configure
 
     configure(loglevel or "INFO")
 

@@ -6,10 +6,10 @@ holds a short lock, so two beats started by mistake do not double the work.
 
 from __future__ import annotations
 
-from syndication import sweeper
+from syndication.pipeline import sweeper
 
-from .app import app, context
-from .tasks import queue_followups
+from workers.app import app, context
+from workers.tasks import queue_followups
 
 
 @app.task(name="syndication.sweep", ignore_result=True)

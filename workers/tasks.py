@@ -6,11 +6,12 @@ Redis, so a retried or replayed task sees current state.
 
 from __future__ import annotations
 
-from syndication import apply
+from syndication.pipeline import apply
 from syndication.delivery import push
-from syndication.feeds import store, websub
+from syndication.feeds import store
+from syndication.delivery import websub
 
-from .app import app, context
+from workers.app import app, context
 
 
 def queue_followups(feeds=(), partners=(), events=()) -> None:

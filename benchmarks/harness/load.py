@@ -29,9 +29,9 @@ import threading
 import time
 from pathlib import Path
 
-from . import HOST, ROOT, BenchError
-from .cpu import cpu_of, cpu_since
-from .report import quantile
+from benchmarks.harness import HOST, ROOT, BenchError
+from benchmarks.harness.cpu import cpu_of, cpu_since
+from benchmarks.harness.report import quantile
 
 # =========================================================================== the Python GET client
 

@@ -26,8 +26,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import HOST
-from .processes import Proc, Processes, free_port
+from benchmarks.harness import HOST
+from benchmarks.harness.processes import Proc, Processes, free_port
 
 _OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"
 

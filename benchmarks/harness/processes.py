@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from . import API_KEY, HOST, ROOT, BenchError
+from benchmarks.harness import API_KEY, HOST, ROOT, BenchError
 
 EVENTS_POOL = ["-P", "threads", "-c", "4"]  # as `syndication up` runs the events worker
 FEEDS_POOL = ["-P", "threads", "-c", "2"]  # as `syndication up` runs the feeds worker
@@ -181,7 +181,7 @@ def service_context(env: dict):
     The one place the harness imports syndication internals; the scripts import only what they
     measure directly (renderers, push formats) or need to seed.
     """
-    from syndication.context import Context
+    from syndication.infra.context import Context
     from syndication.settings import Settings
 
     return Context.build(Settings.from_env(env))

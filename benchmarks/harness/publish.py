@@ -12,7 +12,7 @@ import http.client
 import threading
 import time
 
-from . import API_KEY, HOST, BenchError
+from benchmarks.harness import API_KEY, HOST, BenchError
 
 
 class Sender:

@@ -23,7 +23,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from . import ROOT
+from benchmarks.harness import ROOT
 
 
 def machine(client_kind: str = "python") -> dict:

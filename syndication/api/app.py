@@ -20,13 +20,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import __version__
-from ..context import Context
-from ..errors import ConfigError, InvalidEvent, SyndicationError
-from ..redis import aconnect
-from ..settings import Secret, Settings
-from .. import metrics as core_metrics
-from . import articles, deliveries, events, feeds, health, metrics, ops
+from syndication import __version__
+from syndication.infra.context import Context
+from syndication.errors import ConfigError, InvalidEvent, SyndicationError
+from syndication.infra.redis_client import aconnect
+from syndication.settings import Secret, Settings
+from syndication.infra import metrics
+from syndication.api import (article_routes, delivery_routes, event_routes, feed_routes, health, metrics_routes,
+                             ops_page)
 
 log = logging.getLogger("syndication.api")
 
@@ -49,7 +50,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     def rejected(request: Request, reason: str) -> None:
         if request.url.path == "/v1/events":
             try:
-                core_metrics.inc(request.app.state.ctx.redis, request.app.state.ctx.keys, "events_rejected",
+                metrics.inc(request.app.state.ctx.redis, request.app.state.ctx.keys, "events_rejected",
                                  reason=reason)
             except redis.RedisError:
                 pass  # counting must never turn a 4xx into a 5xx
@@ -106,11 +107,11 @@ def create_app(settings: Settings, enqueue_apply: Callable[[str], None], ctx: Co
     app.state.enqueue_apply = enqueue_apply
     app.state.feed_keys = tuple(Secret(k.strip()) for k in
                                 (settings.environ.get("SYNDICATION_FEED_KEYS") or "").split(",") if k.strip())
-    app.state.metrics = metrics.ApiMetrics(app.state.ctx)
-    for module in (events, articles, deliveries, feeds, health, metrics, ops):
+    app.state.metrics = metrics_routes.ApiMetrics(app.state.ctx)
+    for module in (event_routes, article_routes, delivery_routes, feed_routes, health, metrics_routes, ops_page):
         app.include_router(module.router)
     _install_error_handlers(app)
-    from . import schema
+    from syndication.api import schema
 
     schema.install(app)  # /openapi.json: the event body and our error shape (schema.py)
     return app
@@ -119,10 +120,11 @@ def create_app(settings: Settings, enqueue_apply: Callable[[str], None], ctx: Co
 def create_asgi(settings: Settings, enqueue_apply: Callable[[str], None]):
     """The served application: body caps, then /ops security headers, then the feed fast path,
     in front of the FastAPI app."""
-    from . import limits, throttle
+    from syndication.api import limits
+    from syndication.api import throttle
 
     app = create_app(settings, enqueue_apply)
     throttle.install(app)  # 429 for too many wrong keys, in the JSON error shape
     # Outermost, so nothing can read a body before its size is checked.
-    return limits.BodyLimit(ops.SecurityHeaders(feeds.FeedFastPath(app, app.state)), app.state,
-                            ops.security_headers)
+    return limits.BodyLimit(ops_page.SecurityHeaders(feed_routes.FeedFastPath(app, app.state)), app.state,
+                            ops_page.security_headers)

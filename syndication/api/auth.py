@@ -13,8 +13,8 @@ import hmac
 
 from fastapi import HTTPException, Request
 
-from ..settings import Secret
-from . import throttle
+from syndication.settings import Secret
+from syndication.api import throttle
 
 
 def bearer(request: Request) -> str | None:

@@ -7,7 +7,7 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from . import schema
+from syndication.api import schema
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("syndication.api")

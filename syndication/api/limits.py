@@ -21,8 +21,8 @@ import redis
 from fastapi import HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
-from .. import metrics
-from ..events import MAX_EVENT_BYTES
+from syndication.infra import metrics
+from syndication.events import MAX_EVENT_BYTES
 
 DEFAULT_CAP = 16 * 1024
 CAPS = {("POST", "/v1/events"): MAX_EVENT_BYTES}

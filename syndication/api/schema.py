@@ -32,8 +32,8 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from .. import events
-from ..delivery.records import DeliveryStatus
+from syndication import events
+from syndication.delivery.records import DeliveryStatus
 
 # --- errors ---------------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from ..settings import Secret
+from syndication.settings import Secret
 
 COOKIE = "synd_ops"
 COOKIE_PATH = "/ops"

@@ -22,20 +22,19 @@ import argparse
 import os
 import sys
 
-from ..errors import ConfigError
-from .common import LOCAL_DEV_KEY, settings_or_exit
-from .ops import (cmd_config_check, cmd_deliveries_list, cmd_deliveries_replay, cmd_deliveries_show,
-                  cmd_events_dead, cmd_events_replay, cmd_partners, cmd_schema)
-from .publish import cmd_publish
-from .run import cmd_api, cmd_up
-from .status import cmd_status
+from syndication.errors import ConfigError
+from syndication.cli.common import LOCAL_DEV_KEY, settings_or_exit
+from syndication.cli.repair import cmd_config_check, cmd_deliveries_list, cmd_deliveries_replay, cmd_deliveries_show, cmd_events_dead, cmd_events_replay, cmd_partners, cmd_schema
+from syndication.cli.publish import cmd_publish
+from syndication.cli.run import cmd_api, cmd_up
+from syndication.cli.status_view import cmd_status
 
 __all__ = ["LOCAL_DEV_KEY", "build_api", "main", "parser"]
 
 
 def build_api():
     """uvicorn factory: `uvicorn --factory syndication.cli:build_api`."""
-    from ..api.app import create_asgi
+    from syndication.api.app import create_asgi
 
     settings = settings_or_exit()
     from workers.app import app as celery_app

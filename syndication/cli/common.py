@@ -9,14 +9,14 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from ..errors import ConfigError
+from syndication.errors import ConfigError
 
 LOCAL_DEV_KEY = "local-dev-key"
 DATA_DIR = Path(os.environ.get("SYNDICATION_DATA_DIR", ".data"))
 
 
 def settings_or_exit():
-    from ..settings import Settings
+    from syndication.settings import Settings
 
     try:
         return Settings.from_env(os.environ)
@@ -26,7 +26,7 @@ def settings_or_exit():
 
 
 def context():
-    from ..context import Context
+    from syndication.infra.context import Context
 
     return Context.build(settings_or_exit())
 

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from .common import LOCAL_DEV_KEY
+from syndication.cli.common import LOCAL_DEV_KEY
 
 
 def cmd_publish(args) -> int:

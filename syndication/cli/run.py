@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .common import DATA_DIR, LOCAL_DEV_KEY, settings_or_exit
+from syndication.cli.common import DATA_DIR, LOCAL_DEV_KEY, settings_or_exit
 
 API_MAX_CONNECTIONS = 1000  # open connections per API process; past it uvicorn answers 503
 
@@ -16,7 +16,7 @@ def cmd_api(args) -> int:
     settings = settings_or_exit()
     if not settings.api_keys:
         print("warning: SYNDICATION_API_KEYS is empty: every POST /v1/events will get 401", file=sys.stderr)
-    from ..logs import configure
+    from syndication.infra.logs import configure
 
     configure("INFO")
     # Slow or greedy clients: bounded connections (503 past the limit), idle keep-alives closed
@@ -36,9 +36,9 @@ def cmd_api(args) -> int:
 def cmd_up(args) -> int:
     from honcho.manager import Manager
 
-    from .. import localredis
-    from ..redis import connect, ping
-    from ..settings import DEFAULT_REDIS_URL
+    from syndication.infra import localredis
+    from syndication.infra.redis_client import connect, ping
+    from syndication.settings import DEFAULT_REDIS_URL
 
     env = dict(os.environ)
     redis_proc = None
@@ -77,7 +77,7 @@ def cmd_up(args) -> int:
 
 
 def _warn_redis_persistence(url: str) -> None:
-    from ..redis import connect
+    from syndication.infra.redis_client import connect
 
     try:
         reply = connect(url).config_get("appendonly")

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from ..errors import AddressRefused
+from syndication.errors import AddressRefused
 
 IP = IPv4Address | IPv6Address
 

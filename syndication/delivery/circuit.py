@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 
-from ..context import Context
+from syndication.infra.context import Context
 
 # KEYS[1] circuit hash. ARGV: success (1|0), now, threshold. Returns the new state.
 _OBSERVE = """
@@ -66,7 +66,7 @@ return 1
 
 def acquire_slot(ctx: Context, partner, now: float) -> str | None:
     """One of the partner's `max_in_flight` push slots (expiring, so a dead worker frees it)."""
-    from .schedule import lease_seconds
+    from syndication.delivery.schedule import lease_seconds
 
     token = uuid.uuid4().hex
     ok = ctx.script(_ACQUIRE)(keys=[ctx.keys.partner_slots(partner.id)],
@@ -75,7 +75,7 @@ def acquire_slot(ctx: Context, partner, now: float) -> str | None:
 
 
 def renew_slot(ctx: Context, partner, token: str, now: float) -> None:
-    from .schedule import lease_seconds
+    from syndication.delivery.schedule import lease_seconds
 
     ctx.redis.zadd(ctx.keys.partner_slots(partner.id), {token: now + lease_seconds(partner)}, xx=True)
 
@@ -104,7 +104,7 @@ def disable(pipe, keys, partner_id: str, now: float, reason: str) -> None:
 
 def enable(ctx: Context, partner_id: str) -> int:
     """Re-enable a partner disabled by a 410; its parked deliveries become due again."""
-    from .deadletters import replay
+    from syndication.delivery.deadletters import replay
 
     k = ctx.keys
     ctx.redis.hset(k.partner_circuit(partner_id), mapping={"disabled": 0, "state": "closed", "failures": 0})

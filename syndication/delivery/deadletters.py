@@ -16,8 +16,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from ..context import Context
-from . import records
+from syndication.infra.context import Context
+from syndication.delivery import records
 
 
 @dataclass

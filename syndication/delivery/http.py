@@ -26,9 +26,9 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.util.connection import allowed_gai_family
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
-from .. import USER_AGENT
-from ..errors import AddressRefused
-from . import address
+from syndication import USER_AGENT
+from syndication.errors import AddressRefused
+from syndication.delivery import address
 
 EXCERPT_BYTES = 2048
 _READ_CAP = 64 * 1024

@@ -19,16 +19,19 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from .. import metrics
-from ..context import Context
-from ..feeds import websub
-from ..partners.formats import FORMATS, Push
-from ..partners.registry import resolve_secrets
-from ..partners.signing import auth_headers
-from . import circuit, http, records, schedule
-from .backoff import compute_backoff, parse_retry_after
-from .outcome import Outcome, classify
-from .records import DeliveryStatus
+from syndication.infra import metrics
+from syndication.infra.context import Context
+from syndication.delivery import websub
+from syndication.partners.formats import FORMATS, Push
+from syndication.partners.registry import resolve_secrets
+from syndication.partners.signing import auth_headers
+from syndication.delivery import circuit
+from syndication.delivery import http
+from syndication.delivery import records
+from syndication.delivery import schedule
+from syndication.delivery.backoff import compute_backoff, parse_retry_after
+from syndication.delivery.outcome import Outcome, classify
+from syndication.delivery.records import DeliveryStatus
 
 log = logging.getLogger("syndication.delivery")
 BATCH_TIME_BUDGET = 20.0  # seconds; then the rest goes back to due for the next task

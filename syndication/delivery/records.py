@@ -13,8 +13,8 @@ import time
 from enum import Enum
 from typing import Any
 
-from ..context import Context
-from ..keys import ATTEMPTS_CAP
+from syndication.infra.context import Context
+from syndication.infra.keys import ATTEMPTS_CAP
 
 
 class DeliveryStatus(str, Enum):

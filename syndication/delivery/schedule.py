@@ -11,7 +11,7 @@ delivery waits on Celery's visibility timeout, and none is lost.
 
 from __future__ import annotations
 
-from ..context import Context
+from syndication.infra.context import Context
 
 # KEYS: due, inflight. ARGV: now, limit, lease_until. Moves up to `limit` due ids into inflight.
 _CLAIM = """

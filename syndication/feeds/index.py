@@ -17,8 +17,8 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from ..articles import ArticleState
-from ..context import Context
+from syndication.articles import ArticleState
+from syndication.infra.context import Context
 
 RENDER_LOCK_TTL = 30  # seconds; bounds recovery when a feeds worker dies mid-render
 

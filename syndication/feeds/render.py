@@ -18,11 +18,11 @@ from typing import Any
 
 from feedgen.feed import FeedGenerator
 
-from .. import __version__
-from ..articles import article_urn
-from ..text import as_html, plain_text
-from .ext import SyndEntryExtension, SyndFeedExtension
-from .spec import FeedSpec
+from syndication import __version__
+from syndication.articles import article_urn
+from syndication.text import as_html, plain_text
+from syndication.feeds.ext import SyndEntryExtension, SyndFeedExtension
+from syndication.feeds.spec import FeedSpec
 
 CONTENT_TYPES = {
     "rss": "application/rss+xml; charset=utf-8",

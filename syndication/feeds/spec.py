@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import ConfigError
-from ..filters import Filters
+from syndication.errors import ConfigError
+from syndication.filters import Filters
 
 FORMATS = ("rss", "atom", "json")
 
@@ -46,7 +46,7 @@ DEFAULT_FEEDS = (FeedSpec(name="all", title="All news", description="Every publi
 def load_feeds(path: Path | None) -> tuple[FeedSpec, ...]:
     if path is None:
         return DEFAULT_FEEDS
-    from ..settings import load_yaml, pydantic_problem
+    from syndication.settings import load_yaml, pydantic_problem
 
     specs: list[FeedSpec] = []
     for i, item in enumerate(load_yaml(path, "feeds")):

@@ -16,10 +16,10 @@ from email.utils import parsedate_to_datetime
 import logging
 from email.utils import format_datetime
 
-from .. import metrics
-from ..context import Context
-from . import index
-from .render import CONTENT_TYPES, render_every_format, unrenderable
+from syndication.infra import metrics
+from syndication.infra.context import Context
+from syndication.feeds import index
+from syndication.feeds.render import CONTENT_TYPES, render_every_format, unrenderable
 
 log = logging.getLogger("syndication.feeds")
 _reported: set[tuple[str, str, object]] = set()  # (feed, article, version) already logged as skipped

@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..delivery import address
-from ..errors import AddressRefused, ConfigError
-from ..filters import PartnerFilters
-from ..settings import Secret
+from syndication.delivery import address
+from syndication.errors import AddressRefused, ConfigError
+from syndication.filters import PartnerFilters
+from syndication.settings import Secret
 
 FORMAT_NAMES = ("ninjs", "ninjs3", "atom", "rss", "json")
 
@@ -102,7 +102,7 @@ def resolve_secrets(partner: Partner, env: Mapping[str, str]) -> dict[str, Secre
 def load_partners(path: Path | None, env: Mapping[str, str]) -> tuple[Partner, ...]:
     if path is None:
         return ()
-    from ..settings import load_yaml, pydantic_problem
+    from syndication.settings import load_yaml, pydantic_problem
 
     partners: list[Partner] = []
     for i, item in enumerate(load_yaml(path, "partners")):
@@ -110,7 +110,7 @@ def load_partners(path: Path | None, env: Mapping[str, str]) -> tuple[Partner, .
             partners.append(Partner.model_validate(item))
         except ValidationError as exc:
             raise pydantic_problem(path, i, item, exc) from None
-    from ..settings import WEBSUB_PARTNER_ID
+    from syndication.settings import WEBSUB_PARTNER_ID
 
     if any(p.id == WEBSUB_PARTNER_ID for p in partners):
         raise ConfigError(f"{path}: partner id {WEBSUB_PARTNER_ID!r} is reserved for the WebSub hub")

@@ -17,8 +17,8 @@ import base64
 import hashlib
 import hmac
 
-from ..errors import ConfigError
-from ..settings import Secret
+from syndication.errors import ConfigError
+from syndication.settings import Secret
 
 
 def _key(secret: str) -> bytes:

@@ -27,8 +27,9 @@ import feedparser
 import requests
 import yaml
 
-from syndication.context import Context
-from syndication.feeds import index, store
+from syndication.infra.context import Context
+from syndication.feeds import index
+from syndication.feeds import store
 from syndication.settings import Settings
 from tests.support.processes import Proc, api, beat, free_port, wait_for, worker
 from tests.support.receiver import Receiver

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from syndication.context import Context
+from syndication.infra.context import Context
 from syndication.delivery import circuit
 from syndication.partners.registry import Partner
 from syndication.settings import Settings

@@ -6,8 +6,9 @@ import feedparser
 import pytest
 import yaml
 
-from syndication.context import Context
-from syndication.feeds import index, store
+from syndication.infra.context import Context
+from syndication.feeds import index
+from syndication.feeds import store
 from syndication.settings import Settings
 from syndication.text import clean_article
 from tests.support.events import article_event

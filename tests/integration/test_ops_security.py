@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from syndication.api import throttle
-from syndication.keys import Keys
+from syndication.infra.keys import Keys
 from tests.conftest import API_KEY, OPS_KEY
 from tests.integration.test_push import OPS, post, status_is
 from tests.support.events import article_event

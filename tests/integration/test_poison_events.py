@@ -18,9 +18,11 @@ import redis
 from fastapi.testclient import TestClient
 from pytest_redis import factories
 
-from syndication import apply, ingest, status
+from syndication.pipeline import apply
+from syndication.pipeline import ingest
+from syndication.ops import status
 from syndication.api.app import create_app
-from syndication.context import Context
+from syndication.infra.context import Context
 from syndication.settings import Settings
 from tests.conftest import REDIS_BIN
 from tests.support.events import article_event

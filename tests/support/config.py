@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from .receiver import Receiver
+from tests.support.receiver import Receiver
 
 
 def secret(seed: str) -> str:

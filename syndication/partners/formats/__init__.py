@@ -1,11 +1,11 @@
 """Push formats, keyed by the partners-file `format` value."""
 
-from .atom import AtomFormat
-from .base import Format, Push
-from .json import JsonFormat
-from .ninjs import NinjsFormat
-from .ninjs3 import Ninjs3Format
-from .rss import RssFormat
+from syndication.partners.formats.atom import AtomFormat
+from syndication.partners.formats.base import Format, Push
+from syndication.partners.formats.json import JsonFormat
+from syndication.partners.formats.ninjs import NinjsFormat
+from syndication.partners.formats.ninjs3 import Ninjs3Format
+from syndication.partners.formats.rss import RssFormat
 
 FORMATS: dict[str, Format] = {
     f.name: f for f in (JsonFormat(), NinjsFormat(), Ninjs3Format(), AtomFormat(), RssFormat())

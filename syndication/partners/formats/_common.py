@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from ...articles import article_urn  # noqa: F401 (the formats' shared identity)
-from ...text import plain_text
-from .base import Push
+from syndication.articles import article_urn  # noqa: F401 (the formats' shared identity)
+from syndication.text import plain_text
+from syndication.partners.formats.base import Push
 
 # Only used when there is no data at all (a withdrawal of an article never published).
 EPOCH = "1970-01-01T00:00:00+00:00"

@@ -26,8 +26,8 @@ from typing import Any
 
 from lxml import etree
 
-from . import _common as c
-from .base import Format, Push
+from syndication.partners.formats import _common as c
+from syndication.partners.formats.base import Format, Push
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 TOMBSTONE_NS = "http://purl.org/atompub/tombstones/1.0"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from . import _common as c
-from .base import Format, Push
+from syndication.partners.formats import _common as c
+from syndication.partners.formats.base import Format, Push
 
 
 class JsonFormat(Format):

@@ -31,8 +31,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import _common as c
-from .base import Format, Push
+from syndication.partners.formats import _common as c
+from syndication.partners.formats.base import Format, Push
 
 STANDARD = {"name": "ninjs", "version": "2.2",
             "schema": "http://www.iptc.org/std/ninjs/ninjs-schema_2.2.json#"}

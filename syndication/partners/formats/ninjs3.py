@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Format, Push
-from .ninjs import build, dump
+from syndication.partners.formats.base import Format, Push
+from syndication.partners.formats.ninjs import build, dump
 
 STANDARD = {"name": "ninjs", "version": "3.1",
             "schema": "http://www.iptc.org/std/ninjs/ninjs-schema_3.1.json#"}

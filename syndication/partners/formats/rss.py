@@ -23,10 +23,10 @@ from typing import Any
 
 from lxml import etree
 
-from ...feeds.render import render_rss
-from ...feeds.spec import FeedSpec
-from . import _common as c
-from .base import Format, Push
+from syndication.feeds.render import render_rss
+from syndication.feeds.spec import FeedSpec
+from syndication.partners.formats import _common as c
+from syndication.partners.formats.base import Format, Push
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 WITHDRAWN = "withdrawn"

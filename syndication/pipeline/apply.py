@@ -22,12 +22,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from . import ingest, metrics
-from .context import Context
-from .delivery import records
-from .feeds import index
-from .keys import EVENT_TTL
-from .text import clean_article, xml_safe
+from syndication.pipeline import ingest
+from syndication.infra import metrics
+from syndication.infra.context import Context
+from syndication.delivery import records
+from syndication.feeds import index
+from syndication.infra.keys import EVENT_TTL
+from syndication.text import clean_article, xml_safe
 
 log = logging.getLogger("syndication.apply")
 KICK_TTL = 10  # seconds: at most one queued push task per partner in that window

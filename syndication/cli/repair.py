@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import context, parse_time, settings_or_exit
+from syndication.cli.common import context, parse_time, settings_or_exit
 
 
 def cmd_config_check(args) -> int:
     settings = settings_or_exit()
-    from ..partners.registry import check_address
-    from ..errors import AddressRefused
+    from syndication.partners.registry import check_address
+    from syndication.errors import AddressRefused
 
     print(f"redis: {settings.redis_url} (prefix {settings.key_prefix!r})")
     print(f"base url: {settings.base_url}; websub hub: {settings.websub_hub or '-'}")
@@ -34,14 +34,14 @@ def cmd_config_check(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    from ..events import json_schema
+    from syndication.events import json_schema
 
     print(json.dumps(json_schema(), indent=2))
     return 0
 
 
 def cmd_deliveries_show(args) -> int:
-    from ..delivery import records
+    from syndication.delivery import records
 
     ctx = context()
     recs = records.for_article(ctx, args.article_id)
@@ -85,7 +85,7 @@ def _delivery_table(title: str, recs: list[dict]):
 def cmd_deliveries_list(args) -> int:
     from rich.console import Console
 
-    from ..delivery import records
+    from syndication.delivery import records
 
     ctx = context()
     recs = records.for_partner(ctx, args.partner, state=args.state, since=parse_time(args.since), limit=args.limit)
@@ -99,7 +99,7 @@ def cmd_deliveries_list(args) -> int:
 def cmd_deliveries_replay(args) -> int:
     from rich.progress import Progress
 
-    from ..delivery import deadletters
+    from syndication.delivery import deadletters
 
     ctx = context()
     if args.ids:
@@ -119,7 +119,7 @@ def cmd_deliveries_replay(args) -> int:
 
 
 def cmd_partners(args) -> int:
-    from ..delivery import circuit
+    from syndication.delivery import circuit
 
     settings = settings_or_exit()
     if settings.partner(args.partner) is None:
@@ -139,7 +139,7 @@ def cmd_partners(args) -> int:
 
 
 def cmd_events_dead(args) -> int:
-    from ..apply import dead_events
+    from syndication.pipeline.apply import dead_events
 
     dead = dead_events(context(), limit=args.limit)
     if args.json:
@@ -154,7 +154,7 @@ def cmd_events_dead(args) -> int:
 
 
 def cmd_events_replay(args) -> int:
-    from ..apply import dead_events, replay_dead
+    from syndication.pipeline.apply import dead_events, replay_dead
 
     ctx = context()
     ids = args.ids or ([d["event_id"] for d in dead_events(ctx, limit=100_000)] if args.all else [])

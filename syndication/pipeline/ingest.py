@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .context import Context
-from .events import parse_event
-from .keys import EVENT_TTL
+from syndication.infra.context import Context
+from syndication.events import parse_event
+from syndication.infra.keys import EVENT_TTL
 
 log = logging.getLogger("syndication.ingest")
 

@@ -20,10 +20,10 @@ from email.utils import parsedate_to_datetime
 from fastapi import APIRouter, HTTPException, Request, Response, Security
 from redis.exceptions import RedisError
 
-from ..feeds.render import CONTENT_TYPES, feed_url
-from ..feeds.spec import FORMATS
-from . import schema
-from .auth import bearer, check_key
+from syndication.feeds.render import CONTENT_TYPES, feed_url
+from syndication.feeds.spec import FORMATS
+from syndication.api import schema
+from syndication.api.auth import bearer, check_key
 
 router = APIRouter()
 

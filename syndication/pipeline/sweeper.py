@@ -19,11 +19,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from . import ingest, metrics
-from .apply import kick
-from .context import Context
-from .delivery import schedule
-from .feeds import index
+from syndication.pipeline import ingest
+from syndication.infra import metrics
+from syndication.pipeline.apply import kick
+from syndication.infra.context import Context
+from syndication.delivery import schedule
+from syndication.feeds import index
 
 SWEEP_LOCK_MS = 900
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
-from .. import status
-from ..metrics import RedisCollector
-from . import schema
+from syndication.ops import status
+from syndication.infra.metrics import RedisCollector
+from syndication.api import schema
 
 router = APIRouter(tags=["ops"])
 

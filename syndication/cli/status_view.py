@@ -13,7 +13,7 @@ import json
 import time
 from datetime import datetime, timezone
 
-from .common import context
+from syndication.cli.common import context
 
 
 def workers_online(timeout: float = 1.0) -> list[str] | None:
@@ -28,7 +28,7 @@ def workers_online(timeout: float = 1.0) -> list[str] | None:
 
 
 def snapshot(ctx, ping: bool = True) -> dict:
-    from .. import status
+    from syndication.ops import status
 
     data = status.status(ctx)
     data["workers"] = workers_online() if ping else None
@@ -36,7 +36,7 @@ def snapshot(ctx, ping: bool = True) -> dict:
 
 
 def _ago(ts: float | None, now: float) -> str:
-    from ..status import human_age
+    from syndication.ops.status import human_age
 
     if not ts:
         return "-"
@@ -47,7 +47,7 @@ def render(data: dict):
     from rich.console import Group
     from rich.table import Table
 
-    from ..status import human_age
+    from syndication.ops.status import human_age
 
     now = data["at"]
     q = Table(title="queues", title_justify="left")

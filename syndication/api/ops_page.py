@@ -33,14 +33,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from .. import status
-from .. import apply
-from ..delivery import deadletters, records
-from . import session
-from .auth import bearer, check_key
-from .limits import read_body
-from .session import COOKIE, Session
-from .throttle import TooManyAttempts
+from syndication.ops import status
+from syndication.pipeline import apply
+from syndication.delivery import deadletters
+from syndication.delivery import records
+from syndication.api import session
+from syndication.api.auth import bearer, check_key
+from syndication.api.limits import read_body
+from syndication.api.session import COOKIE, Session
+from syndication.api.throttle import TooManyAttempts
 
 router = APIRouter(include_in_schema=False)
 e = html.escape

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .context import Context
-from .delivery import circuit
+from syndication.infra.context import Context
+from syndication.delivery import circuit
 
 QUEUES = ("events", "feeds", "deliveries")
 # kombu's Redis transport keeps priority sub-queues beside each queue: name + "\x06\x16" + priority.

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from .keys import Keys
-from .redis import connect
-from .settings import Settings
+from syndication.infra.keys import Keys
+from syndication.infra.redis_client import connect
+from syndication.settings import Settings
 
 
 @dataclass
@@ -36,6 +36,6 @@ class Context:
 
     @cached_property
     def articles(self):
-        from .articles import ArticleStore
+        from syndication.articles import ArticleStore
 
         return ArticleStore(self.redis, self.keys)

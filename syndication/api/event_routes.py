@@ -10,10 +10,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.responses import JSONResponse
 
-from .. import ingest, metrics
-from ..events import MAX_EVENT_BYTES
-from . import schema
-from .auth import require
+from syndication.pipeline import ingest
+from syndication.infra import metrics
+from syndication.events import MAX_EVENT_BYTES
+from syndication.api import schema
+from syndication.api.auth import require
 
 router = APIRouter()
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Security
 
-from . import schema
-from .auth import bearer, check_key
+from syndication.api import schema
+from syndication.api.auth import bearer, check_key
 
 router = APIRouter()
 

@@ -19,9 +19,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.responses import JSONResponse
 
-from ..delivery import deadletters, records
-from . import schema
-from .auth import require
+from syndication.delivery import deadletters
+from syndication.delivery import records
+from syndication.api import schema
+from syndication.api.auth import require
 
 
 def _ops(request: Request, _: HTTPAuthorizationCredentials | None = Security(schema.OPS_KEY)) -> None:

@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .redis import connect, ping
+from syndication.infra.redis_client import connect, ping
 
 INSTALL_HINT = (
     "redis-server is not installed. Install it with:\n"
