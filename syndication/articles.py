@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from syndication.infra.keys import Keys
+if TYPE_CHECKING:  # the store is handed its key builder by infra.context
+    from syndication.infra.keys import Keys
 
 # KEYS[1] article hash. ARGV: version, data ('' keeps the old data), withdrawn, event_id, now, reason
 # Returns {outcome, previous_version, previous_data}; outcome: applied | replay | stale.

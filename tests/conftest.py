@@ -19,7 +19,7 @@ import pytest
 from pytest_redis import factories
 
 from syndication.infra.context import Context
-from syndication.settings import Settings
+from syndication.configuration import load_settings
 from tests.support import config
 from tests.support.processes import Proc, api, beat, free_port, worker
 from tests.support.receiver import Receiver
@@ -83,7 +83,7 @@ def service(redis_url, tmp_path_factory) -> Service:
         "deliveries": worker("deliveries", env, tmp, concurrency=4),
         "beat": beat(env, tmp),
     }
-    svc = Service(f"http://127.0.0.1:{port}", env, Context.build(Settings.from_env(env)), partners, procs)
+    svc = Service(f"http://127.0.0.1:{port}", env, Context.build(load_settings(env)), partners, procs)
     try:
         for proc in procs.values():
             proc.start()

@@ -20,6 +20,7 @@ from celery import Celery, signals
 from kombu import Exchange, Queue
 
 from syndication.infra.context import Context
+from syndication.configuration import load_settings
 from syndication.settings import Settings
 
 from workers import kombu_fixes
@@ -76,7 +77,7 @@ def make_app(settings: Settings) -> Celery:
 
 @lru_cache(maxsize=1)
 def settings() -> Settings:
-    return Settings.from_env(os.environ)
+    return load_settings(os.environ)
 
 
 @lru_cache(maxsize=1)

@@ -182,9 +182,9 @@ def service_context(env: dict):
     measure directly (renderers, push formats) or need to seed.
     """
     from syndication.infra.context import Context
-    from syndication.settings import Settings
+    from syndication.configuration import load_settings
 
-    return Context.build(Settings.from_env(env))
+    return Context.build(load_settings(env))
 
 
 def api_proc(env: dict, port: int, logdir: Path, name: str = "api") -> Proc:

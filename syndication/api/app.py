@@ -24,7 +24,7 @@ from syndication import __version__
 from syndication.infra.context import Context
 from syndication.errors import ConfigError, InvalidEvent, SyndicationError
 from syndication.infra.redis_client import aconnect
-from syndication.settings import Secret, Settings
+from syndication.settings import Settings
 from syndication.infra import metrics
 from syndication.api import (article_routes, delivery_routes, event_routes, feed_routes, health, metrics_routes,
                              ops_page)
@@ -105,8 +105,7 @@ def create_app(settings: Settings, enqueue_apply: Callable[[str], None], ctx: Co
     app.state.ctx = ctx or Context.build(settings)
     app.state.aredis = aconnect(settings.redis_url)
     app.state.enqueue_apply = enqueue_apply
-    app.state.feed_keys = tuple(Secret(k.strip()) for k in
-                                (settings.environ.get("SYNDICATION_FEED_KEYS") or "").split(",") if k.strip())
+    app.state.feed_keys = settings.feed_keys
     app.state.metrics = metrics_routes.ApiMetrics(app.state.ctx)
     for module in (event_routes, article_routes, delivery_routes, feed_routes, health, metrics_routes, ops_page):
         app.include_router(module.router)

@@ -12,14 +12,16 @@ from pathlib import Path
 from syndication.errors import ConfigError
 
 LOCAL_DEV_KEY = "local-dev-key"
-DATA_DIR = Path(os.environ.get("SYNDICATION_DATA_DIR", ".data"))
+def data_dir() -> Path:
+    """Where `up` keeps its own Redis and beat schedule (read when asked, not at import)."""
+    return Path(os.environ.get("SYNDICATION_DATA_DIR", ".data"))
 
 
 def settings_or_exit():
-    from syndication.settings import Settings
+    from syndication.configuration import load_settings
 
     try:
-        return Settings.from_env(os.environ)
+        return load_settings(os.environ)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

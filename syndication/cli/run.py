@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from syndication.cli.common import DATA_DIR, LOCAL_DEV_KEY, settings_or_exit
+from syndication.cli.common import LOCAL_DEV_KEY, data_dir, settings_or_exit
 
 API_MAX_CONNECTIONS = 1000  # open connections per API process; past it uvicorn answers 503
 
@@ -46,16 +46,16 @@ def cmd_up(args) -> int:
         if ping(connect(DEFAULT_REDIS_URL)):
             print(f"syndication: using the Redis answering at {DEFAULT_REDIS_URL}")
         else:
-            redis_proc = localredis.start(DATA_DIR / "redis")
+            redis_proc = localredis.start(data_dir() / "redis")
             print(f"syndication: no Redis configured or answering; started redis-server on 127.0.0.1:6379 "
-                  f"with AOF in {DATA_DIR / 'redis'}")
+                  f"with AOF in {data_dir() / 'redis'}")
     if not env.get("SYNDICATION_API_KEYS"):
         env["SYNDICATION_API_KEYS"] = LOCAL_DEV_KEY
         print(f"syndication: SYNDICATION_API_KEYS not set; local publisher key is {LOCAL_DEV_KEY!r}")
     os.environ.update(env)
     settings = settings_or_exit()
     _warn_redis_persistence(settings.redis_url)
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    data_dir().mkdir(parents=True, exist_ok=True)
     py = sys.executable
     celery = f"{py} -m celery -A workers"
     common = "--without-gossip --without-mingle -E -l warning"
@@ -65,7 +65,7 @@ def cmd_up(args) -> int:
     manager.add_process("feeds", f"{celery} worker -Q feeds -P threads -c 2 -n feeds@%h {common}", env=env)
     manager.add_process("deliveries",
                         f"{celery} worker -Q deliveries -P threads -c 8 -n deliveries@%h {common}", env=env)
-    manager.add_process("beat", f"{celery} beat -l warning -s {DATA_DIR / 'beat-schedule'}", env=env)
+    manager.add_process("beat", f"{celery} beat -l warning -s {data_dir() / 'beat-schedule'}", env=env)
     print(f"syndication: API on http://{args.host}:{args.port}  (feeds: /feeds, docs: /docs); Ctrl-C stops all")
     try:
         manager.loop()

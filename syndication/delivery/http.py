@@ -28,7 +28,7 @@ from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from syndication import USER_AGENT
 from syndication.errors import AddressRefused
-from syndication.delivery import address
+from syndication.partners import address
 
 EXCERPT_BYTES = 2048
 _READ_CAP = 64 * 1024

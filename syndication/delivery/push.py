@@ -23,7 +23,6 @@ from syndication.infra import metrics
 from syndication.infra.context import Context
 from syndication.delivery import websub
 from syndication.partners.formats import FORMATS, Push
-from syndication.partners.registry import resolve_secrets
 from syndication.partners.signing import auth_headers
 from syndication.delivery import circuit
 from syndication.delivery import http
@@ -90,7 +89,7 @@ def prepare(ctx: Context, partner, rec: dict, now: float) -> tuple[bytes, dict[s
     fmt = FORMATS[partner.format]
     body = fmt.render(build_push(ctx, rec), base_url=ctx.settings.base_url)
     headers = {"Content-Type": fmt.media_type}
-    headers.update(auth_headers(partner, resolve_secrets(partner, ctx.settings.environ),
+    headers.update(auth_headers(partner, ctx.settings.secrets_for(partner.id),
                                 rec["id"], int(now), body))
     return body, headers
 

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from syndication.infra.context import Context
 from syndication.delivery import records
-from syndication.settings import WEBSUB_PARTNER_ID
+from syndication.settings.model import WEBSUB_PARTNER_ID
 from syndication.feeds.render import feed_url
 
 

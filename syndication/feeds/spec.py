@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from syndication.errors import ConfigError
 from syndication.filters import Filters
+from syndication.settings.files import load_yaml, pydantic_problem
 
 FORMATS = ("rss", "atom", "json")
 
@@ -46,8 +47,6 @@ DEFAULT_FEEDS = (FeedSpec(name="all", title="All news", description="Every publi
 def load_feeds(path: Path | None) -> tuple[FeedSpec, ...]:
     if path is None:
         return DEFAULT_FEEDS
-    from syndication.settings import load_yaml, pydantic_problem
-
     specs: list[FeedSpec] = []
     for i, item in enumerate(load_yaml(path, "feeds")):
         try:

@@ -16,10 +16,12 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from syndication.delivery import address
+from syndication.partners import address
 from syndication.errors import AddressRefused, ConfigError
 from syndication.filters import PartnerFilters
-from syndication.settings import Secret
+from syndication.settings.files import load_yaml, pydantic_problem
+from syndication.settings.model import WEBSUB_PARTNER_ID
+from syndication.settings.secret import Secret
 
 FORMAT_NAMES = ("ninjs", "ninjs3", "atom", "rss", "json")
 
@@ -99,27 +101,21 @@ def resolve_secrets(partner: Partner, env: Mapping[str, str]) -> dict[str, Secre
     return out
 
 
-def load_partners(path: Path | None, env: Mapping[str, str]) -> tuple[Partner, ...]:
+def load_partners(path: Path | None) -> tuple[Partner, ...]:
     if path is None:
         return ()
-    from syndication.settings import load_yaml, pydantic_problem
-
     partners: list[Partner] = []
     for i, item in enumerate(load_yaml(path, "partners")):
         try:
             partners.append(Partner.model_validate(item))
         except ValidationError as exc:
             raise pydantic_problem(path, i, item, exc) from None
-    from syndication.settings import WEBSUB_PARTNER_ID
-
     if any(p.id == WEBSUB_PARTNER_ID for p in partners):
         raise ConfigError(f"{path}: partner id {WEBSUB_PARTNER_ID!r} is reserved for the WebSub hub")
     ids = [p.id for p in partners]
     dupes = sorted({n for n in ids if ids.count(n) > 1})
     if dupes:
         raise ConfigError(f"{path}: partner ids must be unique, repeated: {', '.join(dupes)}")
-    for p in partners:
-        resolve_secrets(p, env)
     return tuple(partners)
 
 

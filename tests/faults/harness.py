@@ -30,7 +30,7 @@ import yaml
 from syndication.infra.context import Context
 from syndication.feeds import index
 from syndication.feeds import store
-from syndication.settings import Settings
+from syndication.configuration import load_settings
 from tests.support.processes import Proc, api, beat, free_port, wait_for, worker
 from tests.support.receiver import Receiver
 
@@ -101,7 +101,7 @@ class Cluster:
         self.redis.start()
         for p in self.procs.values():
             p.start()
-        self.ctx = Context.build(Settings.from_env(self.env))
+        self.ctx = Context.build(load_settings(self.env))
         return self
 
     def __exit__(self, *exc) -> None:

@@ -7,14 +7,14 @@ import pytest
 from syndication.infra.context import Context
 from syndication.delivery import circuit
 from syndication.partners.registry import Partner
-from syndication.settings import Settings
+from syndication.configuration import load_settings
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def ctx(redis_url, unique):
-    return Context.build(Settings.from_env({"SYNDICATION_REDIS_URL": redis_url,
+    return Context.build(load_settings({"SYNDICATION_REDIS_URL": redis_url,
                                             "SYNDICATION_KEY_PREFIX": f"circuit-{unique}:"}))
 
 

@@ -40,7 +40,7 @@ from schemathesis.config import SchemathesisConfig
 
 from syndication.api.app import create_app
 from syndication.delivery import records
-from syndication.settings import Settings
+from syndication.configuration import load_settings
 from tests.conftest import API_KEY, FEED_KEY, OPS_KEY
 from tests.support.events import article_event, withdrawal
 from tests.support.processes import wait_for
@@ -89,7 +89,7 @@ def clear_throttle(service) -> None:
 
 def served_document() -> dict:
     """The document the API serves, built by the same code without a network (nothing connects)."""
-    settings = Settings.from_env({"SYNDICATION_REDIS_URL": "redis://127.0.0.1:1/0"})
+    settings = load_settings({"SYNDICATION_REDIS_URL": "redis://127.0.0.1:1/0"})
     return create_app(settings, enqueue_apply=lambda _: None).openapi()
 
 

@@ -9,7 +9,7 @@ import yaml
 from syndication.infra.context import Context
 from syndication.feeds import index
 from syndication.feeds import store
-from syndication.settings import Settings
+from syndication.configuration import load_settings
 from syndication.text import clean_article
 from tests.support.events import article_event
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 def settings(redis_url, tmp_path, prefix, categories):
     f = tmp_path / f"feeds-{'-'.join(categories)}.yaml"
     f.write_text(yaml.safe_dump({"feeds": [{"name": "desk", "filters": {"categories": categories}}]}))
-    return Settings.from_env({"SYNDICATION_REDIS_URL": redis_url, "SYNDICATION_KEY_PREFIX": prefix,
+    return load_settings({"SYNDICATION_REDIS_URL": redis_url, "SYNDICATION_KEY_PREFIX": prefix,
                               "SYNDICATION_FEEDS_FILE": str(f), "SYNDICATION_RENDER_WINDOW": "0"})
 
 

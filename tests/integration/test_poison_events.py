@@ -23,7 +23,7 @@ from syndication.pipeline import ingest
 from syndication.ops import status
 from syndication.api.app import create_app
 from syndication.infra.context import Context
-from syndication.settings import Settings
+from syndication.configuration import load_settings
 from tests.conftest import REDIS_BIN
 from tests.support.events import article_event
 
@@ -35,7 +35,7 @@ own_redis = factories.redis_proc(executable=REDIS_BIN, port=None)
 @pytest.fixture
 def ctx(redis_url) -> Context:
     env = {"SYNDICATION_REDIS_URL": redis_url, "SYNDICATION_KEY_PREFIX": f"p{uuid.uuid4().hex[:6]}:"}
-    return Context.build(Settings.from_env(env))
+    return Context.build(load_settings(env))
 
 
 def store_broken_event(ctx: Context, event_id: str) -> None:
@@ -79,7 +79,7 @@ def test_an_overdue_event_is_redriven_once_per_window(ctx):
 
 def test_redis_refusing_a_command_is_500_and_redis_gone_is_503(own_redis):
     url = f"redis://127.0.0.1:{own_redis.port}/0"
-    settings = Settings.from_env({"SYNDICATION_REDIS_URL": url, "SYNDICATION_API_KEYS": "k"})
+    settings = load_settings({"SYNDICATION_REDIS_URL": url, "SYNDICATION_API_KEYS": "k"})
     client = TestClient(create_app(settings, enqueue_apply=lambda _: None), raise_server_exceptions=False)
     headers = {"Authorization": "Bearer k", "Content-Type": "application/json"}
     body = json.dumps(article_event("full")).encode()
@@ -105,7 +105,7 @@ def test_feed_keys_are_trimmed_like_every_other_key(redis_url, tmp_path):
     feeds.write_text("feeds:\n  - {name: inside, title: Inside, access: partner}\n")
     env = {"SYNDICATION_REDIS_URL": redis_url, "SYNDICATION_KEY_PREFIX": f"f{uuid.uuid4().hex[:6]}:",
            "SYNDICATION_FEED_KEYS": " first-key , second-key ", "SYNDICATION_FEEDS_FILE": str(feeds)}
-    with TestClient(create_app(Settings.from_env(env), enqueue_apply=lambda _: None)) as client:  # one loop
+    with TestClient(create_app(load_settings(env), enqueue_apply=lambda _: None)) as client:  # one loop
         for key in ("first-key", "second-key"):
             resp = client.get("/feeds/inside.rss", headers={"Authorization": f"Bearer {key}"})
             assert resp.status_code == 503, resp.text  # past the key check: only "not rendered yet"

@@ -10,10 +10,10 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from syndication.delivery.address import allowed
+from syndication.partners.address import allowed
 from syndication.errors import ConfigError
 from syndication.partners.registry import Partner
-from syndication.settings import Settings
+from syndication.configuration import load_settings
 
 PUBLIC = "93.184.216.34"
 
@@ -60,5 +60,5 @@ def test_bad_url_names_partner_and_field_in_config(tmp_path):
     f = tmp_path / "partners.yaml"
     f.write_text('partners:\n  - id: sneaky\n    url: "http://127.0.0.1:8315\\\\@8.8.8.8/"\n')
     with pytest.raises(ConfigError) as exc:
-        Settings.from_env({"SYNDICATION_PARTNERS_FILE": str(f)})
+        load_settings({"SYNDICATION_PARTNERS_FILE": str(f)})
     assert "entry 0 (sneaky)" in str(exc.value) and "url" in str(exc.value) and "backslash" in str(exc.value)

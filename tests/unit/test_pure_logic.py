@@ -15,6 +15,7 @@ from syndication.errors import ConfigError
 from syndication.filters import Filters
 from syndication.partners.registry import Partner, check_address
 from syndication.partners.signing import sign
+from syndication.configuration import load_settings
 from syndication.settings import Secret, Settings
 
 
@@ -97,7 +98,7 @@ def test_partner_file_errors_name_the_key(tmp_path):
     f = tmp_path / "p.yaml"
     f.write_text("partners:\n  - id: x\n    url: ftp://nope\n    format: pdf\n")
     with pytest.raises(ConfigError) as exc:
-        Settings.from_env({"SYNDICATION_PARTNERS_FILE": str(f)})
+        load_settings({"SYNDICATION_PARTNERS_FILE": str(f)})
     msg = str(exc.value)
     assert "entry 0 (x)" in msg and "url" in msg and "format" in msg
 
@@ -106,4 +107,4 @@ def test_missing_secret_env_is_named(tmp_path):
     f = tmp_path / "p.yaml"
     f.write_text("partners:\n  - id: x\n    url: https://x.example/\n    auth: {type: bearer, token_env: X_TOKEN}\n")
     with pytest.raises(ConfigError, match="X_TOKEN"):
-        Settings.from_env({"SYNDICATION_PARTNERS_FILE": str(f)})
+        load_settings({"SYNDICATION_PARTNERS_FILE": str(f)})

@@ -1,0 +1,30 @@
+"""Reading the partners and feeds YAML files, with errors that name the file, entry and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from syndication.errors import ConfigError
+
+
+def load_yaml(path: Path, top_key: str) -> list:
+    """Read `path` and return the list under `top_key`, with errors naming the file."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get(top_key, []), list):
+        raise ConfigError(f"{path}: expected a mapping with a '{top_key}:' list")
+    return data.get(top_key) or []
+
+
+def pydantic_problem(path: Path, index: int, item: object, exc) -> ConfigError:
+    """Turn a pydantic ValidationError on list item `index` into a ConfigError naming the key."""
+    name = item.get("id") or item.get("name") if isinstance(item, dict) else None
+    where = f"{path}: entry {index}" + (f" ({name})" if name else "")
+    msgs = [f"{'.'.join(str(p) for p in e['loc']) or '(entry)'}: {e['msg']}" for e in exc.errors()]
+    return ConfigError(f"{where}: " + "; ".join(msgs))

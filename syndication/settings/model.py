@@ -1,0 +1,65 @@
+"""Settings: one frozen, typed object, built once per process by `configuration.load_settings`.
+
+Everything the core needs is here, already parsed and checked: no raw
+environment travels with it, and partner secrets were resolved when the
+settings were loaded (a missing variable fails at start, not at the first push).
+
+    settings.partners            tuple[Partner, ...] from SYNDICATION_PARTNERS_FILE
+    settings.feeds               tuple[FeedSpec, ...] from SYNDICATION_FEEDS_FILE
+    settings.secrets_for(id)     the partner's resolved secrets (`Secret` values)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from syndication.settings.secret import Secret
+
+if TYPE_CHECKING:  # types only: at run time this package imports nothing above it
+    from syndication.feeds.spec import FeedSpec
+    from syndication.partners.registry import Partner
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+WEBSUB_PARTNER_ID = "websub-hub"
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = DEFAULT_REDIS_URL
+    redis_url_configured: bool = False
+    key_prefix: str = "synd:"
+    api_keys: tuple[Secret, ...] = ()
+    ops_keys: tuple[Secret, ...] = ()
+    feed_keys: tuple[Secret, ...] = ()
+    partners_file: Path | None = None
+    feeds_file: Path | None = None
+    base_url: str = "http://127.0.0.1:8000"
+    websub_hub: str | None = None
+    # How long an accepted event may stay unapplied before the sweeper re-drives it.
+    event_redrive_after: float = 30.0
+    # Minimum seconds between two renders of one feed (bursts coalesce into one).
+    render_window: float = 1.0
+    partners: tuple[Partner, ...] = ()
+    feeds: tuple[FeedSpec, ...] = ()
+    # The WebSub hub, pinged through the delivery machinery like a partner (retried, recorded).
+    websub_partner: Partner | None = None
+    partner_secrets: Mapping[str, Mapping[str, Secret]] = field(default_factory=dict, repr=False)
+
+    def partner(self, partner_id: str) -> Partner | None:
+        if partner_id == WEBSUB_PARTNER_ID:
+            return self.websub_partner
+        return next((p for p in self.partners if p.id == partner_id), None)
+
+    def secrets_for(self, partner_id: str) -> Mapping[str, Secret]:
+        return self.partner_secrets.get(partner_id, {})
+
+    @property
+    def push_targets(self) -> tuple[Partner, ...]:
+        """Partners plus the WebSub hub: everything the sweeper pumps."""
+        return self.partners + ((self.websub_partner,) if self.websub_partner else ())
+
+    def feed(self, name: str) -> FeedSpec | None:
+        return next((f for f in self.feeds if f.name == name), None)
