@@ -20,6 +20,7 @@ from celery import Celery, signals
 from kombu import Exchange, Queue
 
 from syndication.infra.context import Context
+from syndication.infra.keys import QUEUES
 from syndication.configuration import load_settings
 from syndication.settings import Settings
 
@@ -27,7 +28,6 @@ from workers import kombu_fixes
 
 kombu_fixes.apply()
 
-QUEUES = ("events", "feeds", "deliveries")
 TASK_TIME_LIMIT = 600
 VISIBILITY_TIMEOUT = 3 * TASK_TIME_LIMIT
 
@@ -44,7 +44,6 @@ def make_app(settings: Settings) -> Celery:
             "syndication.apply_event": {"queue": "events"},
             "syndication.render_feed": {"queue": "feeds"},
             "syndication.push_batch": {"queue": "deliveries"},
-            "syndication.websub_ping": {"queue": "deliveries"},
             "syndication.sweep": {"queue": "feeds"},
         },
         task_serializer="json",

@@ -7,13 +7,12 @@ holds a short lock, so two beats started by mistake do not double the work.
 from __future__ import annotations
 
 from syndication.pipeline import sweeper
-
 from workers.app import app, context
-from workers.tasks import queue_followups
+from workers.tasks import dispatch
 
 
 @app.task(name="syndication.sweep", ignore_result=True)
 def sweep() -> dict:
     found = sweeper.sweep(context())
-    queue_followups(events=found.events, feeds=found.feeds, partners=found.partners)
+    dispatch(found)
     return {"events": len(found.events), "feeds": len(found.feeds), "partners": len(found.partners)}

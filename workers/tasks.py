@@ -1,49 +1,43 @@
-"""Thin Celery tasks: each takes ids, calls the core, and queues the follow-up work.
+"""Thin Celery tasks: each takes ids, runs one pipeline step, and dispatches its FollowUp.
 
 Arguments are ids only (event id, feed name, partner id); the core re-reads
-Redis, so a retried or replayed task sees current state.
+Redis, so a retried or replayed task sees current state. `dispatch` is the
+one place a FollowUp becomes Celery messages; the API enqueues accepted
+events through it too (cli.build_api).
 """
 
 from __future__ import annotations
 
-from syndication.pipeline import apply
-from syndication.delivery import push
-from syndication.feeds import store
-from syndication.delivery import websub
-
+from syndication.pipeline import apply, steps
+from syndication.pipeline.followup import FollowUp
 from workers.app import app, context
 
 
-def queue_followups(feeds=(), partners=(), events=()) -> None:
-    for event_id in events:
+def dispatch(follow: FollowUp) -> None:
+    for event_id in follow.events:
         apply_event.apply_async((event_id,))
-    for name in feeds:
+    for name in follow.feeds:
         render_feed.apply_async((name,))
-    for partner_id in partners:
+    for partner_id in follow.partners:
         push_batch.apply_async((partner_id,))
 
 
 @app.task(name="syndication.apply_event")
 def apply_event(event_id: str) -> str:
     follow = apply.apply_or_park(context(), event_id)
-    queue_followups(feeds=follow.feeds, partners=follow.partners)
+    dispatch(follow)
     return follow.outcome
 
 
 @app.task(name="syndication.render_feed")
-def render_feed(name: str) -> list:
-    ctx = context()
-    outcome = store.render_feed(ctx, name)
-    if outcome.again:
-        render_feed.apply_async((name,))
-    pings = websub.create_pings(ctx, name, outcome.changed, store.etags(ctx, name, outcome.changed))
-    queue_followups(partners=apply.kick(ctx, pings))
-    return list(outcome.changed)
+def render_feed(name: str) -> str:
+    follow = steps.render_feed(context(), name)
+    dispatch(follow)
+    return follow.outcome
 
 
 @app.task(name="syndication.push_batch")
-def push_batch(partner_id: str) -> dict:
-    result = push.push_batch(context(), partner_id)
-    if result.more_due:
-        queue_followups(partners=apply.kick(context(), [partner_id]))
-    return result.outcomes
+def push_batch(partner_id: str) -> str:
+    follow = steps.push_batch(context(), partner_id)
+    dispatch(follow)
+    return follow.outcome

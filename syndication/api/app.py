@@ -1,9 +1,10 @@
 """The FastAPI application: routers, shared state, and one error handler table.
 
-    app = create_app(settings, enqueue_apply=lambda event_id: ...)
+    app = create_app(settings, enqueue=lambda follow_up: ...)
 
-`enqueue_apply` is how an accepted event reaches the events queue; the
-composition root (cli.py) builds it from Celery, so this package never
+`enqueue` is how an accepted event reaches the events queue: it takes the
+same FollowUp every pipeline step returns, and the composition root
+(cli.build_api) passes workers.tasks.dispatch, so this package never
 imports Celery. Every error maps to a JSON body with a clear message:
 bad input is 4xx, an unreachable Redis is 503, never a 500.
 """
@@ -24,6 +25,7 @@ from syndication import __version__
 from syndication.infra.context import Context
 from syndication.errors import ConfigError, InvalidEvent, SyndicationError
 from syndication.infra.redis_client import aconnect
+from syndication.pipeline.followup import FollowUp
 from syndication.settings import Settings
 from syndication.infra import metrics
 from syndication.api import (article_routes, delivery_routes, event_routes, feed_routes, health, metrics_routes,
@@ -98,13 +100,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal_error", "unexpected error; see the service log")
 
 
-def create_app(settings: Settings, enqueue_apply: Callable[[str], None], ctx: Context | None = None) -> FastAPI:
+def create_app(settings: Settings, enqueue: Callable[[FollowUp], None], ctx: Context | None = None) -> FastAPI:
     app = FastAPI(title="syndication", version=__version__,
                   description="Article events in; RSS/Atom/JSON feeds and signed partner pushes out.")
     app.state.settings = settings
     app.state.ctx = ctx or Context.build(settings)
     app.state.aredis = aconnect(settings.redis_url)
-    app.state.enqueue_apply = enqueue_apply
+    app.state.enqueue = enqueue
     app.state.feed_keys = settings.feed_keys
     app.state.metrics = metrics_routes.ApiMetrics(app.state.ctx)
     for module in (event_routes, article_routes, delivery_routes, feed_routes, health, metrics_routes, ops_page):
@@ -116,13 +118,13 @@ def create_app(settings: Settings, enqueue_apply: Callable[[str], None], ctx: Co
     return app
 
 
-def create_asgi(settings: Settings, enqueue_apply: Callable[[str], None]):
+def create_asgi(settings: Settings, enqueue: Callable[[FollowUp], None]):
     """The served application: body caps, then /ops security headers, then the feed fast path,
     in front of the FastAPI app."""
     from syndication.api import limits
     from syndication.api import throttle
 
-    app = create_app(settings, enqueue_apply)
+    app = create_app(settings, enqueue)
     throttle.install(app)  # 429 for too many wrong keys, in the JSON error shape
     # Outermost, so nothing can read a body before its size is checked.
     return limits.BodyLimit(ops_page.SecurityHeaders(feed_routes.FeedFastPath(app, app.state)), app.state,

@@ -68,7 +68,7 @@ async def post_event(request: Request):
     raw = await read_capped(request, MAX_EVENT_BYTES)
     from starlette.concurrency import run_in_threadpool
 
-    accepted = await run_in_threadpool(ingest.accept, app.ctx, raw, app.enqueue_apply)
+    accepted = await run_in_threadpool(ingest.accept, app.ctx, raw, app.enqueue)
     if accepted.created:
         metrics.inc(app.ctx.redis, app.ctx.keys, "events_accepted", type=accepted.type)
     return JSONResponse(accepted.body(), status_code=202 if accepted.created else 200)

@@ -21,7 +21,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, Security
 from redis.exceptions import RedisError
 
 from syndication.feeds.render import CONTENT_TYPES, feed_url
-from syndication.feeds.spec import FORMATS
+from syndication.feeds.spec import FEED_FORMATS
 from syndication.api import schema
 from syndication.api.auth import bearer, check_key
 
@@ -81,7 +81,7 @@ class FeedFastPath:
         state = self.state
         name, _, fmt = scope["path"][7:].rpartition(".")
         spec = state.settings.feed(name)
-        if spec is None or fmt not in FORMATS or spec.access != "public":
+        if spec is None or fmt not in FEED_FORMATS or spec.access != "public":
             return False  # the FastAPI route answers with the right error
         key = state.ctx.keys.feed_rendered(name, fmt)
         etag, last_modified, ctype = await state.aredis.hmget(key, "etag", "last_modified", "content_type")
@@ -144,7 +144,7 @@ def list_feeds(request: Request):
     settings = request.app.state.settings
     return {"feeds": [
         {"name": f.name, "title": f.display_title, "language": f.language, "access": f.access,
-         "urls": {fmt: feed_url(settings.base_url, f.name, fmt) for fmt in FORMATS}}
+         "urls": {fmt: feed_url(settings.base_url, f.name, fmt) for fmt in FEED_FORMATS}}
         for f in settings.feeds
     ]}
 
@@ -156,7 +156,7 @@ _FEED_ROUTE = dict(
     response_class=Response,
     responses={
         200: {"description": "The stored bytes of the feed (no body for HEAD)",
-              "content": {CONTENT_TYPES[fmt].split(";")[0]: _FEED_BODIES[fmt] for fmt in FORMATS},
+              "content": {CONTENT_TYPES[fmt].split(";")[0]: _FEED_BODIES[fmt] for fmt in FEED_FORMATS},
               "headers": _FEED_HEADERS},
         304: {"description": "Not modified since `If-None-Match` / `If-Modified-Since`",
               "headers": {k: v for k, v in _FEED_HEADERS.items() if k != "Content-Encoding"}},
@@ -179,7 +179,7 @@ async def get_feed(filename: str, request: Request):
     state = request.app.state
     name, _, fmt = filename.rpartition(".")
     spec = state.settings.feed(name)
-    if spec is None or fmt not in FORMATS:
+    if spec is None or fmt not in FEED_FORMATS:
         raise HTTPException(404, f"no feed {filename!r}; GET /feeds lists them")
     token = bearer(request)
     if spec.access == "partner" and (token is None or check_key(request, token, state.feed_keys) is None):

@@ -37,12 +37,9 @@ def build_api():
     from syndication.api.app import create_asgi
 
     settings = settings_or_exit()
-    from workers.app import app as celery_app
+    from workers.tasks import dispatch  # the one seam where follow-up work becomes Celery messages
 
-    def enqueue_apply(event_id: str) -> None:
-        celery_app.send_task("syndication.apply_event", args=[event_id], queue="events")
-
-    return create_asgi(settings, enqueue_apply)
+    return create_asgi(settings, dispatch)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from syndication.infra import metrics
 from syndication.infra.context import Context
 from syndication.delivery import websub
-from syndication.partners.formats import FORMATS, Push
+from syndication.partners.formats import PUSH_FORMATS, Push
 from syndication.partners.signing import auth_headers
 from syndication.delivery import circuit
 from syndication.delivery import http
@@ -86,7 +86,7 @@ def superseded(ctx: Context, rec: dict) -> DeliveryStatus | None:
 def prepare(ctx: Context, partner, rec: dict, now: float) -> tuple[bytes, dict[str, str]]:
     if rec["event_type"] == "websub.publish":
         return websub.ping(rec["article_id"])
-    fmt = FORMATS[partner.format]
+    fmt = PUSH_FORMATS[partner.format]
     body = fmt.render(build_push(ctx, rec), base_url=ctx.settings.base_url)
     headers = {"Content-Type": fmt.media_type}
     headers.update(auth_headers(partner, ctx.settings.secrets_for(partner.id),

@@ -68,3 +68,16 @@ def expire_leases(ctx: Context, partner_id: str, now: float) -> int:
 
 def due_count(ctx: Context, partner_id: str, now: float) -> int:
     return int(ctx.redis.zcount(ctx.keys.partner_due(partner_id), "-inf", now))
+
+
+KICK_TTL = 10  # seconds: at most one queued push task per partner in that window
+
+
+def kick(ctx: Context, partner_ids: list[str]) -> list[str]:
+    """Take each partner's kick marker; return those for which a push task must be queued."""
+    if not partner_ids:
+        return []
+    pipe = ctx.redis.pipeline(transaction=False)
+    for pid in partner_ids:
+        pipe.set(ctx.keys.partner_kick(pid), 1, nx=True, ex=KICK_TTL)
+    return [pid for pid, ok in zip(partner_ids, pipe.execute()) if ok]

@@ -16,7 +16,7 @@ from syndication.errors import ConfigError
 from syndication.filters import Filters
 from syndication.settings.files import load_yaml, pydantic_problem
 
-FORMATS = ("rss", "atom", "json")
+FEED_FORMATS = ("rss", "atom", "json")
 
 
 class FeedSpec(BaseModel):

@@ -68,6 +68,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 EVENT_TTL = 7 * 24 * 3600
+QUEUES = ("events", "feeds", "deliveries")  # Celery's queue lists, under <prefix>celery:
 ATTEMPTS_CAP = 200
 
 

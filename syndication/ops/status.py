@@ -12,8 +12,8 @@ from typing import Any
 
 from syndication.infra.context import Context
 from syndication.delivery import circuit
+from syndication.infra.keys import QUEUES
 
-QUEUES = ("events", "feeds", "deliveries")
 # kombu's Redis transport keeps priority sub-queues beside each queue: name + "\x06\x16" + priority.
 PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 

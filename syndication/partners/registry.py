@@ -17,13 +17,13 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from syndication.partners import address
+from syndication.partners.formats import PUSH_FORMATS
 from syndication.errors import AddressRefused, ConfigError
 from syndication.filters import PartnerFilters
 from syndication.settings.files import load_yaml, pydantic_problem
 from syndication.settings.model import WEBSUB_PARTNER_ID
 from syndication.settings.secret import Secret
 
-FORMAT_NAMES = ("ninjs", "ninjs3", "atom", "rss", "json")
 
 
 class Auth(BaseModel):
@@ -69,7 +69,7 @@ class Partner(BaseModel):
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     url: str
-    format: Literal["ninjs", "ninjs3", "atom", "rss", "json"] = "json"
+    format: Literal[tuple(PUSH_FORMATS)] = "json"  # the names are the formats registered in formats/
     auth: Auth = Field(default_factory=Auth)
     filters: PartnerFilters = Field(default_factory=PartnerFilters)
     timeouts: Timeouts = Field(default_factory=Timeouts)

@@ -20,34 +20,24 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
-
-from syndication.pipeline import ingest
+from syndication.delivery import records, schedule
+from syndication.feeds import index
 from syndication.infra import metrics
 from syndication.infra.context import Context
-from syndication.delivery import records
-from syndication.feeds import index
 from syndication.infra.keys import EVENT_TTL
+from syndication.pipeline import ingest
+from syndication.pipeline.followup import FollowUp
 from syndication.text import clean_article, xml_safe
 
 log = logging.getLogger("syndication.apply")
-KICK_TTL = 10  # seconds: at most one queued push task per partner in that window
 MAX_APPLY_FAILURES = 5
-
-
-@dataclass
-class FollowUp:
-    event_id: str
-    outcome: str  # applied | replay | stale | missing
-    feeds: list[str] = field(default_factory=list)
-    partners: list[str] = field(default_factory=list)
 
 
 def apply_event(ctx: Context, event_id: str) -> FollowUp:
     event = ingest.load(ctx, event_id)
     if event is None:  # expired or never stored: nothing to do
         ctx.redis.zrem(ctx.keys.events_pending, event_id)
-        return FollowUp(event_id, "missing")
+        return FollowUp(outcome="missing")
     art = event["article"]
     withdrawn = event["type"] == "article.withdrawn"
     now = time.time()
@@ -55,11 +45,11 @@ def apply_event(ctx: Context, event_id: str) -> FollowUp:
         art["id"], art["version"], None if withdrawn else clean_article(art),
         withdrawn=withdrawn, event_id=event_id, now=now, reason=xml_safe(art.get("reason", "")) if withdrawn else "",
     )
-    follow = FollowUp(event_id, cas.outcome)
+    follow = FollowUp(outcome=cas.outcome)
     if cas.outcome != "stale":
         state = ctx.articles.get(art["id"])
         follow.feeds = index.mark_dirty(ctx, index.place(ctx, state, event.get("occurred_at")))
-        follow.partners = kick(ctx, fan_out(ctx, state, event))
+        follow.partners = schedule.kick(ctx, fan_out(ctx, state, event))
     _finish(ctx, event_id, event, cas.outcome, cas.previous_version)
     return follow
 
@@ -77,7 +67,7 @@ def apply_or_park(ctx: Context, event_id: str) -> FollowUp:
             metrics.inc(ctx.redis, ctx.keys, "events_failed", outcome="retry")
             log.warning("event failed to apply; the sweeper re-drives it",
                         extra={"event_id": event_id, "attempt": failures, "outcome": "failed"}, exc_info=True)
-            return FollowUp(event_id, "failed")
+            return FollowUp(outcome="failed")
         pipe = ctx.redis.pipeline(transaction=True)
         pipe.zrem(ctx.keys.events_pending, event_id)
         pipe.zadd(ctx.keys.events_dead, {event_id: time.time()})
@@ -87,7 +77,7 @@ def apply_or_park(ctx: Context, event_id: str) -> FollowUp:
         pipe.execute()
         log.error("event parked as dead after %d failed attempts", failures,
                   extra={"event_id": event_id, "attempt": failures, "outcome": "dead"}, exc_info=True)
-        return FollowUp(event_id, "dead")
+        return FollowUp(outcome="dead")
 
 
 def dead_events(ctx: Context, limit: int = 100) -> list[dict]:
@@ -162,13 +152,3 @@ def retire_older(ctx: Context, state) -> None:
             records.set_status(pipe, ctx.keys, rec["id"], status, now)
             pipe.zrem(ctx.keys.partner_due(rec["partner"]), rec["id"])
     pipe.execute()
-
-
-def kick(ctx: Context, partner_ids: list[str]) -> list[str]:
-    """Take each partner's kick marker; return those for which a push task must be queued."""
-    if not partner_ids:
-        return []
-    pipe = ctx.redis.pipeline(transaction=False)
-    for pid in partner_ids:
-        pipe.set(ctx.keys.partner_kick(pid), 1, nx=True, ex=KICK_TTL)
-    return [pid for pid, ok in zip(partner_ids, pipe.execute()) if ok]

@@ -17,6 +17,7 @@ from typing import Callable
 
 from syndication.infra.context import Context
 from syndication.events import parse_event
+from syndication.pipeline.followup import FollowUp
 from syndication.infra.keys import EVENT_TTL
 
 log = logging.getLogger("syndication.ingest")
@@ -44,7 +45,7 @@ class Accepted:
         return {"event_id": self.event_id, "status": "accepted"}
 
 
-def accept(ctx: Context, raw: bytes, enqueue_apply: Callable[[str], None]) -> Accepted:
+def accept(ctx: Context, raw: bytes, enqueue: Callable[[FollowUp], None]) -> Accepted:
     """Validate `raw`, store it, enqueue its application. Raises InvalidEvent."""
     event = parse_event(raw)
     body = event.model_dump_json()
@@ -58,10 +59,10 @@ def accept(ctx: Context, raw: bytes, enqueue_apply: Callable[[str], None]) -> Ac
     if prior:
         if prior in (b"accepted", "accepted"):
             # Stored but maybe never queued (the API died in between): queue it again, it is idempotent.
-            enqueue_apply(event.event_id)
+            enqueue(FollowUp(events=[event.event_id]))
         log.info("event repeated", extra={**context, "outcome": "repeat"})
         return Accepted(event.event_id, created=False, type=event.type)
-    enqueue_apply(event.event_id)
+    enqueue(FollowUp(events=[event.event_id]))
     log.info("event accepted", extra={**context, "outcome": "accepted"})
     return Accepted(event.event_id, created=True, type=event.type)
 

@@ -90,7 +90,7 @@ def clear_throttle(service) -> None:
 def served_document() -> dict:
     """The document the API serves, built by the same code without a network (nothing connects)."""
     settings = load_settings({"SYNDICATION_REDIS_URL": "redis://127.0.0.1:1/0"})
-    return create_app(settings, enqueue_apply=lambda _: None).openapi()
+    return create_app(settings, enqueue=lambda _: None).openapi()
 
 
 # Built at import so that pytest can collect one test per operation (Schemathesis's lazy

@@ -80,7 +80,7 @@ def test_an_overdue_event_is_redriven_once_per_window(ctx):
 def test_redis_refusing_a_command_is_500_and_redis_gone_is_503(own_redis):
     url = f"redis://127.0.0.1:{own_redis.port}/0"
     settings = load_settings({"SYNDICATION_REDIS_URL": url, "SYNDICATION_API_KEYS": "k"})
-    client = TestClient(create_app(settings, enqueue_apply=lambda _: None), raise_server_exceptions=False)
+    client = TestClient(create_app(settings, enqueue=lambda _: None), raise_server_exceptions=False)
     headers = {"Authorization": "Bearer k", "Content-Type": "application/json"}
     body = json.dumps(article_event("full")).encode()
     raw = redis.Redis(port=own_redis.port)
@@ -105,7 +105,7 @@ def test_feed_keys_are_trimmed_like_every_other_key(redis_url, tmp_path):
     feeds.write_text("feeds:\n  - {name: inside, title: Inside, access: partner}\n")
     env = {"SYNDICATION_REDIS_URL": redis_url, "SYNDICATION_KEY_PREFIX": f"f{uuid.uuid4().hex[:6]}:",
            "SYNDICATION_FEED_KEYS": " first-key , second-key ", "SYNDICATION_FEEDS_FILE": str(feeds)}
-    with TestClient(create_app(load_settings(env), enqueue_apply=lambda _: None)) as client:  # one loop
+    with TestClient(create_app(load_settings(env), enqueue=lambda _: None)) as client:  # one loop
         for key in ("first-key", "second-key"):
             resp = client.get("/feeds/inside.rss", headers={"Authorization": f"Bearer {key}"})
             assert resp.status_code == 503, resp.text  # past the key check: only "not rendered yet"

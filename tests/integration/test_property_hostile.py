@@ -50,7 +50,7 @@ from syndication.events import ID_PATTERN, parse_event
 from syndication.feeds import index
 from syndication.feeds.render import RENDERERS, render_every_format
 from syndication.feeds.store import live_articles, render_all
-from syndication.partners.formats import FORMATS, Push
+from syndication.partners.formats import PUSH_FORMATS, Push
 from syndication.text import plain_text
 from tests.support.config import SCENARIOS
 from tests.support.processes import wait_for
@@ -562,7 +562,7 @@ def render_and_check(service, event: dict, tally: Tally) -> None:
             check_output(fmt, body, f"feed {fmt} of {where}")
             tally.renders += 1
     push = pushes_for(service, article_id, event)
-    for name, fmt in FORMATS.items():
+    for name, fmt in PUSH_FORMATS.items():
         body = fmt.render(push, base_url=ctx.settings.base_url)
         check_output(name if name in ("rss", "atom") else "json", body, f"push {name} of {where}")
         tally.renders += 1

@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from lxml import etree
 
 from syndication.events import parse_event
-from syndication.partners.formats import FORMATS, Push
+from syndication.partners.formats import PUSH_FORMATS, Push
 from syndication.text import clean_article
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
@@ -89,15 +89,15 @@ PUSHES = {
     "withdrawn": Push("d3", "e3", "article.withdrawn", V2["id"], 3, V2, True, REASON),
     "withdrawn-unpublished": Push("d4", "e4", "article.withdrawn", "never-1", 2, None, True, "dup"),
 }
-ALL = [(fmt, case) for fmt in FORMATS for case in PUSHES]
+ALL = [(fmt, case) for fmt in PUSH_FORMATS for case in PUSHES]
 
 
 def render(fmt: str, case: str) -> bytes:
-    return FORMATS[fmt].render(PUSHES[case], base_url=BASE)
+    return PUSH_FORMATS[fmt].render(PUSHES[case], base_url=BASE)
 
 
 def test_registry():
-    assert {n: f.media_type for n, f in FORMATS.items()} == {
+    assert {n: f.media_type for n, f in PUSH_FORMATS.items()} == {
         "json": "application/json", "ninjs": "application/json", "ninjs3": "application/json",
         "atom": "application/atom+xml;type=entry", "rss": "application/rss+xml"}
 
@@ -218,7 +218,7 @@ def test_atom_entry_document(case):
 
 def test_atom_entry_without_authors_names_the_publisher():
     push = Push("d9", "e9", "article.published", "kk-2026-11-20-lrt", 1, stored(authors=[]), False)
-    root = etree.fromstring(FORMATS["atom"].render(push, base_url=BASE))
+    root = etree.fromstring(PUSH_FORMATS["atom"].render(push, base_url=BASE))
     assert root.xpath("a:author/a:name/text()", namespaces=NS) == ["Newsroom Example"]
 
 
@@ -291,4 +291,4 @@ def test_json_format_still_works():
 def test_non_withdrawal_without_article_data_fails_loudly(fmt):
     push = Push("d5", "e5", "article.updated", "lost-1", 4, None, False)
     with pytest.raises(ValueError, match="no article data"):
-        FORMATS[fmt].render(push, base_url=BASE)
+        PUSH_FORMATS[fmt].render(push, base_url=BASE)

@@ -17,7 +17,7 @@ import pytest
 
 from syndication.errors import InvalidEvent
 from syndication.events import parse_event
-from syndication.partners.formats import FORMATS, Push
+from syndication.partners.formats import PUSH_FORMATS, Push
 from syndication.text import clean_article, sanitize_html
 
 
@@ -48,7 +48,7 @@ def test_a_lone_surrogate_in_a_key_is_a_problem_that_can_be_sent():
 def test_json_push_withdrawal_reason_is_plain_text():
     reason = '<img src=x onerror=alert(1)>Legal &lt;script&gt;alert(2)&lt;/script&gt; hold'
     push = Push("d1", "e1", "article.withdrawn", "a1", 2, None, True, reason)
-    sent = json.loads(FORMATS["json"].render(push, base_url="https://s.example"))["article"]["reason"]
+    sent = json.loads(PUSH_FORMATS["json"].render(push, base_url="https://s.example"))["article"]["reason"]
     assert "Legal" in sent and "hold" in sent
     assert "<img" not in sent and "<script" not in html.unescape(sent) and "onerror=" not in sent.replace(" ", "")
 

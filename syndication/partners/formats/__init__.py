@@ -7,8 +7,8 @@ from syndication.partners.formats.ninjs import NinjsFormat
 from syndication.partners.formats.ninjs3 import Ninjs3Format
 from syndication.partners.formats.rss import RssFormat
 
-FORMATS: dict[str, Format] = {
+PUSH_FORMATS: dict[str, Format] = {
     f.name: f for f in (JsonFormat(), NinjsFormat(), Ninjs3Format(), AtomFormat(), RssFormat())
 }
 
-__all__ = ["FORMATS", "Format", "Push"]
+__all__ = ["PUSH_FORMATS", "Format", "Push"]

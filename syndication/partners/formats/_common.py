@@ -15,7 +15,7 @@ from syndication.text import plain_text
 from syndication.partners.formats.base import Push
 
 # Only used when there is no data at all (a withdrawal of an article never published).
-EPOCH = "1970-01-01T00:00:00+00:00"
+NO_DATE = "1970-01-01T00:00:00+00:00"
 
 
 def is_withdrawal(push: Push) -> bool:
@@ -35,7 +35,7 @@ def rfc3339(value: str | None) -> str | None:
 
 
 def published(article: dict[str, Any]) -> str:
-    return rfc3339(article.get("published_at")) or EPOCH
+    return rfc3339(article.get("published_at")) or NO_DATE
 
 
 def updated(article: dict[str, Any]) -> str:
@@ -45,7 +45,7 @@ def updated(article: dict[str, Any]) -> str:
 
 def withdrawn_at(push: Push, article: dict[str, Any] | None) -> str:
     """When the withdrawal happened: the event's time, else the last version's time."""
-    return rfc3339(push.occurred_at) or (updated(article) if article else EPOCH)
+    return rfc3339(push.occurred_at) or (updated(article) if article else NO_DATE)
 
 
 def description(article: dict[str, Any]) -> str:

@@ -2,7 +2,7 @@
 
 A format gets a `Push`: the delivery (id, version, event type) and the
 article as stored (clean data, withdrawn flag, reason). It returns bytes.
-Adding a format is one module with one subclass, registered in FORMATS.
+Adding a format is one module with one subclass, registered in PUSH_FORMATS.
 """
 
 from __future__ import annotations

@@ -1,0 +1,28 @@
+"""The steps that follow a feed render and a push batch, each returning its FollowUp.
+
+    render_feed(ctx, name)      render and store; ping the WebSub hub for changed formats;
+                                render once more if the feed went dirty meanwhile
+    push_batch(ctx, partner)    push one batch; queue the next while more are due
+
+The work itself lives in feeds/ and delivery/; these only decide what comes next.
+"""
+
+from __future__ import annotations
+
+from syndication.delivery import push, schedule, websub
+from syndication.feeds import store
+from syndication.infra.context import Context
+from syndication.pipeline.followup import FollowUp
+
+
+def render_feed(ctx: Context, name: str) -> FollowUp:
+    outcome = store.render_feed(ctx, name)
+    pings = websub.create_pings(ctx, name, outcome.changed, store.etags(ctx, name, outcome.changed))
+    return FollowUp(outcome="changed" if outcome.changed else "unchanged",
+                    feeds=[name] if outcome.again else [], partners=schedule.kick(ctx, pings))
+
+
+def push_batch(ctx: Context, partner_id: str) -> FollowUp:
+    result = push.push_batch(ctx, partner_id)
+    outcome = ",".join(f"{k}={v}" for k, v in sorted(result.outcomes.items()))
+    return FollowUp(outcome=outcome, partners=schedule.kick(ctx, [partner_id]) if result.more_due else [])
