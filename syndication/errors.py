@@ -7,8 +7,10 @@
      +-- UnknownDelivery      no delivery record for a delivery id
      +-- AddressRefused       a partner URL resolves to a private address it may not use
 
-Callers catch `SyndicationError`; the API maps each class to one HTTP status
-in a single handler, so bad input never becomes a 500.
+Callers catch `SyndicationError`; the API maps each class to one status and
+error name in one table (api/app.py DOMAIN_ERRORS): bad input is a 4xx, an
+unknown id a 404, a server-side error (ConfigError) a 500 whose body only
+says to look at the log.
 """
 
 from __future__ import annotations

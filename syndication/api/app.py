@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from syndication import __version__
 from syndication.infra.context import Context
-from syndication.errors import ConfigError, InvalidEvent, SyndicationError
+from syndication.errors import ConfigError, InvalidEvent, SyndicationError, UnknownArticle, UnknownDelivery
 from syndication.infra.redis_client import aconnect
 from syndication.pipeline.followup import FollowUp
 from syndication.settings import Settings
@@ -42,6 +42,15 @@ def _error(status: int, error: str, detail: str, headers=None, **extra) -> JSONR
 HTTP_ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 410: "gone", 413: "body_too_large", 415: "unsupported_media_type",
                422: "invalid_request", 429: "too_many_attempts", 500: "internal_error", 503: "unavailable"}
+# One table from the core's errors (errors.py) to status, error name, and the detail a client
+# sees when it is not the exception's own message (server-side errors say only where to look).
+DOMAIN_ERRORS: dict[type, tuple[int, str, str]] = {
+    InvalidEvent: (422, "invalid_event", ""),
+    UnknownArticle: (404, "not_found", ""),
+    UnknownDelivery: (404, "not_found", ""),
+    ConfigError: (500, "internal_error", "the service is misconfigured; see the service log"),
+    SyndicationError: (500, "internal_error", "unexpected error; see the service log"),
+}
 # Redis errors that mean "not reachable right now": the client should retry. Any other Redis
 # error (a script error, OOM with noeviction) is ours, and retrying the same request won't help.
 _UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError,
@@ -56,11 +65,6 @@ def _install_error_handlers(app: FastAPI) -> None:
                                  reason=reason)
             except redis.RedisError:
                 pass  # counting must never turn a 4xx into a 5xx
-
-    @app.exception_handler(InvalidEvent)
-    async def invalid_event(request: Request, exc: InvalidEvent):
-        rejected(request, "invalid")
-        return _error(422, "invalid_event", str(exc), problems=exc.problems)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
@@ -85,14 +89,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         log.error("redis refused a command: %s", exc)
         return _error(500, "internal_error", "the state store refused the operation; see the service log")
 
-    @app.exception_handler(ConfigError)
-    async def config_error(request: Request, exc: ConfigError):
-        log.error("configuration error: %s", exc)  # the server's fault, not the client's
-        return _error(500, "internal_error", "the service is misconfigured; see the service log")
-
     @app.exception_handler(SyndicationError)
     async def domain_error(request: Request, exc: SyndicationError):
-        return _error(400, "bad_request", str(exc))
+        status, name, public = next(DOMAIN_ERRORS[c] for c in type(exc).__mro__ if c in DOMAIN_ERRORS)
+        if status >= 500:
+            log.error("%s: %s", type(exc).__name__, exc)  # the server's fault: the detail stays in the log
+            return _error(status, name, public)
+        if isinstance(exc, InvalidEvent):
+            rejected(request, "invalid")
+            return _error(status, name, str(exc), problems=exc.problems)
+        return _error(status, name, str(exc))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):

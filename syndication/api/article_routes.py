@@ -12,9 +12,10 @@ publisher and ops schemes next to an empty requirement (schema.ANONYMOUS).
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, Security
+from fastapi import APIRouter, Request, Security
 
 from syndication.api import schema
+from syndication.errors import UnknownArticle
 from syndication.api.auth import bearer, check_key
 
 router = APIRouter()
@@ -52,4 +53,4 @@ def get_article(article_id: str, request: Request):
                 "last_event_id": None, "article": None}
     if article is not None and article.data and _publicly_visible(state.settings, article.data):
         return article.public()
-    raise HTTPException(404, f"no article with id {article_id!r}")
+    raise UnknownArticle(f"no article with id {article_id!r}")

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
+from fastapi import APIRouter, Depends, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.responses import JSONResponse
 
 from syndication.delivery import deadletters
 from syndication.delivery import records
 from syndication.api import schema
+from syndication.errors import UnknownDelivery
 from syndication.api.auth import require
 
 
@@ -81,7 +82,7 @@ def get_delivery(delivery_id: str, request: Request):
     ctx = request.app.state.ctx
     rec = records.get(ctx, delivery_id)
     if rec is None:
-        raise HTTPException(404, f"no delivery with id {delivery_id!r}")
+        raise UnknownDelivery(f"no delivery with id {delivery_id!r}")
     return _with_attempts(ctx, [rec])[0]
 
 
@@ -92,5 +93,5 @@ def replay_delivery(delivery_id: str, request: Request):
     """Put a delivery (typically a dead letter) back in line now; partners see the same delivery id."""
     ctx = request.app.state.ctx
     if not deadletters.replay_one(ctx, delivery_id):
-        raise HTTPException(404, f"no delivery with id {delivery_id!r}")
+        raise UnknownDelivery(f"no delivery with id {delivery_id!r}")
     return JSONResponse({"delivery_id": delivery_id, "status": "pending"}, status_code=202)

@@ -1,61 +1,12 @@
-"""Every Redis key the service uses, documented in one place.
+"""Every Redis key the service uses, documented in one place: the `FAMILIES` table below.
 
 All keys start with SYNDICATION_KEY_PREFIX (default ``synd:``), so several
 deployments (or test sessions) can share one Redis, and ops can find
-everything with ``SCAN MATCH synd:*``. Celery's own broker keys (the queue
-lists ``events``/``feeds``/``deliveries`` and ``unacked*``) are not ours.
-
-Key family                        type    contents
---------------------------------  ------  ---------------------------------------------
-event:{event_id}                  hash    body (raw JSON), type, article_id, version,
-                                          status (accepted|applied|stale), received_at,
-                                          outcome, failures, last_error; TTL 7 days (the idempotency window)
-events:pending                    zset    event_id -> accepted-at; removed once applied.
-                                          The sweeper re-drives members older than
-                                          event_redrive_after (accepted means durable).
-events:dead                       zset    event_id -> time parked: events that failed to apply
-                                          MAX_APPLY_FAILURES times (their hash keeps failures,
-                                          last_error); replayable after a fix
-events:log                        list    recent outcomes (applied/stale), capped at 1000
-articles                          zset    article_id -> published-at: every article ever
-                                          applied (rebuilds feed indexes when a feed's
-                                          definition changes)
-article:{article_id}              hash    version, withdrawn (0|1), data (clean article
-                                          JSON), event_id, updated_at, reason
-feed:{name}:items                 zset    article_id -> published-at (unix s), capped
-feed:{name}:{fmt}                 hash    body (bytes), gzip (bytes), etag, last_modified,
-                                          content_type; fmt in rss|atom|json
-feeds:dirty                       zset    feed name -> first-dirty time (unix s)
-feed:{name}:render_lock           string  set while one render is queued/running (TTL)
-feed:{name}:stats                 hash    renders, last_render_at, last_duration
-delivery:{delivery_id}            hash    partner, article_id, version, event_id, kind,
-                                          status, attempts, created_at, updated_at,
-                                          next_attempt_at, last_status, last_error
-delivery:{delivery_id}:attempts   list    one JSON per attempt (capped at 200)
-article:{article_id}:deliveries   set     delivery ids of the article (history)
-partner:{id}:due                  zset    delivery_id -> due time: ready now or a
-                                          scheduled retry; pumped by beat
-partner:{id}:inflight             zset    delivery_id -> lease deadline; expired leases
-                                          are moved back to due by the sweeper
-partner:{id}:kick                 string  a push batch is queued for the partner (TTL)
-partner:{id}:acked                hash    article_id -> highest version the partner
-                                          acknowledged (2xx)
-partner:{id}:circuit              hash    state, failures, opened_at, last_success_at,
-                                          last_failure_at
-partner:{id}:paused               string  present while ops paused the partner
-partner:{id}:parked               zset    delivery_id -> time parked (410 Gone); moved back
-                                          to due when ops re-enable the partner
-partner:{id}:slots                zset    batch token -> lease deadline: at most
-                                          max_in_flight pushes to the partner at once
-partner:{id}:recent               list    "time,latency_s,ok" of the last 1000 attempts
-                                          (success rate and p95 for `syndication status`)
-metrics:{name}                    hash    label set -> value: counters and histogram
-                                          buckets written by every process (metrics.py)
-partner:{id}:history              zset    delivery_id -> created-at, per partner listing
-deadletters                       zset    delivery_id -> time it died
-sweep:lock                        string  held 900 ms by the running sweep (two beats: one sweep)
-ops:session:{sha256(token)}       hash    key_name, csrf, created_at; TTL = session lifetime
-auth:failures:{client address}    string  failed key attempts in the current minute (TTL 60 s)
+everything with ``SCAN MATCH synd:*``. Celery's broker keys live under the
+same prefix (``<prefix>celery:``). `FAMILIES` names each family, its Redis
+type and, for hashes, every field; it is printed at the end of this
+docstring, and an integration test walks every key written during a test
+run and fails on a key or hash field it does not list.
 
 Every id inside a key goes through `key_part`, which percent-encodes `:` (and
 `%`, braces, anything unusual): ids may contain `:`, and without the encoding
@@ -178,8 +129,79 @@ class Keys:
     def deadletters(self) -> str:
         return f"{self.prefix}deadletters"
 
+    def metric(self, name: str) -> str:
+        return f"{self.prefix}metrics:{name}"
+
     def ops_session(self, token_hash: str) -> str:
         return f"{self.prefix}ops:session:{key_part(token_hash)}"
 
     def auth_failures(self, client: str) -> str:
         return f"{self.prefix}auth:failures:{key_part(client)}"
+
+
+@dataclass(frozen=True)
+class Family:
+    pattern: str  # the key after the prefix; {…} is an id (key_part-encoded)
+    type: str  # hash | zset | set | list | string | any (Celery's own)
+    doc: str
+    fields: tuple[str, ...] | None = None  # hash fields; None: any (label sets, field per id)
+
+
+_DELIVERY_FIELDS = ("id", "partner", "article_id", "version", "event_id", "event_type", "status", "attempts",
+                    "created_at", "updated_at", "next_attempt_at", "occurred_at", "finished_at", "last_status",
+                    "last_error", "attempts_base", "replays", "replayed_at")
+
+FAMILIES: tuple[Family, ...] = (
+    Family("event:{event_id}", "hash", "an accepted event; TTL 7 days (the idempotency window), none once dead",
+           ("body", "type", "article_id", "version", "status", "received_at", "outcome", "previous_version",
+            "failures", "last_error")),
+    Family("events:pending", "zset", "event_id -> accepted (or last re-driven) at; removed once applied; the "
+           "sweeper re-drives members older than event_redrive_after"),
+    Family("events:dead", "zset", "event_id -> time parked: failed to apply MAX_APPLY_FAILURES times"),
+    Family("events:log", "list", "recent outcomes (applied/stale) as JSON, capped at 1000"),
+    Family("articles", "zset", "article_id -> published-at: every article ever applied (feed rebuilds)"),
+    Family("article:{article_id}", "hash", "the newest version of an article",
+           ("version", "withdrawn", "data", "event_id", "updated_at", "reason")),
+    Family("article:{article_id}:deliveries", "set", "delivery ids of the article (history)"),
+    Family("feed:{name}:items", "zset", "article_id -> published-at (unix s), capped at max_items + 50"),
+    Family("feed:{name}:{fmt}", "hash", "a rendered feed; fmt in rss|atom|json",
+           ("body", "gzip", "etag", "last_modified", "content_type")),
+    Family("feeds:dirty", "zset", "feed name -> first-dirty time: feeds waiting for a render"),
+    Family("feed:{name}:render_lock", "string", "set while one render is queued or running (TTL 30 s)"),
+    Family("feed:{name}:stats", "hash", "render bookkeeping",
+           ("renders", "last_render_at", "last_duration", "spec_hash", "changed_at")),
+    Family("delivery:{delivery_id}", "hash", "one delivery (article, version, partner)", _DELIVERY_FIELDS),
+    Family("delivery:{delivery_id}:attempts", "list", "one JSON per attempt, capped at 200"),
+    Family("partner:{partner_id}:due", "zset", "delivery_id -> due time: ready now or a scheduled retry"),
+    Family("partner:{partner_id}:inflight", "zset", "delivery_id -> lease deadline; expired leases go back to due"),
+    Family("partner:{partner_id}:kick", "string", "a push batch is queued for the partner (TTL 10 s)"),
+    Family("partner:{partner_id}:acked", "hash", "article_id -> highest version the partner acknowledged", None),
+    Family("partner:{partner_id}:circuit", "hash", "circuit breaker and health",
+           ("state", "failures", "opened_at", "last_success_at", "last_failure_at", "failing_since", "probe_at",
+            "opened_count", "disabled", "disabled_at", "disabled_reason")),
+    Family("partner:{partner_id}:paused", "string", "present while ops paused the partner"),
+    Family("partner:{partner_id}:parked", "zset", "delivery_id -> time parked (410 Gone); back to due on enable"),
+    Family("partner:{partner_id}:slots", "zset", "batch token -> lease deadline: at most max_in_flight at once"),
+    Family("partner:{partner_id}:recent", "list", '"time,latency_s,ok" of the last 1000 attempts'),
+    Family("partner:{partner_id}:history", "zset", "delivery_id -> created-at, the partner's listing"),
+    Family("deadletters", "zset", "delivery_id -> time it died"),
+    Family("metrics:{name}", "hash", "label set -> value: counters and histogram buckets of every process",
+           None),
+    Family("sweep:lock", "string", "held 900 ms by the running sweep (two beats: one sweep)"),
+    Family("ops:session:{token_hash}", "hash", "an /ops session; TTL = session lifetime (12 h)",
+           ("key_name", "key_index", "key_check", "csrf", "created_at")),
+    Family("auth:failures:{client}", "string", "failed key attempts of a client (TTL 60 s, or the announced wait)"),
+    Family("celery:{celery_key}", "any", "Celery's broker: queue lists (events, feeds, deliveries), unacked "
+           "messages and their index, bindings"),
+)
+
+
+def _table() -> str:
+    rows = []
+    for f in FAMILIES:
+        fields = f" Fields: {', '.join(f.fields)}." if f.fields else ""
+        rows.append(f"{f.pattern:<34}{f.type:<8}{f.doc}.{fields}")
+    return "\n".join(["", "Key family                        type    contents", "-" * 80, *rows])
+
+
+__doc__ += _table()

@@ -52,13 +52,13 @@ def _labels(field: str) -> dict[str, str]:
 
 def inc(pipe, keys: Keys, name: str, amount: float = 1, **labels: str) -> None:
     """Queue a counter increment on `pipe` (a Redis pipeline or client)."""
-    pipe.hincrbyfloat(f"{keys.prefix}metrics:{name}", _field(labels), amount)
+    pipe.hincrbyfloat(keys.metric(name), _field(labels), amount)
 
 
 def observe(pipe, keys: Keys, name: str, value: float, **labels: str) -> None:
     """Queue a histogram observation on `pipe`."""
     buckets = HISTOGRAMS[name][2]
-    key = f"{keys.prefix}metrics:{name}"
+    key = keys.metric(name)
     base = _field(labels)
     for le in buckets:
         if value <= le:
@@ -78,7 +78,7 @@ class RedisCollector:
         r, keys = self.ctx.redis, self.ctx.keys
         pipe = r.pipeline(transaction=False)
         for name in (*COUNTERS, *HISTOGRAMS):
-            pipe.hgetall(f"{keys.prefix}metrics:{name}")
+            pipe.hgetall(keys.metric(name))
         values = dict(zip((*COUNTERS, *HISTOGRAMS), pipe.execute()))
         for name, (doc, labelnames) in COUNTERS.items():
             fam = CounterMetricFamily(f"syndication_{name}", doc, labels=labelnames)

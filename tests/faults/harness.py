@@ -128,7 +128,9 @@ class Cluster:
 
         def quiet():
             r = self.ctx.redis
-            busy = {"events_pending": r.zcard(k.events_pending), "feeds_dirty": r.zcard(k.feeds_dirty)}
+            busy = {"events_pending": r.zcard(k.events_pending), "feeds_dirty": r.zcard(k.feeds_dirty),
+                    # A render queued or running holds its lock until its bytes are stored.
+                    "renders": sum(r.exists(k.feed_render_lock(f.name)) for f in self.ctx.settings.feeds)}
             for pid in ("a", "b"):
                 busy[f"{pid}_due"] = r.zcard(k.partner_due(pid))
                 busy[f"{pid}_inflight"] = r.zcard(k.partner_inflight(pid))
@@ -139,8 +141,6 @@ class Cluster:
 
         wait_for(settled, timeout=max(1.0, deadline - time.time()), interval=0.5,
                  what=f"the service to settle (busy: {quiet()})")
-        time.sleep(2.5)  # a render in its window may still be on its way
-        wait_for(settled, timeout=30, interval=0.5, what="the service to settle (again)")
 
 
 @dataclass
