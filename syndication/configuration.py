@@ -53,7 +53,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError(f"partner {p.id}: filters.feeds names unknown feeds: {', '.join(unknown)}")
     return Settings(
         redis_url=env.get("SYNDICATION_REDIS_URL") or DEFAULT_REDIS_URL,
-        redis_url_configured=bool(env.get("SYNDICATION_REDIS_URL")),
         key_prefix=prefix,
         api_keys=_keys(env.get("SYNDICATION_API_KEYS")),
         ops_keys=_keys(env.get("SYNDICATION_OPS_KEYS")),

@@ -35,10 +35,6 @@ def matching_key(token: str | None, keys: tuple[Secret, ...]) -> int | None:
     return found
 
 
-def key_matches(token: str | None, keys: tuple[Secret, ...]) -> bool:
-    return matching_key(token, keys) is not None
-
-
 def check_key(request: Request, token: str, keys: tuple[Secret, ...]) -> int | None:
     """`matching_key`, throttled: raises throttle.TooManyAttempts (429) without comparing when
     this client has failed too often; a wrong key counts as a failure."""

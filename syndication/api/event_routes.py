@@ -13,23 +13,10 @@ from fastapi.responses import JSONResponse
 from syndication.pipeline import ingest
 from syndication.infra import metrics
 from syndication.events import MAX_EVENT_BYTES
-from syndication.api import schema
+from syndication.api import limits, schema
 from syndication.api.auth import require
 
 router = APIRouter()
-
-
-async def read_capped(request: Request, cap: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > cap:
-        raise HTTPException(413, f"body is {declared} bytes; the limit is {cap} bytes (1 MiB)")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            raise HTTPException(413, f"body exceeds the limit of {cap} bytes (1 MiB)")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def require_json(request: Request) -> None:
@@ -65,7 +52,7 @@ async def post_event(request: Request):
     event itself (422). Posting an `event_id` again is safe: 200 with the same body."""
     app = request.app.state
     require_json(request)
-    raw = await read_capped(request, MAX_EVENT_BYTES)
+    raw = await limits.read_body(request, MAX_EVENT_BYTES)
     from starlette.concurrency import run_in_threadpool
 
     accepted = await run_in_threadpool(ingest.accept, app.ctx, raw, app.enqueue)

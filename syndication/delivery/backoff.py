@@ -11,7 +11,7 @@ cannot park our deliveries for a year.
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import timezone
 from email.utils import parsedate_to_datetime
 
 
@@ -43,7 +43,3 @@ def compute_backoff(
     if retry_after is not None:
         delay = max(delay, min(retry_after, max_retry_after))
     return delay
-
-
-def http_date(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")

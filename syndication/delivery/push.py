@@ -46,7 +46,6 @@ return cur
 @dataclass
 class BatchResult:
     partner: str
-    claimed: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     more_due: bool = False
 
@@ -193,7 +192,6 @@ def push_batch(ctx: Context, partner_id: str, clock=time.time) -> BatchResult:
         return result
     try:
         ids = schedule.claim(ctx, partner, clock(), partner.batch_size)
-        result.claimed = len(ids)
         started = time.monotonic()
         for i, did in enumerate(ids):
             if time.monotonic() - started > BATCH_TIME_BUDGET or not circuit.may_send(ctx, partner, clock()):

@@ -10,11 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from syndication.errors import ConfigError
 from syndication.filters import Filters
-from syndication.settings.files import load_yaml, pydantic_problem
+from syndication.settings.files import load_entries
 
 FEED_FORMATS = ("rss", "atom", "json")
 
@@ -47,14 +46,4 @@ DEFAULT_FEEDS = (FeedSpec(name="all", title="All news", description="Every publi
 def load_feeds(path: Path | None) -> tuple[FeedSpec, ...]:
     if path is None:
         return DEFAULT_FEEDS
-    specs: list[FeedSpec] = []
-    for i, item in enumerate(load_yaml(path, "feeds")):
-        try:
-            specs.append(FeedSpec.model_validate(item))
-        except ValidationError as exc:
-            raise pydantic_problem(path, i, item, exc) from None
-    names = [s.name for s in specs]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ConfigError(f"{path}: feed names must be unique, repeated: {', '.join(dupes)}")
-    return tuple(specs)
+    return load_entries(path, "feeds", FeedSpec, lambda spec: spec.name)

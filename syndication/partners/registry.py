@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from syndication.partners import address
 from syndication.partners.formats import PUSH_FORMATS
 from syndication.errors import AddressRefused, ConfigError
 from syndication.filters import PartnerFilters
-from syndication.settings.files import load_yaml, pydantic_problem
+from syndication.settings.files import load_entries
 from syndication.settings.model import WEBSUB_PARTNER_ID
 from syndication.settings.secret import Secret
 
@@ -104,19 +104,10 @@ def resolve_secrets(partner: Partner, env: Mapping[str, str]) -> dict[str, Secre
 def load_partners(path: Path | None) -> tuple[Partner, ...]:
     if path is None:
         return ()
-    partners: list[Partner] = []
-    for i, item in enumerate(load_yaml(path, "partners")):
-        try:
-            partners.append(Partner.model_validate(item))
-        except ValidationError as exc:
-            raise pydantic_problem(path, i, item, exc) from None
+    partners = load_entries(path, "partners", Partner, lambda partner: partner.id)
     if any(p.id == WEBSUB_PARTNER_ID for p in partners):
         raise ConfigError(f"{path}: partner id {WEBSUB_PARTNER_ID!r} is reserved for the WebSub hub")
-    ids = [p.id for p in partners]
-    dupes = sorted({n for n in ids if ids.count(n) > 1})
-    if dupes:
-        raise ConfigError(f"{path}: partner ids must be unique, repeated: {', '.join(dupes)}")
-    return tuple(partners)
+    return partners
 
 
 def check_address(partner: Partner, resolver=socket.getaddrinfo) -> None:

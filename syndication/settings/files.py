@@ -22,6 +22,24 @@ def load_yaml(path: Path, top_key: str) -> list:
     return data.get(top_key) or []
 
 
+def load_entries(path: Path, top_key: str, model, name_of) -> tuple:
+    """Every entry under `top_key` validated as `model`; errors name the entry and key, and
+    repeated names (`name_of(entry)`) are refused."""
+    from pydantic import ValidationError
+
+    entries = []
+    for i, item in enumerate(load_yaml(path, top_key)):
+        try:
+            entries.append(model.model_validate(item))
+        except ValidationError as exc:
+            raise pydantic_problem(path, i, item, exc) from None
+    names = [name_of(e) for e in entries]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"{path}: {top_key} must have unique names, repeated: {', '.join(dupes)}")
+    return tuple(entries)
+
+
 def pydantic_problem(path: Path, index: int, item: object, exc) -> ConfigError:
     """Turn a pydantic ValidationError on list item `index` into a ConfigError naming the key."""
     name = item.get("id") or item.get("name") if isinstance(item, dict) else None

@@ -29,7 +29,6 @@ WEBSUB_PARTNER_ID = "websub-hub"
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = DEFAULT_REDIS_URL
-    redis_url_configured: bool = False
     key_prefix: str = "synd:"
     api_keys: tuple[Secret, ...] = ()
     ops_keys: tuple[Secret, ...] = ()
