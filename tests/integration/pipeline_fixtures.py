@@ -33,7 +33,7 @@ from syndication.pipeline.followup import FollowUp
 from syndication.text import clean_article
 from tests.support import config
 from tests.support.events import article_event
-from tests.support.receiver import Receiver
+from tests.support.receiver import Receiver, Reply
 
 WIRE_SECRET = config.secret("pipeline-wire")
 PARTNERS = ("wire", "economy", "sport")
@@ -44,11 +44,21 @@ FEEDS = [
 ]
 
 
+@pytest.fixture(scope="session")
+def _partner_server():
+    server = Receiver.start()  # one for the session: stopping one costs half a second
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def receiver():
-    partner = Receiver.start()
-    yield partner
-    partner.stop()
+def receiver(_partner_server) -> Receiver:
+    """The partner server, with no requests recorded and answering 200 until scripted."""
+    with _partner_server.lock:
+        _partner_server.requests.clear()
+    _partner_server.script([])
+    _partner_server.default = Reply()
+    return _partner_server
 
 
 @pytest.fixture

@@ -1,0 +1,125 @@
+"""Pushing a partner's due deliveries, called in-process against a real Redis and a real partner server.
+
+Specifies delivery/push.py and pipeline/steps.push_batch: a due delivery is
+POSTed once, with webhook-id = delivery id and a Standard Webhooks signature
+that verifies; the partner's answer decides what happens next (2xx delivered,
+503 retried later, 410 parked and the partner disabled, another 4xx a dead
+letter); a version the article has moved past is skipped without a request;
+and a batch that leaves deliveries due asks for another batch.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import standardwebhooks
+
+from syndication.delivery import circuit, push, records, schedule
+from syndication.pipeline import steps
+from syndication.text import clean_article
+from tests.integration.pipeline_fixtures import (  # noqa: F401 (fixtures)
+    WIRE_SECRET, _partner_server, ctx, due, due_delivery, inflight, receiver, status)
+from tests.support.events import article_event
+from tests.support.receiver import Reply
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_due_delivery_is_posted_once_with_its_id_and_a_valid_signature(ctx, receiver):
+    did = due_delivery(ctx, "wire", "post-1")
+    steps.push_batch(ctx, "wire")
+    [req] = receiver.requests
+    assert req.webhook_id == did
+    standardwebhooks.Webhook(WIRE_SECRET).verify(req.body, req.headers)  # raises if the signature is wrong
+    assert "post-1" in json.dumps(json.loads(req.body))
+
+
+def test_a_2xx_marks_the_delivery_delivered_and_records_the_attempt(ctx, receiver):
+    did = due_delivery(ctx, "wire", "ok-1")
+    follow = steps.push_batch(ctx, "wire")
+    assert follow.outcome == "delivered=1" and follow.partners == []
+    assert status(ctx, did) == "delivered"
+    [attempt] = records.attempts(ctx, did)
+    assert (attempt["n"], attempt["status"], attempt["outcome"]) == (1, 200, "success")
+    assert due(ctx, "wire") == {} and inflight(ctx, "wire") == {}
+    assert ctx.redis.hget(ctx.keys.partner_acked("wire"), "ok-1") == b"1"
+
+
+def test_a_503_schedules_a_retry_at_a_later_time(ctx, receiver):
+    did = due_delivery(ctx, "wire", "retry-1")
+    receiver.script([Reply(503, headers={"Retry-After": "120"})])
+    t0 = time.time()
+    result = push.push_batch(ctx, "wire", clock=lambda: t0)
+    assert result.outcomes == {"retry": 1} and not result.more_due
+    rec = records.get(ctx, did)
+    assert (rec["status"], rec["attempts"], rec["last_status"]) == ("retrying", 1, 503)
+    assert due(ctx, "wire") == {did: pytest.approx(rec["next_attempt_at"])}
+    assert rec["next_attempt_at"] >= t0 + 120  # Retry-After honoured
+    assert schedule.due_count(ctx, "wire", t0 + 119) == 0 and schedule.due_count(ctx, "wire", t0 + 121) == 1
+    assert inflight(ctx, "wire") == {}
+
+
+def test_a_retry_is_sent_again_once_it_is_due(ctx, receiver):
+    did = due_delivery(ctx, "wire", "retry-2")
+    receiver.script([Reply(503, headers={"Retry-After": "60"})])
+    t0 = time.time()
+    push.push_batch(ctx, "wire", clock=lambda: t0)
+    assert push.push_batch(ctx, "wire", clock=lambda: t0 + 30).outcomes == {}  # not due yet
+    assert len(receiver.requests) == 1
+    assert push.push_batch(ctx, "wire", clock=lambda: t0 + 61).outcomes == {"delivered": 1}
+    assert [r.webhook_id for r in receiver.requests] == [did, did]  # same id: the partner can dedupe
+    assert status(ctx, did) == "delivered"
+
+
+def test_a_410_parks_the_delivery_and_disables_the_partner(ctx, receiver):
+    did = due_delivery(ctx, "wire", "gone-1")
+    receiver.script([410])
+    assert push.push_batch(ctx, "wire").outcomes == {"parked": 1}
+    assert status(ctx, did) == "parked"
+    assert ctx.redis.zscore(ctx.keys.partner_parked("wire"), did) is not None
+    assert circuit.health(ctx, "wire")["disabled"]
+    later = due_delivery(ctx, "wire", "gone-2")
+    assert push.push_batch(ctx, "wire").outcomes == {}  # disabled: nothing more is sent
+    assert len(receiver.requests) == 1 and later in due(ctx, "wire")
+
+
+def test_another_4xx_dead_letters_at_once(ctx, receiver):
+    did = due_delivery(ctx, "wire", "dead-1")
+    receiver.script([422])
+    assert push.push_batch(ctx, "wire").outcomes == {"dead": 1}
+    rec = records.get(ctx, did)
+    assert (rec["status"], rec["attempts"], rec["last_status"]) == ("dead", 1, 422)
+    assert ctx.redis.zscore(ctx.keys.deadletters, did) is not None
+    assert due(ctx, "wire") == {} and inflight(ctx, "wire") == {}
+    assert not circuit.health(ctx, "wire")["disabled"]
+
+
+def test_a_version_the_article_moved_past_is_skipped_without_a_request(ctx, receiver):
+    did = due_delivery(ctx, "wire", "moved-1", 1)
+    v2 = article_event("moved-1", 2)  # applied by another worker; its fan-out has not run yet
+    ctx.articles.apply("moved-1", 2, clean_article(v2["article"]), withdrawn=False,
+                       event_id=v2["event_id"], now=time.time())
+    assert push.push_batch(ctx, "wire").outcomes == {"superseded": 1}
+    assert receiver.requests == []
+    assert status(ctx, did) == "superseded"
+    assert due(ctx, "wire") == {} and inflight(ctx, "wire") == {}
+
+
+def test_a_version_older_than_one_the_partner_acknowledged_is_skipped(ctx, receiver):
+    did = due_delivery(ctx, "wire", "acked-1", 1)
+    ctx.redis.hset(ctx.keys.partner_acked("wire"), "acked-1", 3)
+    assert push.push_batch(ctx, "wire").outcomes == {"superseded": 1}
+    assert receiver.requests == [] and status(ctx, did) == "superseded"
+
+
+def test_a_batch_that_leaves_deliveries_due_asks_for_another(ctx, receiver):
+    ids = [due_delivery(ctx, "wire", f"batch-{i}") for i in range(3)]  # wire sends batches of 2
+    follow = steps.push_batch(ctx, "wire")
+    assert follow.outcome == "delivered=2" and follow.partners == ["wire"]
+    assert ctx.redis.exists(ctx.keys.partner_kick("wire"))
+    assert len(receiver.requests) == 2 and len(due(ctx, "wire")) == 1
+    follow = steps.push_batch(ctx, "wire")  # the next batch drains it
+    assert follow.outcome == "delivered=1" and follow.partners == []
+    assert {r.webhook_id for r in receiver.requests} == set(ids)
