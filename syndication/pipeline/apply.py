@@ -45,6 +45,10 @@ def apply_event(ctx: Context, event_id: str) -> FollowUp:
         art["id"], art["version"], None if withdrawn else clean_article(art),
         withdrawn=withdrawn, event_id=event_id, now=now, reason=xml_safe(art.get("reason", "")) if withdrawn else "",
     )
+    if cas.outcome == "stale" and ctx.redis.hget(ctx.keys.event(event_id), "status") == b"applied":
+        # A late redelivery of an event that was applied before a newer one: its record stands.
+        ctx.redis.zrem(ctx.keys.events_pending, event_id)
+        return FollowUp(outcome="already_applied")
     follow = FollowUp(outcome=cas.outcome)
     if cas.outcome != "stale":
         state = ctx.articles.get(art["id"])

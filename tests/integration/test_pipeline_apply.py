@@ -175,8 +175,6 @@ def test_an_expired_event_is_dropped_from_pending(ctx):
     assert ctx.redis.zscore(ctx.keys.events_pending, "evt-gone-1-v1") is None
 
 
-@pytest.mark.xfail(strict=True, reason="apply._finish overwrites an applied event's record with 'stale' when its "
-                   "task is redelivered after a newer version was applied (status, events:log, metrics)")
 def test_a_late_redelivery_of_an_applied_event_leaves_its_record_alone(ctx):
     publish(ctx, article_event("late-1", 1))
     publish(ctx, article_event("late-1", 2))
