@@ -123,7 +123,7 @@ def make_event(run: str, i: int, published: datetime) -> tuple[str, bytes]:
 
 def push_body_like_the_service(event: bytes) -> bytes:
     """The json-format push body the deliveries worker sends for this event (for the ceiling loop)."""
-    from syndication.partners.formats import FORMATS, Push
+    from syndication.partners.formats import PUSH_FORMATS, Push
     from syndication.text import clean_article
 
     ev = json.loads(event)
@@ -131,7 +131,7 @@ def push_body_like_the_service(event: bytes) -> bytes:
     # An id of the service's shape (msg_ + 26 hex digits): only its length matters here.
     push = Push(delivery_id="msg_" + "0" * 26, event_id=ev["event_id"], event_type=ev["type"],
                 article_id=art["id"], version=1, article=clean_article(art), withdrawn=False)
-    return FORMATS["json"].render(push, base_url="http://127.0.0.1")
+    return PUSH_FORMATS["json"].render(push, base_url="http://127.0.0.1")
 
 
 def delivery_records(port: int, article_ids: list[str]) -> dict[str, list[dict]]:
