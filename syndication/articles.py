@@ -1,6 +1,6 @@
 """Article state: the newest version of every article, and nothing older.
 
-One Redis hash per article (see keys.py). The compare-and-set runs as a Lua
+One Redis hash per article (see infra/keys.py). The compare-and-set runs as a Lua
 script, so two workers applying versions 2 and 3 concurrently can never
 leave version 2 behind: a version only replaces a strictly lower one.
 

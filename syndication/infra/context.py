@@ -1,6 +1,6 @@
 """The handles every core operation needs: settings, a Redis client, the key builder.
 
-Built once per process by a composition root (cli.py, workers/app.py, the
+Built once per process by a composition root (cli/, workers/app.py, the
 API factory) and passed down; the core never reads the environment itself.
 """
 
