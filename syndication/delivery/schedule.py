@@ -35,8 +35,14 @@ return #ids
 
 
 def lease_seconds(partner) -> float:
-    """Long enough for one request and its bookkeeping; short enough to recover within 60 s."""
-    return min(50.0, partner.timeouts.connect + partner.timeouts.read + 10.0)
+    """Longer than any one request to the partner (its timeouts) plus its bookkeeping.
+
+    Never capped: a lease shorter than a request in flight hands the same delivery to a
+    second worker while the first is still waiting for the answer (the partner gets it
+    twice). Recovery after a worker dies therefore takes as long as the partner's timeouts
+    allow: 23 s with the defaults.
+    """
+    return partner.timeouts.connect + partner.timeouts.read + 10.0
 
 
 def claim(ctx: Context, partner, now: float, limit: int) -> list[str]:
