@@ -8,7 +8,8 @@ Run from the repository root (about a minute; under 3 minutes on a noisy 2-core 
     .venv/bin/python benchmarks/feeds.py --json feeds.json   # the same figures, machine-readable too
 
 It needs `redis-server` on PATH (`apt-get install -y redis-server`). It starts its own
-throwaway `redis-server` on a free port (never 6379, no persistence), and its own API
+throwaway `redis-server` on a free port (never 6379) with AOF as production runs it
+(`appendonly yes`, `appendfsync everysec`; `--no-aof` to compare without), and its own API
 and Celery workers against it; everything listens on and talks to 127.0.0.1 only, and
 every process it started is stopped when it exits (also on Ctrl-C or an error).
 The HTTP load generator runs in separate processes: `wrk` when it is on PATH
@@ -22,12 +23,20 @@ It prints the machine, the exact command that reproduces the run, and three tabl
    articles (~3 kB HTML body, 1 image, 2 categories, cleaned by `clean_article`), and each
    as a ratio to a same-run baseline: `json.dumps` of the same article list.
 2. Serve: responses/s and p99 latency of a pre-rendered 50-item full-text RSS feed through
-   the real API process: (a) 200 gzipped, (b) 304 on If-None-Match, and (c) GET /healthz on
-   the same server as the baseline; (a) and (b) are also given as ratios of (c).
+   the real API process: (a) 200 gzipped, (b) 304 on If-None-Match, each as a ratio of a
+   static-bytes baseline on the same server in the same run: the API is started through
+   benchmarks/harness/static_baseline.py (`syndication api` itself, same uvicorn settings,
+   with the real application behind a small ASGI layer) that answers /_bench/static-200 and
+   /_bench/static-304 first, with the recorded status, headers and bytes of (a) and (b): the
+   same response on the wire, minus all the work. Ratios by rate and by the API process's
+   CPU per response (the steadier one when other processes share the cores). (c) GET /healthz,
+   a FastAPI route run in its thread pool, is an extra row, as ratios of the static 304 (what
+   a FastAPI route costs; feeds do not go through FastAPI).
 3. Burst: 1,000 valid events POSTed to /v1/events as fast as a few threads can, spread
-   over 3 category feeds, with a real events worker and feeds worker: renders per feed,
-   events per feed, renders per 100 events, and freshness (from the 202 of the last event
-   of a feed until the feed's stored bytes hold that article).
+   over 3 category feeds (each event in exactly one), with a real events worker and feeds
+   worker: per feed, its events, its renders and renders per 100 of its events; in all,
+   the renders of all feeds per 100 events of the burst; and freshness (from the 202 of the
+   last event of a feed until the feed's stored bytes hold that article).
 
 Ratios are what to compare across machines and commits; absolute numbers depend on the
 machine and on what else it is doing (the load average at the start is printed).
@@ -59,6 +68,8 @@ from benchmarks.harness.publish import Sender  # noqa: E402
 
 KEY_PREFIX = "bench:"
 SERVE_FEED = "bench-full"  # section 2: 50 full-text items, only articles in category "Benchmark"
+SERVE_PATH = f"/feeds/{SERVE_FEED}.rss"
+STATIC_200, STATIC_304 = "/_bench/static-200", "/_bench/static-304"  # section 2's baselines (static_baseline.py)
 BURST_FEEDS = {"economy": "Economy", "politics": "Politics", "sport": "Sport"}  # section 3
 
 
@@ -150,35 +161,60 @@ def bench_render(runs_small: int, runs_large: int) -> list[dict]:
 # --------------------------------------------------------------------------- 2. serve
 
 
+def _same_answer(port: int, static: str, path: str, headers: dict, want: tuple[int, dict, bytes]) -> None:
+    """The static baseline path must answer exactly as the feed did: status, headers (but Date), bytes."""
+    status, h, body = load.probe(port, static, headers)
+    strip = lambda hs: {k: v for k, v in hs.items() if k != "date"}  # noqa: E731
+    if (status, strip(h), body) != (want[0], strip(want[1]), want[2]):
+        raise BenchError(f"GET {static} should replay GET {path} ({want[0]}, {len(want[2])} B, {strip(want[1])}); "
+                         f"got {status}, {len(body)} B, {strip(h)}")
+
+
 def serve_feed_ready(ctx, port: int) -> dict:
-    """Seed and render the served feed; check what each scenario really gets before timing it."""
+    """Seed and render the served feed; check what each scenario really gets before timing it.
+
+    The first requests to the static paths record the feed's answers (static_baseline.py), so
+    they come after the render; each is then checked to be the feed's answer byte for byte.
+    """
     seed_feed(ctx, "Benchmark", 50, datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=1))
     outcome = render_feed(ctx, SERVE_FEED)
-    path = f"/feeds/{SERVE_FEED}.rss"
-    status, h, body = load.probe(port, path, {"Accept-Encoding": "gzip"})
+    path = SERVE_PATH
+    gz = {"Accept-Encoding": "gzip"}
+    status, h, body = answer200 = load.probe(port, path, gz)
     if status != 200 or h.get("content-encoding") != "gzip":
         raise BenchError(f"GET {path} with gzip: expected 200 gzip, got {status} {h}")
     plain = gzip.decompress(body)
     if plain.count(b"<item>") != 50:
         raise BenchError(f"GET {path}: expected 50 <item>s, got {plain.count(b'<item>')}")
     etag = h["etag"]
-    status304, _, _ = load.probe(port, path, {"If-None-Match": etag, "Accept-Encoding": "gzip"})
-    if status304 != 304:
-        raise BenchError(f"GET {path} with If-None-Match {etag}: expected 304, got {status304}")
+    inm = {"If-None-Match": etag, "Accept-Encoding": "gzip"}
+    answer304 = load.probe(port, path, inm)
+    if answer304[0] != 304:
+        raise BenchError(f"GET {path} with If-None-Match {etag}: expected 304, got {answer304[0]}")
+    _same_answer(port, STATIC_200, path, gz, answer200)
+    _same_answer(port, STATIC_304, path, inm, answer304)
     return {"path": path, "plain_bytes": len(plain), "gzip_bytes": len(body), "etag": etag,
-            "render_ms": outcome.duration * 1000}
+            "render_ms": outcome.duration * 1000, "static_200": STATIC_200, "static_304": STATIC_304}
+
+
+S200, S304 = "static 200, same bytes (baseline of a)", "static 304, same bytes (baseline of b)"
+FEED200, FEED304, HEALTHZ = "(a) feed 200 gzip", "(b) feed 304 If-None-Match", "(c) /healthz (FastAPI), × static 304"
 
 
 def bench_serve(ctx, port: int, args, pids: dict[str, int]) -> tuple[list[dict], dict]:
-    """2. How fast does one API process serve a stored feed (200 gzip, 304) against GET /healthz?"""
+    """2. How close does one API process come to its own HTTP ceiling serving a stored feed (200 gzip, 304)?"""
     info = serve_feed_ready(ctx, port)
     path, etag = info["path"], info["etag"]
-    scenarios = [  # (label, path, headers); the first is the baseline
-        ("(c) /healthz (baseline)", "/healthz", {}),
-        ("(a) 200 gzip", path, {"Accept-Encoding": "gzip"}),
-        ("(b) 304 If-None-Match", path, {"If-None-Match": etag, "Accept-Encoding": "gzip"}),
+    gz, inm = {"Accept-Encoding": "gzip"}, {"If-None-Match": etag, "Accept-Encoding": "gzip"}
+    scenarios = [  # (label, path, headers): the same requests to the static path and to the feed
+        (S200, STATIC_200, gz),
+        (S304, STATIC_304, inm),
+        (FEED200, path, gz),
+        (FEED304, path, inm),
+        (HEALTHZ, "/healthz", {}),
     ]
-    expected = {"(c) /healthz (baseline)": 200, "(a) 200 gzip": 200, "(b) 304 If-None-Match": 304}
+    expected = {S200: 200, S304: 304, FEED200: 200, FEED304: 304, HEALTHZ: 200}
+    baseline = {FEED200: S200, FEED304: S304, HEALTHZ: S304}  # row -> the row it is a ratio of
     gen = load.load_wrk if args.client == "wrk" else load.load_python
     run = lambda p, h, d: gen(port, p, h, args.connections, d, args.client_threads)  # noqa: E731
     if args.client == "wrk":
@@ -190,8 +226,13 @@ def bench_serve(ctx, port: int, args, pids: dict[str, int]) -> tuple[list[dict],
     info["per_round"] = per_round
     results = load.interleaved_rounds(scenarios, args.rounds, lambda p, h: run(p, h, per_round), pids)
     rows = [load.summarise_rounds(label, results[label], expected[label], pids) for label, _, _ in scenarios]
+    by_label = {r["label"]: r for r in rows}
     for r in rows:
-        r["ratio"] = report.ratio(r["rps"], rows[0]["rps"])
+        base = baseline.get(r["label"])
+        r["baseline"] = base
+        r["ratio"] = report.ratio(r["rps"], by_label[base]["rps"]) if base else 1.0
+        # The same comparison by the API's CPU per response (steadier than rates on a shared machine).
+        r["cpu_ratio"] = report.ratio(by_label[base]["api_cpu_us"], r["api_cpu_us"]) if base else 1.0
     return rows, info
 
 
@@ -303,7 +344,9 @@ def bench_burst(ctx, port: int, args) -> tuple[list[dict], dict]:
                       before[name]) for name in BURST_FEEDS]
     applied_list = [applied[e] for e in event_ids if e in applied]
     lat = [s[2] - s[1] for s in sent]
-    info = {"events": len(events), "send_s": t_sent - t_start, "accept_rps": len(events) / (t_sent - t_start),
+    tot_e, tot_r = sum(r["events"] for r in rows), sum(r["renders"] for r in rows)
+    info = {"events": len(events), "renders_all_feeds": tot_r, "renders_per100_burst_events": 100 * tot_r / tot_e,
+            "send_s": t_sent - t_start, "accept_rps": len(events) / (t_sent - t_start),
             "post_p99_ms": report.quantile(lat, 0.99) * 1000, "applied_s": applied_at - t_start,
             "window": ctx.settings.render_window, "senders": args.senders,
             "statuses": sorted({s[0] for s in sent}),
@@ -331,15 +374,23 @@ def render_table(rows: list[dict]):
 def serve_table(rows: list[dict], info: dict, args):
     t = report.table(f"2. Serve {info['path']} through the API ({args.client}, {args.connections} connections, "
                      f"{args.rounds} interleaved rounds × {info['per_round']:g} s per scenario)",
-                     ("scenario", "resp/s", "× healthz", "p50 ms", "p99 ms", "B/resp", "bad", "spread",
-                      "API core", "API µs", "redis µs", "client µs"), left=("scenario",), no_wrap=("scenario",))
+                     ("scenario", "resp/s", "× baseline", "× by CPU", "p50 ms", "p99 ms", "B/resp", "bad", "spread",
+                      "API core", "API µs", "redis µs", "client µs"), left=("scenario",),
+                     no_wrap=("scenario", "× baseline", "× by CPU"))
     for r in rows:
         client = "-" if r["client_cpu_us"] != r["client_cpu_us"] else f"{r['client_cpu_us']:.0f}"
-        t.add_row(r["label"], f"{r['rps']:,.0f}", f"{r['ratio']:.2f}", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}",
+        t.add_row(r["label"], f"{r['rps']:,.0f}", f"{r['ratio']:.2f}", f"{r['cpu_ratio']:.2f}", f"{r['p50_ms']:.2f}",
+                  f"{r['p99_ms']:.2f}",
                   f"{r['bytes_per_resp']:,.0f}", str(r["errors"] + r["unexpected"]), f"{100 * r['spread']:.0f}%",
-                  f"{r['api_cpu_pct']:.0f}%", f"{r['api_cpu_us']:.0f}", f"{r['redis_cpu_us']:.0f}", client)
+                  f"{r['api_cpu_pct']:.0f}%", f"{r['api_cpu_us']:.0f}", f"{r['redis_cpu_us']:.0f}", client,
+                  style="dim" if r["baseline"] is None else None)
     t.caption = (f"feed: 50 full-text items, {info['plain_bytes']:,} B plain, {info['gzip_bytes']:,} B "
-                 f"gzip (pre-rendered in {info['render_ms']:.0f} ms). p50 = median of rounds, p99 = worst "
+                 f"gzip (pre-rendered in {info['render_ms']:.0f} ms). Baselines: {info['static_200']} and "
+                 f"{info['static_304']} on the same API process answer first (benchmarks/harness/static_baseline.py) "
+                 "with the feed's own recorded 200 and 304 (status, headers, bytes), so × baseline = the feed's rate / "
+                 "the same server's rate for the same response without any work; × by CPU = the baseline's API CPU "
+                 "per response / this row's (the same comparison, steadier when other processes share the cores); "
+                 "(c) is a FastAPI route (thread pool), as ratios of the static 304. p50 = median of rounds, p99 = worst "
                  "round; spread = (max-min)/mean of the rounds' rates; B/resp = bytes per response, with headers "
                  "(wrk) or body only (python client); API core = share of one core the API process used; "
                  "API/redis/client µs = CPU time (user+sys) of that process per response; bad = socket errors "
@@ -350,7 +401,7 @@ def serve_table(rows: list[dict], info: dict, args):
 def burst_table(rows: list[dict], info: dict):
     t = report.table(f"3. Burst of {info['events']:,} events over 3 feeds (render window {info['window']:g} s; "
                      f"events worker {' '.join(EVENTS_POOL)}, feeds worker {' '.join(FEEDS_POOL)})",
-                     ("feed", "events", "renders", "renders/100 events", "freshness ms", "202→applied ms",
+                     ("feed", "events", "renders", "renders per 100 events", "freshness ms", "202→applied ms",
                       "applied→in feed ms", "last render ms", "newest 50 stored"), left=("feed",), no_wrap=("feed",))
     fmt = lambda v: "?" if v != v else f"{v:,.0f}"  # noqa: E731 (nan: the events log no longer had it)
     for r in rows:
@@ -358,13 +409,16 @@ def burst_table(rows: list[dict], info: dict):
                   fmt(r["fresh_ms"]), fmt(r["to_apply_ms"]), fmt(r["to_feed_ms"]), f"{r['last_render_ms']:.0f}",
                   f"{r['newest_held']}/{r['newest_wanted']}")
     tot_e, tot_r = sum(r["events"] for r in rows), sum(r["renders"] for r in rows)
-    t.add_row("all", str(tot_e), str(tot_r), f"{100 * tot_r / tot_e:.1f}", "", "", "", "", "", style="bold")
+    t.add_row("all feeds, whole burst", str(tot_e), str(tot_r), f"{100 * tot_r / tot_e:.1f}", "", "", "", "", "",
+              style="bold")
     t.caption = (f"POSTed in {info['send_s']:.1f} s ({info['accept_rps']:,.0f} events/s accepted by "
                  f"{info['senders']} threads, POST p99 {info['post_p99_ms']:.0f} ms, statuses "
                  f"{info['statuses']}); applied at {info['apply_rps']:,.0f} events/s, all "
                  f"{info['applied_s']:.1f} s after the first POST. freshness = the feed's last event's 202 "
                  "-> its article in the feed's stored bytes (= 202→applied + applied→in feed). "
-                 "renders counted from feed:<name>:stats 'renders', minus the count before the burst")
+                 "renders counted from feed:<name>:stats 'renders', minus the count before the burst. renders per "
+                 "100 events: a feed's row = its renders per 100 of its own events (each event is in exactly one "
+                 "feed); the last row = the renders of all feeds per 100 events of the whole burst")
     return t
 
 
@@ -376,7 +430,8 @@ def reproduce_command(args) -> str:
         "--duration", f"{args.duration:g}", "--rounds", str(args.rounds), "--connections", str(args.connections),
         "--client", args.client, "--client-threads", str(args.client_threads), "--events", str(args.events),
         "--senders", str(args.senders), "--render-window", f"{args.render_window:g}",
-        "--runs-small", str(args.runs_small), "--runs-large", str(args.runs_large)])
+        "--runs-small", str(args.runs_small), "--runs-large", str(args.runs_large),
+        *([] if args.aof else ["--no-aof"])])
 
 
 def parse_args(argv=None):
@@ -397,6 +452,8 @@ def parse_args(argv=None):
                    help="SYNDICATION_RENDER_WINDOW for the workers (default 1.0, the service default)")
     p.add_argument("--runs-small", type=int, default=41, help="renders per format of the 50-item feed")
     p.add_argument("--runs-large", type=int, default=11, help="renders per format of the 500-item feed")
+    p.add_argument("--aof", action=argparse.BooleanOptionalAction, default=True,
+                   help="Redis with AOF everysec, as production (default); --no-aof: no persistence, to compare")
     p.add_argument("--drain-timeout", type=float, default=90.0, help="seconds to wait for the burst to apply")
     p.add_argument("--json", metavar="PATH", help="also write every figure to PATH as JSON")
     p.add_argument("--keep-logs", action="store_true", help="keep the process logs (printed path)")
@@ -411,19 +468,20 @@ def parse_args(argv=None):
 
 
 def run(args, procs: processes.Processes, logdir: Path) -> int:
-    out = report.console(140)
+    out = report.console(160)
     started = time.time()
     m = report.machine(args.client)
     out.print("[dim]1/3 render …[/dim]")
     render_rows = bench_render(args.runs_small, args.runs_large)
 
-    redis_url, redis = processes.start_redis(procs, logdir)
+    redis_url, redis = processes.start_redis(procs, logdir, args.aof)
     api_port = processes.free_port()
     write_feeds_file(logdir / "feeds.yaml")
     env = processes.service_env(redis_url, api_port, KEY_PREFIX, {
         "SYNDICATION_FEEDS_FILE": str(logdir / "feeds.yaml"), "SYNDICATION_RENDER_WINDOW": repr(args.render_window)})
     ctx = processes.service_context(env)
-    api = procs.start(processes.api_proc(env, api_port, logdir))
+    api = procs.start(processes.api_static_baseline_proc(env, api_port, logdir,
+                                                         {STATIC_200: SERVE_PATH, STATIC_304: SERVE_PATH}))
     processes.wait_api(api, api_port, 30)
 
     out.print(f"[dim]2/3 serve ({args.client}) …[/dim]")
@@ -438,13 +496,17 @@ def run(args, procs: processes.Processes, logdir: Path) -> int:
     for proc in procs.procs:
         proc.alive()
 
-    report.print_header(out, "syndication feed benchmarks", m, f"  {m['client']}", reproduce_command(args),
-                        processes.commands([api, *workers]))
+    persistence = "AOF: appendonly yes, appendfsync everysec, as production" if args.aof else "no persistence"
+    report.print_header(out, "syndication feed benchmarks", m, f" ({persistence})  {m['client']}",
+                        reproduce_command(args), processes.commands([api, *workers]), inside=[
+                            f"Redis {persistence}, inside every figure of sections 2 and 3",
+                            f"serving baselines = {STATIC_200} and {STATIC_304} on the same API process (the feed's "
+                            "recorded answers, replayed by benchmarks/harness/static_baseline.py), not /healthz"])
     for t in (render_table(render_rows), serve_table(serve_rows, serve_info, args), burst_table(burst_rows, burst_info)):
         out.print(t)
     report.print_footer(out, started)
     report.write_json(args.json, {"benchmark": "feeds", "machine": m, "reproduce": reproduce_command(args),
-                                  "render": render_rows, "serve": {"rows": serve_rows, "info": serve_info},
+                                  "redis_aof": args.aof, "render": render_rows, "serve": {"rows": serve_rows, "info": serve_info},
                                   "burst": {"rows": burst_rows, "info": burst_info}})
     return 0
 

@@ -8,8 +8,9 @@ Run from the repository root (about 2-3 minutes; under 4 on a noisy 2-core box):
     .venv/bin/python benchmarks/push.py --help     # event counts, latency rate, worker concurrency, ...
 
 It needs `redis-server` on PATH (`apt-get install -y redis-server`). Like benchmarks/feeds.py it
-starts its own throwaway `redis-server` on a free port (never 6379, no persistence unless
-`--aof`), and the real service against it, as `syndication up` runs it:
+starts its own throwaway `redis-server` on a free port (never 6379) with AOF as production runs
+it (`appendonly yes`, `appendfsync everysec`; `--no-aof` to compare without), and the real
+service against it, as `syndication up` runs it:
 
     python -m syndication.cli api                                         (uvicorn)
     python -m celery -A workers worker -Q events     -P threads -c 4 -E
@@ -26,9 +27,12 @@ stopped when it exits (also on Ctrl-C or an error).
 It prints the machine, the exact command that reproduces the run, and four tables:
 
 1. Ceiling: a plain `requests.Session` keep-alive POST loop, in one separate process, of the
-   same ~4.5 kB JSON body (and headers) the service pushes, to the same fast partner server;
-   measured before and after the end-to-end cases, their mean is the ceiling.
-2. End to end, with 1, 10 and 50 partners (all `format: json`, no filters,
+   same ~4.5 kB JSON body (and headers, with a fixed `webhook-signature` of the real length:
+   the loop signs nothing) the service pushes, to the same fast partner server; measured before
+   and after the end-to-end cases, their mean is the ceiling.
+2. End to end, with 1, 10 and 50 partners (all `format: json`, `auth: standard-webhooks` with
+   one random `whsec_` secret per run given to the service in the environment variable
+   BENCH_WEBHOOK_SECRET, so every push is signed inside the measured cost; no filters,
    `allow_private_network: true`, each pointing at the fast server under its own path): events
    (one new article each, ~3.4 kB HTML body) are POSTed to /v1/events as fast as 4 threads
    can; deliveries/s = events x partners / (first POST -> last push received), and that as a
@@ -36,7 +40,8 @@ It prints the machine, the exact command that reproduces the run, and four table
    partners file, Redis flushed) after a small warm-up. Also: when the last POST was answered
    and the last event applied, push tasks run and deliveries per task (from Celery's task
    events), duplicates received, Redis commands per delivery (by command, INFO commandstats),
-   and what limited the case.
+   and what limited the case. Every push must carry a signature, and the first of each case is
+   verified against the secret (HMAC-SHA256 computed here, not with the service's code).
 3. Where the CPU went in each case: CPU (user+sys, from /proc/<pid>/stat) of every process over
    the case, as a share of one core, its peak 1-second share and CPU ms per delivery, and the
    whole machine's busy share (/proc/stat; "other" = CPU used by processes not started here).
@@ -50,7 +55,7 @@ It prints the machine, the exact command that reproduces the run, and four table
 Usage examples:
 
     .venv/bin/python benchmarks/push.py --cases 10:300            # one case: 10 partners, 300 events
-    .venv/bin/python benchmarks/push.py --deliveries-concurrency 16 --aof
+    .venv/bin/python benchmarks/push.py --deliveries-concurrency 16 --no-aof   # without persistence
     .venv/bin/python benchmarks/push.py --latency-seconds 0 --keep-logs   # no latency run; keep the logs
     .venv/bin/python benchmarks/push.py --quick --json push.json          # the figures as JSON too
 
@@ -67,6 +72,9 @@ Celery counters and the report come from the shared harness, benchmarks/harness/
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -96,6 +104,7 @@ CATEGORY = "Economy"
 DEFAULT_CASES = "1:2000,10:300,50:60"
 QUICK = {"cases": "1:200,10:30", "ceiling_seconds": 2.0, "latency_seconds": 5.0, "warmup": 5}
 COLUMNS = ("api", "events", "deliveries", "feeds", "beat", "redis", "partner", "driver")  # table 3, in order
+SECRET_ENV = "BENCH_WEBHOOK_SECRET"  # the partners' standard-webhooks secret, for the service's processes only
 
 
 # =========================================================================== events and partners
@@ -108,9 +117,34 @@ def partner_ids(n: int) -> list[str]:
 def write_partners_file(path: Path, n: int, partner: Partner) -> None:
     import yaml
 
-    entries = [{"id": pid, "url": partner.url(pid), "format": "json", "allow_private_network": True}
+    entries = [{"id": pid, "url": partner.url(pid), "format": "json",
+                "auth": {"type": "standard-webhooks", "secret_env": SECRET_ENV}, "allow_private_network": True}
                for pid in partner_ids(n)]
     path.write_text(yaml.safe_dump({"partners": entries}, sort_keys=False))
+
+
+def new_secret() -> str:
+    """A random Standard Webhooks secret for this run (never printed)."""
+    return "whsec_" + base64.b64encode(os.urandom(32)).decode()
+
+
+def signature(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
+    """Standard Webhooks v1 signature, computed here from the spec (not with the service's code)."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def check_signed(partner: Partner, stats: dict, secret: str, what: str) -> None:
+    """Every push of `what` carried a signature, and the first one verifies against the run's secret."""
+    if stats["signed"] != stats["total"]:
+        raise BenchError(f"{what}: {stats['total'] - stats['signed']} of {stats['total']} pushes were not signed")
+    sample = partner.sample()
+    if sample is None:
+        raise BenchError(f"{what}: the partner kept no signed push to verify")
+    want = signature(secret, sample["id"], sample["timestamp"], sample["body"])
+    if want not in sample["signature"].split():
+        raise BenchError(f"{what}: the signature of push {sample['id']} does not verify against the run's secret")
 
 
 def make_event(run: str, i: int, published: datetime) -> tuple[str, bytes]:
@@ -156,14 +190,14 @@ class Service:
     """One fresh service (API, 3 workers, beat) for one partners file; stopped on exit."""
 
     def __init__(self, procs: processes.Processes, redis_url: str, partner: Partner, n_partners: int,
-                 logdir: Path, args):
-        self.procs_all, self.partner, self.n = procs, partner, n_partners
+                 logdir: Path, args, secret: str):
+        self.procs_all, self.partner, self.n, self.secret = procs, partner, n_partners, secret
         tag = f"p{n_partners}"
         self.api_port = processes.free_port()
         partners_file = logdir / f"partners-{n_partners}.yaml"
         write_partners_file(partners_file, n_partners, partner)
         env = processes.service_env(redis_url, self.api_port, KEY_PREFIX, {
-            "SYNDICATION_PARTNERS_FILE": str(partners_file), "SYNDICATION_OPS_KEYS": OPS_KEY})
+            "SYNDICATION_PARTNERS_FILE": str(partners_file), "SYNDICATION_OPS_KEYS": OPS_KEY, SECRET_ENV: secret})
 
         def worker(queue: str, pool: list[str]) -> processes.Proc:
             return processes.worker_proc(queue, pool, env, logdir, node="pushbench", name=f"{tag}-worker-{queue}",
@@ -230,7 +264,8 @@ class Service:
         bodies = [make_event(f"{run}w", i, base + timedelta(seconds=i))[1] for i in range(n_events)]
         self.partner.reset()
         Sender(self.api_port).post_all(bodies, threads=2)
-        self.wait_received(n_events * self.n, 90, "the warm-up pushes")
+        _, st = self.wait_received(n_events * self.n, 90, "the warm-up pushes")
+        check_signed(self.partner, st, self.secret, "the warm-up")
         r, k = self.ctx.redis, self.ctx.keys
         deadline = time.time() + 60
         while not (float(r.hget(f"{k.prefix}metrics:sweeps", "outcome=ran") or 0) > 0
@@ -253,12 +288,12 @@ class Service:
 # =========================================================================== the questions
 
 
-def measure_ceiling(partner: Partner, body_file: Path, seconds: float) -> dict:
+def measure_ceiling(partner: Partner, body_file: Path, headers_file: Path, seconds: float) -> dict:
     """1. How many pushes/s can a plain Python client send the fast partner (the ceiling)?"""
     partner.reset()
     cpu0 = cpu_seconds(partner.proc.pid)
     t0 = time.time()
-    res = load.run_post_loop(partner.port, body_file, seconds)
+    res = load.run_post_loop(partner.port, body_file, seconds, headers_file)
     wall = time.time() - t0
     res["server_received"] = partner.stats()["total"]
     res["server_cpu_pct"] = 100 * (cpu_seconds(partner.proc.pid) - cpu0) / wall  # incl. warm-up and start-up
@@ -282,6 +317,7 @@ def run_case(svc: Service, sampler: CpuSampler, tasks: TaskCounter, events: int,
         t_applied, st = svc.wait_received(want, args.case_timeout, f"the {svc.n}-partner case")
     finally:
         sampler.stop()
+    check_signed(svc.partner, st, svc.secret, f"the {svc.n}-partner case")
     t_last = st["last_new"]
     cmds = cmds0.since(r)
     task_counts = tasks.stop()
@@ -293,7 +329,7 @@ def run_case(svc: Service, sampler: CpuSampler, tasks: TaskCounter, events: int,
     return {
         "partners": svc.n, "events": events, "deliveries": want, "elapsed": elapsed, "rate": want / elapsed,
         "posted_s": t_posted - t_first, "accept_rps": events / (t_posted - t_first),
-        "applied_s": t_applied - t_first, "last_s": elapsed, "received": st["total"], "unique": st["unique"],
+        "applied_s": t_applied - t_first, "last_s": elapsed, "received": st["total"], "signed": st["signed"], "unique": st["unique"],
         "dupes": st["total"] - st["unique"], "bytes_per_push": st["bytes"] / max(st["total"], 1),
         "connections": st["connections"], "paths": st["paths"],
         "redis_cmds_per_delivery": cmds.total / want, "cpu_secs": secs, "cpu": cpu,
@@ -337,13 +373,13 @@ def run_latency(svc: Service, rate: float, seconds: float) -> dict:
             "post": q([s[2] - s[1] for s in sent])}
 
 
-def run_cases(args, procs, redis_url: str, redis_pid: int, partner: Partner, logdir: Path, out):
+def run_cases(args, procs, redis_url: str, redis_pid: int, partner: Partner, logdir: Path, out, secret: str):
     """Each case on a fresh service; the latency run on the first 1-partner service (or one of its own)."""
     sampler, tasks = CpuSampler(), TaskCounter(redis_url)
     cases, latency, commands = [], None, []
     for n_partners, n_events in args.case_list:
         out.print(f"[dim]{n_partners} partner(s), {n_events} events …[/dim]")
-        with Service(procs, redis_url, partner, n_partners, logdir, args) as svc:
+        with Service(procs, redis_url, partner, n_partners, logdir, args, secret) as svc:
             svc.warm_up(f"w{n_partners}", args.warmup)
             pids = {**svc.pids, "redis": redis_pid, "partner": partner.proc.pid, "driver": os.getpid()}
             cases.append(run_case(svc, sampler, tasks, n_events, args, pids))
@@ -353,7 +389,7 @@ def run_cases(args, procs, redis_url: str, redis_pid: int, partner: Partner, log
             commands = commands or processes.commands(svc.procs.values())
     if args.latency_seconds > 0 and latency is None:
         out.print(f"[dim]latency ({args.latency_rate:g}/s for {args.latency_seconds:g} s) …[/dim]")
-        with Service(procs, redis_url, partner, 1, logdir, args) as svc:
+        with Service(procs, redis_url, partner, 1, logdir, args, secret) as svc:
             svc.warm_up("wl", args.warmup)
             latency = run_latency(svc, args.latency_rate, args.latency_seconds)
     return cases, latency, commands
@@ -391,14 +427,17 @@ def ceiling_table(ceilings: list[dict], ceiling: float, body_bytes: int, flavour
                   f"{c['server_cpu_pct']:.0f}%", str(bad))
     t.add_row("ceiling (mean)", f"{ceiling:,.0f}", "", "", "", "", "", "", style="bold")
     t.caption = (f"body: the service's json push body of one benchmark article, {body_bytes:,} B, with the service's "
-                 f"headers; partner server: asyncio ({flavour}), its own process. client/server core = share of one "
+                 f"headers (webhook-signature fixed: the loop signs nothing); partner server: asyncio ({flavour}), its own process. client/server core = share of one "
                  "core used by the loop / the server (server: incl. warm-up); bad = errors + requests the server "
                  "did not count")
     return t
 
 
 def cases_table(cases: list[dict], ceiling: float, args):
-    t = report.table("2. End to end: POST /v1/events -> API -> events worker -> deliveries worker -> fast partner",
+    t = report.table("2. End to end: POST /v1/events -> API -> events worker -> deliveries worker -> fast partner "
+                     "(pushes signed: standard-webhooks; Redis AOF everysec)" if args.aof else
+                     "2. End to end: POST /v1/events -> API -> events worker -> deliveries worker -> fast partner "
+                     "(pushes signed: standard-webhooks; Redis without persistence)",
                      ("partners", "events", "deliveries", "seconds", "deliveries/s", "× ceiling", "last 202", "202/s",
                       "all applied", "last push", "push tasks", "per task", "dupes", "redis cmds"),
                      no_wrap=("deliveries/s", "× ceiling"))
@@ -484,7 +523,7 @@ def reproduce_command(args) -> str:
             "--latency-rate", f"{args.latency_rate:g}", "--latency-seconds", f"{args.latency_seconds:g}",
             "--warmup", str(args.warmup), "--deliveries-concurrency", str(args.deliveries_concurrency),
             "--loglevel", args.loglevel]
-    return report.reproduce_command("benchmarks/push.py", opts + (["--aof"] if args.aof else []))
+    return report.reproduce_command("benchmarks/push.py", opts + ([] if args.aof else ["--no-aof"]))
 
 
 def parse_cases(text: str) -> list[tuple[int, int]]:
@@ -513,7 +552,8 @@ def parse_args(argv=None):
                    help="threads of the deliveries worker (default 8, as the service runs it)")
     p.add_argument("--loglevel", default="warning",
                    help="Celery workers' log level (default warning, as `syndication up` runs them)")
-    p.add_argument("--aof", action="store_true", help="run Redis with AOF everysec (production), not without persistence")
+    p.add_argument("--aof", action=argparse.BooleanOptionalAction, default=True,
+                   help="Redis with AOF everysec, as production (default); --no-aof: no persistence, to compare")
     p.add_argument("--case-timeout", type=float, default=150.0,
                    help="seconds a case may take after its last POST (default 150)")
     p.add_argument("--quick", action="store_true",
@@ -539,19 +579,28 @@ def run(args, procs: processes.Processes, logdir: Path) -> int:
     m = report.machine("python")
     redis_url, redis = processes.start_redis(procs, logdir, args.aof)
     partner = start_partner(procs, logdir)
+    secret = new_secret()
     sample_body = push_body_like_the_service(make_event("ceil", 0, datetime.now(UTC))[1])
     body_file = logdir / "push-body.json"
     body_file.write_bytes(sample_body)
+    # The ceiling loop sends the signature header too (the bytes on the wire), fixed: it signs nothing.
+    headers_file = logdir / "push-headers.json"
+    headers_file.write_text(json.dumps({"webhook-signature": signature(secret, "msg_" + "0" * 26, "0", sample_body)}))
 
     out.print(f"[dim]ceiling ({args.ceiling_seconds:g} s) …[/dim]")
-    ceilings = [measure_ceiling(partner, body_file, args.ceiling_seconds)]
-    cases, latency, commands = run_cases(args, procs, redis_url, redis.pid, partner, logdir, out)
+    ceilings = [measure_ceiling(partner, body_file, headers_file, args.ceiling_seconds)]
+    cases, latency, commands = run_cases(args, procs, redis_url, redis.pid, partner, logdir, out, secret)
     out.print(f"[dim]ceiling again ({args.ceiling_seconds:g} s) …[/dim]")
-    ceilings.append(measure_ceiling(partner, body_file, args.ceiling_seconds))
+    ceilings.append(measure_ceiling(partner, body_file, headers_file, args.ceiling_seconds))
 
     ceiling, nproc = statistics.mean(c["rps"] for c in ceilings), int(m["nproc"])
-    report.print_header(out, "syndication push benchmark", m,
-                        f" ({'AOF everysec' if args.aof else 'no persistence'})", reproduce_command(args), commands)
+    persistence = "AOF: appendonly yes, appendfsync everysec, as production" if args.aof else "no persistence"
+    report.print_header(out, "syndication push benchmark", m, f" ({persistence})", reproduce_command(args), commands,
+                        inside=[f"Redis {persistence}, inside every end-to-end figure",
+                                f"every push signed (partners: format json, auth: standard-webhooks, a random "
+                                f"whsec_ secret per run in ${SECRET_ENV}), signing inside the end-to-end figures; "
+                                "signatures counted at the partner and the first of each case verified; the ceiling "
+                                "loop sends a fixed signature header of the same length and signs nothing"])
     out.print(ceiling_table(ceilings, ceiling, len(sample_body), partner.flavour))
     out.print(cases_table(cases, ceiling, args))
     for line in case_limits(cases, nproc):
@@ -561,6 +610,7 @@ def run(args, procs: processes.Processes, logdir: Path) -> int:
         out.print(latency_table(latency))
     report.print_footer(out, started)
     report.write_json(args.json, {"benchmark": "push", "machine": m, "reproduce": reproduce_command(args),
+                                  "redis_aof": args.aof, "signed": "standard-webhooks",
                                   "ceilings": ceilings, "ceiling": ceiling, "cases": cases, "latency": latency})
     return 0
 

@@ -2,8 +2,10 @@
 
 One concept per module (import them as `from benchmarks.harness import processes`):
 
-    processes    child processes: redis-server on a free port, the API, Celery workers, beat,
-                 and run_guarded(), the one runner that always stops them
+    processes    child processes: redis-server on a free port (AOF everysec), the API, Celery workers,
+                 beat, and run_guarded(), the one runner that always stops them
+    static_baseline  `syndication api` with static-bytes paths answered first: the same server's
+                 HTTP ceiling, the baseline of feed serving (runs as its own process)
     partner      the fast loopback partner HTTP server (its own process) and the driver's handle on it
     load         HTTP load: GET load on the API (wrk, or a Python client) in interleaved rounds,
                  and the keep-alive POST loop that gives the push ceiling
@@ -19,8 +21,9 @@ through its CLI (`python -m syndication.cli api`, `celery -A workers ...`) and d
 HTTP API; the harness reads the service's own Redis keys through a Context built in one place,
 processes.service_context, so that a move of syndication modules is fixed there.
 
-The submodules are not imported here: partner and load also run as their own processes
-(`python -m benchmarks.harness.partner`), and importing them from the package would run them twice.
+The submodules are not imported here: partner, load and static_baseline also run as their own
+processes (`python -m benchmarks.harness.partner`), and importing them from the package would run
+them twice.
 """
 
 from pathlib import Path

@@ -10,8 +10,9 @@ Owns:
 - `interleaved_rounds` / `summarise_rounds`: several scenarios measured in rounds of rotating
   order, with the CPU of named processes per round, then one row per scenario.
 - The POST ceiling: `post_loop` is a plain requests.Session keep-alive POST loop (run as
-  `python -m benchmarks.harness.load post-loop PORT BODY_FILE SECONDS`); `run_post_loop` runs it
-  in a process of its own and returns its results.
+  `python -m benchmarks.harness.load post-loop PORT BODY_FILE SECONDS [HEADERS_JSON]`, the extra
+  fixed headers being the rest of what the service sends, e.g. a webhook-signature of the same
+  length); `run_post_loop` runs it in a process of its own and returns its results.
 """
 
 from __future__ import annotations
@@ -208,14 +209,17 @@ def summarise_rounds(label: str, rs: list[dict], expected_status: int, pids) -> 
 # =========================================================================== the POST ceiling loop
 
 
-def post_loop(port: int, body_file: str, seconds: float) -> None:
-    """A plain requests.Session keep-alive POST loop; prints one JSON line of results."""
+def post_loop(port: int, body_file: str, seconds: float, extra_headers: dict | None = None) -> None:
+    """A plain requests.Session keep-alive POST loop; prints one JSON line of results.
+
+    `extra_headers` are sent as they are with every request (fixed bytes: nothing is computed per request).
+    """
     import requests
 
     body = Path(body_file).read_bytes()
     url = f"http://{HOST}:{port}/ceiling"
     s = requests.Session()
-    base = {"Content-Type": "application/json", "webhook-timestamp": str(int(time.time()))}
+    base = {"Content-Type": "application/json", "webhook-timestamp": str(int(time.time())), **(extra_headers or {})}
     for i in range(50):  # warm-up: connection, imports
         s.post(url, data=body, headers={**base, "webhook-id": f"warm_{i}"}, timeout=10).raise_for_status()
     n, errors = 0, 0
@@ -231,9 +235,10 @@ def post_loop(port: int, body_file: str, seconds: float) -> None:
                       "client_cpu": time.process_time() - cpu0}), flush=True)
 
 
-def run_post_loop(port: int, body_file: Path, seconds: float) -> dict:
+def run_post_loop(port: int, body_file: Path, seconds: float, headers_file: Path | None = None) -> dict:
     """post_loop in a process of its own (its CPU is its own, as a partner's sender's would be)."""
-    argv = [sys.executable, "-m", "benchmarks.harness.load", "post-loop", str(port), str(body_file), repr(seconds)]
+    argv = [sys.executable, "-m", "benchmarks.harness.load", "post-loop", str(port), str(body_file), repr(seconds),
+            *([str(headers_file)] if headers_file else [])]
     p = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=seconds + 60, cwd=ROOT,
                        start_new_session=True)
     if p.returncode != 0:
@@ -242,4 +247,5 @@ def run_post_loop(port: int, body_file: Path, seconds: float) -> dict:
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["post-loop"]:
-    post_loop(int(sys.argv[2]), sys.argv[3], float(sys.argv[4]))
+    post_loop(int(sys.argv[2]), sys.argv[3], float(sys.argv[4]),
+              json.loads(Path(sys.argv[5]).read_text()) if len(sys.argv) > 5 else None)

@@ -4,12 +4,16 @@ The server runs in its own process (`python -m benchmarks.harness.partner PORT`)
 never competes with the driver for the GIL: a minimal HTTP/1.1 keep-alive server on asyncio
 (uvloop when installed) that answers every POST with 200 at once and records the time and
 `webhook-id` of each request. It parses only what it needs (the request line, Content-Length,
-webhook-id, Connection), so it costs far less per request than the service it measures.
+webhook-id, webhook-timestamp, webhook-signature, Connection), so it costs far less per request
+than the service it measures. It does not verify signatures (a partner's cost, not the
+service's): it counts the requests that carry one and keeps the first signed push after a reset
+(id, timestamp, signature, body), for the driver to verify.
 
 Control endpoints (GET, answered by the same server):
 
-    /_stats   counts: total, unique webhook-ids, first/last time, bytes, paths, open connections
+    /_stats   counts: total, signed, unique webhook-ids, first/last time, bytes, paths, open connections
     /_log     [(time received, webhook-id)] of each first receipt
+    /_sample  the first signed push (to /p/...) since the last reset: id, timestamp, signature, body (latin-1)
     /_reset   forget everything but the open connections
 
 `Partner` is the driver's handle: the process, those endpoints, and each partner's URL.
@@ -42,6 +46,8 @@ class _PartnerState:
 
     def reset(self):
         self.total = 0
+        self.signed = 0
+        self.sample: dict | None = None
         self.nbytes = 0
         self.first = None
         self.last = None
@@ -50,8 +56,12 @@ class _PartnerState:
         self.paths: set[str] = set()
         self.log: list[tuple[float, str]] = []
 
-    def received(self, now: float, path: str, length: int, wid: str) -> None:
+    def received(self, now: float, path: str, length: int, wid: str, ts: str, sig: str, body: bytes) -> None:
         self.total += 1
+        if sig:
+            self.signed += 1
+            if self.sample is None and path.startswith("/p/"):
+                self.sample = {"id": wid, "timestamp": ts, "signature": sig, "body": body.decode("latin-1")}
         self.nbytes += length
         if self.first is None:
             self.first = now
@@ -71,20 +81,23 @@ def _response(status: bytes, doc: dict) -> bytes:
 def _control(state: _PartnerState, path: str) -> bytes:
     if path == "/_stats":
         return _response(b"200 OK", {
-            "total": state.total, "unique": len(state.ids), "first": state.first, "last": state.last,
+            "total": state.total, "signed": state.signed, "unique": len(state.ids), "first": state.first, "last": state.last,
             "last_new": state.last_new, "bytes": state.nbytes, "paths": len(state.paths),
             "connections": state.connections})
     if path == "/_log":
         return _response(b"200 OK", {"log": state.log})
+    if path == "/_sample":
+        return _response(b"200 OK", {"sample": state.sample})
     if path == "/_reset":
         state.reset()
         return _response(b"200 OK", {"ok": True})
     return _response(b"404 Not Found", {"error": "not found"})
 
 
-def _parse_head(head: list[bytes]) -> tuple[str, int, str, bool]:
-    """(path, Content-Length, webhook-id, Connection: close) of a request head split into lines."""
-    length, wid, close = 0, "", False
+def _parse_head(head: list[bytes]) -> tuple[str, int, str, str, str, bool]:
+    """(path, Content-Length, webhook-id, webhook-timestamp, webhook-signature, Connection: close)
+    of a request head split into lines."""
+    length, wid, ts, sig, close = 0, "", "", "", False
     for line in head[1:]:
         name, _, value = line.partition(b":")
         name = name.strip().lower()
@@ -92,10 +105,14 @@ def _parse_head(head: list[bytes]) -> tuple[str, int, str, bool]:
             length = int(value)
         elif name == b"webhook-id":
             wid = value.strip().decode()
+        elif name == b"webhook-timestamp":
+            ts = value.strip().decode()
+        elif name == b"webhook-signature":
+            sig = value.strip().decode()
         elif name == b"connection":
             close = value.strip().lower() == b"close"
     path = (head[0].split(b" ") + [b"", b""])[1].decode()
-    return path, length, wid, close
+    return path, length, wid, ts, sig, close
 
 
 class _PartnerProtocol(asyncio.Protocol):
@@ -114,16 +131,18 @@ class _PartnerProtocol(asyncio.Protocol):
         out = []
         close = False
         while (end := buf.find(b"\r\n\r\n")) >= 0:  # every complete request in the buffer (pipelining)
-            path, length, wid, closing = _parse_head(bytes(buf[:end]).split(b"\r\n"))
+            path, length, wid, ts, sig, closing = _parse_head(bytes(buf[:end]).split(b"\r\n"))
             total = end + 4 + length
             if len(buf) < total:
                 break  # the body is still on its way
             now = time.time()
+            keep = sig and self.state.sample is None and path.startswith("/p/")  # only the sample's body
+            body = bytes(buf[end + 4:total]) if keep else b""
             del buf[:total]
             if path.startswith("/_"):
                 out.append(_control(self.state, path))
             else:
-                self.state.received(now, path, length, wid)
+                self.state.received(now, path, length, wid, ts, sig, body)
                 out.append(_OK)
             close = close or closing
         if out:
@@ -187,6 +206,11 @@ class Partner:
 
     def log(self) -> list[tuple[float, str]]:
         return [tuple(x) for x in self._get("/_log")["log"]]
+
+    def sample(self) -> dict | None:
+        """The first signed push since the last reset: id, timestamp, signature, body (bytes); None if none."""
+        s = self._get("/_sample")["sample"]
+        return s and {**s, "body": s["body"].encode("latin-1")}
 
     def reset(self) -> None:
         self._get("/_reset")

@@ -2,8 +2,9 @@
 
 Owns: free ports; `Proc`, one child in its own process group logging to a file; `Processes`, all
 the children of a run, stopped in reverse order exactly once; a throwaway redis-server on a free
-port; the service's processes as `syndication up` runs them (API, Celery workers, beat) and their
-environment; and `run_guarded`, the one runner that stops everything it started, also on Ctrl-C,
+port (AOF everysec, as production, unless told otherwise); the service's processes as `syndication up`
+runs them (API, Celery workers, beat) and their environment; the API with static-bytes baseline
+paths in front (static_baseline.py); and `run_guarded`, the one runner that stops everything it started, also on Ctrl-C,
 SIGTERM or an error, and keeps the logs only when there is something to debug.
 """
 
@@ -137,8 +138,13 @@ def require_redis_server() -> str:
     return binary
 
 
-def start_redis(procs: Processes, logdir: Path, aof: bool = False) -> tuple[str, Proc]:
-    """A throwaway redis-server on a free port (never 6379); no persistence unless `aof`."""
+def start_redis(procs: Processes, logdir: Path, aof: bool = True) -> tuple[str, Proc]:
+    """A throwaway redis-server on a free port (never 6379), its data in `logdir`.
+
+    With `aof` (the default) persistence is as production runs it (`appendonly yes`,
+    `appendfsync everysec`: README, "Guarantees"), so that its cost is inside the measured figures;
+    `aof=False` turns persistence off, for comparison only.
+    """
     binary = require_redis_server()
     persistence = ["--appendonly", "yes", "--appendfsync", "everysec"] if aof else ["--appendonly", "no"]
     for _ in range(5):
@@ -189,6 +195,18 @@ def service_context(env: dict):
 
 def api_proc(env: dict, port: int, logdir: Path, name: str = "api") -> Proc:
     argv = [sys.executable, "-m", "syndication.cli", "api", "--host", HOST, "--port", str(port)]
+    return Proc(name, argv, env, logdir)
+
+
+def api_static_baseline_proc(env: dict, port: int, logdir: Path, static: dict[str, str],
+                             name: str = "api") -> Proc:
+    """The API as api_proc runs it, with static-bytes paths in front (harness/static_baseline.py).
+
+    `static` maps each static path to the path whose recorded answer it replays.
+    """
+    opts = [f"--static={path}={source}" for path, source in static.items()]
+    argv = [sys.executable, "-m", "benchmarks.harness.static_baseline", *opts, "api", "--host", HOST,
+            "--port", str(port)]
     return Proc(name, argv, env, logdir)
 
 

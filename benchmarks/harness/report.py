@@ -60,12 +60,16 @@ def console(width: int):
     return Console(width=None if sys.stdout.isatty() else width)
 
 
-def print_header(out, title: str, m: dict, after_redis: str, reproduce: str, commands: list[str]) -> None:
-    """The title and time, the machine, the command that reproduces the run, the service's commands."""
+def print_header(out, title: str, m: dict, after_redis: str, reproduce: str, commands: list[str],
+                 inside: list[str] = ()) -> None:
+    """The title and time, the machine, the command that reproduces the run, what the figures
+    include (`inside`: persistence, signing, baselines), the service's commands."""
     out.print(f"[bold]{title}[/bold]  {datetime.now().astimezone():%Y-%m-%d %H:%M:%S %Z}")
     out.print(f"machine: nproc={m['nproc']}  cpu={m['cpu']}  {m['impl']} {m['python']}  {m['os']}  "
               f"redis-server {m['redis']}{after_redis}  load avg at start {m['load']}", soft_wrap=True, markup=False)
     out.print(f"reproduce: {reproduce}", soft_wrap=True, markup=False)
+    for line in inside:
+        out.print(f"measured: {line}", soft_wrap=True, markup=False)
     out.print("service: " + "  |  ".join(commands), soft_wrap=True, markup=False)
 
 

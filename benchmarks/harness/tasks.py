@@ -61,7 +61,8 @@ class TaskCounter:
         worker = str(e.get("hostname", "?")).split("-", 1)[0]
         self.counts[worker] = self.counts.get(worker, 0) + 1
         if worker == "deliveries":
-            m = re.search(r"'delivered': (\d+)", str(e.get("result", "")))
+            # push_batch returns its outcome counts as "delivered=N,superseded=M,..."
+            m = re.search(r"\bdelivered(?:=|': )(\d+)", str(e.get("result", "")))
             self.delivered += int(m.group(1)) if m else 0
 
     def stop(self) -> dict[str, int]:
