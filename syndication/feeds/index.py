@@ -15,6 +15,7 @@ feed, not N.
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import datetime
 
 from syndication.articles import ArticleState
@@ -72,6 +73,11 @@ def place(ctx: Context, state: ArticleState, occurred_at: str | None = None) -> 
     return changed
 
 
+def lock_token() -> str:
+    """A render lock's value, unique to the one render it admits (store.py writes only while it holds)."""
+    return uuid.uuid4().hex
+
+
 def mark_dirty(ctx: Context, names: list[str]) -> list[str]:
     """Mark feeds dirty; return those that need a render task queued (no lock held yet)."""
     if not names:
@@ -80,7 +86,7 @@ def mark_dirty(ctx: Context, names: list[str]) -> list[str]:
     pipe = ctx.redis.pipeline(transaction=False)
     for name in names:
         pipe.zadd(ctx.keys.feeds_dirty, {name: now}, nx=True)
-        pipe.set(ctx.keys.feed_render_lock(name), now, nx=True, ex=RENDER_LOCK_TTL)
+        pipe.set(ctx.keys.feed_render_lock(name), lock_token(), nx=True, ex=RENDER_LOCK_TTL)
     res = pipe.execute()
     return [name for name, locked in zip(names, res[1::2]) if locked]
 
@@ -136,4 +142,4 @@ def orphaned_dirty_one(ctx: Context, name: str) -> bool:
     """After a render: if the feed went dirty meanwhile, take the lock for one more render."""
     if ctx.redis.zscore(ctx.keys.feeds_dirty, name) is None:
         return False
-    return bool(ctx.redis.set(ctx.keys.feed_render_lock(name), time.time(), nx=True, ex=RENDER_LOCK_TTL))
+    return bool(ctx.redis.set(ctx.keys.feed_render_lock(name), lock_token(), nx=True, ex=RENDER_LOCK_TTL))

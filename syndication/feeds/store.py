@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
-import logging
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
+
+from redis.exceptions import WatchError
 
 from syndication.infra import metrics
 from syndication.infra.context import Context
@@ -85,16 +86,16 @@ def _skip(ctx: Context, name: str, bad: list[dict]) -> None:
 def render_feed(ctx: Context, name: str, sleep=time.sleep) -> RenderOutcome:
     """Render and store feed `name`, coalescing bursts into one render per window."""
     keys = ctx.keys
-    if ctx.settings.feed(name) is None:  # removed from the feeds file since it was marked
+    spec = ctx.settings.feed(name)
+    if spec is None:  # removed from the feeds file since it was marked
         ctx.redis.zrem(keys.feeds_dirty, name)
         ctx.redis.delete(keys.feed_render_lock(name))
         return RenderOutcome(name, (), False, 0.0)
-    spec = ctx.settings.feed(name)
+    lock = ctx.redis.get(keys.feed_render_lock(name))  # this render's lock: stored bytes need it
     last_render, rendered_hash = ctx.redis.hmget(keys.feed_stats(name), "last_render_at", "spec_hash")
     if (rendered_hash or b"").decode() != index.spec_hash(spec):
         index.rebuild(ctx, spec)  # a new feed, or its filters/limits changed in the feeds file
-    last = float(last_render or 0)
-    wait = ctx.settings.render_window - (time.time() - last)
+    wait = ctx.settings.render_window - (time.time() - float(last_render or 0))
     if wait > 0:
         sleep(wait)  # let the burst gather: the events arriving now are in this render
     started = time.perf_counter()
@@ -106,34 +107,50 @@ def render_feed(ctx: Context, name: str, sleep=time.sleep) -> RenderOutcome:
         ctx.redis.zadd(keys.feeds_dirty, {name: time.time()}, nx=True)
         ctx.redis.delete(keys.feed_render_lock(name))
         raise
-    last_modified = rendered.pop("_last_modified").decode()
-    changed = []
-    pipe = ctx.redis.pipeline(transaction=False)
-    for fmt, body in rendered.items():
-        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-        key = keys.feed_rendered(name, fmt)
-        if ctx.redis.hget(key, "etag") == etag.encode():
-            continue
-        changed.append(fmt)
-        pipe.hset(key, mapping={
-            "body": body,
-            "gzip": gzip.compress(body, compresslevel=6, mtime=0),
-            "etag": etag,
-            "last_modified": last_modified,
-            "content_type": CONTENT_TYPES[fmt],
-        })
     duration = time.perf_counter() - started
-    pipe.hincrby(keys.feed_stats(name), "renders", 1)
-    metrics.inc(pipe, keys, "feed_renders", feed=name)
-    metrics.observe(pipe, keys, "feed_render_seconds", duration, feed=name)
-    pipe.hset(keys.feed_stats(name), mapping={"last_render_at": time.time(), "last_duration": duration,
-                                              "spec_hash": index.spec_hash(spec)})
-    pipe.delete(keys.feed_render_lock(name))
-    pipe.execute()
+    changed = _store(ctx, spec, rendered, lock, duration)
+    if changed is None:
+        # Our lock expired while we waited (a loaded worker) and a newer render may be writing:
+        # older bytes must never overwrite newer ones. Leave the feed dirty for one more render.
+        ctx.redis.zadd(keys.feeds_dirty, {name: time.time()}, nx=True)
+        log.warning("feed render discarded: its lock expired", extra={"feed": name, "outcome": "discarded"})
+        return RenderOutcome(name, (), False, duration)
     again = bool(index.orphaned_dirty_one(ctx, name))
     log.info("feed rendered", extra={"feed": name, "outcome": "changed" if changed else "unchanged",
                                      "latency_ms": round(duration * 1000, 1)})
     return RenderOutcome(name, tuple(changed), again, duration)
+
+
+def _store(ctx: Context, spec, rendered: dict[str, bytes], lock: bytes | None, duration: float) -> list[str] | None:
+    """Store the formats whose bytes changed, and free the lock, only if the lock is still `lock`.
+
+    Returns the changed formats, or None when the lock changed hands (nothing written).
+    """
+    keys, name = ctx.keys, spec.name
+    last_modified = rendered.pop("_last_modified").decode()
+    etags = {fmt: '"' + hashlib.sha256(body).hexdigest()[:32] + '"' for fmt, body in rendered.items()}
+    with ctx.redis.pipeline(transaction=True) as pipe:
+        try:
+            pipe.watch(keys.feed_render_lock(name))
+            if pipe.get(keys.feed_render_lock(name)) != lock:
+                return None
+            changed = [fmt for fmt in rendered
+                       if pipe.hget(keys.feed_rendered(name, fmt), "etag") != etags[fmt].encode()]
+            pipe.multi()
+            for fmt in changed:
+                pipe.hset(keys.feed_rendered(name, fmt), mapping={
+                    "body": rendered[fmt], "gzip": gzip.compress(rendered[fmt], compresslevel=6, mtime=0),
+                    "etag": etags[fmt], "last_modified": last_modified, "content_type": CONTENT_TYPES[fmt]})
+            pipe.hincrby(keys.feed_stats(name), "renders", 1)
+            metrics.inc(pipe, keys, "feed_renders", feed=name)
+            metrics.observe(pipe, keys, "feed_render_seconds", duration, feed=name)
+            pipe.hset(keys.feed_stats(name), mapping={"last_render_at": time.time(), "last_duration": duration,
+                                                      "spec_hash": index.spec_hash(spec)})
+            pipe.delete(keys.feed_render_lock(name))
+            pipe.execute()
+            return changed
+        except WatchError:  # the lock changed between our check and our write
+            return None
 
 
 def etags(ctx: Context, name: str, formats) -> dict[str, str]:
