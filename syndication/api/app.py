@@ -29,7 +29,7 @@ from syndication.pipeline.followup import FollowUp
 from syndication.settings import Settings
 from syndication.infra import metrics
 from syndication.api import (article_routes, delivery_routes, event_routes, feed_routes, health, metrics_routes,
-                             ops_page)
+                             ops_guard, ops_page)
 
 log = logging.getLogger("syndication.api")
 
@@ -133,5 +133,5 @@ def create_asgi(settings: Settings, enqueue: Callable[[FollowUp], None]):
     app = create_app(settings, enqueue)
     throttle.install(app)  # 429 for too many wrong keys, in the JSON error shape
     # Outermost, so nothing can read a body before its size is checked.
-    return limits.BodyLimit(ops_page.SecurityHeaders(feed_routes.FeedFastPath(app, app.state)), app.state,
-                            ops_page.security_headers)
+    return limits.BodyLimit(ops_guard.SecurityHeaders(feed_routes.FeedFastPath(app, app.state)), app.state,
+                            ops_guard.security_headers)

@@ -1,168 +1,31 @@
 """/ops: one server-rendered page for the person on call. No JavaScript, no build step.
 
 Queues, partners with their circuit, recent failures, dead events and dead letters with a
-replay button, and a search by article id.
-
-Access needs an ops key: sent as a bearer token (scripts), or typed once
-into the login form, which starts a server-side session (session.py; the
-cookie holds only a random token, HttpOnly, SameSite=Strict, Path=/ops).
-Key attempts are throttled per client (throttle.py).
-
-Every form that changes something (replay, sign out) must carry the
-session's CSRF token and come from this origin (Origin or Referer, and
-Sec-Fetch-Site): a cookie is sent whoever made the browser post, a token
-in the page is not. Bearer requests need neither, as no other site can make
-a browser send an Authorization header. A refused form gets 403, and
-nothing is done. Forms are read with a 4 KiB cap, after the 16 KiB one of
-limits.BodyLimit.
-
-Every /ops response, the app's JSON errors and the body-limit 413 included,
-carries SECURITY_HEADERS: `SecurityHeaders` is an ASGI layer in front of
-the app, and BodyLimit adds them to its own 413.
+replay button, and a search by article id. Who may use it, CSRF and the security headers
+are in ops_guard.py.
 """
 
 from __future__ import annotations
 
 import html
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from syndication.api import ops_guard, session
+from syndication.api.auth import check_key
+from syndication.api.session import COOKIE
+from syndication.api.throttle import TooManyAttempts
+from syndication.delivery import deadletters, records
 from syndication.ops import status
 from syndication.pipeline import apply
-from syndication.delivery import deadletters
-from syndication.delivery import records
-from syndication.api import session
-from syndication.api.auth import bearer, check_key
-from syndication.api.limits import read_body
-from syndication.api.session import COOKIE, Session
-from syndication.api.throttle import TooManyAttempts
 
 router = APIRouter(include_in_schema=False)
 e = html.escape
-FORM_CAP = 4 * 1024  # a key or a CSRF token, and a button name: far below this
-
-SECURITY_HEADERS = {
-    # The page has one inline <style> and nothing else: no scripts, images, frames or fonts.
-    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
-    "x-frame-options": "DENY",
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
-    "cache-control": "no-store",
-}
-
-
-def is_ops(path: str) -> bool:
-    return path == "/ops" or path.startswith("/ops/")
-
-
-def security_headers(path: str) -> list[tuple[bytes, bytes]]:
-    """The raw headers an /ops response gets (none for other paths)."""
-    return [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()] if is_ops(path) else []
-
-
-class SecurityHeaders:
-    """ASGI layer: SECURITY_HEADERS on every /ops response, replacing any the app set."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not is_ops(scope["path"]):
-            await self.app(scope, receive, send)
-            return
-        ours = security_headers(scope["path"])
-        names = {k for k, _ in ours}
-
-        async def send_hardened(message):
-            if message["type"] == "http.response.start":
-                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
-                message = {**message, "headers": kept + ours}
-            await send(message)
-
-        await self.app(scope, receive, send_hardened)
-
-
-@dataclass(frozen=True)
-class Access:
-    session: Session | None  # None: a bearer key
-
-
-def _access(request: Request) -> Access | None:
-    """Who is asking: a valid bearer key, a live session, or nobody. Raises TooManyAttempts."""
-    state = request.app.state
-    keys = state.settings.ops_keys
-    token = bearer(request)
-    if token is not None and check_key(request, token, keys) is not None:
-        return Access(None)
-    sess = session.load(state.ctx, keys, request.cookies.get(COOKIE))
-    return Access(sess) if sess is not None else None
-
-
-def _origin(url: str) -> str | None:
-    """scheme://host[:port] of `url`, lowercased, default port dropped; None if it has none."""
-    try:
-        parts = urlsplit(url.strip())
-        host, port, scheme = parts.hostname, parts.port, parts.scheme.lower()
-    except ValueError:
-        return None
-    if scheme not in ("http", "https") or not host:
-        return None
-    host = f"[{host}]" if ":" in host else host
-    default = 443 if scheme == "https" else 80
-    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
-
-
-def _same_origin(request: Request) -> bool:
-    """The post came from a page of this service (if the browser says where it came from at all)."""
-    headers = request.headers
-    fetch_site = headers.get("sec-fetch-site")
-    if fetch_site in ("cross-site", "same-site"):
-        return False
-    ours = {_origin(str(request.base_url)), _origin(request.app.state.settings.base_url)} - {None}
-    origin = headers.get("origin")
-    if origin is not None:
-        if origin == "null":
-            # Our pages send Referrer-Policy: no-referrer, under which browsers send "Origin: null"
-            # even for same-origin form posts. Sec-Fetch-Site, which no page can forge, then
-            # says whether it was one.
-            if fetch_site != "same-origin":
-                return False
-        elif _origin(origin) not in ours:
-            return False
-    referer = headers.get("referer")
-    return referer is None or _origin(referer) in ours
-
-
-async def _form(request: Request) -> dict[str, str]:
-    body = await read_body(request, FORM_CAP)
-    try:
-        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=16)
-    except ValueError:
-        return {}
-    return {k: v[0] for k, v in fields.items()}
-
-
-async def _form_ok(request: Request, sess: Session) -> bool:
-    """A state-changing form of this session: same origin, and its CSRF token (compared in constant time)."""
-    return _same_origin(request) and sess.csrf_ok((await _form(request)).get("csrf"))
-
-
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https" or request.app.state.settings.base_url.startswith("https")
-
-
-def _set_cookie(resp, request: Request, value: str, max_age: int) -> None:
-    # A cookie of the old scheme (Path=/) would be sent after ours and shadow it: drop it.
-    resp.delete_cookie(COOKIE, path="/", secure=_secure(request), httponly=True, samesite="strict")
-    resp.set_cookie(COOKIE, value, max_age=max_age, path=session.COOKIE_PATH, secure=_secure(request),
-                    httponly=True, samesite="strict")
 
 
 def _when(ts: float | None) -> str:
@@ -207,9 +70,9 @@ def _too_many(exc: TooManyAttempts) -> HTMLResponse:
 
 @router.post("/ops/login")
 async def login(request: Request):
-    if not _same_origin(request):
+    if not ops_guard.same_origin(request):
         return _forbidden()
-    key = (await _form(request)).get("key", "")
+    key = (await ops_guard.form(request)).get("key", "")
     state = request.app.state
     keys = state.settings.ops_keys
     try:
@@ -220,7 +83,7 @@ async def login(request: Request):
         return _login("That key is not an ops key.")
     token, _ = await run_in_threadpool(session.create, state.ctx, keys, index)
     resp = RedirectResponse("/ops", status_code=303)
-    _set_cookie(resp, request, token, session.LIFETIME)
+    ops_guard.set_cookie(resp, request, token, session.LIFETIME)
     return resp
 
 
@@ -229,23 +92,23 @@ async def logout(request: Request):
     state = request.app.state
     sess = await run_in_threadpool(session.load, state.ctx, state.settings.ops_keys, request.cookies.get(COOKIE))
     if sess is not None:
-        if not await _form_ok(request, sess):
+        if not await ops_guard.form_ok(request, sess):
             return _forbidden()
         await run_in_threadpool(session.destroy, state.ctx, sess)
     resp = RedirectResponse("/ops", status_code=303)
-    _set_cookie(resp, request, "", 0)
+    ops_guard.set_cookie(resp, request, "", 0)
     return resp
 
 
 async def _act(request: Request, what: str, action) -> HTMLResponse | RedirectResponse:
     """Run a state-changing ops action: signed in (or an ops bearer key), CSRF and origin checked."""
     try:
-        who = await run_in_threadpool(_access, request)
+        who = await run_in_threadpool(ops_guard.access, request)
     except TooManyAttempts as exc:
         return _too_many(exc)
     if who is None:
         return _login(f"Sign in to {what}.")
-    if who.session is not None and not await _form_ok(request, who.session):
+    if who.session is not None and not await ops_guard.form_ok(request, who.session):
         return _forbidden()
     note = await run_in_threadpool(action, request.app.state.ctx)
     return RedirectResponse(f"/ops?note={quote(note)}", status_code=303)
@@ -310,7 +173,7 @@ def _delivery_rows(ctx, recs: list[dict], button: bool, csrf: str | None) -> lis
 @router.get("/ops")
 def ops_page(request: Request, article: str | None = None, note: str | None = None):
     try:
-        who = _access(request)
+        who = ops_guard.access(request)
     except TooManyAttempts as exc:
         return _too_many(exc)
     if who is None:
