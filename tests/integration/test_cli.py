@@ -68,7 +68,9 @@ def test_config_check(service, tmp_path):
 
 def test_deliveries_show(service, unique):
     aid = f"show-{unique}"
-    requests.post(f"{service.api_url}/v1/events", data=json.dumps(article_event(aid)), headers=service.headers())
+    resp = requests.post(f"{service.api_url}/v1/events", data=json.dumps(article_event(aid)),
+                         headers=service.headers(), timeout=10)
+    assert resp.status_code == 202, resp.text
     wait_for(lambda: len(service.partners["partner-a"].for_article(aid)) == 1, what="push")
     out = wait_for(lambda: (o := cli("deliveries", "show", aid, "--json", env=service.env)) and
                    '"delivered"' in o.stdout and o, what="delivered shown")

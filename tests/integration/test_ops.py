@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
+import socket
+import subprocess
+import sys
 
 import pytest
 import requests
 
 from tests.conftest import OPS_KEY
 from tests.integration.test_cli import cli
-from tests.integration.test_push import OPS, post, status_is
+from tests.integration.test_push import OPS, metric, post, status_is
 from tests.support.events import article_event
-from tests.support.processes import wait_for
+from tests.support.processes import ROOT, wait_for
 from tests.support.receiver import Reply
 
 pytestmark = pytest.mark.integration
-
-
-def metric(service, name: str, **labels) -> float:
-    text = requests.get(f"{service.api_url}/metrics", timeout=5).text
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    total = 0.0
-    for line in text.splitlines():
-        m = re.match(rf"^{re.escape(name)}(?:{{(.*)}})? (\S+)$", line)
-        if m and all(part in (m.group(1) or "") for part in want.split(",") if part):
-            total += float(m.group(2))
-    return total
 
 
 @pytest.fixture
@@ -40,6 +31,8 @@ def failing_partner(service):
 def test_status_metrics_and_history_show_a_failing_partner(service, unique, failing_partner):
     before = metric(service, "syndication_deliveries_total", partner="failing", outcome="retry")
     accepted_before = metric(service, "syndication_events_accepted_total", type="article.published")
+    latency_before = metric(service, "syndication_delivery_latency_seconds_count", partner="failing")
+    renders_before = metric(service, "syndication_feed_renders_total", feed="all")
     aids = [f"failing{i}-{unique}" for i in range(3)]
     for aid in aids:
         post(service, article_event(aid, categories=["Failing"]))
@@ -62,11 +55,13 @@ def test_status_metrics_and_history_show_a_failing_partner(service, unique, fail
     assert metric(service, "syndication_deliveries_total", partner="failing", outcome="retry") >= before + 2
     assert metric(service, "syndication_circuit_state", partner="failing") == 2
     assert metric(service, "syndication_events_accepted_total", type="article.published") >= accepted_before + 3
-    assert metric(service, "syndication_delivery_latency_seconds_count", partner="failing") >= 2
-    assert metric(service, "syndication_feed_renders_total", feed="all") >= 1
-    assert metric(service, "syndication_queue_depth", queue="events") >= 0
-    requests.get(f"{service.api_url}/feeds/all.rss", timeout=5)
-    assert metric(service, "syndication_feed_requests_total", status="200") >= 1
+    assert metric(service, "syndication_delivery_latency_seconds_count", partner="failing") >= latency_before + 2
+    # The three articles are in 'all': it renders again (asynchronously, after the apply).
+    wait_for(lambda: metric(service, "syndication_feed_renders_total", feed="all") > renders_before,
+             what="a render of 'all' counted")
+    served_before = metric(service, "syndication_feed_requests_total", status="200")
+    assert requests.get(f"{service.api_url}/feeds/all.rss", timeout=5).status_code == 200
+    assert metric(service, "syndication_feed_requests_total", status="200") == served_before + 1
 
     shown = json.loads(cli("deliveries", "show", aids[0], "--json", env=service.env).stdout)
     mine = next(d for d in shown if d["partner"] == "failing")
@@ -74,6 +69,36 @@ def test_status_metrics_and_history_show_a_failing_partner(service, unique, fail
     assert len(mine["attempt_log"]) == mine["attempts"]
     table = cli("deliveries", "list", "--partner", "failing", "--state", "retrying", env=service.env)
     assert table.returncode == 0 and "failing" in table.stdout
+
+
+def control(service, *args):
+    """`celery control ...` against the test service's workers (the broker under its key prefix)."""
+    out = subprocess.run([sys.executable, "-m", "celery", "-A", "workers", "control", *args], env=service.env,
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def test_queue_depth_counts_messages_no_worker_has_taken(service, unique):
+    """With the events worker not consuming, each accepted event waits on the queue, and the gauge says so."""
+    argv = service.procs["events"].argv
+    node = argv[argv.index("-n") + 1].replace("%h", socket.gethostname())  # as Celery expands it
+    queued = [article_event(f"queued{i}-{unique}") for i in range(3)]
+    try:
+        stopped = control(service, "cancel_consumer", "events", "-d", node)
+        assert f"{node}: OK" in stopped and "no longer consuming from events" in stopped, stopped
+        for ev in queued:
+            post(service, ev)
+        depth = metric(service, "syndication_queue_depth", queue="events")
+        snap = json.loads(cli("status", "--json", env=service.env).stdout)
+    finally:
+        resumed = control(service, "add_consumer", "events", "-d", node)
+        assert f"{node}: OK" in resumed, resumed
+    assert depth == len(queued) and snap["queues"]["events"] == len(queued), (depth, snap["queues"])
+    for ev in queued:  # consumed again: the queue drains and every event is applied
+        wait_for(lambda ev=ev: requests.get(f"{service.api_url}/v1/articles/{ev['article']['id']}", timeout=5).ok,
+                 what=f"{ev['article']['id']} applied after the consumer came back")
+    wait_for(lambda: metric(service, "syndication_queue_depth", queue="events") == 0, what="events queue drained")
 
 
 def test_rejected_events_are_counted(service):
@@ -129,8 +154,6 @@ def test_browser_replays_a_dead_letter_from_the_ops_page(service, unique, tmp_pa
 
 def test_flower_sees_our_workers(service, tmp_path):
     """Flower, started as in docker-compose, lists the three workers (task events are on)."""
-    import sys
-
     from tests.support.processes import Proc, free_port
 
     port = free_port()

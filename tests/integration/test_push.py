@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from lxml import etree
 
 from tests.conftest import OPS_KEY
 from tests.support import config
-from tests.support.events import article_event, withdrawal
+from tests.support.events import article_event, sentinel, withdrawal
 from tests.support.processes import wait_for
 from tests.support.receiver import Reply
 
@@ -47,6 +48,34 @@ def delivery(service, aid, partner) -> dict | None:
 def status_is(service, aid, partner, status):
     d = delivery(service, aid, partner)
     return d if d and d["status"] == status else None
+
+
+def metric(service, name: str, **labels) -> float:
+    """Sum of a /metrics series over the samples carrying every given label."""
+    text = requests.get(f"{service.api_url}/metrics", timeout=5).text
+    want = [f'{k}="{v}"' for k, v in labels.items()]
+    total = 0.0
+    for line in text.splitlines():
+        m = re.match(rf"^{re.escape(name)}(?:{{(.*)}})? (\S+)$", line)
+        if m and all(part in (m.group(1) or "") for part in want):
+            total += float(m.group(2))
+    return total
+
+
+def push_would_have_happened(service, partner_id: str, aid: str) -> None:
+    """Wait until a push of `aid` to `partner_id` would have reached the partner, had it been allowed.
+
+    The delivery is due (a push batch would claim it); two sweeps ran since, and each queues a push
+    for every partner with due deliveries; then a sentinel posted after those, pushed to partner-a by
+    the same deliveries worker, was delivered: that worker took the earlier push off the queue first.
+    """
+    ctx = service.ctx
+    d = wait_for(lambda: delivery(service, aid, partner_id), what=f"{partner_id}'s delivery of {aid}")
+    assert ctx.redis.zscore(ctx.keys.partner_due(partner_id), d["id"]) is not None, d
+    sweeps = metric(service, "syndication_sweeps_total", outcome="ran")
+    wait_for(lambda: metric(service, "syndication_sweeps_total", outcome="ran") >= sweeps + 2, what="two sweeps")
+    mark = post(service, sentinel())  # Economy: partner-a (and the economy desk) take it
+    wait_for(lambda: status_is(service, mark["article"]["id"], "partner-a", "delivered"), what="sentinel pushed")
 
 
 def test_each_format_lands_valid_and_authenticated(service, unique):
@@ -106,7 +135,7 @@ def test_three_503s_then_success_is_delivered_once_with_four_attempts(service, u
     assert d["attempts"] == 4
     reqs = partner.for_article(aid)
     assert len(reqs) == 4 and len({r.webhook_id for r in reqs}) == 1  # one id on every attempt
-    assert len(partner.effective()) >= 1
+    assert [r.status_sent for r in reqs] == [503, 503, 503, 200]  # what the partner answered, in order
 
 
 def test_429_retry_after_is_honoured(service, unique):
@@ -114,9 +143,11 @@ def test_429_retry_after_is_honoured(service, unique):
     partner = service.partners["throttled"]
     partner.script([Reply(429, headers={"Retry-After": "2"})])
     post(service, article_event(aid, categories=["Throttled"]))
-    wait_for(lambda: status_is(service, aid, "throttled", "delivered"), timeout=30, what="delivered")
-    first, second = partner.for_article(aid)[:2]
-    assert second.at - first.at >= 2.0
+    d = wait_for(lambda: status_is(service, aid, "throttled", "delivered"), timeout=30, what="delivered")
+    assert [a["status"] for a in d["attempt_log"]] == [429, 200]
+    first, second = partner.for_article(aid)
+    assert (first.status_sent, second.status_sent) == (429, 200)  # a 429 was really sent, then waited out
+    assert second.at - first.at >= 2.0  # the backoff alone would be 0-0.2 s
 
 
 def test_400_goes_straight_to_dead_letter(service, unique):
@@ -134,7 +165,7 @@ def test_410_disables_the_partner_and_parks_until_enabled(service, unique):
     post(service, article_event(f"gone1-{unique}", categories=["Gone"]))
     wait_for(lambda: status_is(service, f"gone1-{unique}", "gone", "parked"), what="parked")
     post(service, article_event(f"gone2-{unique}", categories=["Gone"]))
-    time.sleep(2)
+    push_would_have_happened(service, "gone", f"gone2-{unique}")
     assert partner.for_article(f"gone2-{unique}") == []  # disabled: nothing attempted
     assert delivery(service, f"gone2-{unique}", "gone")["status"] == "pending"
     from tests.integration.test_cli import cli
@@ -170,28 +201,58 @@ def test_cli_replays_dead_letters_by_partner(service, unique):
     aids = [f"fixable-cli{i}-{unique}" for i in range(2)]
     for aid in aids:
         post(service, article_event(aid, categories=["Fixable"]))
-    for aid in aids:
-        wait_for(lambda aid=aid: status_is(service, aid, "fixable", "dead"), timeout=30, what="dead")
+    other = f"rejected-cli-{unique}"  # another partner's dead letter, dead in the same minutes
+    service.partners["rejecting"].script([Reply(400)])
+    post(service, article_event(other, categories=["Rejecting"]))
+    dead = [wait_for(lambda aid=aid: status_is(service, aid, "fixable", "dead"), timeout=30, what="dead")
+            for aid in aids]
+    other_dead = wait_for(lambda: status_is(service, other, "rejecting", "dead"), timeout=30, what="other dead")
+    listed = requests.get(f"{service.api_url}/v1/deliveries", params={"partner": "fixable", "state": "dead"},
+                          headers=OPS, timeout=5).json()["deliveries"]
+    assert {d["id"] for d in dead} <= {d["id"] for d in listed}
+
     out = cli("deliveries", "replay", "--partner", "fixable", "--since", "10m", env=service.env)
-    assert out.returncode == 0 and "replayed" in out.stdout
-    for aid in aids:
-        wait_for(lambda aid=aid: status_is(service, aid, "fixable", "delivered"), timeout=20, what="replayed")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"replayed {len(listed)} deliveries (same delivery ids); due now"
+    # Only that partner's: the other dead letter was not touched (the replay is synchronous).
+    ctx = service.ctx
+    assert status_is(service, other, "rejecting", "dead")["attempts"] == 1
+    assert ctx.redis.zscore(ctx.keys.deadletters, other_dead["id"]) is not None
+    assert ctx.redis.zscore(ctx.keys.partner_due("rejecting"), other_dead["id"]) is None
+    for d in dead:
+        done = wait_for(lambda d=d: status_is(service, d["article_id"], "fixable", "delivered"), timeout=20,
+                        what="replayed")
+        assert done["id"] == d["id"] and [a["status"] for a in done["attempt_log"]] == [500, 500, 200]
+    assert len(service.partners["rejecting"].for_article(other)) == 1
+
+
+ORDERING_RETRY_AFTER = 8  # seconds; longer than the partner's 0-4 s backoff, so it alone sets v1's retry time
 
 
 def test_v2_delivered_while_v1_waits_means_v1_never_arrives_after(service, unique):
     aid = f"order-{unique}"
     partner = service.partners["ordering"]
-    partner.script([503])  # v1's first attempt fails; its retry waits up to 4 s
+    # v1's first attempt fails with Retry-After: its retry is due exactly then, long after v2 is applied.
+    partner.script([Reply(503, headers={"Retry-After": str(ORDERING_RETRY_AFTER)})])
     post(service, article_event(aid, 1, categories=["Ordering"]))
-    wait_for(lambda: status_is(service, aid, "ordering", "retrying"), what="v1 retrying")
+    v1 = wait_for(lambda: status_is(service, aid, "ordering", "retrying"), what="v1 retrying")
+    due = v1["next_attempt_at"]
+    assert due - v1["attempt_log"][0]["at"] == pytest.approx(ORDERING_RETRY_AFTER, abs=0.01)
     post(service, article_event(aid, 2, categories=["Ordering"]))
-    wait_for(lambda: any(json.loads(r.body)["article"]["version"] == 2 for r in partner.for_article(aid)),
-             what="v2 delivered")
-    time.sleep(5)  # past v1's retry time
+    wait_for(lambda: any(d["version"] == 1 and d["status"] == "superseded"
+                         for d in deliveries(service, aid) if d["partner"] == "ordering"), what="v1 superseded")
+    assert time.time() < due, "v2 was applied after v1's retry was due: the scenario did not happen"
+    wait_for(lambda: status_is(service, aid, "ordering", "delivered"), what="v2 delivered")
+    # Past v1's retry time, a push to the partner claims every delivery due by then, v1's retry first
+    # were it still scheduled: once a later sentinel is delivered, v1's retry would have been sent.
+    wait_for(lambda: time.time() > due + 0.1, timeout=ORDERING_RETRY_AFTER + 5, what="v1's retry time")
+    mark = post(service, sentinel(categories=["Ordering"]))["article"]["id"]
+    wait_for(lambda: status_is(service, mark, "ordering", "delivered"), what="sentinel delivered")
     versions = [json.loads(r.body)["article"]["version"] for r in partner.for_article(aid)]
     assert versions == [1, 2], versions
+    assert [r.status_sent for r in partner.for_article(aid)] == [503, 200]
     v1 = next(d for d in deliveries(service, aid) if d["version"] == 1 and d["partner"] == "ordering")
-    assert v1["status"] == "superseded"
+    assert v1["status"] == "superseded" and v1["attempts"] == 1
 
 
 def test_withdrawal_reaches_earlier_recipients_and_cancels_pending(service, unique):
@@ -211,7 +272,9 @@ def test_withdrawal_reaches_earlier_recipients_and_cancels_pending(service, uniq
     # partner-a had v1 and v2 too (it takes everything): it hears of the withdrawal.
     wait_for(lambda: any(json.loads(r.body)["type"] == "article.withdrawn"
                          for r in service.partners["partner-a"].for_article(aid)), what="partner-a withdrawal")
-    # the economy desk never had it: nothing to withdraw there.
+    # the economy desk never had it: nothing to withdraw there (no delivery of any version was made for it,
+    # and the withdrawal's fan-out is done: partner-a got it).
+    assert "economy-desk" not in {d["partner"] for d in deliveries(service, aid)}
     assert service.partners["economy-desk"].for_article(aid) == []
 
 
@@ -223,20 +286,27 @@ def test_private_network_url_is_refused_without_the_flag(service, unique):
     assert service.partners["private"].requests == []
 
 
+def circuit_health(ctx, partner_id: str) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in ctx.redis.hgetall(ctx.keys.partner_circuit(partner_id)).items()}
+
+
 def test_hanging_partner_opens_its_circuit_and_others_keep_flowing(service, unique):
     hanging = service.partners["hanging"]
     hanging.default = Reply(200, delay=3)  # longer than its 1 s read timeout
     try:
         for i in range(4):
             post(service, article_event(f"hang{i}-{unique}", categories=["Hanging"]))
-        started = time.time()
         quick = f"quick-{unique}"
         post(service, article_event(quick))
-        wait_for(lambda: service.partners["partner-a"].for_article(quick), what="others unaffected")
-        assert time.time() - started < 5
+        got = wait_for(lambda: service.partners["partner-a"].for_article(quick), timeout=30, what="quick pushed")[0]
         ctx = service.ctx
-        wait_for(lambda: ctx.redis.hget(ctx.keys.partner_circuit("hanging"), "state") == b"open",
-                 timeout=20, what="circuit open")
+        health = wait_for(lambda: (h := circuit_health(ctx, "hanging")).get("state") == "open" and h,
+                          timeout=20, what="circuit open")
+        # Others keep flowing while the hanging partner hangs: partner-a had its push before the hanging
+        # partner's circuit opened, i.e. before two of its pushes had each waited out the 1 s read timeout.
+        # A worker blocked behind the hanging partner would only get to it after the circuit opened.
+        print(f"\nquick push {float(health['opened_at']) - got.at:.2f}s before the hanging circuit opened")
+        assert got.at < float(health["opened_at"]), (got.at, health)
         assert len(hanging.requests) <= 3  # two timeouts open it; in-flight limit 1 keeps it serial
     finally:
         hanging.default = Reply()
@@ -244,7 +314,7 @@ def test_hanging_partner_opens_its_circuit_and_others_keep_flowing(service, uniq
     for i in range(4):
         wait_for(lambda i=i: status_is(service, f"hang{i}-{unique}", "hanging", "delivered"), timeout=60,
                  what=f"hang{i} delivered")
-    health = {k.decode(): v.decode() for k, v in ctx.redis.hgetall(ctx.keys.partner_circuit("hanging")).items()}
+    health = circuit_health(ctx, "hanging")
     assert health["state"] == "closed" and int(health["opened_count"]) >= 1
 
 
@@ -252,10 +322,13 @@ def test_pause_queues_without_attempting_and_resume_delivers(service, unique):
     from tests.integration.test_cli import cli
 
     assert cli("partners", "pause", "pausable", env=service.env).returncode == 0
-    aid = f"paused-{unique}"
-    post(service, article_event(aid, categories=["Pausable"]))
-    time.sleep(2)
-    assert service.partners["pausable"].for_article(aid) == []
-    assert delivery(service, aid, "pausable")["status"] == "pending"
-    assert cli("partners", "resume", "pausable", env=service.env).returncode == 0
-    wait_for(lambda: status_is(service, aid, "pausable", "delivered"), what="delivered after resume")
+    try:
+        aid = f"paused-{unique}"
+        post(service, article_event(aid, categories=["Pausable"]))
+        push_would_have_happened(service, "pausable", aid)
+        assert service.partners["pausable"].for_article(aid) == []
+        assert delivery(service, aid, "pausable")["status"] == "pending"
+    finally:
+        assert cli("partners", "resume", "pausable", env=service.env).returncode == 0
+    done = wait_for(lambda: status_is(service, aid, "pausable", "delivered"), what="delivered after resume")
+    assert done["attempts"] == 1 and len(service.partners["pausable"].for_article(aid)) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -37,3 +38,14 @@ def withdrawal(article_id: str, version: int, *, event_id: str | None = None) ->
         "occurred_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "article": {"id": article_id, "version": version, "reason": "test withdrawal"},
     }
+
+
+def sentinel(**article) -> dict:
+    """A fresh article posted *after* the change a test checks for, to prove time has passed.
+
+    "Nothing happened" is only worth asserting once the thing would have happened by then: when a
+    sentinel posted later has gone the same way (rendered into the feed, pushed to a partner), the
+    earlier change went that way first, so its absence is a finding, not a race. Published now, it
+    is the newest item of every feed it matches; its id contains no other test's article id.
+    """
+    return article_event(f"sentinel-{uuid.uuid4().hex[:12]}", **article)

@@ -29,7 +29,6 @@ NS = {"a": ATOM, "at": AT, "dc": "http://purl.org/dc/elements/1.1/",
       "content": "http://purl.org/rss/1.0/modules/content/", "media": "http://search.yahoo.com/mrss/"}
 URL = "https://news.example/kk/ekonomika/astana-lrt"
 URN = "urn:syndication:article:kk-2026-11-20-lrt"  # the identity in every output (not the URL)
-URN = "urn:syndication:article:kk-2026-11-20-lrt"
 REASON = "Эмбарго бұзылды / Нарушено эмбарго\x0b."  # \x0b: XML-illegal, must not break XML formats
 
 checker = FormatChecker()  # jsonschema ships no date-time/uri checkers without extra packages

@@ -42,16 +42,40 @@ def test_response_class_overrides():
     assert classify(503, permanent_on=[503]) is Outcome.PERMANENT
 
 
-def test_full_jitter_stays_within_cap():
+class Edge:
+    """A stand-in for `random` that draws one end of the range it is asked for."""
+
+    def __init__(self, top: bool):
+        self.top = top
+
+    def uniform(self, a: float, b: float) -> float:
+        return b if self.top else a
+
+
+@pytest.mark.parametrize("attempt,ceiling", [(1, 2), (2, 4), (3, 8), (4, 16), (9, 512), (10, 600), (30, 600)])
+def test_full_jitter_ceiling_doubles_per_attempt_up_to_the_cap(attempt, ceiling):
+    assert compute_backoff(attempt=attempt, base=2, cap=600, rng=Edge(top=True)) == ceiling
+    assert compute_backoff(attempt=attempt, base=2, cap=600, rng=Edge(top=False)) == 0
+
+
+@pytest.mark.parametrize("attempt", [1, 3, 6, 12])
+def test_full_jitter_spreads_over_the_whole_range(attempt):
+    """uniform(0, ceiling): a constant (0, the ceiling, half of it) or a narrow band fails."""
     rng = random.Random(7)
-    for attempt in range(1, 30):
-        d = compute_backoff(attempt=attempt, base=2, cap=600, rng=rng)
-        assert 0 <= d <= min(600, 2 * 2 ** (attempt - 1))
+    ceiling = min(600, 2 * 2 ** (attempt - 1))
+    delays = sorted(compute_backoff(attempt=attempt, base=2, cap=600, rng=rng) for _ in range(2000))
+    assert all(0 <= d <= ceiling for d in delays)
+    assert delays[0] < 0.01 * ceiling and delays[-1] > 0.99 * ceiling
+    for q in (0.25, 0.5, 0.75):  # quartiles where a uniform draw puts them (±3 %)
+        assert abs(delays[int(q * len(delays))] - q * ceiling) < 0.03 * ceiling, (q, delays[int(q * len(delays))])
 
 
-def test_retry_after_wins_but_is_bounded():
-    assert compute_backoff(attempt=1, base=1, cap=1, retry_after=2.0, rng=random.Random(1)) >= 2.0
-    assert compute_backoff(attempt=1, retry_after=10**9, max_retry_after=3600, rng=random.Random(1)) <= 3600
+def test_retry_after_wins_when_longer_and_is_bounded():
+    for top in (True, False):  # whatever the jitter draws below it
+        assert compute_backoff(attempt=1, base=1, cap=1, retry_after=2.0, rng=Edge(top)) == 2.0
+        assert compute_backoff(attempt=1, retry_after=10**9, max_retry_after=3600, rng=Edge(top)) == 3600
+    # A shorter Retry-After does not cut the backoff short.
+    assert compute_backoff(attempt=4, base=2, cap=600, retry_after=1.0, rng=Edge(top=True)) == 16
 
 
 def test_parse_retry_after_seconds_and_http_date():

@@ -1,8 +1,10 @@
 """Feed rendering: valid for feedparser and strict XML, byte-stable, safe with hostile input."""
 
 import json
+from pathlib import Path
 
 import feedparser
+import jsonschema
 import pytest
 from lxml import etree
 
@@ -10,6 +12,8 @@ from syndication.feeds.render import RENDERERS
 from syndication.feeds.spec import FeedSpec
 from syndication.text import clean_article
 
+SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+JSONFEED_SCHEMA = json.loads((SCHEMAS / "jsonfeed-1.1.schema.json").read_text())
 SPEC = FeedSpec(name="all", title="All news", description="Everything", language="en")
 
 
@@ -53,21 +57,28 @@ def test_same_state_same_bytes():
         assert render(SPEC, a, "http://h") == render(SPEC, a, "http://h"), fmt
 
 
-def test_hostile_content_never_breaks_a_feed():
+def entry_text(fmt: str, body: bytes) -> tuple[str, str]:
+    """(title, content HTML) of the first item, read the way a client of that format reads it."""
+    if fmt == "json":
+        doc = json.loads(body.decode("utf-8"))  # strict UTF-8: a lone surrogate would not decode
+        jsonschema.Draft202012Validator(JSONFEED_SCHEMA, format_checker=jsonschema.FormatChecker()).validate(doc)
+        return doc["items"][0]["title"], doc["items"][0]["content_html"]
+    etree.fromstring(body)  # strict XML
+    parsed = feedparser.parse(body)
+    assert parsed.bozo == 0, parsed.get("bozo_exception")
+    return parsed.entries[0].title, parsed.entries[0].content[0].value
+
+
+@pytest.mark.parametrize("fmt", list(RENDERERS))
+def test_hostile_content_never_breaks_a_feed(fmt):
     nasty = art(
         1,
         headline="Bad\x00\x08\x0b\x0c chars \ufffe\uffff and \ud800 surrogate",
         body_html='<p onclick="x()">ok ]]> <script>alert(1)</script><a href="javascript:evil()">l</a> '
                   "سلام Қазақстан Россия 🎉</p>" + "y" * (1024 * 1024),
     )
-    for fmt, render in RENDERERS.items():
-        body = render(SPEC, [nasty], "http://h")
-        if fmt == "json":
-            json.loads(body)
-            continue
-        etree.fromstring(body)
-        parsed = feedparser.parse(body)
-        assert parsed.bozo == 0
-        content = parsed.entries[0].content[0].value
-        assert "<script" not in content and "javascript:" not in content and "onclick" not in content
-        assert "Қазақстан" in content and "🎉" in content and ("]]>" in content or "]]&gt;" in content)
+    title, content = entry_text(fmt, RENDERERS[fmt](SPEC, [nasty], "http://h"))
+    assert "<script" not in content and "javascript:" not in content and "onclick" not in content
+    assert "Қазақстан" in content and "سلام" in content and "🎉" in content
+    assert "]]>" in content or "]]&gt;" in content
+    assert title == "Bad chars and surrogate"  # control characters, non-characters, surrogates: gone
