@@ -4,6 +4,11 @@ The suite never touches a Redis it did not start: pytest-redis starts
 `redis-server` on a free port (no persistence) and we refuse 6379 outright,
 so a developer's real Redis is never flushed. A missing redis-server is a
 failure, not a skip.
+
+The log scan (tests/support/logscan.py) runs after every test that uses
+`service` or lives in tests/integration: what any service process logged
+during the test must hold no key, secret, article body or (unless the test
+is marked `expect_traceback`) Python traceback, or that test fails.
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 from pytest_redis import factories
 
 from syndication.infra.context import Context
 from syndication.configuration import load_settings
-from tests.support import config
+from tests.support import config, logscan
 from tests.support.processes import Proc, api, beat, free_port, worker
 from tests.support.receiver import Receiver
 
@@ -30,6 +36,8 @@ redis_proc = factories.redis_proc(executable=REDIS_BIN, port=None)
 API_KEY = "test-publisher-key"
 OPS_KEY = "test-ops-key"
 FEED_KEY = "test-feed-key"
+logscan.forbid_env({"SYNDICATION_API_KEYS": f"other-key,{API_KEY}", "SYNDICATION_OPS_KEYS": OPS_KEY,
+                    "SYNDICATION_FEED_KEYS": FEED_KEY})
 
 
 @pytest.fixture(scope="session")
@@ -54,11 +62,41 @@ class Service:
         return {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
 
+# Partners and a feed of the promise tests (tests/integration/test_promises_*.py), each on a
+# category of its own so no other test's articles reach them.
+PROMISE_PARTNERS = {
+    # max_age 2 s with quick retries and a breaker that never opens: dies of age, not of attempts.
+    "expiring": {"format": "json", "filters": {"categories": ["Expiring"]}, "allow_private_network": True,
+                 "retry": {"max_age": 2, "base_delay": 0.2, "max_delay": 0.3, "max_attempts": 100},
+                 "breaker_threshold": 100},
+    "listing": {"format": "json", "filters": {"categories": ["Listing"]}, "allow_private_network": True,
+                "retry": {"base_delay": 0.2, "max_delay": 0.5}, "breaker_threshold": 100},
+    # A hostname (not an address) that resolves to loopback, without allow_private_network.
+    "localhost-guard": {"format": "json", "filters": {"categories": ["LocalhostGuard"]}, "localhost": True},
+}
+PROMISE_FEEDS = [{"name": "ordered", "title": "Newest first", "filters": {"categories": ["NewestFirst"]}}]
+
+
+def _add_promise_config(partners_file: Path, feeds_file: Path, receivers: dict[str, Receiver]) -> None:
+    partners = yaml.safe_load(partners_file.read_text())
+    for pid, spec in PROMISE_PARTNERS.items():
+        spec = dict(spec)
+        url = receivers[pid].url
+        if spec.pop("localhost", False):
+            url = url.replace("127.0.0.1", "localhost")
+        partners["partners"].append({"id": pid, "url": url, **spec})
+    partners_file.write_text(yaml.safe_dump(partners, allow_unicode=True))
+    feeds = yaml.safe_load(feeds_file.read_text())
+    feeds["feeds"].extend(PROMISE_FEEDS)
+    feeds_file.write_text(yaml.safe_dump(feeds, allow_unicode=True))
+
+
 @pytest.fixture(scope="session")
 def service(redis_url, tmp_path_factory) -> Service:
     tmp = tmp_path_factory.mktemp("service")
-    partners = {name: Receiver.start() for name in config.receiver_names()}
+    partners = {name: Receiver.start() for name in [*config.receiver_names(), *PROMISE_PARTNERS]}
     partners_file, feeds_file = config.write(tmp, partners)
+    _add_promise_config(partners_file, feeds_file, partners)
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")},
@@ -76,6 +114,7 @@ def service(redis_url, tmp_path_factory) -> Service:
         **config.SECRETS,
         "PYTHONUNBUFFERED": "1",
     }
+    logscan.forbid_env(env)
     procs = {
         "api": api(env, tmp, port),
         "events": worker("events", env, tmp),
@@ -102,3 +141,43 @@ def unique() -> str:
 
 def pytest_configure(config):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    config.addinivalue_line(
+        "markers", "expect_traceback(*contains, reason): this test makes a service process log a Python "
+                   "traceback on purpose; the log scan allows one holding any of `contains` (any, if none)")
+
+
+_SCAN = logscan.LogScan()
+
+
+@pytest.fixture(autouse=True)
+def log_scan(request):
+    """The log scan of this test: checked after the test body runs (pytest_runtest_call below),
+    for tests that use `service` or live in tests/integration; other tests only skip past the logs."""
+    path = Path(str(request.node.path))
+    active = "service" in request.fixturenames or path.parent.name == "integration"
+    marker = request.node.get_closest_marker("expect_traceback")
+    if marker is not None and not marker.kwargs.get("reason"):
+        pytest.fail("@pytest.mark.expect_traceback needs a reason=")
+    yield {"active": active, "expected": tuple(marker.args) if marker else None}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    scan = getattr(item, "funcargs", {}).get("log_scan")
+    try:
+        result = yield
+    except BaseException as exc:
+        if scan and scan["active"]:
+            findings = _SCAN.check(scan["expected"])
+            if findings:
+                exc.add_note(logscan.report(findings))
+        else:
+            _SCAN.skip()
+        raise
+    if scan and scan["active"]:
+        findings = _SCAN.check(scan["expected"])
+        if findings:
+            pytest.fail(logscan.report(findings), pytrace=False)
+    else:
+        _SCAN.skip()
+    return result

@@ -3,21 +3,32 @@
 Each runs as its own OS process with the environment a deployment would
 give it, logging to a file under the test's tmp dir. `kill()` sends SIGKILL
 to the whole process group (main process and pool), as a crash would.
+
+Every log a Proc writes is registered in `LOGS` when the process starts, so
+the log scan (tests/support/logscan.py) reads what each test added to it.
+`NetNS` runs calls inside another process's network namespace (`syndication
+up` is tested inside `unshare -n`, where 127.0.0.1:6379 is nobody's Redis).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
+REDIS_BIN = shutil.which("redis-server") or "/usr/bin/redis-server"
+# Every process log, with the offset it had when its process first started here (logscan reads on).
+LOGS: dict[Path, int] = {}
 
 
 def free_port() -> int:
@@ -46,6 +57,7 @@ class Proc:
 
     def start(self, timeout: float = 30.0) -> "Proc":
         offset = self.log.stat().st_size if self.log.exists() else 0
+        LOGS.setdefault(self.log, offset)
         with open(self.log, "ab") as fh:
             self.p = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
                                       start_new_session=True)
@@ -100,3 +112,60 @@ def beat(env: dict, logdir: Path) -> Proc:
 def api(env: dict, logdir: Path, port: int) -> Proc:
     argv = [sys.executable, "-m", "syndication.cli", "api", "--host", "127.0.0.1", "--port", str(port)]
     return Proc("api", argv, env, logdir, url=f"http://127.0.0.1:{port}/healthz")
+
+
+def redis_server(logdir: Path, port: int | None = None, name: str = "redis") -> Proc:
+    """A throwaway redis-server of a test's own (never 6379), no persistence: one a test may stop."""
+    port = port or free_port()
+    assert port != 6379, "tests never use a Redis on 6379"
+    data = logdir / f"{name}-data"
+    data.mkdir(exist_ok=True)
+    argv = [REDIS_BIN, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data), "--save", "",
+            "--appendonly", "no"]
+    proc = Proc(name, argv, dict(os.environ), logdir, ready="Ready to accept connections")
+    proc.port = port
+    return proc
+
+
+CLONE_NEWNET = 0x40000000
+
+
+class NetNS:
+    """Calls run on one thread that has joined the network namespace of process `pid`.
+
+        ns = NetNS(proc.p.pid)
+        ns(requests.get, "http://127.0.0.1:8000/healthz")   # 127.0.0.1 *inside* that namespace
+
+    setns(2) moves only the calling thread, so the rest of the test stays on the host network.
+    """
+
+    def __init__(self, pid: int):
+        self.fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+        self.inode = os.stat(f"/proc/{pid}/ns/net").st_ino
+        self.pool = ThreadPoolExecutor(1, initializer=self._enter)
+        joined = self.pool.submit(lambda: os.stat("/proc/thread-self/ns/net").st_ino).result()
+        assert joined == self.inode, "could not join the network namespace"
+
+    def _enter(self) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.setns(self.fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns failed")
+
+    def __call__(self, fn, *args, **kwargs):
+        return self.pool.submit(fn, *args, **kwargs).result()
+
+    def processes(self) -> list[int]:
+        """Pids of every process still in the namespace."""
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if os.stat(entry / "ns" / "net").st_ino == self.inode:
+                        pids.append(int(entry.name))
+                except OSError:
+                    pass
+        return pids
+
+    def close(self) -> None:
+        self.pool.shutdown()
+        os.close(self.fd)
