@@ -4,7 +4,8 @@ README ("Two commands", "Publish events", "Configuration"): without SYNDICATION_
 `up` uses the Redis answering on 127.0.0.1:6379, else starts its own redis-server (AOF on,
 data in the data dir) and says so; without redis-server it says how to install it; without
 SYNDICATION_API_KEYS it uses `local-dev-key`, which `publish` uses by default; without a
-partners file nothing is pushed, without a feeds file there is one feed, `all`.
+partners file nothing is pushed, without a feeds file there is one feed, `all`. A Redis
+answering on 6379 without AOF is used, with a warning.
 
 `up` runs inside a private network namespace (`unshare -n`, as root), so 127.0.0.1:6379
 there is nobody's Redis: the machine's own Redis on 6379 can be neither used nor disturbed.
@@ -24,7 +25,7 @@ import requests
 
 from tests.support.events import article_event
 from tests.support.logscan import BODY_MARKER
-from tests.support.processes import ROOT, NetNS, Proc, wait_for
+from tests.support.processes import REDIS_BIN, ROOT, NetNS, Proc, wait_for
 
 pytestmark = pytest.mark.integration
 UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
@@ -65,6 +66,7 @@ def test_up_starts_its_own_redis_and_uses_the_local_key_and_the_default_config(t
         said = up.log.read_text()
         assert "no Redis configured or answering; started redis-server on 127.0.0.1:6379" in said, said
         assert "SYNDICATION_API_KEYS not set; local publisher key is 'local-dev-key'" in said
+        assert "AOF off" not in said  # its own Redis has AOF on
 
         # The Redis answering there is the one up started: AOF on, data in SYNDICATION_DATA_DIR/redis.
         conf = ns(lambda: redis.Redis(port=6379).config_get("appendonly", "dir"))
@@ -95,6 +97,29 @@ def test_up_starts_its_own_redis_and_uses_the_local_key_and_the_default_config(t
     finally:
         up.stop(timeout=30)
         wait_for(lambda: not ns.processes(), timeout=30, what="every process of up gone, its redis-server too")
+        ns.close()
+
+
+def test_up_uses_the_redis_answering_on_6379_and_warns_when_its_aof_is_off(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    # In the namespace: a redis-server on 6379 without AOF (like a development machine's), then up.
+    script = ("ip link set lo up && "
+              f"({REDIS_BIN} --port 6379 --bind 127.0.0.1 --save '' --appendonly no --dir {data} >/dev/null &) && "
+              "for i in $(seq 200); do redis-cli -p 6379 ping >/dev/null 2>&1 && break; sleep 0.05; done && "
+              'exec "$@"')
+    up = Proc("up-6379", [UNSHARE, "-n", "--", "sh", "-c", script, "sh", *UP],
+              host_env(SYNDICATION_DATA_DIR=str(data)), tmp_path, ready="Ctrl-C stops all").start(timeout=60)
+    ns = NetNS(up.p.pid)
+    try:
+        wait_for(lambda: ns(status, f"{BASE}/readyz") == 200, timeout=90, what="up's API ready in the namespace")
+        said = up.log.read_text()
+        assert "using the Redis answering at redis://127.0.0.1:6379/0" in said, said
+        assert "warning: this Redis has AOF off" in said and "started redis-server" not in said
+        assert not (data / "redis").exists()
+    finally:
+        up.stop(timeout=30)
+        wait_for(lambda: not ns.processes(), timeout=30, what="every process of up gone, the redis-server too")
         ns.close()
 
 
