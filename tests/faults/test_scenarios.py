@@ -1,171 +1,440 @@
-"""Break the running service in eight ways mid-stream; every guarantee must hold at the end.
+"""Break the running service mid-stream in ten ways; every guarantee must hold at the end.
 
-Each scenario starts its own cluster (redis-server with AOF everysec, API,
-one worker per queue, beat, two partners), streams events through
-POST /v1/events, injects its fault, and then `check()` verifies the end
-state within SETTLE_BOUND seconds. The summary table is printed at the end
-(`make faults` runs the full version: 1,200 events per scenario).
+Each scenario starts its own cluster (redis-server with AOF everysec, API, one worker per
+queue, beat, two partners), streams events through POST /v1/events, injects its fault
+while events are still being posted, and `check()` verifies the end state: every event
+answered 2xx applied, each article at its newest version, each partner holding exactly
+the (article, newest version) pushes it must hold, feeds equal to a fresh render.
+
+Each scenario also asserts
+- that the fault hit a busy service: events answered before it began and after it ended;
+- for a kill, that work was in flight at that moment (read from Redis while the victim is
+  frozen, so the snapshot is exactly what died with it);
+- raw duplicates (2xx requests repeating a webhook-id): none when a partner misbehaves, at
+  most one per push running at a kill, and only of deliveries leased at that moment;
+- max recovery (the longest any delivery arrived after the later of its event's 202 and the
+  end of the fault) within a bound built from the configured timing (harness.Timing).
+
+The graceful Redis restart and the feeds-worker kill (which waits out the 30 s render lock)
+run only in the full version (`make faults`); the summary table is printed at the end.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import threading
 import time
+from dataclasses import dataclass, field
+from typing import Callable
 
 import pytest
+import requests
 
-from tests.faults.harness import Cluster, Stream, check, kill
+from tests.faults.harness import API_KEY, Cluster, InFlight, Stream, Timing as T, check, kill
+from tests.support.processes import wait_for
 from tests.support.receiver import Reply
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
-def run(tmp_path, n_events, report_rows, name, fault, verify=None, **cluster_kw):
+@dataclass
+class Fault:
+    end: float  # when the fault was undone (process back and ready, partner healed)
+    notes: str
+    bound: float  # max recovery allowed, from harness.Timing
+    in_flight: str = "-"
+    max_duplicates: int = 0  # raw duplicates allowed
+    duplicable: set[str] | None = None  # the only webhook-ids that may repeat (None: any, up to the count)
+    may_lose: set[str] = field(default_factory=set)
+    verify: Callable | None = None  # more checks, while the cluster still runs
+
+
+def run(tmp_path, size, report_rows, name: str, fault, span: float, **cluster_kw):
+    """Stream, break something after `size.lead` seconds, check everything. `span`: the fault's length."""
     with Cluster(tmp_path, **cluster_kw) as cluster:
-        stream = Stream(cluster, n_events).start()
-        fault_end, notes = fault(cluster, stream)
+        stream = Stream(cluster, size.events(span), size.rate).start()
+        stream.wait_answered(int(size.rate * size.lead))
+        began = time.time()
+        f: Fault = fault(cluster, stream)
         stream.join()
-        report = check(cluster, stream, name, fault_end)
-        report.notes = notes or ""
-        if stream.truth.unanswered_retries:
-            report.notes += f"; client retries: {stream.truth.unanswered_retries}"
-        if verify:
-            verify(cluster, report)  # while the cluster still runs
+        before, after = stream.answered_between(0, began), stream.answered_between(f.end)
+        assert before >= 10 and after >= 10, f"the fault did not hit a busy stream: {before} before, {after} after"
+        report = check(cluster, stream, name, f.end, may_lose=f.may_lose)
+        report.bound, report.in_flight = f.bound, f.in_flight
+        report.notes = f"{f.notes}; {stream.counts()}; {after} answered after the fault"
+        if report.mislabelled:
+            report.notes += f"; {report.mislabelled} pushes labelled with an older event (known bug)"
         report_rows.append(report)
+        assert report.raw_duplicates <= f.max_duplicates, (
+            f"{report.raw_duplicates} raw duplicates, at most {f.max_duplicates} allowed: {sorted(report.duplicated)[:5]}")
+        if f.duplicable is not None:
+            assert report.duplicated <= f.duplicable, f"repeated, yet not in flight: {report.duplicated - f.duplicable}"
+        assert report.max_recovery <= f.bound, (
+            f"max recovery {report.max_recovery:.1f} s ({report.worst}) over the bound {f.bound:.1f} s")
+        if f.verify:
+            f.verify(cluster, stream, report)
         return cluster, report
 
 
-def kill_and_restart(name: str, down: float, note: str):
-    """A fault: kill -9 process `name` 40% into the stream, start it again `down` seconds later."""
+def pushes_running(snap: InFlight) -> bool:
+    return sum(snap.slots.values()) > 0 and any(snap.deliveries.values())
+
+
+def leased(snap: InFlight) -> set[str]:
+    return set().union(*snap.deliveries.values())
+
+
+# -- kill -9 of a process --------------------------------------------------------------------
+
+
+def test_kill_9_deliveries_worker(tmp_path, size, report_rows):
+    down = 3.0
+
     def fault(c, s):
-        s.wait_sent(0.4)
-        kill(c.procs[name])
+        snap, looks = c.kill_when_busy("deliveries", pushes_running)
         time.sleep(down)
-        c.restart(name)
-        return time.time(), note
+        c.restart("deliveries")
+        # Its leases expire LEASE after the kill at the latest, the sweeper hands them back within a sweep.
+        return Fault(time.time(), f"deliveries worker kill -9 ({looks} looks), restart after {down:.0f} s",
+                     bound=max(0.0, T.LEASE - down) + T.SWEEP + T.SLACK, in_flight=snap.describe("deliveries"),
+                     # Each running push has at most one request on the wire: answered, maybe, but not recorded.
+                     max_duplicates=sum(snap.slots.values()), duplicable=leased(snap))
+
+    run(tmp_path, size, report_rows, "1 kill -9 deliveries worker", fault, span=down + 3)
+
+
+def test_kill_9_events_worker(tmp_path, size, report_rows):
+    down = 2.0
+
+    def fault(c, s):
+        snap, looks = c.kill_when_busy("events", lambda x: x.lost_applies)
+        lost = sorted(snap.lost_applies)
+        applied = watch_applied(c, lost)
+        time.sleep(down)
+        c.restart("events")
+        end = time.time()
+
+        def verify(cluster, stream, report):
+            ctx = cluster.ctx
+            for eid in lost:
+                # Celery never handed the lost task back (it is still taken, by a dead worker, and
+                # would be for the 30-minute visibility timeout): the sweeper's re-drive applied it,
+                # which it does only once the event is REDRIVE_AFTER old.
+                assert [eid] in [args for args, _ in cluster.in_flight().taken("apply_event")], eid
+                received = float(ctx.redis.hget(ctx.keys.event(eid), "received_at"))
+                assert eid in applied, f"{eid} was not seen applied"
+                assert applied[eid] - received >= T.REDRIVE_AFTER, (eid, applied[eid] - received)
+            waited = max(applied[e] - float(ctx.redis.hget(ctx.keys.event(e), "received_at")) for e in lost)
+            report.notes += f"; lost applies re-driven {waited:.1f} s after their 202"
+
+        return Fault(end, f"events worker kill -9 ({looks} looks), restart after {down:.0f} s",
+                     bound=max(0.0, T.REDRIVE_AFTER + T.SWEEP - down) + T.SLACK,
+                     in_flight=snap.describe("applies"), verify=verify)
+
+    run(tmp_path, size, report_rows, "2 kill -9 events worker", fault, span=down + 3)
+
+
+def test_kill_9_feeds_worker(tmp_path, size, report_rows):
+    if not size.full:
+        pytest.skip("waits out the 30 s render lock: make faults")
+    down = 2.0
+
+    def fault(c, s):
+        snap, looks = c.kill_when_busy("feeds", lambda x: x.lost_renders)
+        expiry = snap.lost_renders  # feed -> when its lock (held by the dead render) expires
+        rendered = watch_rendered(c, list(expiry), after=snap.at)
+        time.sleep(down)
+        c.restart("feeds")  # it also hosts the sweeper, so nothing was swept meanwhile
+        end = time.time()
+
+        def verify(cluster, stream, report):
+            late = []
+            for name, until in expiry.items():
+                assert name in rendered, f"feed {name} never rendered again"
+                # Nothing re-queues the render before the lock expires; the sweeper does right after.
+                assert rendered[name] >= until - 0.05, (name, rendered[name] - until)
+                late.append(rendered[name] - until)
+                assert late[-1] <= T.SWEEP + T.RENDER_WINDOW + T.SLACK, (name, late[-1])
+            report.notes += (f"; lost render re-queued when the {T.RENDER_LOCK:.0f} s lock expired, rendered "
+                             f"{max(late):.1f} s after (bound {T.SWEEP + T.RENDER_WINDOW + T.SLACK:.0f} s)")
+
+        return Fault(end, f"feeds worker kill -9 ({looks} looks), restart after {down:.0f} s",
+                     bound=T.SWEEP + T.SLACK, in_flight=snap.describe("renders"), verify=verify)
+
+    run(tmp_path, size, report_rows, "10 kill -9 feeds worker", fault, span=down + 3)
+
+
+def test_kill_9_api_while_posting(tmp_path, size, report_rows):
+    down = 2.0
+
+    def fault(c, s):
+        under_way = []
+
+        def posting(_):
+            # A POST under way for 5 ms has reached the API: it dies with the request unanswered.
+            under_way[:] = [p for p in s.posting if p is not None and p < time.time() - 0.005]
+            return bool(under_way)
+
+        snap, looks = c.kill_when_busy("api", posting)
+        time.sleep(down)
+        c.restart("api")
+
+        def verify(cluster, stream, report):
+            cut = stream.cut_at(snap.at)
+            assert cut, "no POST was under way when the API died"
+            # Those events were retried with the same event_id: 202 if the API died before
+            # storing them, 200 if after (then queued again at once).
+            statuses = [stream.answers[a.event_id].status for a in cut]
+            report.notes += f"; answers to the retried cut POSTs: {statuses}"
+
+        return Fault(time.time(), f"API kill -9 ({looks} looks), restart after {down:.0f} s",
+                     bound=T.SLACK, in_flight=f"{len(under_way)} POSTs under way",
+                     verify=verify)
+
+    run(tmp_path, size, report_rows, "7 kill -9 API", fault, span=down + 3)
+
+
+# -- Redis -----------------------------------------------------------------------------------
+
+
+# A known bug (test_post_answers_503_when_redis_dies_after_storing, xfail): a POST whose event
+# was stored just before Redis died, and whose enqueue then failed, is answered 500, not 503.
+# Until it is fixed the Redis scenarios treat such a 500 during the outage as "no answer" (the
+# client retries, gets 200, the event is queued again) and count it; remove this with the fix.
+KNOWN_BUG_500_ON_LOST_ENQUEUE = True
+
+
+def redis_outage(crash: bool):
+    def fault(c, s):
+        snap, looks = c.freeze_redis_when_busy(pushes_running)
+        window = [snap.at - 1.0, math.inf]  # requests that may have stored before the pause, until Redis is back
+        if KNOWN_BUG_500_ON_LOST_ENQUEUE:
+            s.tolerate = lambda started, r: (r.status_code == 500 and window[0] <= started <= window[1]
+                                             and r.json().get("error") == "internal_error")
+        (c.redis.crash if crash else c.redis.shutdown_nosave)()
+        down_at = time.time()
+        outage = probe_outage(c)
+        c.redis.start()
+        end = window[1] = time.time()
+        down = end - down_at
+        # AOF everysec: what was written in the last second before the crash may not be on disk.
+        # Writes stopped at snap.at (paused), so that second is [snap.at - 1, snap.at]. A clean
+        # shutdown flushes the AOF: nothing may be lost then.
+        may_lose = ({eid for eid, a in s.answers.items() if a.status == 202 and snap.at - 1.0 <= a.at <= down_at}
+                    if crash else set())
+        s.post_extra(outage.pop("probe"))  # the event refused during the outage, now accepted like any other
+
+        def verify(cluster, stream, report):
+            report.notes += f"; 202s lost: {report.lost} (allowed: {len(may_lose)}, answered in the last second)"
+            if stream.tolerated:
+                report.notes += f"; {len(stream.tolerated)} x 500 during the outage (known bug, retried)"
+
+        what = "redis-server kill -9" if crash else "SHUTDOWN NOSAVE"
+        return Fault(end, f"{what} (AOF everysec), start again after {down:.1f} s; during it {outage}",
+                     # A push on the wire at the crash is re-sent when its lease runs out; an event
+                     # whose apply was cut is re-driven after REDRIVE_AFTER.
+                     bound=max(T.LEASE - down, T.REDRIVE_AFTER) + T.SWEEP + T.SLACK,
+                     in_flight=snap.describe("deliveries", "applies"),
+                     max_duplicates=sum(snap.slots.values()), duplicable=leased(snap),
+                     may_lose=may_lose, verify=verify)
 
     return fault
 
 
-def test_kill_9_deliveries_worker(tmp_path, n_events, report_rows):
-    fault = kill_and_restart("deliveries", 5, "deliveries worker kill -9, restart after 5 s")
-    _, report = run(tmp_path, n_events, report_rows, "1 kill -9 deliveries worker", fault)
-    assert report.max_recovery < 60
+def probe_outage(c: Cluster) -> dict:
+    """While Redis is down: POST /v1/events answers 503 with Retry-After, /readyz answers 503."""
+    aid = f"probe-{c.redis.port}"
+    probe = {"event_id": aid, "type": "article.published", "occurred_at": "2026-11-25T10:00:00Z",
+             "article": {"id": aid, "version": 1, "url": f"https://news.example/{aid}",
+                         "language": "en", "headline": "Probe", "categories": ["Economy"],
+                         "published_at": "2026-11-25T10:00:00Z"}}
+    out: dict = {}
+
+    def post():
+        out["post"] = requests.post(f"{c.api_url}/v1/events", json=probe, timeout=15,
+                                    headers={"Authorization": f"Bearer {API_KEY}"})
+
+    def ready():
+        out["ready"] = requests.get(f"{c.api_url}/readyz", timeout=15)
+
+    threads = [threading.Thread(target=post), threading.Thread(target=ready)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    r, ready_r = out["post"], out["ready"]
+    assert r.status_code == 503 and r.json()["error"] == "unavailable", (r.status_code, r.text)
+    assert int(r.headers["Retry-After"]) >= 1, r.headers
+    assert ready_r.status_code == 503 and ready_r.json()["status"] == "unavailable", (ready_r.status_code, ready_r.text)
+    return {"probe": probe, "POST": f"503 Retry-After {r.headers['Retry-After']}", "readyz": 503}
 
 
-def test_kill_9_events_worker(tmp_path, n_events, report_rows):
-    fault = kill_and_restart("events", 5, "events worker kill -9, restart after 5 s")
-    _, report = run(tmp_path, n_events, report_rows, "2 kill -9 events worker", fault)
-    assert report.max_recovery < 60
+@pytest.mark.xfail(strict=True, reason=(
+    "bug in syndication/api: when the event is stored but the Celery publish then fails (broker gone), "
+    "kombu's OperationalError is not a RedisError and POST /v1/events answers 500 instead of 503"))
+def test_post_answers_503_when_redis_dies_after_storing(tmp_path):
+    """README: POST /v1/events answers 503 if Redis is unreachable; a 500 means our fault.
+
+    Redis dies between the two writes of an accept: the event stored, its apply task not yet
+    queued. Writes are paused the moment the event's record appears (the enqueue then waits
+    on Redis, or has not been sent yet), and Redis is killed: the client must get 503, and
+    its retry with the same event_id (200) queues the event. With the bug it gets 500.
+    """
+    with Cluster(tmp_path) as c:
+        kill(c.procs["events"])  # nothing consumes the events queue: a queued apply stays visible
+        r, k = c.ctx.redis, c.ctx.keys
+        for i in range(300):
+            aid = f"crash-{i}"
+            ev = {"event_id": aid, "type": "article.published", "occurred_at": "2026-11-25T10:00:00Z",
+                  "article": {"id": aid, "version": 1, "url": f"https://news.example/{aid}", "language": "en",
+                              "headline": aid, "published_at": "2026-11-25T10:00:00Z"}}
+            answer: dict = {}
+
+            def post():
+                answer["r"] = requests.post(f"{c.api_url}/v1/events", json=ev, timeout=30,
+                                            headers={"Authorization": f"Bearer {API_KEY}"})
+
+            poster = threading.Thread(target=post)
+            poster.start()
+            wait_for(lambda: r.exists(k.event(aid)), timeout=10, interval=0.0002, what="the event stored")
+            r.execute_command("CLIENT", "PAUSE", 30000, "WRITE")
+            if any(aid.encode() in m for m in r.lrange(k.celery_queue("events"), 0, -1)):
+                r.execute_command("CLIENT", "UNPAUSE")  # too late: already queued; try the next event
+                poster.join()
+                continue
+            c.redis.crash()
+            poster.join()
+            break
+        else:
+            pytest.fail("never caught an accept between its store and its enqueue")
+        resp = answer["r"]
+        assert resp.status_code == 503, (i, resp.status_code, resp.text)
 
 
-def test_redis_restart(tmp_path, n_events, report_rows):
+def test_redis_kill_9(tmp_path, size, report_rows):
+    run(tmp_path, size, report_rows, "9 kill -9 redis-server", redis_outage(crash=True), span=6)
+
+
+def test_redis_restart(tmp_path, size, report_rows):
+    if not size.full:
+        pytest.skip("the crash (9) covers it in the short suite: make faults")
+    run(tmp_path, size, report_rows, "3 Redis restart (clean)", redis_outage(crash=False), span=6)
+
+
+# -- partners --------------------------------------------------------------------------------
+
+
+def partner_fault(reply: Reply, seconds: float, note: str, bound: float, verify=None):
     def fault(c, s):
-        s.wait_sent(0.4)
-        c.redis.shutdown_nosave()
-        time.sleep(1)
-        c.redis.start()
-        return time.time(), "SHUTDOWN NOSAVE (AOF everysec), start again after 1 s"
-
-    _, report = run(tmp_path, n_events, report_rows, "3 Redis restart", fault)
-    assert report.max_recovery < 60
-
-
-def test_partner_503_storm(tmp_path, n_events, report_rows, full):
-    stretch = 20 if full else 8
-
-    def fault(c, s):
-        s.wait_sent(0.3)
-        c.partners["b"].default = Reply(503)
+        c.partners["b"].default = reply
         started = time.time()
-        time.sleep(stretch)
+        time.sleep(seconds)
         c.partners["b"].default = Reply()
-        c.outage = (started, time.time())
-        return time.time(), f"partner b answers 503 for {stretch} s"
+        c.window = (started, time.time())
+        return Fault(time.time(), note, bound=bound, verify=verify)  # partner faults: no raw duplicate at all
 
-    def verify(cluster, report):
+    return fault
+
+
+def test_partner_503_storm(tmp_path, size, report_rows):
+    stretch = 20 if size.full else 8
+
+    def verify(cluster, stream, report):
         ctx = cluster.ctx
         health = {k.decode(): v.decode() for k, v in ctx.redis.hgetall(ctx.keys.partner_circuit("b")).items()}
-        assert int(health.get("opened_count", 0)) >= 1 and health["state"] == "closed"
+        assert int(health.get("opened_count", 0)) >= 1 and health["state"] == "closed", health
         failed = [r for r in cluster.partners["b"].requests if r.status_sent == 503]
-        # No retry storm: while open, one probe per 5 s cool-down; before it opens, 5 failures per slot.
-        bound = 5 * 8 + stretch / 5 + 8
-        report.notes += f"; circuit opened {health['opened_count']}x, 503 answers {len(failed)} (bound {bound:.0f})"
+        # No retry storm: until the breaker opens, `threshold` failures plus one per other running
+        # push; while open, one probe per cool-down (a failed probe re-opens it).
+        bound = T.BREAKER_THRESHOLD + T.MAX_IN_FLIGHT + math.ceil(stretch / T.BREAKER_COOLDOWN) + 1
+        report.notes += f"; circuit opened {health['opened_count']}x, {len(failed)} requests answered 503 (bound {bound})"
         assert len(failed) <= bound
 
-    run(tmp_path, n_events, report_rows, "4 partner 503 storm", fault, verify)
+    fault = partner_fault(Reply(503), stretch, f"partner b answers 503 for {stretch} s",
+                          max(T.BREAKER_COOLDOWN, T.MAX_BACKOFF) + T.SWEEP + T.SLACK, verify)
+    run(tmp_path, size, report_rows, "4 partner 503 storm", fault, span=stretch)
 
 
-def test_partner_429_with_retry_after(tmp_path, n_events, report_rows):
+def test_partner_429_with_retry_after(tmp_path, size, report_rows):
+    stretch, wait = 6, 2
+
+    def verify(cluster, stream, report):
+        by_id: dict[str, list] = {}
+        for r in cluster.partners["b"].requests:
+            by_id.setdefault(r.webhook_id, []).append(r)
+        pairs = [(x, y) for attempts in by_id.values() for x, y in zip(attempts, attempts[1:]) if x.status_sent == 429]
+        assert pairs, "no delivery was retried after a 429"
+        early = [(y.at - x.at, x.webhook_id) for x, y in pairs if y.at - x.at < wait - 0.1]
+        assert not early, f"retried before Retry-After: {early[:3]}"
+        report.notes += f"; {len(pairs)} retries after a 429, the soonest {min(y.at - x.at for x, y in pairs):.1f} s later"
+
+    fault = partner_fault(Reply(429, headers={"Retry-After": str(wait)}), stretch,
+                          f"partner b answers 429 Retry-After: {wait} for {stretch} s",
+                          max(T.BREAKER_COOLDOWN, T.MAX_BACKOFF, wait) + T.SWEEP + T.SLACK, verify)
+    run(tmp_path, size, report_rows, "5 partner 429 Retry-After", fault, span=stretch)
+
+
+def test_partner_that_never_answers(tmp_path, size, report_rows):
+    stretch = 10 if size.full else 8
+
+    def verify(cluster, stream, report):
+        # Partner a never waited behind one of b's hung requests (they take READ seconds to fail):
+        # every event accepted during the hang that a wants reached it sooner than that.
+        start, end = cluster.window
+        hung = [r for r in cluster.partners["b"].requests if r.status_sent is None and start <= r.at <= end]
+        assert hung, "partner b was never asked anything while it hung"
+        arrived = {}
+        for r in cluster.partners["a"].requests:
+            if r.status_sent == 200:
+                arrived.setdefault(json.loads(r.body)["event_id"], r.at)
+        during = [a for a in stream.answers.values() if start <= a.at <= end and a.event["event_id"] in arrived]
+        assert len(during) >= stretch * stream.rate / 4, f"only {len(during)} pushes to a during the hang"
+        worst = max(arrived[a.event["event_id"]] - a.at for a in during)
+        report.notes += (f"; {len(hung)} requests hung; partner a meanwhile: {len(during)} pushes, "
+                         f"the slowest {worst:.2f} s after its 202")
+        assert worst < T.READ, f"a push to partner a waited {worst:.1f} s while b hung"
+
+    fault = partner_fault(Reply(hang=True), stretch, f"partner b accepts and never answers for {stretch} s",
+                          T.READ + max(T.BREAKER_COOLDOWN, T.MAX_BACKOFF) + T.SWEEP + T.SLACK, verify)
+    run(tmp_path, size, report_rows, "6 partner never answers", fault, span=stretch)
+
+
+# -- beat --------------------------------------------------------------------------------------
+
+
+def test_beat_stopped_then_two_beats(tmp_path, size, report_rows):
+    beat_down, two_beats = 6.0, 5.0
+
     def fault(c, s):
-        s.wait_sent(0.3)
-        c.partners["b"].default = Reply(429, headers={"Retry-After": "2"})
-        time.sleep(6)
-        c.partners["b"].default = Reply()
-        return time.time(), "partner b answers 429 Retry-After: 2 for 6 s"
-
-    cluster, report = run(tmp_path, n_events, report_rows, "5 partner 429 Retry-After", fault)
-    reqs = cluster.partners["b"].requests
-    by_id: dict[str, list] = {}
-    for r in reqs:
-        by_id.setdefault(r.webhook_id, []).append(r)
-    for attempts in by_id.values():
-        for before, after in zip(attempts, attempts[1:]):
-            if before.status_sent == 429:
-                assert after.at - before.at >= 1.9, "retried before Retry-After"
-
-
-def test_partner_that_never_answers(tmp_path, n_events, report_rows):
-    def fault(c, s):
-        s.wait_sent(0.3)
-        c.partners["b"].default = Reply(hang=True)
-        started = time.time()
-        time.sleep(10)
-        c.partners["b"].default = Reply()
-        c.hang = (started, time.time())
-        return time.time(), "partner b accepts and never answers for 10 s"
-
-    cluster, report = run(tmp_path, n_events, report_rows, "6 partner never answers", fault)
-    # Partner a kept flowing during the hang: nothing it got waited more than a few seconds.
-    start, end = cluster.hang
-    a_reqs = [r for r in cluster.partners["a"].requests if start <= r.at <= end]
-    assert a_reqs, "partner a received nothing while b hung"
-
-
-def test_kill_9_api_while_posting(tmp_path, n_events, report_rows):
-    fault = kill_and_restart("api", 2, "API kill -9 mid-stream, restart after 2 s; clients retry the same event_id")
-    run(tmp_path, n_events, report_rows, "7 kill -9 API", fault)
-
-
-def test_beat_stopped_then_two_beats(tmp_path, n_events, report_rows):
-    def fault(c, s):
-        s.wait_sent(0.2)
-        c.procs["beat"].stop()  # from now on nothing pumps scheduled retries
         ctx = c.ctx
+        c.procs["beat"].stop()  # from now on nothing sweeps: no lease expiry, no pump of due retries
+        stopped = time.time()
         c.partners["b"].default = Reply(503)
-        waiting = 0
-        for _ in range(6):  # retries scheduled while no beat runs
-            time.sleep(0.5)
-            waiting = max(waiting, ctx.redis.zcard(ctx.keys.partner_due("b")))
+        # Retries scheduled while no beat runs (condition, not a fixed wait).
+        wait_for(lambda: ctx.redis.zcard(ctx.keys.partner_due("b")) >= 3, timeout=30, what="retries scheduled")
+        waiting = ctx.redis.zcard(ctx.keys.partner_due("b"))
         c.partners["b"].default = Reply()
-        time.sleep(7)
-        c.waiting = waiting
+        time.sleep(max(0.0, stopped + beat_down - time.time()))  # the rest of the outage
         c.restart("beat")
+        end = time.time()
         extra = c.second_beat()
-        c.extra_beat = extra
-        before = _sweeps(ctx)
-        t0 = time.time()
-        time.sleep(8)
-        after = _sweeps(ctx)
-        rate = (after["ran"] - before["ran"]) / (time.time() - t0)
-        c.sweep_rate = rate
-        skipped = after["skipped"] - before["skipped"]
+        before, t0 = _sweeps(ctx), time.time()
+        time.sleep(two_beats)  # the measurement window
+        after, t1 = _sweeps(ctx), time.time()
         extra.stop()
-        return time.time(), (f"beat stopped 10 s (up to {waiting} retries scheduled meanwhile), then two beats for 8 s: "
-                             f"{rate:.2f} sweeps/s ran, {skipped:.0f} skipped")
+        ran, skipped = after["ran"] - before["ran"], after["skipped"] - before["skipped"]
 
-    cluster, _ = run(tmp_path, n_events, report_rows, "8 beat stopped, then two beats", fault)
-    assert cluster.waiting > 0  # retries really were late (and check() shows they were not lost)
-    assert cluster.sweep_rate <= 1.3  # two beats, one sweep per second between them
+        def verify(cluster, stream, report):
+            # Two beats: both send a sweep every second, the lock lets one run per second.
+            assert skipped >= 1, "the second beat never sent a sweep"
+            assert 0.7 <= ran / (t1 - t0) <= 1.3, ran / (t1 - t0)
+
+        return Fault(end, (f"beat stopped {beat_down:.0f} s ({waiting} retries scheduled meanwhile), then two beats "
+                           f"for {t1 - t0:.0f} s: {ran / (t1 - t0):.2f} sweeps/s ran, {skipped:.0f} skipped"),
+                     bound=T.BREAKER_COOLDOWN + T.SWEEP + T.SLACK, verify=verify)
+
+    run(tmp_path, size, report_rows, "8 beat stopped, then two beats", fault, span=beat_down + two_beats)
 
 
 def _sweeps(ctx) -> dict:
@@ -174,3 +443,39 @@ def _sweeps(ctx) -> dict:
     for k, v in raw.items():
         out[k.decode().split("=", 1)[1]] = float(v)
     return out
+
+
+# -- watchers ----------------------------------------------------------------------------------
+
+
+def watch_applied(c: Cluster, event_ids: list[str], timeout: float = 120) -> dict[str, float]:
+    """When each event stops being 'accepted' (polled every 20 ms in a thread); filled in as it happens."""
+    seen: dict[str, float] = {}
+
+    def loop():
+        deadline = time.time() + timeout
+        while len(seen) < len(event_ids) and time.time() < deadline:
+            for eid in event_ids:
+                if eid not in seen and c.ctx.redis.hget(c.ctx.keys.event(eid), "status") in (b"applied", b"stale"):
+                    seen[eid] = time.time()
+            time.sleep(0.02)
+
+    threading.Thread(target=loop, daemon=True).start()
+    return seen
+
+
+def watch_rendered(c: Cluster, feeds: list[str], after: float, timeout: float = 120) -> dict[str, float]:
+    """When each feed is next rendered after `after` (its stored last_render_at, polled every 50 ms)."""
+    seen: dict[str, float] = {}
+
+    def loop():
+        deadline = time.time() + timeout
+        while len(seen) < len(feeds) and time.time() < deadline:
+            for name in feeds:
+                at = c.feed_rendered_at(name)
+                if name not in seen and at > after:
+                    seen[name] = at
+            time.sleep(0.05)
+
+    threading.Thread(target=loop, daemon=True).start()
+    return seen
