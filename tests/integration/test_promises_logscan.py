@@ -13,6 +13,8 @@ import pytest
 
 from tests.conftest import API_KEY, FEED_KEY, OPS_KEY
 from tests.support import config, logscan
+from tests.support.events import article_event
+from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -70,3 +72,23 @@ def test_an_expected_traceback_passes_only_if_it_is_the_one_expected(scratch_log
         fh.write(line("boom", error='Traceback (most recent call last):\n  File "x.py"\nValueError: b'))
         fh.write(line("key", detail=OPS_KEY))
     assert [f.kind for f in scan.check(expected_tracebacks=())] == ["secret"]  # any traceback, never a key
+
+
+@pytest.mark.expect_traceback("cannot prepare delivery", reason="a push its format cannot render is logged with "
+                              "its traceback (push.deliver_one), then dead-lettered")
+def test_a_push_its_format_cannot_render_is_a_dead_letter_and_its_traceback_is_expected(service, unique):
+    """Data stored by an older version, without a headline: the atom format cannot render it. The
+    traceback in the deliveries worker's log is this test's doing, so the marker allows it (only it)."""
+    import time
+
+    from syndication.delivery import records
+
+    ctx, aid = service.ctx, f"unrenderable-{unique}"
+    data = {k: v for k, v in article_event(aid)["article"].items() if k != "headline"}
+    ctx.articles.apply(aid, 1, data, withdrawn=False, event_id=f"evt-{aid}", now=time.time())
+    did = records.create(ctx, "fmt-atom", aid, 1, f"evt-{aid}", "article.published")
+    assert did is not None  # due now: the sweeper kicks the partner within a second
+    rec = wait_for(lambda: (r := records.get(ctx, did)) and r["status"] == "dead" and r, timeout=20,
+                   what="a dead letter, not a stuck batch")
+    assert rec["last_error"].startswith("cannot render atom") and "headline" in rec["last_error"]
+    assert service.partners["fmt-atom"].for_article(aid) == []
