@@ -6,6 +6,7 @@
      +-- UnknownArticle       no state stored for an article id
      +-- UnknownDelivery      no delivery record for a delivery id
      +-- AddressRefused       a partner URL resolves to a private address it may not use
+     +-- QueueUnavailable     an accepted event could not be handed to the queue (broker down)
 
 Callers catch `SyndicationError`; the API maps each class to one status and
 error name in one table (api/app.py DOMAIN_ERRORS): bad input is a 4xx, an
@@ -42,3 +43,7 @@ class UnknownDelivery(SyndicationError):
 
 class AddressRefused(SyndicationError):
     """A partner URL resolves to a loopback/private/link-local address it may not use."""
+
+
+class QueueUnavailable(SyndicationError):
+    """The event is stored but its task could not be queued: the client retries (same event_id)."""

@@ -23,7 +23,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from syndication import __version__
 from syndication.infra.context import Context
-from syndication.errors import ConfigError, InvalidEvent, SyndicationError, UnknownArticle, UnknownDelivery
+from syndication.errors import (ConfigError, InvalidEvent, QueueUnavailable, SyndicationError, UnknownArticle,
+                                UnknownDelivery)
 from syndication.infra.redis_client import aconnect
 from syndication.pipeline.followup import FollowUp
 from syndication.settings import Settings
@@ -48,6 +49,8 @@ DOMAIN_ERRORS: dict[type, tuple[int, str, str]] = {
     InvalidEvent: (422, "invalid_event", ""),
     UnknownArticle: (404, "not_found", ""),
     UnknownDelivery: (404, "not_found", ""),
+    # Stored, but not queued: a retry with the same event_id (200) queues it again.
+    QueueUnavailable: (503, "unavailable", "the queue is unreachable; retry with the same event_id"),
     ConfigError: (500, "internal_error", "the service is misconfigured; see the service log"),
     SyndicationError: (500, "internal_error", "unexpected error; see the service log"),
 }
@@ -92,6 +95,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SyndicationError)
     async def domain_error(request: Request, exc: SyndicationError):
         status, name, public = next(DOMAIN_ERRORS[c] for c in type(exc).__mro__ if c in DOMAIN_ERRORS)
+        if status == 503:
+            log.warning("%s: %s", type(exc).__name__, exc)
+            return _error(status, name, public, headers={"Retry-After": "1"})
         if status >= 500:
             log.error("%s: %s", type(exc).__name__, exc)  # the server's fault: the detail stays in the log
             return _error(status, name, public)

@@ -22,7 +22,7 @@ import argparse
 import os
 import sys
 
-from syndication.errors import ConfigError
+from syndication.errors import ConfigError, QueueUnavailable
 from syndication.cli.common import LOCAL_DEV_KEY, settings_or_exit
 from syndication.cli.repair import cmd_config_check, cmd_deliveries_list, cmd_deliveries_replay, cmd_deliveries_show, cmd_events_dead, cmd_events_replay, cmd_partners, cmd_schema
 from syndication.cli.publish import cmd_publish
@@ -39,7 +39,13 @@ def build_api():
     settings = settings_or_exit()
     from workers.tasks import dispatch  # the one seam where follow-up work becomes Celery messages
 
-    return create_asgi(settings, dispatch)
+    def enqueue(follow_up) -> None:
+        try:
+            dispatch(follow_up)
+        except Exception as exc:  # kombu/redis errors: the broker is gone; the event is stored already
+            raise QueueUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    return create_asgi(settings, enqueue)
 
 
 def parser() -> argparse.ArgumentParser:

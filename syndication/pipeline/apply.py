@@ -51,9 +51,13 @@ def apply_event(ctx: Context, event_id: str) -> FollowUp:
         return FollowUp(outcome="already_applied")
     follow = FollowUp(outcome=cas.outcome)
     if cas.outcome != "stale":
+        # Feeds follow the article as it is now (placing is idempotent, so the last apply wins);
+        # deliveries only for this event's own version: if a newer one landed in between, its
+        # own apply fans out (and retires ours), and our event must not label its version.
         state = ctx.articles.get(art["id"])
         follow.feeds = index.mark_dirty(ctx, index.place(ctx, state, event.get("occurred_at")))
-        follow.partners = schedule.kick(ctx, fan_out(ctx, state, event))
+        if state.version == art["version"]:
+            follow.partners = schedule.kick(ctx, fan_out(ctx, state, event))
     _finish(ctx, event_id, event, cas.outcome, cas.previous_version)
     return follow
 

@@ -50,10 +50,9 @@ API_KEY = "fault-key"
 SECRET = "whsec_ZmF1bHQtc3VpdGUtc2VjcmV0LWtleS0wMTIzNDU2"
 SETTLE_BOUND = 150.0  # seconds allowed after the stream and the fault end for everything to land
 PARTNERS = ("a", "b")
-# A known bug (tests/faults/test_interleaved_applies.py, xfail): when two applies of one article
-# interleave, the newer version can be pushed under the older event's id and type. `check`
-# counts such pushes instead of failing on them; remove this (and the count) with the fix.
-KNOWN_BUG_INTERLEAVED_FAN_OUT = True
+# Fixed (tests/faults/test_interleaved_applies.py): when two applies of one article interleaved,
+# the newer version could be pushed under the older event's id and type. `check` fails on it now.
+KNOWN_BUG_INTERLEAVED_FAN_OUT = False
 FEEDS = ("all", "economy")
 
 
@@ -655,7 +654,7 @@ def check(cluster: Cluster, stream: Stream, scenario: str, fault_end: float, *,
             first_ok.setdefault(r.webhook_id, r.at)
     # The push's event_id (and published/updated type) must be its version's; a known bug labels
     # it with an older version's event when two applies of one article interleave
-    # (test_interleaved_applies.py, xfail): counted in the report until it is fixed.
+    # (test_interleaved_applies.py, fixed in pipeline/apply.py): never again.
     assert KNOWN_BUG_INTERLEAVED_FAN_OUT or not mislabelled, f"pushes labelled with another event: {mislabelled}"
     # 3. What each partner must hold, from the truth alone.
     must: set[tuple[str, int, str]] = set()

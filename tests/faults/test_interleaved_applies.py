@@ -35,10 +35,6 @@ def _event(aid: str, version: int, *, withdrawn: bool = False) -> dict:
                         "published_at": "2026-11-25T10:00:00Z"}}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in syndication/pipeline/apply.py: apply_event re-reads the article after its compare-and-set "
-    "and fans out that (newer) state under its own event's id and type, so v3's delivery is created "
-    "as v2's 'article.updated' and the withdrawal is never pushed"))
 def test_a_withdrawal_applied_between_an_updates_store_and_its_fan_out_is_pushed_as_a_withdrawal(tmp_path):
     cluster = Cluster(tmp_path)  # only its Redis and partners run: the steps are driven from here
     cluster.redis.start()

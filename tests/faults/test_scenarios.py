@@ -198,11 +198,10 @@ def test_kill_9_api_while_posting(tmp_path, size, report_rows):
 # -- Redis -----------------------------------------------------------------------------------
 
 
-# A known bug (test_post_answers_503_when_redis_dies_after_storing, xfail): a POST whose event
-# was stored just before Redis died, and whose enqueue then failed, is answered 500, not 503.
-# Until it is fixed the Redis scenarios treat such a 500 during the outage as "no answer" (the
-# client retries, gets 200, the event is queued again) and count it; remove this with the fix.
-KNOWN_BUG_500_ON_LOST_ENQUEUE = True
+# Fixed (test_post_answers_503_when_redis_dies_after_storing): a POST whose event was stored just
+# before Redis died, and whose enqueue then failed, was answered 500; it is 503 now, so no 500 is
+# tolerated during an outage.
+KNOWN_BUG_500_ON_LOST_ENQUEUE = False
 
 
 def redis_outage(crash: bool):
@@ -270,9 +269,6 @@ def probe_outage(c: Cluster) -> dict:
     return {"probe": probe, "POST": f"503 Retry-After {r.headers['Retry-After']}", "readyz": 503}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in syndication/api: when the event is stored but the Celery publish then fails (broker gone), "
-    "kombu's OperationalError is not a RedisError and POST /v1/events answers 500 instead of 503"))
 def test_post_answers_503_when_redis_dies_after_storing(tmp_path):
     """README: POST /v1/events answers 503 if Redis is unreachable; a 500 means our fault.
 
