@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 
 def pytest_addoption(parser):
     parser.addoption("--faults-full", action="store_true", default=False,
-                     help="run the fault scenarios with 1,200+ events each at 40/s (make faults)")
+                     help="run the fault scenarios with 1,200+ events each at 30/s (make faults)")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -56,7 +56,7 @@ def size(full) -> Size:
     # test runs share it (about 40/s): a backlog built during a fault must drain within the
     # bounds' slack, not grow.
     if full:
-        return Size(full=True, rate=40.0, lead=4.0, tail=6.0, minimum=1200)
+        return Size(full=True, rate=30.0, lead=4.0, tail=6.0, minimum=1200)
     return Size(full=False, rate=25.0, lead=2.0, tail=4.0, minimum=0)
 
 
