@@ -309,8 +309,16 @@ class Cluster:
                 busy[f"{pid}_inflight"] = r.zcard(k.partner_inflight(pid))
             return not any(busy.values()) or {key: v for key, v in busy.items() if v}
 
-        wait_for(lambda: quiet() is True, timeout=max(1.0, deadline - time.time()), interval=0.5,
-                 what=f"the service to settle (busy: {quiet()})")
+        last: list = [None]
+
+        def settled() -> bool:
+            last[0] = quiet()
+            return last[0] is True
+
+        try:
+            wait_for(settled, timeout=max(1.0, deadline - time.time()), interval=0.5, what="the service to settle")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; still busy at the end: {last[0]}") from None
 
     def wants(self, partner: str, event: dict) -> bool:
         cats = self.wanted[partner]
