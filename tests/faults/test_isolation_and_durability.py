@@ -99,7 +99,11 @@ def test_hanging_partner_does_not_slow_a_healthy_one(tmp_path_factory):
           f"{alone.p99 * 1000:.0f} ms alone, {beside.p99 * 1000:.0f} ms beside a hanging partner ({p99:.2f}x); "
           f"p50 {alone.p50 * 1000:.0f} / {beside.p50 * 1000:.0f} ms; throughput {alone.throughput:.0f}/s alone, "
           f"{beside.throughput:.0f}/s beside ({thr:.2f}x){note}")
-    assert p99 <= 1.25, f"p99 {beside.p99 * 1000:.0f} ms beside a hanging partner, {alone.p99 * 1000:.0f} ms alone"
+    # Ratio 1.25, or within 20 ms: on a shared 2-core machine the two clusters' p99s (tens of ms)
+    # move by a scheduler time slice or two on their own; a partner that took the healthy one's
+    # slots would cost whole timeouts (seconds), far past either bound.
+    assert p99 <= 1.25 or beside.p99 - alone.p99 <= 0.020, (
+        f"p99 {beside.p99 * 1000:.0f} ms beside a hanging partner, {alone.p99 * 1000:.0f} ms alone")
     assert thr >= 0.9, f"throughput {beside.throughput:.0f}/s beside a hanging partner, {alone.throughput:.0f}/s alone"
 
 
