@@ -1,9 +1,9 @@
 """The fault-injection harness: the whole service as OS processes, a steady event stream, end-state checks.
 
     with Cluster(tmp) as c:                     # redis-server (AOF everysec), API, 3 workers, beat, 2 partners
-        stream = Stream(c, events=600, rate=50) # posts at a steady rate from 2 threads, retrying until answered
+        stream = Stream(c, events=300, rate=25) # posts at a steady rate from 2 threads, retrying until answered
         stream.start()
-        killed = c.kill_when_busy("deliveries", c.deliveries_busy)   # proves work was in flight, then kill -9
+        snap, looks = c.kill_when_busy("deliveries", lambda s: sum(s.slots.values()))  # frozen, read, kill -9
         ...; stream.join()                      # re-raises a sender's error; every planned event answered 2xx
         report = check(c, stream, "name", fault_end=t)   # raises AssertionError on any violation
 
@@ -69,8 +69,9 @@ class Timing:
     # The pipeline's own latency on top of the mechanism a bound names: after a fault the
     # backlog it built (events, due deliveries) drains at 2-4x the stream rate, a restarted
     # Celery worker reconnects and reserves work, push batches queue behind each other, one
-    # render window passes; all on 2 cores shared with other test runs. Measured worst here:
-    # about 5 s; the bound allows twice that.
+    # render window passes; all on 2 cores shared with other test runs. In the runs recorded in
+    # the README no scenario needed more than 3 s beyond its mechanism; 10 s leaves room for a
+    # neighbour's test run stealing the cores.
     SLACK = 10.0
 
 
