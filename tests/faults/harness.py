@@ -105,7 +105,7 @@ class InFlight:
     """Work some process had taken and not finished, read from Redis while that process is frozen."""
 
     at: float
-    deliveries: dict[str, set[str]]  # partner -> delivery ids under lease (claimed, not recorded)
+    deliveries: dict[str, dict[str, float]]  # partner -> delivery id under lease (claimed, not recorded) -> lease end
     slots: dict[str, int]  # partner -> push slots held: pushes running, each with at most one request on the wire
     pending: set[str]  # accepted events not applied yet
     tasks: list[tuple[str, list, float]]  # Celery messages a worker had taken: (task, args, taken at)
@@ -228,7 +228,7 @@ class Cluster:
         r, k = self.ctx.redis, self.ctx.keys
         pipe = r.pipeline(transaction=False)
         for pid in PARTNERS:
-            pipe.zrange(k.partner_inflight(pid), 0, -1)
+            pipe.zrange(k.partner_inflight(pid), 0, -1, withscores=True)
             pipe.zrange(k.partner_slots(pid), 0, -1, withscores=True)
         pipe.zrange(k.events_pending, 0, -1)
         pipe.hgetall(k.celery_unacked)
@@ -239,7 +239,7 @@ class Cluster:
         now = time.time()
         deliveries, slots = {}, {}
         for i, pid in enumerate(PARTNERS):
-            deliveries[pid] = {x.decode() for x in res[2 * i]}
+            deliveries[pid] = {x.decode(): until for x, until in res[2 * i]}
             slots[pid] = sum(1 for _, until in res[2 * i + 1] if until > now)  # expired slots hold nothing
         j = 2 * len(PARTNERS)
         pending = {x.decode() for x in res[j]}
@@ -291,6 +291,30 @@ class Cluster:
             self.ctx.redis.execute_command("CLIENT", "UNPAUSE")
             assert time.monotonic() < deadline, f"nothing was in flight in {timeout} s ({tries} looks)"
             time.sleep(random.uniform(0.005, 0.03))
+
+    def watch_leases(self, snap: InFlight, timeout: float = 120) -> dict[str, float]:
+        """When each delivery leased in `snap` leaves its partner's in-flight set (polled every 50 ms).
+
+        Only the worker that claimed it (here: dead) or the sweeper, once the lease has expired,
+        takes an id out of in-flight; filled in by a thread as it happens.
+        """
+        left: dict[str, float] = {}
+        watched = [(pid, did) for pid, ids in snap.deliveries.items() for did in ids]
+
+        def loop():
+            deadline = time.time() + timeout
+            while len(left) < len(watched) and time.time() < deadline:
+                pipe = self.ctx.redis.pipeline(transaction=False)
+                for pid, did in watched:
+                    pipe.zscore(self.ctx.keys.partner_inflight(pid), did)
+                now = time.time()
+                for (pid, did), score in zip(watched, pipe.execute()):
+                    if score is None and did not in left:
+                        left[did] = now
+                time.sleep(0.05)
+
+        threading.Thread(target=loop, daemon=True).start()
+        return left
 
     def feed_rendered_at(self, name: str) -> float:
         return float(self.ctx.redis.hget(self.ctx.keys.feed_stats(name), "last_render_at") or 0)

@@ -9,7 +9,9 @@ the (article, newest version) pushes it must hold, feeds equal to a fresh render
 Each scenario also asserts
 - that the fault hit a busy service: events answered before it began and after it ended;
 - for a kill, that work was in flight at that moment (read from Redis while the victim is
-  frozen, so the snapshot is exactly what died with it);
+  frozen, so the snapshot is exactly what died with it), and that it came back the way the
+  README says: leased deliveries when their lease runs out, lost applies by the re-drive,
+  a lost render when its lock expires;
 - raw duplicates (2xx requests repeating a webhook-id): none when a partner misbehaves, at
   most one per push running at a kill, and only of deliveries leased at that moment;
 - max recovery (the longest any delivery arrived after the later of its event's 202 and the
@@ -83,7 +85,7 @@ def pushes_running(snap: InFlight) -> bool:
 
 
 def leased(snap: InFlight) -> set[str]:
-    return set().union(*snap.deliveries.values())
+    return {did for ids in snap.deliveries.values() for did in ids}
 
 
 # -- kill -9 of a process --------------------------------------------------------------------
@@ -94,13 +96,26 @@ def test_kill_9_deliveries_worker(tmp_path, size, report_rows):
 
     def fault(c, s):
         snap, looks = c.kill_when_busy("deliveries", pushes_running)
+        released = c.watch_leases(snap)
         time.sleep(down)
         c.restart("deliveries")
+
+        def verify(cluster, stream, report):
+            # What the dead worker held went back in line when its lease ran out (not before:
+            # nothing else may take a leased delivery), within a sweep, plus the slack.
+            leases = {did: until for ids in snap.deliveries.values() for did, until in ids.items()}
+            assert set(released) == set(leases), f"never handed back: {set(leases) - set(released)}"
+            after = {did: released[did] - until for did, until in leases.items()}
+            assert min(after.values()) >= -0.1, f"handed back before its lease ran out: {after}"
+            assert max(after.values()) <= T.SWEEP + T.SLACK, f"handed back late: {after}"
+            report.notes += (f"; the {len(leases)} leased deliveries handed back {min(after.values()):.1f}-"
+                             f"{max(after.values()):.1f} s after their lease ({T.LEASE:.0f} s) ran out")
+
         # Its leases expire LEASE after the kill at the latest, the sweeper hands them back within a sweep.
         return Fault(time.time(), f"deliveries worker kill -9 ({looks} looks), restart after {down:.0f} s",
                      bound=max(0.0, T.LEASE - down) + T.SWEEP + T.SLACK, in_flight=snap.describe("deliveries"),
                      # Each running push has at most one request on the wire: answered, maybe, but not recorded.
-                     max_duplicates=sum(snap.slots.values()), duplicable=leased(snap))
+                     max_duplicates=sum(snap.slots.values()), duplicable=leased(snap), verify=verify)
 
     run(tmp_path, size, report_rows, "1 kill -9 deliveries worker", fault, span=down + 3)
 
@@ -208,6 +223,7 @@ def test_kill_9_api_while_posting(tmp_path, size, report_rows):
 def redis_outage(crash: bool):
     def fault(c, s):
         snap, looks = c.freeze_redis_when_busy(pushes_running)
+        leases = {did: until for ids in snap.deliveries.values() for did, until in ids.items()}
         (c.redis.crash if crash else c.redis.shutdown_nosave)()
         down_at = time.time()
         outage = probe_outage(c)
@@ -219,10 +235,16 @@ def redis_outage(crash: bool):
         # shutdown flushes the AOF: nothing may be lost then.
         may_lose = ({eid for eid, a in s.answers.items() if a.status == 202 and snap.at - 1.0 <= a.at <= down_at}
                     if crash else set())
+        released = c.watch_leases(snap)  # Redis is back: as it was when writes were paused
         s.post_extra(outage.pop("probe"))  # the event refused during the outage, now accepted like any other
 
         def verify(cluster, stream, report):
             report.notes += f"; 202s lost: {report.lost} (allowed: {len(may_lose)}, answered in the last second)"
+            # Deliveries leased at the crash are recorded by their (living) worker once Redis is
+            # back, or handed back when their lease runs out: never later than that and a sweep.
+            assert set(released) == set(leases), f"never handed back: {set(leases) - set(released)}"
+            late = max(released[did] - until for did, until in leases.items())
+            assert late <= T.SWEEP + T.SLACK, f"a leased delivery handed back {late:.1f} s after its lease"
 
         what = "redis-server kill -9" if crash else "SHUTDOWN NOSAVE"
         return Fault(end, f"{what} (AOF everysec), start again after {down:.1f} s; during it {outage}",
@@ -424,9 +446,12 @@ def test_beat_stopped_then_two_beats(tmp_path, size, report_rows):
         ran, skipped = after["ran"] - before["ran"], after["skipped"] - before["skipped"]
 
         def verify(cluster, stream, report):
-            # Two beats: both send a sweep every second, the lock lets one run per second.
+            # Two beats: both send a sweep every second, the lock (900 ms) lets at most one run per
+            # 0.9 s. Sweeps share the feeds worker's two threads with renders (which wait out the
+            # render window), so one can start late and land within 0.9 s of the next: at least
+            # one sweep in two seconds still runs, or the sweeper has stalled.
             assert skipped >= 1, "the second beat never sent a sweep"
-            assert 0.7 <= ran / (t1 - t0) <= 1.3, ran / (t1 - t0)
+            assert 0.5 <= ran / (t1 - t0) <= 1 / 0.9 + 0.1, ran / (t1 - t0)
 
         return Fault(end, (f"beat stopped {beat_down:.0f} s ({waiting} retries scheduled meanwhile), then two beats "
                            f"for {t1 - t0:.0f} s: {ran / (t1 - t0):.2f} sweeps/s ran, {skipped:.0f} skipped"),
