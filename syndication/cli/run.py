@@ -61,10 +61,10 @@ def cmd_up(args) -> int:
     common = "--without-gossip --without-mingle -E -l warning"
     manager = Manager()
     manager.add_process("api", f"{py} -m syndication.cli api --host {args.host} --port {args.port}", env=env)
-    manager.add_process("events", f"{celery} worker -Q events -P threads -c 4 -n events@%h {common}", env=env)
-    manager.add_process("feeds", f"{celery} worker -Q feeds -P threads -c 2 -n feeds@%h {common}", env=env)
-    manager.add_process("deliveries",
-                        f"{celery} worker -Q deliveries -P threads -c 8 -n deliveries@%h {common}", env=env)
+    from syndication.cli.topology import worker_specs
+
+    for spec in worker_specs(env):
+        manager.add_process(spec.name, " ".join([celery, "worker", *spec.args(), common]), env=env)
     manager.add_process("beat", f"{celery} beat -l warning -s {data_dir() / 'beat-schedule'}", env=env)
     print(f"syndication: API on http://{args.host}:{args.port}  (feeds: /feeds, docs: /docs); Ctrl-C stops all")
     try:
