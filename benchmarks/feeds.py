@@ -63,7 +63,6 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.harness import BenchError, load, processes, report  # noqa: E402 (needs ROOT on sys.path)
 from benchmarks.harness.articles import event_body, make_article  # noqa: E402
-from benchmarks.harness.processes import EVENTS_POOL, FEEDS_POOL  # noqa: E402
 from benchmarks.harness.publish import Sender  # noqa: E402
 
 KEY_PREFIX = "bench:"
@@ -400,7 +399,7 @@ def serve_table(rows: list[dict], info: dict, args):
 
 def burst_table(rows: list[dict], info: dict):
     t = report.table(f"3. Burst of {info['events']:,} events over 3 feeds (render window {info['window']:g} s; "
-                     f"events worker {' '.join(EVENTS_POOL)}, feeds worker {' '.join(FEEDS_POOL)})",
+                     f"{info['pools']})",
                      ("feed", "events", "renders", "renders per 100 events", "freshness ms", "202→applied ms",
                       "applied→in feed ms", "last render ms", "newest 50 stored"), left=("feed",), no_wrap=("feed",))
     fmt = lambda v: "?" if v != v else f"{v:,.0f}"  # noqa: E731 (nan: the events log no longer had it)
@@ -488,11 +487,13 @@ def run(args, procs: processes.Processes, logdir: Path) -> int:
     serve_rows, serve_info = bench_serve(ctx, api_port, args, {"api": api.pid, "redis": redis.pid})
 
     out.print("[dim]3/3 burst …[/dim]")
-    workers = [procs.start(processes.worker_proc("events", EVENTS_POOL, env, logdir, node="bench")),
-               procs.start(processes.worker_proc("feeds", FEEDS_POOL, env, logdir, node="bench"))]
+    # The events and feeds workers as `syndication up` starts them (at log level info, to see " ready.").
+    specs = [s for s in processes.worker_specs(env) if s.queue in ("events", "feeds")]
+    workers = [procs.start(processes.spec_proc(s, env, logdir, loglevel="info")) for s in specs]
     for w in workers:
         w.wait_log(" ready.", timeout=60)
     burst_rows, burst_info = bench_burst(ctx, api_port, args)
+    burst_info["pools"] = ", ".join(f"{s.name} worker {processes.pool_of(s)}" for s in specs)
     for proc in procs.procs:
         proc.alive()
 

@@ -1,6 +1,6 @@
 """CPU time per process and for the whole machine, from /proc.
 
-Owns: `cpu_seconds` (user+sys of one process, all its threads), `cpu_of`/`cpu_since` (a set of
+Owns: `cpu_seconds` (user+sys of one process, all its threads), `children` (a prefork pool's processes), `cpu_of`/`cpu_since` (a set of
 named processes over a stretch of time), `machine_busy` (all cores, from /proc/stat) and
 `CpuSampler`, which samples both in the background so that a case can ask afterwards for the
 CPU used between any two moments and for the busiest second.
@@ -24,6 +24,19 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of a process (a prefork pool's workers), from /proc/<pid>/stat of every process."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return sorted(out)
 
 
 def cpu_of(pids: dict[str, int]) -> dict[str, float]:

@@ -11,8 +11,12 @@ service's): it counts the requests that carry one and keeps the first signed pus
 
 Control endpoints (GET, answered by the same server):
 
-    /_stats   counts: total, signed, unique webhook-ids, first/last time, bytes, paths, open connections
-    /_log     [(time received, webhook-id)] of each first receipt
+    /_stats   counts: total, signed, unique webhook-ids, first/last time, bytes, paths, open connections,
+              hung (requests to a hanging path)
+    /_log     [(time received, webhook-id, path)] of each first receipt
+
+A *hanging partner* is any path under /hang/: the server reads the request and never answers it
+(nor anything after it on that connection); the connection stays open until the client gives up.
     /_sample  the first signed push (to /p/...) since the last reset: id, timestamp, signature, body (latin-1)
     /_reset   forget everything but the open connections
 
@@ -54,7 +58,8 @@ class _PartnerState:
         self.last_new = None
         self.ids: set[str] = set()
         self.paths: set[str] = set()
-        self.log: list[tuple[float, str]] = []
+        self.log: list[tuple[float, str, str]] = []
+        self.hung = 0
 
     def received(self, now: float, path: str, length: int, wid: str, ts: str, sig: str, body: bytes) -> None:
         self.total += 1
@@ -69,7 +74,7 @@ class _PartnerState:
         if wid and wid not in self.ids:  # a repeated id is a duplicate push: counted, not logged
             self.ids.add(wid)
             self.last_new = now
-            self.log.append((now, wid))
+            self.log.append((now, wid, path))
         self.paths.add(path)
 
 
@@ -83,7 +88,7 @@ def _control(state: _PartnerState, path: str) -> bytes:
         return _response(b"200 OK", {
             "total": state.total, "signed": state.signed, "unique": len(state.ids), "first": state.first, "last": state.last,
             "last_new": state.last_new, "bytes": state.nbytes, "paths": len(state.paths),
-            "connections": state.connections})
+            "connections": state.connections, "hung": state.hung})
     if path == "/_log":
         return _response(b"200 OK", {"log": state.log})
     if path == "/_sample":
@@ -120,12 +125,15 @@ class _PartnerProtocol(asyncio.Protocol):
         self.state = state
         self.buf = bytearray()
         self.transport = None
+        self.hanging = False
 
     def connection_made(self, transport):
         self.transport = transport
         self.state.connections += 1
 
     def data_received(self, data: bytes):
+        if self.hanging:
+            return  # a hanging partner: read, never answer
         buf = self.buf
         buf += data
         out = []
@@ -139,6 +147,11 @@ class _PartnerProtocol(asyncio.Protocol):
             keep = sig and self.state.sample is None and path.startswith("/p/")  # only the sample's body
             body = bytes(buf[end + 4:total]) if keep else b""
             del buf[:total]
+            if path.startswith("/hang/"):
+                self.state.hung += 1
+                self.hanging = True
+                buf.clear()
+                break
             if path.startswith("/_"):
                 out.append(_control(self.state, path))
             else:
@@ -204,7 +217,7 @@ class Partner:
     def stats(self) -> dict:
         return self._get("/_stats")
 
-    def log(self) -> list[tuple[float, str]]:
+    def log(self) -> list[tuple[float, str, str]]:
         return [tuple(x) for x in self._get("/_log")["log"]]
 
     def sample(self) -> dict | None:
@@ -215,8 +228,9 @@ class Partner:
     def reset(self) -> None:
         self._get("/_reset")
 
-    def url(self, partner_id: str) -> str:
-        return f"http://{HOST}:{self.port}/p/{partner_id}"
+    def url(self, partner_id: str, hanging: bool = False) -> str:
+        """The partner's push URL; `hanging`: one the server reads and never answers."""
+        return f"http://{HOST}:{self.port}/{'hang' if hanging else 'p'}/{partner_id}"
 
 
 def start_partner(procs: Processes, logdir: Path) -> Partner:

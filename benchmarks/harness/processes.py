@@ -3,7 +3,7 @@
 Owns: free ports; `Proc`, one child in its own process group logging to a file; `Processes`, all
 the children of a run, stopped in reverse order exactly once; a throwaway redis-server on a free
 port (AOF everysec, as production, unless told otherwise); the service's processes as `syndication up`
-runs them (API, Celery workers, beat) and their environment; the API with static-bytes baseline
+runs them (API, the Celery workers of syndication.cli.topology.worker_specs, beat) and their environment; the API with static-bytes baseline
 paths in front (static_baseline.py); and `run_guarded`, the one runner that stops everything it started, also on Ctrl-C,
 SIGTERM or an error, and keeps the logs only when there is something to debug.
 """
@@ -27,8 +27,7 @@ from typing import Callable
 
 from benchmarks.harness import API_KEY, HOST, ROOT, BenchError
 
-EVENTS_POOL = ["-P", "threads", "-c", "4"]  # as `syndication up` runs the events worker
-FEEDS_POOL = ["-P", "threads", "-c", "2"]  # as `syndication up` runs the feeds worker
+WORKER_FLAGS = ["--without-gossip", "--without-mingle", "-E"]  # what `syndication up` adds to every worker
 
 
 def free_port() -> int:
@@ -210,13 +209,24 @@ def api_static_baseline_proc(env: dict, port: int, logdir: Path, static: dict[st
     return Proc(name, argv, env, logdir)
 
 
-def worker_proc(queue: str, pool: list[str], env: dict, logdir: Path, *, node: str, name: str = "",
-                loglevel: str = "info", task_events: bool = False) -> Proc:
-    """A Celery worker for one queue; `task_events` (-E) lets tasks.TaskCounter count its tasks."""
-    argv = [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", queue, *pool,
-            "--without-gossip", "--without-mingle", "-n", f"{queue}-{node}@%h",
-            *(["-E"] if task_events else []), "-l", loglevel]
-    return Proc(name or f"worker-{queue}", argv, env, logdir)
+def worker_specs(env: dict) -> list:
+    """The service's Celery workers for this environment, from the one place `syndication up` reads them
+    (syndication.cli.topology.worker_specs: name, queue, pool, concurrency; several deliveries processes)."""
+    from syndication.cli.topology import worker_specs as specs
+
+    return specs(env)
+
+
+def spec_proc(spec, env: dict, logdir: Path, *, tag: str = "", loglevel: str = "warning") -> Proc:
+    """One worker exactly as `syndication up` starts it: `celery -A workers worker <spec.args()>
+    --without-gossip --without-mingle -E -l warning` (-E: tasks.TaskCounter counts its tasks)."""
+    argv = [sys.executable, "-m", "celery", "-A", "workers", "worker", *spec.args(), *WORKER_FLAGS, "-l", loglevel]
+    return Proc(f"{tag}{spec.name}", argv, env, logdir)
+
+
+def pool_of(spec) -> str:
+    """How a spec's pool reads in a report: `threads x4`."""
+    return f"{spec.pool} x{spec.concurrency}"
 
 
 def beat_proc(env: dict, logdir: Path, name: str, loglevel: str) -> Proc:

@@ -2,7 +2,7 @@
 
 Owns: `TaskCounter`. It subscribes to the `celeryev` fanout channels on the run's Redis (workers
 batch their events on `task.multi`), keeps the task-succeeded events and tells the workers apart
-by hostname (`<queue>-<node>@host`); a push_batch result also says how many deliveries it made.
+by node name (`<worker spec name>@host`, the deliveries processes counted together); a push_batch result also says how many deliveries it made.
 Counting from events, not from the workers' logs, keeps the workers at log level `warning`, as
 the service runs them.
 """
@@ -58,7 +58,8 @@ class TaskCounter:
     def _count(self, e) -> None:
         if not isinstance(e, dict) or e.get("type") != "task-succeeded":
             return
-        worker = str(e.get("hostname", "?")).split("-", 1)[0]
+        # Node names are `<spec name>@host` (topology.worker_specs): deliveries1, deliveries2 -> deliveries.
+        worker = str(e.get("hostname", "?")).split("@", 1)[0].rstrip("0123456789")
         self.counts[worker] = self.counts.get(worker, 0) + 1
         if worker == "deliveries":
             # push_batch returns its outcome counts as "delivered=N,superseded=M,..."

@@ -1,0 +1,165 @@
+"""The push benchmark's sections, each on fresh processes; `run_sections` runs the chosen ones in order.
+
+    ceiling   the raw POST ceiling, 1 and 2 processes (before and after the rest; their mean is used)
+    naive     the naive task-per-event baseline with 1, 10 and 50 partners
+    service   the service with 1, 10 and 50 partners (the 1-partner burst also times feed freshness)
+    latency   publish -> push latency, paced (default 100 events/s x 10 partners)
+    proxy     10 partners with every service process reaching Redis through the delay proxy
+    hanging   10 partners, one of them hanging: the other 9's throughput and latency
+
+Each result is a plain dict (measure.py), gathered in one document for tables.py and the JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from benchmarks.harness import processes
+from benchmarks.harness.delay_proxy import start_proxy
+from benchmarks.pushbench import measure
+from benchmarks.pushbench.targets import Naive, Service
+from benchmarks.pushbench.workload import make_event, push_body_like_the_service, signature
+
+SECTIONS = ("ceiling", "naive", "service", "latency", "proxy", "hanging")
+
+
+class Run:
+    """What every section needs: the processes, Redis, the partner, the secret, the options, the output."""
+
+    def __init__(self, args, procs, logdir, redis_url, redis_proc, partner, secret, out):
+        self.args, self.procs, self.logdir, self.out = args, procs, logdir, out
+        self.redis_url, self.redis_proc, self.partner, self.secret = redis_url, redis_proc, partner, secret
+        import redis
+
+        self.redis = redis.Redis.from_url(redis_url)
+        self.doc: dict = {"ceiling": {}, "naive": [], "service": [], "latency": None, "proxy": None,
+                          "hanging": None, "commands": [], "specs": []}
+
+    def say(self, text: str) -> None:
+        self.out.print(f"[dim]{text} …[/dim]")
+
+    def service(self, n: int, tag: str, **kw) -> Service:
+        return Service(self.procs, self.redis_url, self.partner, n, self.logdir, self.secret, tag=tag, **kw)
+
+    def pids(self, target, proxy=None) -> dict[str, int]:
+        return {**target.pids(), **measure.driver_pids(self.redis_proc.pid, self.partner, proxy)}
+
+    def burst(self, target, events: int, **kw) -> dict:
+        url = self.redis_url if isinstance(target, Service) else None
+        return measure.burst(target, self.redis, url, events, self.args.senders, self.args.case_timeout,
+                             self.pids(target, kw.get("proxy")), **kw)
+
+
+def ceiling(run: Run, when: str) -> None:
+    a = run.args
+    body = push_body_like_the_service(make_event("ceil", 0, datetime.now(UTC))[2])
+    body_file, headers_file = run.logdir / "push-body.json", run.logdir / "push-headers.json"
+    body_file.write_bytes(body)
+    # The service's headers (webhook-signature fixed, of the real length: the loop signs nothing).
+    headers_file.write_text(json.dumps({"webhook-signature": signature(run.secret, "msg_" + "0" * 26, "0", body),
+                                        "User-Agent": "syndication/0.1.0 (+https://github.com/syndication/syndication)"}))
+    run.say(f"ceiling {when} (1 and 2 processes, {a.ceiling_seconds:g} s each)")
+    run.doc["ceiling"][when] = [measure.ceiling(run.partner, body_file, headers_file, a.ceiling_seconds, k)
+                                for k in (1, 2)]
+    run.doc["ceiling"]["body_bytes"] = len(body)
+
+
+def naive(run: Run) -> None:
+    db1 = run.redis_url.rsplit("/", 1)[0] + "/1"  # the same throwaway redis-server, its own database
+    for n, events in run.args.case_list:
+        run.say(f"naive baseline, {n} partner(s), {events} events")
+        with Naive(run.procs, db1, run.partner, n, run.logdir, run.secret) as nv:
+            nv.warm_up(f"nw{n}", run.args.warmup, run.secret)
+            res = run.burst(nv, events)
+            res["commands"] = nv.commands()
+            run.doc["naive"].append(res)
+
+
+def service(run: Run, with_latency: bool) -> None:
+    for n, events in run.args.case_list:
+        run.say(f"service, {n} partner(s), {events} events")
+        with run.service(n, f"s{n}") as svc:
+            svc.warm_up(f"w{n}", run.args.warmup, run.secret)
+            run.doc["commands"] = run.doc["commands"] or svc.commands()
+            run.doc["specs"] = [vars(s) for s in svc.specs]
+            run.doc["service"].append(run.burst(svc, events, feeds=n == 1))
+            if with_latency and n == run.args.latency_partners:
+                svc.wait_quiet()
+                latency(run, svc)
+
+
+def latency(run: Run, svc: Service | None = None) -> None:
+    a = run.args
+    if svc is None:
+        with run.service(a.latency_partners, "lat") as svc:
+            svc.warm_up("wl", a.warmup, run.secret)
+            return latency(run, svc)
+    run.say(f"latency, {a.latency_rate:g} events/s x {a.latency_partners} partners for {a.latency_seconds:g} s")
+    run.doc["latency"] = measure.paced(svc, a.latency_rate, a.latency_seconds, a.case_timeout)
+
+
+def proxy(run: Run) -> None:
+    a = run.args
+    n, events = 10, a.proxy_events
+    port = int(run.redis_url.rsplit(":", 1)[1].split("/")[0])
+    px = start_proxy(run.procs, run.logdir, port, a.proxy_delay_ms)
+    try:
+        rtt = px.rtt_ms()
+        run.say(f"Redis through the delay proxy ({a.proxy_delay_ms:g} ms each way; PING p50 {rtt['p50']:.2f} ms), "
+                f"{n} partners, {events} events")
+        with run.service(n, "px", service_redis_url=px.url()) as svc:
+            svc.warm_up("wpx", a.warmup, run.secret)
+            res = run.burst(svc, events, proxy=px)
+        direct = next((c for c in run.doc["service"] if c["partners"] == n and c["events"] == events), None)
+        if direct is None:  # the service section did not run this case: a direct run of our own
+            run.say(f"direct Redis, {n} partners, {events} events (the proxy's reference)")
+            with run.service(n, "d") as svc:
+                svc.warm_up("wd", a.warmup, run.secret)
+                direct = run.burst(svc, events)
+        run.doc["proxy"] = {"delay_ms": a.proxy_delay_ms, "rtt_ms": rtt, "via_proxy": res, "direct": direct}
+    finally:
+        run.procs.stop([px.proc])
+
+
+def hanging(run: Run) -> None:
+    a = run.args
+    n, events = a.latency_partners, a.proxy_events
+    run.say(f"{n} partners, one hanging (accepts, never answers): {events} events, then "
+            f"{a.latency_rate:g} events/s for {a.latency_seconds:g} s")
+    with run.service(n, "hang", hanging=1) as svc:
+        svc.warm_up("wh", a.warmup, run.secret)
+        res = run.burst(svc, events)
+        svc.wait_quiet()
+        lat = measure.paced(svc, a.latency_rate, a.latency_seconds, a.case_timeout)
+        healthy = svc.healthy
+    ref = next((c for c in run.doc["service"] if c["partners"] == n and c["events"] == events), None)
+    if ref is None:
+        run.say(f"all {n} healthy: {events} events (the reference)")
+        with run.service(n, "ok") as svc:
+            svc.warm_up("wok", a.warmup, run.secret)
+            ref = run.burst(svc, events)
+    if run.doc["latency"] is None or run.doc["latency"]["partners"] != n:
+        latency(run)
+    run.doc["hanging"] = {"partners": n, "healthy": healthy, "burst": res, "paced": lat, "reference_burst": ref}
+
+
+def run_sections(run: Run, chosen: list[str]) -> dict:
+    if "ceiling" in chosen:
+        ceiling(run, "before")
+    if "naive" in chosen:
+        naive(run)
+    if "service" in chosen:
+        service(run, with_latency="latency" in chosen)
+    if "latency" in chosen and run.doc["latency"] is None:
+        latency(run)
+    if "proxy" in chosen:
+        proxy(run)
+    if "hanging" in chosen:
+        hanging(run)
+    if "ceiling" in chosen:
+        ceiling(run, "after")
+    if not run.doc["commands"]:
+        env = processes.service_env(run.redis_url, 0, "x:", {})
+        run.doc["specs"] = [vars(s) for s in processes.worker_specs(env)]
+    return run.doc
