@@ -103,6 +103,11 @@ class ArticleStore:
         h = self.redis.hgetall(self.keys.article(article_id))
         return _state(article_id, h) if h else None
 
+    @staticmethod
+    def state_from(article_id: str, h: dict) -> ArticleState | None:
+        """The state in a hash read elsewhere (a pipeline of the caller's); None if it was empty."""
+        return _state(article_id, h) if h else None
+
     def get_many(self, article_ids: list[str]) -> list[ArticleState | None]:
         pipe = self.redis.pipeline(transaction=False)
         for a in article_ids:

@@ -42,6 +42,7 @@ def make_app(settings: Settings) -> Celery:
         task_default_routing_key="events",
         task_routes={
             "syndication.apply_event": {"queue": "events"},
+            "syndication.apply_events": {"queue": "events"},
             "syndication.render_feed": {"queue": "feeds"},
             "syndication.push_batch": {"queue": "deliveries"},
             "syndication.sweep": {"queue": "feeds"},

@@ -14,16 +14,24 @@ from workers.app import app, context
 
 
 def dispatch(follow: FollowUp) -> None:
-    for event_id in follow.events:
-        apply_event.apply_async((event_id,))
+    if follow.events:  # the batch claims them (and any others due) from events:pending
+        apply_events.apply_async()
     for name in follow.feeds:
         render_feed.apply_async((name,))
     for partner_id in follow.partners:
         push_batch.apply_async((partner_id,))
 
 
+@app.task(name="syndication.apply_events")
+def apply_events() -> str:
+    follow = apply.apply_batch(context())
+    dispatch(follow)
+    return follow.outcome
+
+
 @app.task(name="syndication.apply_event")
 def apply_event(event_id: str) -> str:
+    """One event (messages queued before batches existed still drain after an upgrade)."""
     follow = apply.apply_or_park(context(), event_id)
     dispatch(follow)
     return follow.outcome

@@ -92,10 +92,18 @@ def may_send(ctx: Context, partner, now: float, *, take: bool = True) -> bool:
                                       args=[now, partner.breaker_cooldown, int(take)]))
 
 
-def observe(ctx: Context, partner, *, success: bool, now: float) -> str:
+def observe(ctx: Context, partner, *, success: bool, now: float, client=None) -> str | None:
+    """Count one success or failure; with `client` (a pipeline) it is only queued (returns None)."""
     state = ctx.script(_OBSERVE)(keys=[ctx.keys.partner_circuit(partner.id)],
-                                 args=[int(success), now, partner.breaker_threshold])
+                                 args=[int(success), now, partner.breaker_threshold], client=client)
+    if client is not None and client is not ctx.redis:
+        return None
     return state.decode() if isinstance(state, bytes) else state
+
+
+def state(ctx: Context, partner) -> str:
+    raw = ctx.redis.hget(ctx.keys.partner_circuit(partner.id), "state")
+    return raw.decode() if raw else "closed"
 
 
 def disable(pipe, keys, partner_id: str, now: float, reason: str) -> None:

@@ -1,45 +1,58 @@
-"""Pushing a batch of one partner's due deliveries: prepare -> send -> record.
+"""Pushing a batch of one partner's due deliveries: claim -> load -> send -> record.
 
-A push task drains up to `batch_size` due ids of one partner (claimed with a
-lease, see schedule.py) and sends them in sequence on the partner's
-keep-alive session. Each delivery is:
+A push task works for one partner, on its keep-alive session:
 
-- checked: skipped as *superseded* when the article has moved past its
-  version or the partner already acknowledged a newer one (a pending retry
-  of v1 never lands after v2);
-- prepared: rendered in the partner's format, signed (pure);
-- sent: one HTTP POST with explicit timeouts;
-- recorded: the attempt, then success / retry at a backoff time / dead
-  letter / parked, all in one Redis transaction that also drops the lease.
+1. claim up to `batch_size` due ids under a lease (schedule.py), and take one
+   of the partner's `max_in_flight` slots;
+2. load everything the batch needs in two round trips: the delivery records,
+   then the article states and the versions the partner already acknowledged;
+3. for each delivery: skip it as *superseded* when the article moved past
+   its version or the partner acknowledged a newer one (a pending retry of v1
+   never lands after v2); otherwise prepare it (its kind's preparer renders
+   and signs: an article in the partner's format, or a WebSub hub ping), send
+   one POST with explicit timeouts, and `decide` what follows (decide.py);
+4. record outcomes per *group* in one Redis transaction: the attempts, the new
+   states, retries rescheduled, dead letters, acknowledged versions, circuit
+   health and the group's metrics. A group closes after `GROUP_SIZE`
+   deliveries or `GROUP_SECONDS`, and at once on anything but a delivery, so a
+   failing partner is seen (circuit, pause) one delivery at a time.
+
+Leases are renewed by a timer thread while the batch runs (`LeaseKeeper`), so
+they outlive any request in flight however slow the partner; if the worker
+dies, renewals stop and the sweeper hands the deliveries back. An outcome is
+recorded after its request, never before: a crash between the two re-sends
+the delivery (at-least-once; the partner dedupes on `webhook-id`).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
+from syndication.articles import ArticleState
+from syndication.delivery import circuit, http, records, schedule, websub
+from syndication.delivery.decide import Decision, decide
+from syndication.delivery.records import Attempt, Delivery, DeliveryStatus
 from syndication.infra import metrics
 from syndication.infra.context import Context
-from syndication.delivery import websub
 from syndication.partners.formats import PUSH_FORMATS, Push
 from syndication.partners.signing import auth_headers
-from syndication.delivery import circuit
-from syndication.delivery import http
-from syndication.delivery import records
-from syndication.delivery import schedule
-from syndication.delivery.backoff import compute_backoff, parse_retry_after
-from syndication.delivery.outcome import Outcome, classify
-from syndication.delivery.records import DeliveryStatus
 
 log = logging.getLogger("syndication.delivery")
 BATCH_TIME_BUDGET = 20.0  # seconds; then the rest goes back to due for the next task
+GROUP_SIZE = 25  # deliveries recorded per transaction on the healthy path
+GROUP_SECONDS = 0.25  # ... or after this long, so a slow partner's outcomes show up promptly
 
-# KEYS[1] partner acked hash. ARGV: article id, version. Keeps the highest acknowledged version.
+# KEYS[1] partner acked hash. ARGV: article id, version, article id, version, ...
+# Keeps the highest acknowledged version of each article.
 _ACK = """
-local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-return cur
+for i = 1, #ARGV, 2 do
+  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0')
+  if tonumber(ARGV[i + 1]) > cur then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+return 1
 """
 
 
@@ -53,131 +66,243 @@ class BatchResult:
         self.outcomes[what] = self.outcomes.get(what, 0) + 1
 
 
-def build_push(ctx: Context, rec: dict) -> Push:
-    state = ctx.articles.get(rec["article_id"])
-    return Push(
-        delivery_id=rec["id"], event_id=rec["event_id"], event_type=rec["event_type"],
-        article_id=rec["article_id"], version=rec["version"],
-        article=state.data if state else None,
-        withdrawn=rec["event_type"] == "article.withdrawn",
-        reason=state.reason if state else "",
-        occurred_at=rec.get("occurred_at") or None,
-    )
+@dataclass
+class Loaded:
+    """What a batch read before sending: records, article states, acknowledged versions."""
+
+    deliveries: dict[str, Delivery]
+    articles: dict[str, ArticleState | None]
+    acked: dict[str, int]
 
 
-def superseded(ctx: Context, rec: dict) -> DeliveryStatus | None:
+def load(ctx: Context, partner_id: str, ids: list[str]) -> Loaded:
+    pipe = ctx.redis.pipeline(transaction=False)
+    for did in ids:
+        pipe.hgetall(ctx.keys.delivery(did))
+    found = {did: Delivery.from_hash(h) for did, h in zip(ids, pipe.execute()) if h}
+    subjects = sorted({d.article_id for d in found.values() if d.kind == "article"})
+    if not subjects:
+        return Loaded(found, {}, {})
+    pipe = ctx.redis.pipeline(transaction=False)
+    pipe.hmget(ctx.keys.partner_acked(partner_id), subjects)
+    for a in subjects:
+        pipe.hgetall(ctx.keys.article(a))
+    acked, *states = pipe.execute()
+    return Loaded(found, {a: ctx.articles.state_from(a, h) for a, h in zip(subjects, states)},
+                  {a: int(v or 0) for a, v in zip(subjects, acked)})
+
+
+def superseded(d: Delivery, loaded: Loaded) -> DeliveryStatus | None:
     """Why this delivery must not be sent any more, or None if it should be."""
-    if rec["event_type"] == "websub.publish":
+    if d.kind == "websub":
         return None  # a hub ping is always worth sending: the hub fetches the latest bytes
-    if rec["event_type"] == "article.withdrawn":
+    if d.event_type == "article.withdrawn":
         # Always sent: a partner that never got a version learns nothing it can misuse, while
         # skipping risks a partner keeping an article whose push was on the wire (at-least-once).
         return None
-    state = ctx.articles.get(rec["article_id"])
-    acked = int(ctx.redis.hget(ctx.keys.partner_acked(rec["partner"]), rec["article_id"]) or 0)
-    if acked > rec["version"]:  # equal: this very delivery, replayed on purpose
+    if loaded.acked.get(d.article_id, 0) > d.version:  # equal: this very delivery, replayed on purpose
         return DeliveryStatus.SUPERSEDED
-    if state is not None and state.version > rec["version"]:
+    state = loaded.articles.get(d.article_id)
+    if state is not None and state.version > d.version:
         return DeliveryStatus.CANCELLED if state.withdrawn else DeliveryStatus.SUPERSEDED
     return None
 
 
-def prepare(ctx: Context, partner, rec: dict, now: float) -> tuple[bytes, dict[str, str]]:
-    if rec["event_type"] == "websub.publish":
-        return websub.ping(rec["article_id"])
+def build_push(d: Delivery, state: ArticleState | None) -> Push:
+    return Push(
+        delivery_id=d.id, event_id=d.event_id, event_type=d.event_type, article_id=d.article_id,
+        version=d.version, article=state.data if state else None,
+        withdrawn=d.event_type == "article.withdrawn", reason=state.reason if state else "",
+        occurred_at=d.occurred_at or None,
+    )
+
+
+def _prepare_article(ctx: Context, partner, d: Delivery, loaded: Loaded, now: float) -> tuple[bytes, dict]:
     fmt = PUSH_FORMATS[partner.format]
-    body = fmt.render(build_push(ctx, rec), base_url=ctx.settings.base_url)
+    body = fmt.render(build_push(d, loaded.articles.get(d.article_id)), base_url=ctx.settings.base_url)
     headers = {"Content-Type": fmt.media_type}
-    headers.update(auth_headers(partner, ctx.settings.secrets_for(partner.id),
-                                rec["id"], int(now), body))
+    headers.update(auth_headers(partner, ctx.settings.secrets_for(partner.id), d.id, int(now), body))
     return body, headers
 
 
-def record(ctx: Context, partner, rec: dict, resp: http.Response, now: float) -> str:
-    """Store the attempt and decide what happens next; returns the outcome name."""
-    policy = partner.retry
-    outcome = classify(resp.status, retry_on=policy.retry_on, permanent_on=policy.permanent_on)
-    if resp.permanent:
-        outcome = Outcome.PERMANENT
-    attempt_no = rec.get("attempts", 0) + 1
-    # A replay starts a fresh budget of attempts and age; the history keeps every attempt.
-    tries = attempt_no - rec.get("attempts_base", 0)
-    age = now - max(rec["created_at"], rec.get("replayed_at") or 0)
-    k = ctx.keys
-    did = rec["id"]
-    pipe = ctx.redis.pipeline(transaction=True)
-    records.add_attempt(pipe, k, did, {
-        "n": attempt_no, "at": now, "status": resp.status, "latency_ms": round(resp.latency * 1000, 1),
-        "outcome": outcome.value, "error": resp.error, "response": resp.excerpt[:500] or None,
-    })
-    fields = {"last_status": resp.status if resp.status is not None else "", "last_error": resp.error or ""}
-    if outcome is Outcome.SUCCESS:
-        records.set_status(pipe, k, did, DeliveryStatus.DELIVERED, now, **fields)
-        schedule.release(pipe, k, partner.id, did)
-        result = "delivered"
-    elif outcome is Outcome.RETRY and tries < policy.max_attempts and age < policy.max_age:
-        retry_after = parse_retry_after(resp.headers.get("Retry-After"), now)
-        delay = compute_backoff(attempt=attempt_no, base=policy.base_delay, cap=policy.max_delay,
-                                retry_after=retry_after, max_retry_after=policy.max_retry_after)
-        records.set_status(pipe, k, did, DeliveryStatus.RETRYING, now, next_attempt_at=now + delay, **fields)
-        schedule.release(pipe, k, partner.id, did, due_at=now + delay)
-        result = "retry"
-    elif outcome is Outcome.GONE:
-        records.set_status(pipe, k, did, DeliveryStatus.PARKED, now, **fields)
-        schedule.release(pipe, k, partner.id, did)
-        circuit.disable(pipe, k, partner.id, now, reason=f"HTTP 410 from {partner.url}")
-        pipe.zadd(k.partner_parked(partner.id), {did: now})
-        result = "parked"
-    else:
-        records.set_status(pipe, k, did, DeliveryStatus.DEAD, now, **fields)
-        schedule.release(pipe, k, partner.id, did)
-        pipe.zadd(k.deadletters, {did: now})
-        result = "dead"
-    metrics.inc(pipe, k, "deliveries", partner=partner.id, outcome=result)
-    metrics.observe(pipe, k, "delivery_latency_seconds", resp.latency, partner=partner.id)
-    if result == "retry":
-        metrics.inc(pipe, k, "retries_scheduled", partner=partner.id)
-    elif result == "dead":
-        metrics.inc(pipe, k, "dead_letters", partner=partner.id)
-    pipe.lpush(k.partner_recent(partner.id), f"{now:.3f},{resp.latency:.4f},{int(result == 'delivered')}")
-    pipe.ltrim(k.partner_recent(partner.id), 0, 999)
-    pipe.execute()
-    if outcome is Outcome.SUCCESS and rec["event_type"] != "websub.publish":
-        ctx.script(_ACK)(keys=[k.partner_acked(partner.id)], args=[rec["article_id"], rec["version"]])
-    if outcome in (Outcome.SUCCESS, Outcome.RETRY):  # a 4xx about one payload says nothing of health
-        circuit.observe(ctx, partner, success=outcome is Outcome.SUCCESS, now=now)
-    log.info("delivery attempt", extra={"delivery_id": did, "partner": partner.id,
-             "article_id": rec["article_id"], "version": rec["version"], "attempt": attempt_no,
-             "outcome": result, "status": resp.status, "latency_ms": round(resp.latency * 1000, 1)})
-    return result
+def _prepare_websub(ctx: Context, partner, d: Delivery, loaded: Loaded, now: float) -> tuple[bytes, dict]:
+    return websub.ping(d.article_id)
 
 
-def finish_without_sending(ctx: Context, partner, did: str, status: DeliveryStatus, now: float) -> None:
-    log.info("delivery not sent", extra={"delivery_id": did, "partner": partner.id, "outcome": status.value})
-    pipe = ctx.redis.pipeline(transaction=True)
-    records.set_status(pipe, ctx.keys, did, status, now)
-    schedule.release(pipe, ctx.keys, partner.id, did)
-    pipe.execute()
+PREPARERS = {"article": _prepare_article, "websub": _prepare_websub}
 
 
-def deliver_one(ctx: Context, partner, did: str, clock=time.time) -> str:
-    rec = records.get(ctx, did)
-    now = clock()
-    if rec is None or DeliveryStatus(rec["status"]) in records.FINAL:
-        schedule.release(ctx.redis, ctx.keys, partner.id, did)
-        return "skipped"
-    reason = superseded(ctx, rec)
-    if reason is not None:
-        finish_without_sending(ctx, partner, did, reason, now)
-        return reason.value
-    try:
-        body, headers = prepare(ctx, partner, rec, now)
-    except Exception as exc:  # a format that cannot render this article: dead letter, not a stuck batch
-        log.exception("cannot prepare delivery %s", did)
-        resp = http.Response(None, {}, "", 0.0, f"cannot render {partner.format}: {exc}"[:300], permanent=True)
-        return record(ctx, partner, rec, resp, clock())
-    resp = http.send(partner, body, headers)
-    return record(ctx, partner, rec, resp, clock())
+def prepare(ctx: Context, partner, d: Delivery, loaded: Loaded, now: float) -> tuple[bytes, dict[str, str]]:
+    """The request body and headers of one delivery, by its kind (pure apart from reading settings)."""
+    return PREPARERS[d.kind](ctx, partner, d, loaded, now)
+
+
+class Group:
+    """Outcomes waiting to be written in one transaction."""
+
+    def __init__(self, ctx: Context, partner):
+        self.ctx, self.partner = ctx, partner
+        self.pipe = ctx.redis.pipeline(transaction=True)
+        self.tally = metrics.Tally()
+        self.released: list[str] = []
+        self.acked: list[str] = []
+        self.recent: list[str] = []
+        self.health: list[bool] = []
+        self.size = 0
+        self.opened = time.monotonic()
+
+    def full(self) -> bool:
+        return self.size >= GROUP_SIZE or time.monotonic() - self.opened >= GROUP_SECONDS
+
+    def finish(self, did: str, status: DeliveryStatus | None, now: float) -> None:
+        """Close a delivery that is not sent (superseded, cancelled; None: already final or gone)."""
+        if status is not None:
+            records.set_status(self.pipe, self.ctx.keys, did, status, now)
+        self.released.append(did)
+        self.size += 1
+
+    def attempt(self, d: Delivery, resp: http.Response, decision: Decision, now: float) -> None:
+        k, pid = self.ctx.keys, self.partner.id
+        records.add_attempt(self.pipe, k, d.id, Attempt(
+            n=d.attempts + 1, at=now, status=resp.status, latency_ms=round(resp.latency * 1000, 1),
+            outcome=decision.outcome.value, error=resp.error, response=resp.excerpt[:500] or None))
+        records.set_status(self.pipe, k, d.id, decision.status, now,
+                           next_attempt_at=decision.due_at,
+                           last_status=resp.status if resp.status is not None else "", last_error=resp.error or "")
+        self.released.append(d.id)
+        if decision.result == "retry":
+            self.pipe.zadd(k.partner_due(pid), {d.id: decision.due_at})
+            self.tally.inc("retries_scheduled", partner=pid)
+        elif decision.result == "parked":
+            circuit.disable(self.pipe, k, pid, now, reason=f"HTTP 410 from {self.partner.url}")
+            self.pipe.zadd(k.partner_parked(pid), {d.id: now})
+        elif decision.result == "dead":
+            self.pipe.zadd(k.deadletters, {d.id: now})
+            self.tally.inc("dead_letters", partner=pid)
+        if decision.delivered and d.kind == "article":
+            self.acked += [d.article_id, str(d.version)]
+        if decision.health is not None:
+            self.health.append(decision.health)
+        self.tally.inc("deliveries", partner=pid, outcome=decision.result)
+        self.tally.observe("delivery_latency_seconds", resp.latency, partner=pid)
+        self.recent.append(f"{now:.3f},{resp.latency:.4f},{int(decision.delivered)}")
+        self.size += 1
+        if log.isEnabledFor(logging.INFO):
+            log.info("delivery attempt", extra={
+                "delivery_id": d.id, "partner": pid, "article_id": d.article_id, "version": d.version,
+                "attempt": d.attempts + 1, "outcome": decision.result, "status": resp.status,
+                "latency_ms": round(resp.latency * 1000, 1)})
+
+    def flush(self, now: float) -> None:
+        """Write the group in one transaction (the lease of each id in it ends here too)."""
+        if not self.size:
+            return
+        k, pid, pipe = self.ctx.keys, self.partner.id, self.pipe
+        if self.released:
+            pipe.zrem(k.partner_inflight(pid), *self.released)
+        if self.acked:
+            self.ctx.script(_ACK)(keys=[k.partner_acked(pid)], args=self.acked, client=pipe)
+        if self.recent:
+            pipe.lpush(k.partner_recent(pid), *self.recent)
+            pipe.ltrim(k.partner_recent(pid), 0, 999)
+        # The circuit needs order only at the end: a success resets the count, failures after it add up.
+        if any(self.health):
+            circuit.observe(self.ctx, self.partner, success=True, now=now, client=pipe)
+        last_success = max((i for i, ok in enumerate(self.health) if ok), default=-1)
+        for _ in self.health[last_success + 1:]:
+            circuit.observe(self.ctx, self.partner, success=False, now=now, client=pipe)
+        self.tally.flush(pipe, k)
+        pipe.execute()
+        self.__init__(self.ctx, self.partner)
+
+
+class LeaseKeeper:
+    """Renews the batch's leases (and its slot) on a timer while it runs, so a lease outlives any request."""
+
+    def __init__(self, ctx: Context, partner, ids: list[str], slot: str, clock=time.time):
+        self.ctx, self.partner, self.slot, self.clock = ctx, partner, slot, clock
+        self.remaining = list(ids)
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.every = schedule.lease_seconds(partner) / 3
+        self.thread = threading.Thread(target=self._run, name=f"lease-{partner.id}", daemon=True)
+
+    def __enter__(self) -> "LeaseKeeper":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def done(self, ids: list[str]) -> None:
+        with self.lock:
+            gone = set(ids)
+            self.remaining = [i for i in self.remaining if i not in gone]
+
+    def _run(self) -> None:
+        while not self.stopped.wait(self.every):
+            with self.lock:
+                ids = list(self.remaining)
+            try:
+                schedule.renew(self.ctx, self.partner, ids, self.clock())
+                circuit.renew_slot(self.ctx, self.partner, self.slot, self.clock())
+            except Exception:  # Redis away for a moment: the next tick tries again; the lease has slack
+                log.warning("lease renewal failed", extra={"partner": self.partner.id}, exc_info=True)
+
+
+def _send_all(ctx: Context, partner, ids: list[str], keeper: LeaseKeeper, result: BatchResult, clock) -> None:
+    loaded = load(ctx, partner.id, ids)
+    group = Group(ctx, partner)
+    started = time.monotonic()
+    careful = circuit.state(ctx, partner) != "closed"  # half-open: one probe at a time, checked each time
+
+    def close_group(check: bool = True) -> bool:
+        """Write the group; False when the partner may not be sent to any more (circuit, pause)."""
+        done = list(group.released)
+        group.flush(clock())
+        keeper.done(done)
+        return not check or circuit.may_send(ctx, partner, clock())
+
+    for i, did in enumerate(ids):
+        if time.monotonic() - started > BATCH_TIME_BUDGET or (i == 0 and not circuit.may_send(ctx, partner, clock())):
+            _give_back(ctx, partner, ids[i:], clock())
+            break
+        d = loaded.deliveries.get(did)
+        now = clock()
+        if d is None or d.final:
+            group.finish(did, None, now)
+            result.count("skipped")
+            continue
+        reason = superseded(d, loaded)
+        if reason is not None:
+            group.finish(did, reason, now)
+            result.count(reason.value)
+            continue
+        try:
+            body, headers = prepare(ctx, partner, d, loaded, now)
+        except Exception as exc:  # a format that cannot render this article: dead letter, not a stuck batch
+            log.exception("cannot prepare delivery %s", did)
+            resp = http.Response(None, {}, "", 0.0, f"cannot render {partner.format}: {exc}"[:300], permanent=True)
+        else:
+            resp = http.send(partner, body, headers)
+        now = clock()
+        decision = decide(resp, partner.retry, d, now)
+        group.attempt(d, resp, decision, now)
+        result.count(decision.result)
+        if (careful or not decision.delivered or group.full()) and not close_group():
+            _give_back(ctx, partner, ids[i + 1:], clock())
+            break
+    close_group(check=False)
+
+
+def _give_back(ctx: Context, partner, ids: list[str], now: float) -> None:
+    """Unsent ids go back to due (for the next batch, or after the circuit's cool-down)."""
+    if ids:
+        pipe = ctx.redis.pipeline(transaction=True)
+        pipe.zrem(ctx.keys.partner_inflight(partner.id), *ids)
+        pipe.zadd(ctx.keys.partner_due(partner.id), {i: now for i in ids})
+        pipe.execute()
 
 
 def push_batch(ctx: Context, partner_id: str, clock=time.time) -> BatchResult:
@@ -192,17 +317,9 @@ def push_batch(ctx: Context, partner_id: str, clock=time.time) -> BatchResult:
         return result
     try:
         ids = schedule.claim(ctx, partner, clock(), partner.batch_size)
-        started = time.monotonic()
-        for i, did in enumerate(ids):
-            if time.monotonic() - started > BATCH_TIME_BUDGET or not circuit.may_send(ctx, partner, clock()):
-                pipe = ctx.redis.pipeline(transaction=True)
-                for rest in ids[i:]:
-                    schedule.release(pipe, ctx.keys, partner.id, rest, due_at=clock())
-                pipe.execute()
-                break
-            schedule.renew(ctx, partner, ids[i:], clock())
-            circuit.renew_slot(ctx, partner, slot, clock())
-            result.count(deliver_one(ctx, partner, did, clock))
+        if ids:
+            with LeaseKeeper(ctx, partner, ids, slot, clock) as keeper:
+                _send_all(ctx, partner, ids, keeper, result, clock)
     finally:
         circuit.release_slot(ctx, partner, slot)
     result.more_due = schedule.due_count(ctx, partner_id, clock()) > 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Any
 
@@ -29,6 +30,60 @@ class DeliveryStatus(str, Enum):
 
 FINAL = {DeliveryStatus.DELIVERED, DeliveryStatus.DEAD, DeliveryStatus.SUPERSEDED,
          DeliveryStatus.CANCELLED, DeliveryStatus.PARKED}
+
+
+WEBSUB_EVENT = "websub.publish"  # a hub ping: the subject is a feed URL, the version its ETag
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery record as the push path reads it (the hash `delivery:{id}`)."""
+
+    id: str
+    partner: str
+    article_id: str  # the subject: an article id, or a feed URL for a WebSub ping
+    version: int
+    event_id: str
+    event_type: str
+    status: DeliveryStatus
+    attempts: int = 0
+    attempts_base: int = 0  # attempts before the last replay: the retry budget counts from here
+    created_at: float = 0.0
+    replayed_at: float | None = None
+    occurred_at: str = ""
+
+    @property
+    def kind(self) -> str:
+        return "websub" if self.event_type == WEBSUB_EVENT else "article"
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL
+
+    @classmethod
+    def from_hash(cls, h: dict) -> "Delivery":
+        d = _decode(h)
+        return cls(id=d["id"], partner=d["partner"], article_id=d["article_id"], version=d.get("version", 0),
+                   event_id=d.get("event_id", ""), event_type=d.get("event_type", ""),
+                   status=DeliveryStatus(d["status"]), attempts=d.get("attempts", 0),
+                   attempts_base=d.get("attempts_base", 0), created_at=d.get("created_at", 0.0),
+                   replayed_at=d.get("replayed_at"), occurred_at=d.get("occurred_at", ""))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One HTTP attempt of a delivery, as kept in `delivery:{id}:attempts` (newest last)."""
+
+    n: int
+    at: float
+    status: int | None
+    latency_ms: float
+    outcome: str
+    error: str | None = None
+    response: str | None = None  # the first 500 characters of the partner's answer
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
 
 
 def delivery_id(article_id: str, version: int | str, partner_id: str) -> str:
@@ -68,6 +123,22 @@ def create(ctx: Context, partner_id: str, article_id: str, version: int, event_i
     return did if created else None
 
 
+def create_many(ctx: Context, partner_ids: list[str], article_id: str, version: int, event_id: str,
+                event_type: str, now: float | None = None, occurred_at: str = "") -> list[str]:
+    """`create` for every partner of one event, in one pipeline (one round trip); returns the partners
+    whose delivery is new."""
+    if not partner_ids:
+        return []
+    k, now, script = ctx.keys, now or time.time(), ctx.script(_CREATE)
+    pipe = ctx.redis.pipeline(transaction=False)
+    for i, pid in enumerate(partner_ids):
+        did = delivery_id(article_id, version, pid)
+        # A microsecond apart: listings sorted by creation keep the partners file's order.
+        script(keys=[k.delivery(did), k.article_deliveries(article_id), k.partner_due(pid), k.partner_history(pid)],
+               args=[did, pid, article_id, version, event_id, event_type, now + i * 1e-6, occurred_at], client=pipe)
+    return [pid for pid, created in zip(partner_ids, pipe.execute()) if created]
+
+
 def _decode(h: dict) -> dict[str, Any]:
     out = {k.decode(): v.decode() for k, v in h.items()}
     for key in ("version", "attempts", "last_status", "attempts_base", "replays"):
@@ -95,9 +166,9 @@ def attempts(ctx: Context, did: str) -> list[dict[str, Any]]:
     return [json.loads(a) for a in ctx.redis.lrange(ctx.keys.delivery_attempts(did), 0, -1)]
 
 
-def add_attempt(pipe, keys, did: str, attempt: dict[str, Any]) -> None:
+def add_attempt(pipe, keys, did: str, attempt: "Attempt") -> None:
     key = keys.delivery_attempts(did)
-    pipe.rpush(key, json.dumps(attempt, separators=(",", ":")))
+    pipe.rpush(key, attempt.to_json())
     pipe.ltrim(key, -ATTEMPTS_CAP, -1)
     pipe.hincrby(keys.delivery(did), "attempts", 1)
 

@@ -45,6 +45,10 @@ class Keys:
         return f"{self.prefix}events:pending"
 
     @property
+    def events_kick(self) -> str:
+        return f"{self.prefix}events:kick"
+
+    @property
     def events_dead(self) -> str:
         return f"{self.prefix}events:dead"
 
@@ -155,8 +159,10 @@ FAMILIES: tuple[Family, ...] = (
     Family("event:{event_id}", "hash", "an accepted event; TTL 7 days (the idempotency window), none once dead",
            ("body", "type", "article_id", "version", "status", "received_at", "outcome", "previous_version",
             "failures", "last_error")),
-    Family("events:pending", "zset", "event_id -> accepted (or last re-driven) at; removed once applied; the "
-           "sweeper re-drives members older than event_redrive_after"),
+    Family("events:pending", "zset", "event_id -> when it is due to be applied: accepted-at, or, once an "
+           "apply batch claimed it, claim time + event_redrive_after (a claim outlived by its batch is "
+           "taken again); removed once applied"),
+    Family("events:kick", "string", "time an apply batch was queued; deleted when a batch starts (TTL 60 s)"),
     Family("events:dead", "zset", "event_id -> time parked: failed to apply MAX_APPLY_FAILURES times"),
     Family("events:log", "list", "recent outcomes (applied/stale) as JSON, capped at 1000"),
     Family("articles", "zset", "article_id -> published-at: every article ever applied (feed rebuilds)"),

@@ -3,7 +3,10 @@
 Workers cannot be scraped, and there may be many of them, so what they count
 goes to Redis: one hash per metric (`metrics:{name}`), one field per label
 set, incremented atomically (HINCRBY/HINCRBYFLOAT), usually inside a
-pipeline the caller already runs. The API's `/metrics` reads those hashes
+pipeline the caller already runs. Hot paths (a push batch records dozens of
+deliveries a second) add up in a `Tally` in process and write the sums in
+the pipeline that records their outcomes: one HINCRBYFLOAT per series and
+bucket per group, not a dozen per observation. The API's `/metrics` reads those hashes
 on each scrape and adds live gauges (queue depths, circuit states, dead
 letters, scheduled retries). What only the API sees (feed requests) is
 counted in the API process, as usual for a scraped process.
@@ -65,6 +68,32 @@ def observe(pipe, keys: Keys, name: str, value: float, **labels: str) -> None:
             pipe.hincrby(key, f"{base}|{le}", 1)
     pipe.hincrby(key, f"{base}|+Inf", 1)
     pipe.hincrbyfloat(key, f"{base}|sum", value)
+
+
+class Tally:
+    """Counters and histogram observations summed in process; `flush` queues the sums on a pipeline."""
+
+    def __init__(self) -> None:
+        self._sums: dict[tuple[str, str], float] = {}
+
+    def _add(self, name: str, field: str, amount: float) -> None:
+        self._sums[(name, field)] = self._sums.get((name, field), 0.0) + amount
+
+    def inc(self, name: str, amount: float = 1, **labels: str) -> None:
+        self._add(name, _field(labels), amount)
+
+    def observe(self, name: str, value: float, **labels: str) -> None:
+        base = _field(labels)
+        for le in HISTOGRAMS[name][2]:
+            if value <= le:
+                self._add(name, f"{base}|{le}", 1)
+        self._add(name, f"{base}|+Inf", 1)
+        self._add(name, f"{base}|sum", value)
+
+    def flush(self, pipe, keys: Keys) -> None:
+        for (name, field), amount in self._sums.items():
+            pipe.hincrbyfloat(keys.metric(name), field, amount)
+        self._sums.clear()
 
 
 class RedisCollector:

@@ -1,8 +1,14 @@
-"""Applying one accepted event: article state, then feeds, then deliveries.
+"""Applying accepted events: article state, then feeds, then deliveries.
 
+    followup = apply_batch(ctx)           # claim up to APPLY_BATCH due events, apply each in turn
     followup = apply_event(ctx, event_id)
     followup.feeds      # feed names whose render must be queued (lock taken)
     followup.partners   # partners with new due deliveries (kick taken)
+    followup.events     # non-empty: more events wait, queue another batch (marker taken)
+
+A batch drains `events:pending` the way a push batch drains a partner's due
+deliveries: one Celery task applies many events, and the partners they
+concern are kicked once per batch, not once per event.
 
 Every step is idempotent, so a task redelivered after a crash simply runs
 again: the article compare-and-set recognises its own event ("replay") and
@@ -31,9 +37,31 @@ from syndication.text import clean_article, xml_safe
 
 log = logging.getLogger("syndication.apply")
 MAX_APPLY_FAILURES = 5
+APPLY_BATCH = 200  # events per batch: big enough to amortise a task, small enough to spread over threads
 
 
-def apply_event(ctx: Context, event_id: str) -> FollowUp:
+def apply_batch(ctx: Context, limit: int = APPLY_BATCH) -> FollowUp:
+    """Apply up to `limit` due events (oldest first); one event failing does not stop the others."""
+    ingest.start_batch(ctx)
+    ids = ingest.claim(ctx, limit)
+    outcomes: dict[str, int] = {}
+    feeds: dict[str, None] = {}
+    partners: dict[str, None] = {}
+    for event_id in ids:
+        follow = apply_or_park(ctx, event_id, kick=False)
+        outcomes[follow.outcome] = outcomes.get(follow.outcome, 0) + 1
+        feeds.update(dict.fromkeys(follow.feeds))
+        partners.update(dict.fromkeys(follow.partners))
+    out = FollowUp(outcome=",".join(f"{k}={v}" for k, v in sorted(outcomes.items())) or "none",
+                   feeds=list(feeds), partners=schedule.kick(ctx, list(partners)))
+    if ids:
+        waiting = ingest.due(ctx, limit=1)
+        if waiting and ingest.kick(ctx):
+            out.events = waiting
+    return out
+
+
+def apply_event(ctx: Context, event_id: str, kick: bool = True) -> FollowUp:
     event = ingest.load(ctx, event_id)
     if event is None:  # expired or never stored: nothing to do
         ctx.redis.zrem(ctx.keys.events_pending, event_id)
@@ -57,15 +85,19 @@ def apply_event(ctx: Context, event_id: str) -> FollowUp:
         state = ctx.articles.get(art["id"])
         follow.feeds = index.mark_dirty(ctx, index.place(ctx, state, event.get("occurred_at")))
         if state.version == art["version"]:
-            follow.partners = schedule.kick(ctx, fan_out(ctx, state, event))
+            targets = fan_out(ctx, state, event, cas.previous_version)
+            follow.partners = schedule.kick(ctx, targets) if kick else targets
     _finish(ctx, event_id, event, cas.outcome, cas.previous_version)
     return follow
 
 
-def apply_or_park(ctx: Context, event_id: str) -> FollowUp:
-    """`apply_event`, but an event that keeps failing is parked as a dead event, not retried forever."""
+def apply_or_park(ctx: Context, event_id: str, kick: bool = True) -> FollowUp:
+    """`apply_event`, but an event that keeps failing is parked as a dead event, not retried forever.
+
+    A failed event stays claimed until its claim runs out (`event_redrive_after`): a later batch
+    tries again then."""
     try:
-        return apply_event(ctx, event_id)
+        return apply_event(ctx, event_id, kick)
     except Exception as exc:  # any failure: count it, keep the pipeline moving
         error = f"{type(exc).__name__}: {exc}"[:500]
         key = ctx.keys.event(event_id)
@@ -110,6 +142,7 @@ def replay_dead(ctx: Context, event_id: str) -> bool:
     pipe.hset(ctx.keys.event(event_id), mapping={"status": "accepted", "failures": 0})
     pipe.expire(ctx.keys.event(event_id), EVENT_TTL)
     pipe.zadd(ctx.keys.events_pending, {event_id: 0})  # overdue at once: the next sweep queues it
+    pipe.delete(ctx.keys.events_kick)  # ... whatever batch was queued before
     pipe.execute()
     log.info("dead event replayed", extra={"event_id": event_id, "outcome": "replayed"})
     return True
@@ -132,21 +165,20 @@ def _finish(ctx: Context, event_id: str, event: dict, outcome: str, previous_ver
                                         "outcome": outcome})
 
 
-def fan_out(ctx: Context, state, event: dict) -> list[str]:
-    """Create one delivery per partner that should hear of this version; return those partners."""
-    partners = []
-    retire_older(ctx, state)
+def fan_out(ctx: Context, state, event: dict, previous_version: int | None = None) -> list[str]:
+    """Create one delivery per partner that should hear of this version (one round trip); return
+    those partners."""
+    if previous_version != 0:  # 0: the article is new here, so no older delivery can exist
+        retire_older(ctx, state)
     if state.withdrawn:
         # A withdrawal goes to every partner that has, or may be receiving, an earlier version.
         earlier = {r["partner"] for r in records.for_article(ctx, state.id) if r["version"] < state.version}
-        targets = [p for p in ctx.settings.partners if p.id in earlier]
+        targets = [p.id for p in ctx.settings.partners if p.id in earlier]
     else:
-        targets = [p for p in ctx.settings.partners if p.filters.wants(state.data, ctx.settings.feeds)]
-    for partner in targets:
-        records.create(ctx, partner.id, state.id, state.version, event["event_id"], event["type"],
-                       occurred_at=event.get("occurred_at") or "")
-        partners.append(partner.id)
-    return partners
+        targets = [p.id for p in ctx.settings.partners if p.filters.wants(state.data, ctx.settings.feeds)]
+    records.create_many(ctx, targets, state.id, state.version, event["event_id"], event["type"],
+                        occurred_at=event.get("occurred_at") or "")
+    return targets
 
 
 def retire_older(ctx: Context, state) -> None:

@@ -1,7 +1,8 @@
 """FollowUp: the one shape in which every pipeline step says what must be queued next.
 
     follow = apply_or_park(ctx, event_id)   # FollowUp(outcome="applied", feeds=[...], partners=[...])
-    dispatch(follow)                        # workers/: one Celery task per id
+    dispatch(follow)                        # workers/: one Celery task per feed and partner,
+                                            # one apply batch for any number of events
 
 Ids only. A step records its follow-up work in Redis (pending events, dirty
 feeds, due deliveries, taken locks) *before* returning it, so when sending is
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 @dataclass
 class FollowUp:
     outcome: str = ""  # what the step did (applied, stale, failed, dead, ran, skipped, ...)
-    events: list[str] = field(default_factory=list)  # event ids to apply
+    events: list[str] = field(default_factory=list)  # events waiting: queue one apply batch for them
     feeds: list[str] = field(default_factory=list)  # feed names to render
     partners: list[str] = field(default_factory=list)  # partner ids to push a batch for
 

@@ -1,9 +1,12 @@
 """Accepting an event: validate, store durably, remember the event id, hand it on.
 
 Accepted means durable: the event body, its idempotency record and its
-place in `events:pending` are written in one Lua call *before* the apply
-task is enqueued. If the enqueue is lost (crash, broker hiccup) the sweeper
-re-drives the event from `events:pending`; if the client retries, the
+place in `events:pending` are written in one Lua call *before* anything is
+enqueued. Events are applied in batches: the same call takes the
+`events:kick` marker, and only the request that took it enqueues an apply
+batch (one Celery message per batch, not per event); the batch drains
+`events:pending` (`claim`). If the enqueue is lost (crash, broker hiccup)
+the sweeper re-drives from `events:pending`; if the client retries, the
 stored outcome is returned and nothing happens twice.
 """
 
@@ -22,16 +25,38 @@ from syndication.infra.keys import EVENT_TTL
 
 log = logging.getLogger("syndication.ingest")
 
-# KEYS[1] event hash, KEYS[2] events:pending. ARGV: body, type, article_id, version, now, ttl, event_id
-# Returns '' when stored now, else the stored status (the original outcome).
+# KEYS[1] event hash, KEYS[2] events:pending, KEYS[3] events:kick.
+# ARGV: body, type, article_id, version, now, ttl, event_id.
+# Returns {'' when stored now, else the stored status (the original outcome); 1 if a batch must be queued}.
 _STORE = """
 local status = redis.call('HGET', KEYS[1], 'status')
-if status then return status end
+if status then
+  if status == 'accepted' then  -- stored, maybe never queued (the API died in between): queue again
+    redis.call('SET', KEYS[3], ARGV[5], 'EX', 60)
+    return {status, 1}
+  end
+  return {status, 0}
+end
 redis.call('HSET', KEYS[1], 'body', ARGV[1], 'type', ARGV[2], 'article_id', ARGV[3],
            'version', ARGV[4], 'received_at', ARGV[5], 'status', 'accepted')
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[7])
-return ''
+return {'', redis.call('SET', KEYS[3], ARGV[5], 'NX', 'EX', 60) and 1 or 0}
+"""
+
+# KEYS[1] events:kick. ARGV: now, older_than ('' = only if none). Returns 1 if a batch must be queued.
+_KICK = """
+local at = redis.call('GET', KEYS[1])
+if at and (ARGV[2] == '' or tonumber(at) > tonumber(ARGV[1]) - tonumber(ARGV[2])) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', 60)
+return 1
+"""
+
+# KEYS[1] events:pending. ARGV: now, limit, due again at. Takes up to `limit` due events, oldest first.
+_CLAIM = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], 'XX', ARGV[3], id) end
+return ids
 """
 
 
@@ -50,19 +75,17 @@ def accept(ctx: Context, raw: bytes, enqueue: Callable[[FollowUp], None]) -> Acc
     event = parse_event(raw)
     body = event.model_dump_json()
     store = ctx.script(_STORE)
-    prior = store(
-        keys=[ctx.keys.event(event.event_id), ctx.keys.events_pending],
+    prior, kicked = store(
+        keys=[ctx.keys.event(event.event_id), ctx.keys.events_pending, ctx.keys.events_kick],
         args=[body, event.type, event.article.id, event.article.version, time.time(), EVENT_TTL,
               event.event_id],
     )
+    if kicked:
+        enqueue(FollowUp(events=[event.event_id]))
     context = {"event_id": event.event_id, "article_id": event.article.id, "version": event.article.version}
     if prior:
-        if prior in (b"accepted", "accepted"):
-            # Stored but maybe never queued (the API died in between): queue it again, it is idempotent.
-            enqueue(FollowUp(events=[event.event_id]))
         log.info("event repeated", extra={**context, "outcome": "repeat"})
         return Accepted(event.event_id, created=False, type=event.type)
-    enqueue(FollowUp(events=[event.event_id]))
     log.info("event accepted", extra={**context, "outcome": "accepted"})
     return Accepted(event.event_id, created=True, type=event.type)
 
@@ -72,15 +95,34 @@ def load(ctx: Context, event_id: str) -> dict | None:
     return json.loads(body) if body else None
 
 
-def overdue(ctx: Context, older_than: float, limit: int = 500) -> list[str]:
-    """Accepted events not yet applied after `older_than` seconds (for the sweeper).
+def claim(ctx: Context, limit: int) -> list[str]:
+    """Take up to `limit` due events for one apply batch, oldest first.
 
-    Each one returned is stamped `now` again, so it is re-driven once per
-    `older_than`, not on every sweep: a slow backlog is not flooded with
-    copies, and a failing event uses up its attempts at that pace.
+    Each is due again `event_redrive_after` seconds from now: if this batch dies, another takes
+    it then; once applied it leaves `events:pending`.
     """
     now = time.time()
-    ids = [i.decode() for i in ctx.redis.zrangebyscore(ctx.keys.events_pending, "-inf", now - older_than, 0, limit)]
-    if ids:
-        ctx.redis.zadd(ctx.keys.events_pending, {i: now for i in ids}, xx=True)
-    return ids
+    ids = ctx.script(_CLAIM)(keys=[ctx.keys.events_pending],
+                             args=[now, limit, now + ctx.settings.event_redrive_after])
+    return [i.decode() for i in ids]
+
+
+def kick(ctx: Context, older_than: float | None = None) -> bool:
+    """Take the apply-batch marker: True if the caller must queue a batch.
+
+    With `older_than`, also take it from a batch queued that long ago and not started (its message
+    was lost, or the events worker is down: one more is queued per window, not one per sweep).
+    """
+    return bool(ctx.script(_KICK)(keys=[ctx.keys.events_kick],
+                                  args=[time.time(), "" if older_than is None else older_than]))
+
+
+def start_batch(ctx: Context) -> None:
+    """A batch starts: events accepted from now on queue the next one."""
+    ctx.redis.delete(ctx.keys.events_kick)
+
+
+def due(ctx: Context, older_than: float = 0.0, limit: int = 500) -> list[str]:
+    """Events waiting to be applied for at least `older_than` seconds (unclaimed, or their claim ran out)."""
+    now = time.time()
+    return [i.decode() for i in ctx.redis.zrangebyscore(ctx.keys.events_pending, "-inf", now - older_than, 0, limit)]

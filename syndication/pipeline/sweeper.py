@@ -3,8 +3,9 @@
 Run by beat (`syndication.sweep`). It never does the work itself; it returns
 what must be (re-)queued, as a FollowUp:
 
-- accepted events not applied after `event_redrive_after` seconds
-  (the apply task was lost with its worker, or never sent);
+- accepted events due for a whole sweep with no batch taking them (the batch
+  message was lost, or a claim ran out because its worker died): one apply
+  batch is queued, and another every EVENT_KICK_WINDOW while none starts;
 - dirty feeds with no render queued (the render lock expired), and feeds
   never rendered or whose definition changed in the feeds file;
 - deliveries whose lease expired (their worker died mid-push) go back to
@@ -26,6 +27,10 @@ from syndication.pipeline import ingest
 from syndication.pipeline.followup import FollowUp
 
 SWEEP_LOCK_MS = 900
+EVENT_GRACE = 1.0  # seconds an event may wait unclaimed before the sweep queues a batch for it
+# ... and again if that batch has not started after this long (its message was lost, or the events
+# worker is down or busy: one message per window, not one per sweep; a spare batch is harmless).
+EVENT_KICK_WINDOW = 2.0
 
 
 def sweep(ctx: Context, now: float | None = None) -> FollowUp:
@@ -34,7 +39,8 @@ def sweep(ctx: Context, now: float | None = None) -> FollowUp:
         return FollowUp(outcome="skipped")
     metrics.inc(ctx.redis, ctx.keys, "sweeps", outcome="ran")
     now = now or time.time()
-    out = FollowUp(outcome="ran", events=ingest.overdue(ctx, ctx.settings.event_redrive_after))
+    late = ingest.due(ctx, older_than=EVENT_GRACE)
+    out = FollowUp(outcome="ran", events=late if late and ingest.kick(ctx, older_than=EVENT_KICK_WINDOW) else [])
     # New or edited feeds (re)render on start; then dirty feeds whose render task was lost.
     out.feeds = index.mark_dirty(ctx, index.stale_definitions(ctx)) + index.orphaned_dirty(ctx)
     due = []

@@ -107,7 +107,7 @@ class InFlight:
     at: float
     deliveries: dict[str, dict[str, float]]  # partner -> delivery id under lease (claimed, not recorded) -> lease end
     slots: dict[str, int]  # partner -> push slots held: pushes running, each with at most one request on the wire
-    pending: set[str]  # accepted events not applied yet
+    pending: dict[str, float]  # accepted events not applied yet -> due at (in the future: claimed by a batch)
     tasks: list[tuple[str, list, float]]  # Celery messages a worker had taken: (task, args, taken at)
     lock_ttl: dict[str, float]  # feed -> seconds its render lock has left (feeds with a lock)
 
@@ -116,8 +116,10 @@ class InFlight:
 
     @property
     def lost_applies(self) -> set[str]:
-        """Events whose apply task a worker had taken while the event was still unapplied."""
-        return {args[0] for args, _ in self.taken("apply_event")} & self.pending
+        """Events an apply batch had claimed and not applied, while a worker held a batch task."""
+        if not self.taken("apply_events"):
+            return set()
+        return {e for e, due in self.pending.items() if due > self.at}
 
     @property
     def lost_renders(self) -> dict[str, float]:
@@ -230,7 +232,7 @@ class Cluster:
         for pid in PARTNERS:
             pipe.zrange(k.partner_inflight(pid), 0, -1, withscores=True)
             pipe.zrange(k.partner_slots(pid), 0, -1, withscores=True)
-        pipe.zrange(k.events_pending, 0, -1)
+        pipe.zrange(k.events_pending, 0, -1, withscores=True)
         pipe.hgetall(k.celery_unacked)
         pipe.zrange(f"{k.celery_unacked}_index", 0, -1, withscores=True)
         for name in FEEDS:
@@ -242,7 +244,7 @@ class Cluster:
             deliveries[pid] = {x.decode(): until for x, until in res[2 * i]}
             slots[pid] = sum(1 for _, until in res[2 * i + 1] if until > now)  # expired slots hold nothing
         j = 2 * len(PARTNERS)
-        pending = {x.decode() for x in res[j]}
+        pending = {x.decode(): due for x, due in res[j]}
         taken_at = {tag.decode(): at for tag, at in res[j + 2]}
         tasks = []
         for tag, raw in res[j + 1].items():

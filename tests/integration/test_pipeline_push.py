@@ -123,3 +123,23 @@ def test_a_batch_that_leaves_deliveries_due_asks_for_another(ctx, receiver):
     follow = steps.push_batch(ctx, "wire")  # the next batch drains it
     assert follow.outcome == "delivered=1" and follow.partners == []
     assert {r.webhook_id for r in receiver.requests} == set(ids)
+
+
+def test_a_partner_slower_than_the_lease_gets_each_delivery_once(ctx, receiver, monkeypatch):
+    """Leases are renewed on a timer while a request runs: a sweep never hands it to a second push."""
+    import threading
+
+    monkeypatch.setattr(schedule, "lease_seconds", lambda partner: 1.0)  # the answer takes 3.5 leases
+    did = due_delivery(ctx, "wire", "slow-1")
+    receiver.script([Reply(delay=3.5)])
+    first = threading.Thread(target=push.push_batch, args=(ctx, "wire"))
+    first.start()
+    sweeps = 0
+    while first.is_alive():  # the sweeper and other pushes, as often as a busy cluster runs them
+        schedule.expire_leases(ctx, "wire", time.time())
+        push.push_batch(ctx, "wire")
+        sweeps += 1
+        first.join(0.05)
+    assert sweeps > 20
+    assert [r.webhook_id for r in receiver.requests] == [did]
+    assert status(ctx, did) == "delivered" and inflight(ctx, "wire") == {}

@@ -91,14 +91,22 @@ def test_a_kick_is_taken_once_per_window(ctx):
 def test_sweep_redrives_an_overdue_event_once_per_window(ctx):
     feeds_rendered(ctx)
     accept(ctx, article_event("late-1"))
-    accept(ctx, article_event("fresh-1"))
-    ctx.redis.zadd(ctx.keys.events_pending, {"evt-late-1-v1": time.time() - 60})  # its apply task was lost
+    ctx.redis.delete(ctx.keys.events_kick)  # a batch started meanwhile (it claimed nothing yet)
+    accept(ctx, article_event("fresh-1"))  # ... and this one queued the next
+    ctx.redis.zadd(ctx.keys.events_pending, {"evt-late-1-v1": time.time() - 60})  # no batch took it
+    ctx.redis.set(ctx.keys.events_kick, time.time() - 60)  # the batch queued for it was lost
     assert sweeper.sweep(ctx).events == ["evt-late-1-v1"]
     next_beat(ctx)
-    assert sweeper.sweep(ctx).events == []  # re-stamped: not again until the window passes
-    ctx.redis.zadd(ctx.keys.events_pending, {"evt-late-1-v1": time.time() - 31})
+    assert sweeper.sweep(ctx).events == []  # one batch queued: not again until the window passes
+    ctx.redis.set(ctx.keys.events_kick, time.time() - 31)
     next_beat(ctx)
     assert sweeper.sweep(ctx).events == ["evt-late-1-v1"]
+
+
+def test_sweep_leaves_fresh_events_to_the_batch_they_queued(ctx):
+    feeds_rendered(ctx)
+    accept(ctx, article_event("fresh-2"))
+    assert sweeper.sweep(ctx).events == []
 
 
 def test_sweep_requeues_a_dirty_feed_whose_render_was_lost(ctx):

@@ -49,7 +49,7 @@ def test_a_failing_event_is_parked_after_max_attempts(ctx):
     outcomes = [apply.apply_or_park(ctx, "evt-poison").outcome for _ in range(apply.MAX_APPLY_FAILURES)]
     assert outcomes == ["failed"] * (apply.MAX_APPLY_FAILURES - 1) + ["dead"]
     assert ctx.redis.zscore(ctx.keys.events_pending, "evt-poison") is None  # never re-driven again
-    assert ingest.overdue(ctx, 0) == []
+    assert ingest.due(ctx) == []
     [dead] = apply.dead_events(ctx)
     assert (dead["event_id"], dead["failures"]) == ("evt-poison", apply.MAX_APPLY_FAILURES)
     assert "KeyError" in dead["last_error"]
@@ -64,7 +64,7 @@ def test_a_replayed_dead_event_is_applied_after_the_fix(ctx):
     good = article_event("a-evt-fixed", event_id="evt-fixed")
     ctx.redis.hset(ctx.keys.event("evt-fixed"), "body", json.dumps(good))  # the fix
     assert apply.replay_dead(ctx, "evt-fixed")
-    assert ingest.overdue(ctx, 30) == ["evt-fixed"]  # the next sweep re-drives it at once
+    assert ingest.due(ctx, 30) == ["evt-fixed"]  # overdue: the next sweep re-drives it at once
     assert apply.apply_or_park(ctx, "evt-fixed").outcome == "applied"
     assert ctx.articles.get("a-evt-fixed").version == 1
     assert apply.dead_events(ctx) == [] and not apply.replay_dead(ctx, "evt-fixed")
@@ -73,8 +73,22 @@ def test_a_replayed_dead_event_is_applied_after_the_fix(ctx):
 def test_an_overdue_event_is_redriven_once_per_window(ctx):
     ingest.accept(ctx, json.dumps(article_event("slow", event_id="evt-slow")).encode(), lambda _: None)
     ctx.redis.zadd(ctx.keys.events_pending, {"evt-slow": time.time() - 60})
-    assert ingest.overdue(ctx, 30) == ["evt-slow"]
-    assert ingest.overdue(ctx, 30) == []  # not again on the next sweep: a backlog is not flooded
+    ctx.redis.delete(ctx.keys.events_kick)  # the batch it queued was lost
+    assert ingest.kick(ctx, older_than=30)
+    assert not ingest.kick(ctx, older_than=30)  # not again on the next sweep: a backlog is not flooded
+    ctx.redis.set(ctx.keys.events_kick, time.time() - 31)  # that batch never started either
+    assert ingest.kick(ctx, older_than=30)
+
+
+def test_a_batch_claims_events_until_their_claim_runs_out(ctx):
+    for i in range(3):
+        ingest.accept(ctx, json.dumps(article_event(f"claim-{i}", event_id=f"evt-claim-{i}")).encode(),
+                      lambda _: None)
+    assert ingest.claim(ctx, 2) == ["evt-claim-0", "evt-claim-1"]  # oldest first
+    assert ingest.claim(ctx, 5) == ["evt-claim-2"]  # a second batch takes only what is left
+    assert ingest.claim(ctx, 5) == []
+    redrive = ctx.settings.event_redrive_after
+    assert ingest.due(ctx, -redrive - 1) == [f"evt-claim-{i}" for i in range(3)]  # due again then
 
 
 def test_redis_refusing_a_command_is_500_and_redis_gone_is_503(own_redis):

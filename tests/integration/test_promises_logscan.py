@@ -75,7 +75,7 @@ def test_an_expected_traceback_passes_only_if_it_is_the_one_expected(scratch_log
 
 
 @pytest.mark.expect_traceback("cannot prepare delivery", reason="a push its format cannot render is logged with "
-                              "its traceback (push.deliver_one), then dead-lettered")
+                              "its traceback (push._send_all), then dead-lettered")
 def test_a_push_its_format_cannot_render_is_a_dead_letter_and_its_traceback_is_expected(service, unique):
     """Data stored by an older version, without a headline: the atom format cannot render it. The
     traceback in the deliveries worker's log is this test's doing, so the marker allows it (only it)."""

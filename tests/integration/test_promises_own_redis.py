@@ -61,11 +61,12 @@ def test_own_redis_prefix_queue_depth_and_an_outage(tmp_path, unique):
     procs = [api(env, tmp_path, port)]
     try:
         procs[0].start()
-        # No worker yet: each accepted event waits on the events queue, and the gauge says how many.
+        # No worker yet: the accepted events wait in events:pending, and one apply batch for all of
+        # them waits on the events queue; the gauge counts that message.
         events = [article_event(f"own{i}-{unique}") for i in range(3)]
         for ev in events:
             assert requests.post(f"{base}/v1/events", data=json.dumps(ev), headers=headers, timeout=10).status_code == 202
-        assert {q: depth(base, q) for q in QUEUES} == {"events": 3, "feeds": 0, "deliveries": 0}
+        assert {q: depth(base, q) for q in QUEUES} == {"events": 1, "feeds": 0, "deliveries": 0}
 
         # Workers and beat: everything drains, is applied, rendered, pushed, pinged.
         procs += [worker("events", env, tmp_path), worker("feeds", env, tmp_path, concurrency=2),

@@ -139,7 +139,7 @@ def test_each_task_runs_only_on_its_own_queue(service, unique):
     post(service, article_event(aid))
     wait_for(lambda: len(service.partners["partner-a"].for_article(aid)) == 1, what="push")
     logs = {q: service.procs[q].log.read_text(errors="replace") for q in ("events", "feeds", "deliveries")}
-    expected = {"events": "syndication.apply_event", "feeds": "syndication.render_feed",
+    expected = {"events": "syndication.apply_events", "feeds": "syndication.render_feed",
                 "deliveries": "syndication.push_batch"}
     for queue, log in logs.items():
         for other_queue, task in expected.items():
