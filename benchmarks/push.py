@@ -76,7 +76,7 @@ from benchmarks.pushbench.sections import SECTIONS, Run, run_sections  # noqa: E
 from benchmarks.pushbench.workload import SECRET_ENV, new_secret  # noqa: E402
 
 DOCS = ROOT / "docs" / "benchmarks"
-DEFAULT_CASES = "1:2000,10:500,50:100"
+DEFAULT_CASES = "1:2000,10:1000,50:200"
 QUICK = {"cases": "1:300,10:40,50:8", "ceiling_seconds": 1.5, "latency_seconds": 2.0, "warmup": 3,
          "case_timeout": 25.0}
 
@@ -111,10 +111,11 @@ def parse_args(argv=None):
     p.add_argument("--cases", default=DEFAULT_CASES,
                    help=f"PARTNERS:EVENTS,... for naive and service (default {DEFAULT_CASES}); the 10-partner "
                         "case's events also size the proxy and hanging cases")
-    p.add_argument("--senders", type=int, default=4, help="connections POSTing a burst's events (default 4)")
-    p.add_argument("--ceiling-seconds", type=float, default=3.0, help="seconds of each ceiling loop (default 3)")
+    p.add_argument("--senders", type=int, default=8, help="connections POSTing a burst's events (default 8)")
+    p.add_argument("--ceiling-seconds", type=float, default=4.0, help="seconds of each ceiling loop (default 4)")
     p.add_argument("--latency-rate", type=float, default=100.0, help="events/s of the paced stream (default 100)")
-    p.add_argument("--latency-seconds", type=float, default=8.0, help="seconds of the paced stream (default 8)")
+    p.add_argument("--latency-seconds", type=float, default=10.0,
+                   help="seconds of the paced stream, at most 1,000 events (default 10)")
     p.add_argument("--proxy-delay-ms", type=float, default=DEFAULT_DELAY_MS,
                    help=f"the delay proxy's delay each way (default {DEFAULT_DELAY_MS})")
     p.add_argument("--warmup", type=int, default=5, help="warm-up events per case (default 5)")
@@ -140,7 +141,7 @@ def parse_args(argv=None):
         p.error(f"unknown section(s) {sorted(unknown)}; choose from {','.join(SECTIONS)}")
     args.chosen = [s for s in SECTIONS if s in chosen and s not in skip]
     args.latency_partners = 10
-    args.proxy_events = next((e for n, e in args.case_list if n == 10), 40 if args.quick else 500)
+    args.proxy_events = next((e for n, e in args.case_list if n == 10), 40 if args.quick else 1000)
     full = not args.quick and args.chosen == list(SECTIONS)
     args.json = args.json or (str(DOCS / "push.json") if full else None)
     args.figures = args.figures or (str(DOCS) if full else None)

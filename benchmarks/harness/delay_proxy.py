@@ -5,8 +5,9 @@ CONTROL_PORT DELAY_MS`): every connection to 127.0.0.1:LISTEN_PORT is forwarded 
 127.0.0.1:TARGET_PORT, bytes both ways, each chunk held for DELAY_MS before it is written on
 (each direction: a round trip costs about 2 x DELAY_MS more). Order is kept: one queue per
 direction, written in arrival order, each chunk no earlier than its arrival + the delay. The
-event loop's timers have about 1 ms resolution (epoll), so a 0.75 ms delay is about 1 ms in
-practice: the driver measures the real round trip (PING through the proxy) and reports that.
+event loop's own timers have ~1 ms resolution (epoll), so the delays are timed by a thread
+(_Timer) that hands each due write back to the loop; the driver still measures the real round
+trip (PING through the proxy) and reports it.
 
 It also counts the chunks read from clients (client -> server): each is one request or one
 pipeline, i.e. one round trip, which the benchmark reports per delivery.
@@ -18,12 +19,15 @@ way, connections) and `reset`. `DelayProxy` is the driver's handle.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import os
 import signal
 import socket
 import sys
+import threading
 import time
+from collections import deque
 from pathlib import Path
 
 from benchmarks.harness import HOST
@@ -45,42 +49,87 @@ class _Counts:
                 "down_bytes": self.down_bytes, "connections": self.connections}
 
 
-async def _pump(reader, writer, delay: float, count, done: asyncio.Event) -> None:
-    """Read chunks from `reader`; write each on `writer` no earlier than `delay` s after it arrived, in order."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue = asyncio.Queue()
+class _Timer:
+    """Sub-millisecond timers for the event loop: a thread sleeps precisely (a condition wait) until the
+    earliest due time and hands the callback to the loop (call_soon_threadsafe). The loop's own timers
+    have ~1 ms resolution (epoll), which would turn a 0.75 ms delay into 1-1.5 ms."""
 
-    async def write_out():
-        while True:
-            due, data = await queue.get()
-            if data is None:
-                break
-            wait = due - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            writer.write(data)
-            if writer.transport.get_write_buffer_size() > 1 << 20:
-                await writer.drain()
-        writer.close()
+    def __init__(self, loop):
+        self.loop = loop
+        self.heap: list = []
+        self.seq = 0
+        self.cond = threading.Condition()
+        threading.Thread(target=self._run, daemon=True).start()
 
-    out = asyncio.ensure_future(write_out())
+    def call_at(self, due: float, cb) -> None:  # due: time.monotonic()
+        with self.cond:
+            self.seq += 1
+            heapq.heappush(self.heap, (due, self.seq, cb))
+            if self.heap[0][2] is cb:
+                self.cond.notify()
+
+    def _run(self) -> None:
+        with self.cond:
+            while True:
+                if not self.heap:
+                    self.cond.wait()
+                    continue
+                wait = self.heap[0][0] - time.monotonic()
+                if wait > 0:
+                    self.cond.wait(wait)
+                    continue
+                _, _, cb = heapq.heappop(self.heap)
+                self.loop.call_soon_threadsafe(cb)
+
+
+class _Line:
+    """One direction of one connection: chunks written on `writer` in order, each `delay` s after it arrived."""
+
+    def __init__(self, writer, delay: float, timer: _Timer):
+        self.writer, self.delay, self.timer = writer, delay, timer
+        self.queue: deque = deque()
+        self.closing = False
+
+    def push(self, data: bytes) -> None:
+        if self.delay <= 0:
+            self.writer.write(data)
+            return
+        self.queue.append((time.monotonic() + self.delay, data))
+        if len(self.queue) == 1:
+            self.timer.call_at(self.queue[0][0], self.flush)
+
+    def flush(self) -> None:
+        now = time.monotonic() + 50e-6  # what is due within 50 µs goes now
+        out = []
+        while self.queue and self.queue[0][0] <= now:
+            out.append(self.queue.popleft()[1])
+        if out and not self.writer.is_closing():
+            self.writer.write(b"".join(out))
+        if self.queue:
+            self.timer.call_at(self.queue[0][0], self.flush)
+        elif self.closing:
+            self.writer.close()
+
+    def close(self) -> None:
+        self.closing = True
+        if not self.queue:
+            self.writer.close()
+
+
+async def _pump(reader, line: _Line, count) -> None:
     try:
         while data := await reader.read(1 << 16):
             count(len(data))
-            queue.put_nowait((loop.time() + delay, data))
+            line.push(data)
     except (ConnectionError, OSError):
         pass
     finally:
-        queue.put_nowait((0.0, None))
-        try:
-            await out
-        except (ConnectionError, OSError):
-            pass
-        done.set()
+        line.close()
 
 
 async def _serve(listen: int, target: int, control: int, delay: float) -> None:
     counts = _Counts()
+    timer = _Timer(asyncio.get_running_loop())
 
     def up(n):
         counts.up_chunks += 1
@@ -99,8 +148,7 @@ async def _serve(listen: int, target: int, control: int, delay: float) -> None:
         for w in (cw, sw):
             w.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         counts.connections += 1
-        a, b = asyncio.Event(), asyncio.Event()
-        await asyncio.gather(_pump(cr, sw, delay, up, a), _pump(sr, cw, delay, down, b))
+        await asyncio.gather(_pump(cr, _Line(sw, delay, timer), up), _pump(sr, _Line(cw, delay, timer), down))
         counts.connections -= 1
 
     async def ctl(r, w):
@@ -128,6 +176,7 @@ def main(argv: list[str]) -> None:
     except ImportError:
         pass
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    sys.setswitchinterval(1e-4)  # the timer thread gets the GIL at once when a delay ends
     asyncio.run(_serve(listen, target, control, delay_ms / 1000))
 
 

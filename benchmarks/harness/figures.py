@@ -56,7 +56,7 @@ def _throughput(plt, doc: dict, path: Path, subtitle: str) -> Path:
     ax.set_ylabel("deliveries/s")
     ax.set_ylim(bottom=0)
     ax.set_title(f"Pushes end to end vs partners\n{subtitle}", fontsize=9)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="best", framealpha=0.9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)

@@ -82,34 +82,40 @@ def throughput_table(doc: dict):
     return t
 
 
-def cpu_table(doc: dict, nproc: int):
-    cases = [("naive", c) for c in doc["naive"]] + [("service", c) for c in doc["service"]]
-    if doc["proxy"]:
-        cases.append(("via proxy", doc["proxy"]["via_proxy"]))
-    if doc["hanging"]:
-        cases.append(("1 hanging", doc["hanging"]["burst"]))
+def cpu_table(doc: dict, nproc: int, design: str):
+    """Table 3a (naive) or 3b (the service, and its proxy and hanging cases): CPU by process role."""
+    if design == "naive":
+        cases = [(f"{c['partners']} partners", c) for c in doc["naive"]]
+    else:
+        cases = [(f"{c['partners']} partners", c) for c in doc["service"]]
+        if doc["proxy"]:
+            cases.append(("10, via proxy", doc["proxy"]["via_proxy"]))
+        if doc["hanging"]:
+            cases.append(("10, 1 hanging", doc["hanging"]["burst"]))
+    if not cases:
+        return None
     labels = sorted({k for _, c in cases for k in c["cpu"] if k != "machine"})
     roles = [r for r in ROLE_ORDER if any(role(k) == r for k in labels)]
-    per_proc = [k for k in labels if role(k) == "deliveries" and k != "deliveries"]
-    per_proc += [k for k in labels if role(k) == "naive-worker" and k != "naive-worker"]
-    cols = [*roles, *(f"· {k}" for k in per_proc)]
-    t = report.table("3. CPU by process role over each burst (first POST -> last push received)",
-                     ("case", "", *cols, "machine", "other"), left=("case", ""))
+    per_proc = [k for k in labels if role(k) in ("deliveries", "naive-worker") and k not in ("deliveries", "naive-worker")]
+    cols = [*roles, *(f"·{k}" for k in per_proc)]
+    what = "naive baseline" if design == "naive" else "service"
+    t = report.table(f"3{'a' if design == 'naive' else 'b'}. CPU by process role, {what}, over each burst "
+                     "(first POST -> last push received)", ("case", "", *cols, "machine", "other"), left=("case", ""))
     for name, c in cases:
         secs, cpu = c["cpu_secs"], c["cpu"]
         by_role = {r: sum(v for k, v in cpu.items() if k != "machine" and role(k) == r) for r in roles}
         vals = [*(by_role[r] for r in roles), *(cpu.get(k, 0.0) for k in per_proc)]
         ours = sum(by_role.values())
-        label = f"{name} {c['partners']}p"
-        t.add_row(label, "core", *(f(100 * v / secs, ".0f", "%") for v in vals), f(100 * cpu["machine"] / secs, ".0f", "%"),
+        t.add_row(name, "core", *(f(100 * v / secs, ".0f", "%") for v in vals), f(100 * cpu["machine"] / secs, ".0f", "%"),
                   f(100 * max(0.0, cpu["machine"] - ours) / secs, ".0f", "%"))
-        t.add_row("", "ms/delivery", *(f(1000 * v / max(c["received"], 1), ".3f") for v in vals), "", "",
-                  style="bold")
-    t.caption = (f"core = CPU time (user+sys, /proc/<pid>/stat) / wall time, 100% = one core; ms/delivery = CPU ms per "
-                 f"push received. Roles sum their processes: deliveries = every deliveries worker process (each "
-                 f"also shown as · deliveriesN), naive-worker = the prefork parent and its children (· .N). machine = "
-                 f"all {nproc} cores (/proc/stat, max {100 * nproc}%); other = machine minus the processes listed "
-                 "(other processes on this shared machine, kernel)")
+        t.add_row("", "ms/deliv.", *(f(1000 * v / max(c["received"], 1), ".3f") for v in vals), "", "", style="bold")
+    t.caption = (f"core = CPU time (user+sys, /proc/<pid>/stat) / wall time, 100% = one core; ms/deliv. = CPU ms per "
+                 f"push received. A role sums its processes: "
+                 + ("naive-worker = the prefork parent and its children (each also shown, ·naive-worker.N)"
+                    if design == "naive" else "deliveries = every deliveries worker process (each also shown, "
+                                              "·deliveriesN)")
+                 + f". machine = all {nproc} cores (/proc/stat, max {100 * nproc}%); other = machine minus the "
+                 "processes listed (other processes on this shared machine, kernel)")
     return t
 
 
@@ -139,7 +145,7 @@ def latency_table(doc: dict):
     for label, q in (("202 -> partner received the push", lat["latency"]), ("POST /v1/events round trip", lat["post"])):
         t.add_row(label, f"{q['n']:,}", *(f(1000 * q[k], ",.1f") for k in ("p50", "p90", "p99", "max")))
     t.caption = (f"received {lat['received']:,} of {lat['deliveries']:,} pushes; each matched to its event by "
-                 "webhook-id = delivery id (GET /v1/deliveries?partner=); CDF in docs/benchmarks/latency_cdf.png")
+                 "webhook-id = delivery id (GET /v1/deliveries?partner=); the CDF: latency_cdf.png (--figures)")
     return t
 
 
@@ -253,10 +259,9 @@ def all_tables(doc: dict, nproc: int) -> list:
     if doc["ceiling"]:
         tables.append(ceiling_table(doc))
     if doc["naive"] or doc["service"]:
-        tables += [throughput_table(doc), cpu_table(doc, nproc)]
-    elif doc["proxy"] or doc["hanging"]:
-        tables.append(cpu_table(doc, nproc))
-    tables += [x for x in (burst_table(doc), latency_table(doc), proxy_table(doc), hanging_table(doc)) if x]
+        tables.append(throughput_table(doc))
+    tables += [x for x in (cpu_table(doc, nproc, "naive"), cpu_table(doc, nproc, "service"), burst_table(doc),
+                           latency_table(doc), proxy_table(doc), hanging_table(doc)) if x]
     tables.append(goals_table(doc))
     return tables
 
