@@ -91,11 +91,19 @@ class ArticleStore:
         self, article_id: str, version: int, data: dict | None, *, withdrawn: bool,
         event_id: str, now: float, reason: str = "",
     ) -> CasResult:
+        return self.cas_result(self.queue_apply(self.redis, article_id, version, data, withdrawn=withdrawn,
+                                                event_id=event_id, now=now, reason=reason))
+
+    def queue_apply(self, client, article_id: str, version: int, data: dict | None, *, withdrawn: bool,
+                    event_id: str, now: float, reason: str = ""):
+        """`apply` on `client` (a pipeline: queued; its result goes through `cas_result`)."""
         payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")) if data else ""
-        outcome, prev_v, prev = self._cas(
-            keys=[self.keys.article(article_id)],
-            args=[version, payload, int(withdrawn), event_id, now, reason],
-        )
+        return self._cas(keys=[self.keys.article(article_id)],
+                         args=[version, payload, int(withdrawn), event_id, now, reason], client=client)
+
+    @staticmethod
+    def cas_result(raw) -> CasResult:
+        outcome, prev_v, prev = raw
         outcome = outcome.decode() if isinstance(outcome, bytes) else outcome
         return CasResult(outcome, int(prev_v), json.loads(prev) if prev else None)
 

@@ -129,14 +129,20 @@ def create_many(ctx: Context, partner_ids: list[str], article_id: str, version: 
     whose delivery is new."""
     if not partner_ids:
         return []
-    k, now, script = ctx.keys, now or time.time(), ctx.script(_CREATE)
     pipe = ctx.redis.pipeline(transaction=False)
+    queue_create_many(ctx, pipe, partner_ids, article_id, version, event_id, event_type, now, occurred_at)
+    return [pid for pid, created in zip(partner_ids, pipe.execute()) if created]
+
+
+def queue_create_many(ctx: Context, pipe, partner_ids: list[str], article_id: str, version: int, event_id: str,
+                      event_type: str, now: float | None = None, occurred_at: str = "") -> None:
+    """Queue `create_many` on `pipe` (one result per partner: 1 if created)."""
+    k, now, script = ctx.keys, now or time.time(), ctx.script(_CREATE)
     for i, pid in enumerate(partner_ids):
         did = delivery_id(article_id, version, pid)
         # A microsecond apart: listings sorted by creation keep the partners file's order.
         script(keys=[k.delivery(did), k.article_deliveries(article_id), k.partner_due(pid), k.partner_history(pid)],
                args=[did, pid, article_id, version, event_id, event_type, now + i * 1e-6, occurred_at], client=pipe)
-    return [pid for pid, created in zip(partner_ids, pipe.execute()) if created]
 
 
 def _decode(h: dict) -> dict[str, Any]:

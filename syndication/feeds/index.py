@@ -43,8 +43,19 @@ def change_time(state: ArticleState, occurred_at: str | None) -> float:
 
 def place(ctx: Context, state: ArticleState, occurred_at: str | None = None) -> list[str]:
     """Put the article in the feeds it now matches, out of the rest; return the feeds that changed."""
-    live = state.data is not None and not state.withdrawn
     pipe = ctx.redis.pipeline(transaction=False)
+    placing = queue_place(ctx, pipe, state)
+    changed = placing(iter(pipe.execute()))
+    bump = ctx.script(_BUMP_CHANGED)
+    when = change_time(state, occurred_at)
+    for name in changed:
+        bump(keys=[ctx.keys.feed_stats(name)], args=[when])
+    return changed
+
+
+def queue_place(ctx: Context, pipe, state: ArticleState):
+    """Queue `place`'s writes on `pipe`; returns a function that reads the changed feeds from its results."""
+    live = state.data is not None and not state.withdrawn
     plan = []
     for spec in ctx.settings.feeds:
         key = ctx.keys.feed_items(spec.name)
@@ -57,20 +68,26 @@ def place(ctx: Context, state: ArticleState, occurred_at: str | None = None) -> 
             plan.append((spec.name, False))
     if live:
         pipe.zadd(ctx.keys.articles, {state.id: _ts(state.data.get("published_at"))})
-    results = iter(pipe.execute())
-    changed = []
-    for name, matched in plan:
-        first = next(results)
-        if matched:
+
+    def changed(results) -> list[str]:
+        out = []
+        for name, matched in plan:
+            first = next(results)
+            if matched:
+                next(results)
+                out.append(name)  # new or updated content either way
+            elif first:
+                out.append(name)  # removed
+        if live:
             next(results)
-            changed.append(name)  # new or updated content either way
-        elif first:
-            changed.append(name)  # removed
-    bump = ctx.script(_BUMP_CHANGED)
-    when = change_time(state, occurred_at)
-    for name in changed:
-        bump(keys=[ctx.keys.feed_stats(name)], args=[when])
+        return out
+
     return changed
+
+
+def queue_bump(ctx: Context, pipe, name: str, when: float) -> None:
+    """Queue on `pipe`: the feed's content changed at `when` (kept if later than what is stored)."""
+    ctx.script(_BUMP_CHANGED)(keys=[ctx.keys.feed_stats(name)], args=[when], client=pipe)
 
 
 def lock_token() -> str:
@@ -82,13 +99,24 @@ def mark_dirty(ctx: Context, names: list[str]) -> list[str]:
     """Mark feeds dirty; return those that need a render task queued (no lock held yet)."""
     if not names:
         return []
-    now = time.time()
     pipe = ctx.redis.pipeline(transaction=False)
+    taken = queue_mark_dirty(ctx, pipe, names)
+    return taken(pipe.execute())
+
+
+def queue_mark_dirty(ctx: Context, pipe, names: list[str]):
+    """Queue `mark_dirty` on `pipe`; returns a function that reads the feeds to queue from the results
+    (the last 2 x len(names) of them)."""
+    now = time.time()
     for name in names:
         pipe.zadd(ctx.keys.feeds_dirty, {name: now}, nx=True)
         pipe.set(ctx.keys.feed_render_lock(name), lock_token(), nx=True, ex=RENDER_LOCK_TTL)
-    res = pipe.execute()
-    return [name for name, locked in zip(names, res[1::2]) if locked]
+
+    def taken(results: list) -> list[str]:
+        mine = results[len(results) - 2 * len(names):] if names else []
+        return [name for name, locked in zip(names, mine[1::2]) if locked]
+
+    return taken
 
 
 def items(ctx: Context, name: str, limit: int) -> list[str]:

@@ -183,3 +183,37 @@ def test_a_late_redelivery_of_an_applied_event_leaves_its_record_alone(ctx):
     logged = [json.loads(e)["outcome"] for e in ctx.redis.lrange(ctx.keys.events_log, 0, -1)
               if json.loads(e)["event_id"] == "evt-late-1-v1"]
     assert logged == ["applied"]
+
+
+def test_a_batch_ends_where_applying_its_events_one_at_a_time_ends(ctx):
+    """A burst mixes new articles, two versions of one article, an update, a withdrawal and a body
+    that does not parse: the batch's fast path and its one-by-one path must add up to the same."""
+    publish(ctx, article_event("b-old"))
+    publish(ctx, article_event("b-gone"))
+    burst = [article_event("b-new"), article_event("b-two", 1), article_event("b-two", 2),
+             article_event("b-old", 2), withdrawal("b-gone", 2), article_event("b-broken")]
+    for ev in burst:
+        accept(ctx, ev)
+    ctx.redis.hset(ctx.keys.event("evt-b-broken-v1"), "body", "{not json")
+    ctx.redis.delete(ctx.keys.partner_kick("wire"), ctx.keys.partner_kick("economy"))  # earlier pushes ran
+    follow = apply.apply_batch(ctx)
+    assert sorted(follow.outcome.split(",")) == ["applied=5", "failed=1"]
+    assert sorted(follow.partners) == ["economy", "wire"]
+    assert {n.decode() for n in ctx.redis.zrange(ctx.keys.feeds_dirty, 0, -1)} == {"all", "economy"}
+    states = {a: ctx.articles.get(a) for a in ("b-new", "b-two", "b-old", "b-gone")}
+    assert {a: (s.version, s.withdrawn) for a, s in states.items()} == {
+        "b-new": (1, False), "b-two": (2, False), "b-old": (2, False), "b-gone": (2, True)}
+    for ev in burst[:-1]:
+        assert ctx.redis.hget(ctx.keys.event(ev["event_id"]), "status") == b"applied", ev["event_id"]
+    assert ctx.redis.hget(ctx.keys.event("evt-b-broken-v1"), "failures") == b"1"
+    waiting = {records.DeliveryStatus.PENDING.value, records.DeliveryStatus.RETRYING.value}
+
+    def live(aid):
+        return sorted((r["partner"], r["version"]) for r in records.for_article(ctx, aid) if r["status"] in waiting)
+
+    assert live("b-new") == [("economy", 1), ("wire", 1)]
+    assert live("b-two") == [("economy", 2), ("wire", 2)]  # v1 was overtaken inside the batch
+    assert live("b-old") == [("economy", 2), ("wire", 2)]  # v1's retired
+    assert sorted(r["event_type"] for r in records.for_article(ctx, "b-gone") if r["status"] in waiting) == [
+        "article.withdrawn", "article.withdrawn"]
+    assert ingest.due(ctx) == []  # all taken: the broken one waits for its claim to run out
