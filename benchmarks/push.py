@@ -168,6 +168,10 @@ def run(args, procs: processes.Processes, logdir: Path) -> int:
                             f"sections: {', '.join(args.chosen)}"])
     for t in tables.all_tables(doc, int(m["nproc"])):
         out.print(t)
+    for err in doc["errors"]:
+        out.print(f"FAILED section {err}", markup=False, soft_wrap=True)
+    if doc["errors"] and not args.keep_logs:
+        out.print("(the process logs are removed on exit: rerun with --keep-logs to keep them)", markup=False)
     report.print_footer(out, started)
     jdoc = {"benchmark": "push", "machine": m, "reproduce": reproduce_command(args), "redis_aof": args.aof,
             "sections": args.chosen, **tables.json_doc(doc)}
@@ -179,7 +183,7 @@ def run(args, procs: processes.Processes, logdir: Path) -> int:
         subtitle = f"{m['cpu']}, nproc={m['nproc']}, load avg at start {m['load']}"
         drawn = figures.draw(jdoc, Path(args.figures), subtitle)
         out.print(drawn if isinstance(drawn, str) else "figures: " + ", ".join(map(str, drawn)), markup=False)
-    return 0
+    return 1 if doc["errors"] else 0
 
 
 def main(argv=None) -> int:

@@ -3,7 +3,7 @@
     throughput.png   deliveries/s against partners (log scale): the service, the naive task-per-event
                      baseline, the raw ceiling (1 and 2 processes) and the goal (0.7 x the 2-process ceiling)
     latency_cdf.png  CDF of publish -> push latency (202 to the partner receiving the push): all healthy,
-                     and the 9 healthy partners while a 10th hangs, when that section ran
+                     and the isolation section's two paced streams (all healthy; 9 healthy while a 10th hangs)
 
 matplotlib is optional (`pip install -e '.[bench]'`): without it `draw` says so and draws nothing.
 """
@@ -70,7 +70,9 @@ def _latency(plt, doc: dict, path: Path, subtitle: str) -> Path:
     curves = [(f"all {lat['partners']} partners healthy", lat["cdf"])]
     hang = doc.get("hanging")
     if hang and hang.get("paced", {}).get("cdf"):
-        curves.append((f"{len(hang['healthy'])} healthy, 1 hanging", hang["paced"]["cdf"]))
+        curves.append((f"isolation: all {hang['partners']} healthy (reference, run next to the hanging one)",
+                       hang["reference_paced"]["cdf"]))
+        curves.append((f"isolation: {len(hang['healthy'])} healthy, 1 hanging", hang["paced"]["cdf"]))
     for label, pts in curves:
         ax.plot([1000 * x for x, _ in pts], [y for _, y in pts], label=label)
     for ms, name in ((25, "p50 goal"), (100, "p99 goal")):

@@ -1,8 +1,8 @@
 """POSTing events to the API's /v1/events, as a newsroom would.
 
 Owns: `Sender`, on keep-alive connections with the run's publisher key: `post_all` (as fast as
-N connections can: a burst) and `post_paced` (one connection, one event every 1/rate seconds on
-a fixed schedule: latency without queueing). Both keep (status, sent, answered) per event, in
+N connections can: a burst) and `post_paced` (one event every 1/rate seconds on a fixed
+schedule, over one or a few connections: latency without queueing). Both keep (status, sent, answered) per event, in
 the order of the bodies given, and fail the run unless every event got its 202.
 """
 
@@ -74,21 +74,39 @@ class Sender:
             failures.append(f"event {i}: {resp.status} {data[:200]!r}")
         return conn
 
-    def post_paced(self, bodies: list[bytes], rate: float) -> list[tuple]:
-        """One connection, one event every 1/rate seconds (on schedule, not after the previous answer)."""
-        conn = self._conn()
-        out = []
+    def post_paced(self, bodies: list[bytes], rate: float, connections: int = 1) -> list[tuple]:
+        """One event every 1/rate seconds, on schedule (not after the previous answer): event i is sent at
+        start + i/rate on connection i % `connections`, so a slow answer on one connection does not hold
+        up the schedule (unless all are busy)."""
+        out: list[tuple | None] = [None] * len(bodies)
+        failures: list[str] = []
         start = time.time() + 0.2
-        for i, body in enumerate(bodies):
-            delay = start + i / rate - time.time()
-            if delay > 0:
-                time.sleep(delay)
-            t0 = time.time()
-            conn.request("POST", "/v1/events", body=body, headers=self.headers)
-            resp = conn.getresponse()
-            data = resp.read()
-            if resp.status != 202:
-                raise BenchError(f"paced event {i}: {resp.status} {data[:200]!r}")
-            out.append((resp.status, t0, time.time()))
-        conn.close()
+
+        def run(k: int) -> None:
+            conn = self._conn()
+            try:
+                for i in range(k, len(bodies), connections):
+                    delay = start + i / rate - time.time()
+                    if delay > 0:
+                        time.sleep(delay)
+                    t0 = time.time()
+                    conn.request("POST", "/v1/events", body=bodies[i], headers=self.headers)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                    if resp.status != 202:
+                        failures.append(f"paced event {i}: {resp.status} {data[:200]!r}")
+                        return
+                    out[i] = (resp.status, t0, time.time())
+            except (OSError, http.client.HTTPException) as exc:
+                failures.append(f"paced events on connection {k}: {exc!r}")
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=run, args=(k,), daemon=True) for k in range(connections)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if failures:
+            raise BenchError(f"{len(failures)} paced POST /v1/events failed, e.g.: {failures[:3]}")
         return out

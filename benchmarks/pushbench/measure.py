@@ -6,7 +6,7 @@
   push received, CPU by process, Redis commands and round trips per delivery, pushes per partner,
   and (given feeds) how long after the last 202 each feed, read through GET /feeds/<name>.json,
   shows the last event's article. Bounded: after `timeout` s it reports what arrived (complete=False).
-- `paced`: events one at a time at a fixed rate; from each 202 to the partner receiving each of its
+- `paced`: events at a fixed rate, on schedule (4 connections); from each 202 to the partner receiving each of its
   pushes, matched by webhook-id = delivery id through GET /v1/deliveries?partner=.
 """
 
@@ -203,13 +203,14 @@ def delivery_ids(port: int, partner_id: str, limit: int) -> dict[str, str]:
 
 
 def paced(target, rate: float, seconds: float, timeout: float) -> dict:
-    """From each event's 202 to each healthy partner receiving its push: per partner, and in all."""
+    """From each event's 202 to each healthy partner receiving its push: per partner, and in all.
+    Events are sent on schedule over 4 connections (a slow 202 does not delay the next event)."""
     run = f"l{uuid.uuid4().hex[:6]}"
     n = max(1, min(1000, int(rate * seconds)))
     base = datetime.now(UTC) - timedelta(minutes=10)
     evs = [make_event(run, i, base + timedelta(milliseconds=i)) for i in range(n)]
     target.partner.reset()
-    sent = Sender(target.port).post_paced([b for _, _, b in evs], rate)
+    sent = Sender(target.port).post_paced([b for _, _, b in evs], rate, connections=4)
     want = n * len(target.healthy)
     deadline = time.time() + timeout
     while (got := target.partner.stats()["unique"]) < want and time.time() < deadline:

@@ -5,7 +5,7 @@
     service   the service with 1, 10 and 50 partners (the 1-partner burst also times feed freshness)
     latency   publish -> push latency, paced (default 100 events/s x 10 partners)
     proxy     10 partners with every service process reaching Redis through the delay proxy
-    hanging   10 partners, one of them hanging: the other 9's throughput and latency
+    hanging   10 partners all healthy, then one of them hanging: the other 9's throughput and latency
 
 Each result is a plain dict (measure.py), gathered in one document for tables.py and the JSON.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from benchmarks.harness import processes
+from benchmarks.harness import BenchError, processes
 from benchmarks.harness.delay_proxy import start_proxy
 from benchmarks.pushbench import measure
 from benchmarks.pushbench.targets import Naive, Service
@@ -123,42 +123,42 @@ def proxy(run: Run) -> None:
 
 
 def hanging(run: Run) -> None:
+    """All healthy, then one hanging, back to back (the same burst and paced stream each): on a shared
+    machine the reference must be measured next to the case, not minutes earlier."""
     a = run.args
     n, events = a.latency_partners, a.proxy_events
-    run.say(f"{n} partners, one hanging (accepts, never answers): {events} events, then "
-            f"{a.latency_rate:g} events/s for {a.latency_seconds:g} s")
-    with run.service(n, "hang", hanging=1) as svc:
-        svc.warm_up("wh", a.warmup, run.secret)
-        res = run.burst(svc, events)
-        svc.wait_quiet()
-        lat = measure.paced(svc, a.latency_rate, a.latency_seconds, a.case_timeout)
-        healthy = svc.healthy
-    ref = next((c for c in run.doc["service"] if c["partners"] == n and c["events"] == events), None)
-    if ref is None:
-        run.say(f"all {n} healthy: {events} events (the reference)")
-        with run.service(n, "ok") as svc:
-            svc.warm_up("wok", a.warmup, run.secret)
-            ref = run.burst(svc, events)
-    if run.doc["latency"] is None or run.doc["latency"]["partners"] != n:
-        latency(run)
-    run.doc["hanging"] = {"partners": n, "healthy": healthy, "burst": res, "paced": lat, "reference_burst": ref}
+    out = {}
+    for label, hang in (("reference", 0), ("hanging", 1)):
+        what = "all healthy (the reference)" if not hang else "one hanging (accepts, never answers)"
+        run.say(f"isolation, {n} partners, {what}: {events} events, then {a.latency_rate:g} events/s for "
+                f"{a.latency_seconds:g} s")
+        with run.service(n, f"iso{hang}", hanging=hang) as svc:
+            svc.warm_up(f"wi{hang}", a.warmup, run.secret)
+            burst = run.burst(svc, events)
+            svc.wait_quiet()
+            out[label] = (burst, measure.paced(svc, a.latency_rate, a.latency_seconds, a.case_timeout), svc.healthy)
+    run.doc["hanging"] = {"partners": n, "healthy": out["hanging"][2], "burst": out["hanging"][0],
+                          "paced": out["hanging"][1], "reference_burst": out["reference"][0],
+                          "reference_paced": out["reference"][1]}
 
 
 def run_sections(run: Run, chosen: list[str]) -> dict:
-    if "ceiling" in chosen:
-        ceiling(run, "before")
-    if "naive" in chosen:
-        naive(run)
-    if "service" in chosen:
-        service(run, with_latency="latency" in chosen)
-    if "latency" in chosen and run.doc["latency"] is None:
-        latency(run)
-    if "proxy" in chosen:
-        proxy(run)
-    if "hanging" in chosen:
-        hanging(run)
-    if "ceiling" in chosen:
-        ceiling(run, "after")
+    """Each chosen section in order. A section that fails (BenchError: a timeout, a process that died,
+    a push not signed) is reported in doc["errors"] and the others still run."""
+    steps = [("ceiling", lambda: ceiling(run, "before")), ("naive", lambda: naive(run)),
+             ("service", lambda: service(run, with_latency="latency" in chosen)),
+             ("latency", lambda: run.doc["latency"] is None and latency(run)),
+             ("proxy", lambda: proxy(run)), ("hanging", lambda: hanging(run)),
+             ("ceiling", lambda: ceiling(run, "after"))]
+    run.doc["errors"] = []
+    for name, step in steps:
+        if name not in chosen:
+            continue
+        try:
+            step()
+        except BenchError as exc:
+            run.doc["errors"].append(f"{name}: {exc}")
+            run.out.print(f"[red]section {name} failed:[/red] {exc}", markup=True, highlight=False)
     if not run.doc["commands"]:
         env = processes.service_env(run.redis_url, 0, "x:", {})
         run.doc["specs"] = [vars(s) for s in processes.worker_specs(env)]
