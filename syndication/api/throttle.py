@@ -21,6 +21,11 @@ The client is the connection's peer address as uvicorn reports it
 (uvicorn rewrites it from X-Forwarded-For only for peers listed in its
 forwarded_allow_ips, which defaults to 127.0.0.1 and ::1).
 
+A client with no failures at all is remembered as clean for CLEAN_FOR seconds,
+so the publisher's steady stream of good keys costs no Redis round trip; any
+failure seen by this process forgets it at once (another API process may
+let that client make one more comparison within CLEAN_FOR).
+
 The throttle fails open: it has its own Redis client with short timeouts and
 no retries, and after an error it stands aside for a few seconds, so a Redis
 outage never turns a request into a 500 (or a long wait); the route then
@@ -46,11 +51,14 @@ LIMIT = 10  # failures per client per window before attempts are refused
 WINDOW = 60  # seconds, from the first failure
 MAX_WAIT = 300
 STAND_ASIDE = 5.0  # seconds without throttling after a Redis error
+CLEAN_FOR = 1.0  # seconds a client with no failures is not looked up again
 
-# Refuse (and count) an attempt once the client has LIMIT failures; returns the wait, 0 to go ahead.
+# Refuse (and count) an attempt once the client has LIMIT failures; returns the wait, 0 to go ahead
+# (-1: go ahead, the client has no failures at all).
 _CHECK = """
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
 local limit = tonumber(ARGV[1])
+if n == 0 then return -1 end
 if n < limit then return 0 end
 redis.call('INCR', KEYS[1])
 local wait = 2 ^ math.min(n - limit, 30)
@@ -82,17 +90,26 @@ class Throttle:
                                           retry=Retry(NoBackoff(), 0), health_check_interval=15)
         self._check = self.redis.register_script(_CHECK)
         self._aside_until = 0.0
+        self._clean: dict[str, float] = {}  # client -> until when it counts as having no failures
 
     def before_attempt(self, client: str) -> int:
-        if time.monotonic() < self._aside_until:
+        now = time.monotonic()
+        if now < self._aside_until or self._clean.get(client, 0.0) > now:
             return 0
         try:
-            return int(self._check(keys=[self.keys.auth_failures(client)], args=[LIMIT, MAX_WAIT]))
+            wait = int(self._check(keys=[self.keys.auth_failures(client)], args=[LIMIT, MAX_WAIT]))
         except redis.RedisError as exc:
             self._stand_aside(exc)
             return 0
+        if wait < 0:
+            if len(self._clean) > 10_000:  # many addresses: forget them all rather than grow
+                self._clean.clear()
+            self._clean[client] = now + CLEAN_FOR
+            return 0
+        return wait
 
     def failed(self, client: str) -> None:
+        self._clean.pop(client, None)
         if time.monotonic() < self._aside_until:
             return
         key = self.keys.auth_failures(client)

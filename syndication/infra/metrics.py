@@ -49,6 +49,11 @@ def _field(labels: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in labels.items())
 
 
+def series(**labels: str) -> str:
+    """The hash field of one label set (for a Lua script that counts as it writes)."""
+    return _field(labels)
+
+
 def _labels(field: str) -> dict[str, str]:
     return dict(part.split("=", 1) for part in field.split(",")) if field else {}
 

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from syndication.infra import metrics
 from syndication.infra.context import Context
 from syndication.events import parse_event
 from syndication.pipeline.followup import FollowUp
@@ -25,8 +26,8 @@ from syndication.infra.keys import EVENT_TTL
 
 log = logging.getLogger("syndication.ingest")
 
-# KEYS[1] event hash, KEYS[2] events:pending, KEYS[3] events:kick.
-# ARGV: body, type, article_id, version, now, ttl, event_id.
+# KEYS[1] event hash, KEYS[2] events:pending, KEYS[3] events:kick, KEYS[4] the events_accepted metric.
+# ARGV: body, type, article_id, version, now, ttl, event_id, the metric's field.
 # Returns {'' when stored now, else the stored status (the original outcome); 1 if a batch must be queued}.
 _STORE = """
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -41,6 +42,7 @@ redis.call('HSET', KEYS[1], 'body', ARGV[1], 'type', ARGV[2], 'article_id', ARGV
            'version', ARGV[4], 'received_at', ARGV[5], 'status', 'accepted')
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[7])
+redis.call('HINCRBYFLOAT', KEYS[4], ARGV[8], 1)
 return {'', redis.call('SET', KEYS[3], ARGV[5], 'NX', 'EX', 60) and 1 or 0}
 """
 
@@ -76,9 +78,10 @@ def accept(ctx: Context, raw: bytes, enqueue: Callable[[FollowUp], None]) -> Acc
     body = event.model_dump_json()
     store = ctx.script(_STORE)
     prior, kicked = store(
-        keys=[ctx.keys.event(event.event_id), ctx.keys.events_pending, ctx.keys.events_kick],
+        keys=[ctx.keys.event(event.event_id), ctx.keys.events_pending, ctx.keys.events_kick,
+              ctx.keys.metric("events_accepted")],
         args=[body, event.type, event.article.id, event.article.version, time.time(), EVENT_TTL,
-              event.event_id],
+              event.event_id, metrics.series(type=event.type)],
     )
     if kicked:
         enqueue(FollowUp(events=[event.event_id]))
