@@ -39,13 +39,14 @@ Sections (--sections / --skip; all by default), printed as tables:
 4. burst    the 1-partner case is a 2,000-event burst: events/s accepted (to the last 202) and
             applied, and how long after the last 202 each of the benchmark's feeds (all, economy,
             en) shows the last event's article through GET /feeds/<name>.json.
-5. latency  events one at a time at 100/s to 10 partners: 202 -> partner received, p50/p90/p99,
-            matched by webhook-id = delivery id.
+5. latency  events at 100/s on a fixed schedule (4 connections) to 10 partners: 202 -> partner
+            received, p50/p90/p99, matched by webhook-id = delivery id.
 6. proxy    10 partners with every service process reaching Redis through a TCP delay proxy
             (benchmarks/harness/delay_proxy.py, 0.75 ms each way): deliveries/s vs direct, and
             round trips per delivery counted by the proxy.
-7. hanging  10 partners, one hanging (accepts, never answers): the other 9's deliveries/s and
-            latency kept, against all healthy (tables 2 and 5).
+7. hanging  10 partners all healthy, then (a fresh service right after) one of them hanging
+            (accepts, never answers), each given the same burst and paced stream: the other 9's
+            deliveries/s and latency p50/p99 kept.
 8. goals    every goal of issue 13 as a ratio from this run, with PASS/MISS.
 
 A full run with every section writes docs/benchmarks/push.json and draws

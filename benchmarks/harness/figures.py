@@ -6,6 +6,7 @@
                      and the isolation section's two paced streams (all healthy; 9 healthy while a 10th hangs)
 
 matplotlib is optional (`pip install -e '.[bench]'`): without it `draw` says so and draws nothing.
+Redraw from a run's JSON: `python -m benchmarks.harness.figures docs/benchmarks/push.json [DIR]`.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def _throughput(plt, doc: dict, path: Path, subtitle: str) -> Path:
 def _latency(plt, doc: dict, path: Path, subtitle: str) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     lat = doc["latency"]
-    curves = [(f"all {lat['partners']} partners healthy", lat["cdf"])]
+    curves = [(f"latency section: all {lat['partners']} partners healthy", lat["cdf"])]
     hang = doc.get("hanging")
     if hang and hang.get("paced", {}).get("cdf"):
         curves.append((f"isolation: all {hang['partners']} healthy (reference, run next to the hanging one)",
@@ -84,9 +85,19 @@ def _latency(plt, doc: dict, path: Path, subtitle: str) -> Path:
     ax.set_ylim(0, 1.01)
     ax.set_title(f"Publish -> push latency, {lat['rate']:g} events/s x {lat['partners']} partners\n{subtitle}",
                  fontsize=9)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", framealpha=0.9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+if __name__ == "__main__":  # redraw from a run's JSON: python -m benchmarks.harness.figures push.json [DIR]
+    import json
+    import sys
+
+    doc = json.loads(Path(sys.argv[1]).read_text())
+    m = doc["machine"]
+    print(draw(doc, Path(sys.argv[2] if len(sys.argv) > 2 else Path(sys.argv[1]).parent),
+               f"{m['cpu']}, nproc={m['nproc']}, load avg at start {m['load']}"))
