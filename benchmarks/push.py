@@ -157,6 +157,7 @@ def run(args, procs: processes.Processes, logdir: Path) -> int:
     partner = start_partner(procs, logdir)
     r = Run(args, procs, logdir, redis_url, redis, partner, new_secret(), out)
     doc = run_sections(r, args.chosen)
+    doc["quick"] = args.quick
 
     persistence = "AOF: appendonly yes, appendfsync everysec, as production" if args.aof else "no persistence"
     specs = ", ".join(f"{s['name']} ({s['pool']} x{s['concurrency']})" for s in doc["specs"])

@@ -164,8 +164,8 @@ def proxy_table(doc: dict):
               f(v["redis_cmds_per_delivery"], ".1f"), f(v["redis_round_trips_per_delivery"], ".1f"),
               f(v.get("proxy_round_trips_per_delivery"), ".1f"), style="bold")
     t.caption = ("every service process (API, workers, beat) reaches Redis through the proxy (SYNDICATION_REDIS_URL); "
-                 "round trips (proxy) = request chunks the proxy forwarded client -> Redis, per delivery; "
-                 "the event loop's ~1 ms timer resolution makes the real delay the measured PING, not 2 x the setting")
+                 "round trips (proxy) = request chunks the proxy forwarded client -> Redis, per delivery; the real "
+                 "distance is the measured PING: 2 x the delay plus loopback and the proxy's own time")
     return t
 
 
@@ -251,7 +251,9 @@ def goals_table(doc: dict):
         colour = {"PASS": "green", "MISS": "red"}.get(res, "dim")
         t.add_row(g["goal"], g["measured"], f(g["value"], g["fmt"]), g["bound"], f"[{colour}]{res}[/{colour}]")
     t.caption = ("ratios are what to compare across machines and runs: each is against a baseline measured in this "
-                 "run, on the same machine under the same load")
+                 "run, on the same machine under the same load"
+                 + ("; --quick: bursts of a second or less, a smoke test: judge the goals on a full run"
+                    if doc.get("quick") else ""))
     return t
 
 
