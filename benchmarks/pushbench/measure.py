@@ -150,11 +150,12 @@ def burst(target, redis, redis_url: str | None, events: int, senders: int, timeo
     sampler.stop()
     proxy_counts = proxy.stats() if proxy else None
     cmds = cmds0.since(redis)
-    # The driver's own requests inside the window: its polls, INFO commandstats of the first snapshot,
-    # INFO stats of the last one, and the task counter's PSUBSCRIBE.
-    ours = 2 + (1 if tasks else 0)
-    drv_cmds = getattr(target, "driver_cmds", 0) - drv0[0] + ours
-    drv_reads = getattr(target, "driver_reads", 0) - drv0[1] + ours
+    # The driver's own requests inside the window: its polls, the task counter's PSUBSCRIBE, INFO
+    # commandstats of the first snapshot, and INFO stats of the last one (its read is counted, the
+    # command only after it has answered).
+    sub = 1 if tasks else 0
+    drv_cmds = getattr(target, "driver_cmds", 0) - drv0[0] + 1 + sub
+    drv_reads = getattr(target, "driver_reads", 0) - drv0[1] + 2 + sub
     task_counts = tasks.stop() if tasks else {}
     got = st["unique"]
     t_last = st["last_new"] or time.time()
