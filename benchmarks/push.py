@@ -50,9 +50,10 @@ Sections (--sections / --skip; all by default), printed as tables:
 8. goals    every goal of issue 13 as a ratio from this run, with PASS/MISS.
 
 A full run with every section writes docs/benchmarks/push.json and draws
-docs/benchmarks/throughput.png and docs/benchmarks/latency_cdf.png; other runs write only what
---json PATH / --figures DIR ask for. Ratios are what to compare across machines and commits; the
-load average at the start is printed (this machine may be shared).
+docs/benchmarks/throughput.png and docs/benchmarks/latency_cdf.png (not when a section failed: a
+failing section is reported, the others still run, and the exit status is 1); other runs write
+only what --json PATH / --figures DIR ask for. Ratios are what to compare across machines and
+commits; the load average at the start is printed (this machine may be shared).
 
 The sections live in benchmarks/pushbench/ (workload, targets, measure, sections, tables); the
 shared pieces (processes, partner, proxy, CPU and Redis counters, figures) in benchmarks/harness/.
@@ -143,9 +144,8 @@ def parse_args(argv=None):
     args.chosen = [s for s in SECTIONS if s in chosen and s not in skip]
     args.latency_partners = 10
     args.proxy_events = next((e for n, e in args.case_list if n == 10), 40 if args.quick else 1000)
-    full = not args.quick and args.chosen == list(SECTIONS)
-    args.json = args.json or (str(DOCS / "push.json") if full else None)
-    args.figures = args.figures or (str(DOCS) if full else None)
+    # A full run with every section writes docs/benchmarks/ (unless a section fails: see run()).
+    args.docs = not args.quick and args.chosen == list(SECTIONS)
     return args
 
 
@@ -177,6 +177,12 @@ def run(args, procs: processes.Processes, logdir: Path) -> int:
     report.print_footer(out, started)
     jdoc = {"benchmark": "push", "machine": m, "reproduce": reproduce_command(args), "redis_aof": args.aof,
             "sections": args.chosen, **tables.json_doc(doc)}
+    if args.docs and not (args.json and args.figures):
+        if doc["errors"]:
+            out.print(f"not writing {DOCS.relative_to(ROOT)}/: a section failed", markup=False)
+        else:
+            args.json = args.json or str(DOCS / "push.json")
+            args.figures = args.figures or str(DOCS)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         report.write_json(args.json, jdoc)
