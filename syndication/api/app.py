@@ -131,13 +131,15 @@ def create_app(settings: Settings, enqueue: Callable[[FollowUp], None], ctx: Con
 
 
 def create_asgi(settings: Settings, enqueue: Callable[[FollowUp], None]):
-    """The served application: body caps, then /ops security headers, then the feed fast path,
-    in front of the FastAPI app."""
+    """The served application: body caps, then /ops security headers, then the feed and event fast
+    paths, in front of the FastAPI app."""
     from syndication.api import limits
     from syndication.api import throttle
+    from syndication.api.event_fast import EventFastPath
 
     app = create_app(settings, enqueue)
     throttle.install(app)  # 429 for too many wrong keys, in the JSON error shape
     # Outermost, so nothing can read a body before its size is checked.
-    return limits.BodyLimit(ops_guard.SecurityHeaders(feed_routes.FeedFastPath(app, app.state)), app.state,
-                            ops_guard.security_headers)
+    return limits.BodyLimit(ops_guard.SecurityHeaders(feed_routes.FeedFastPath(EventFastPath(app, app.state),
+                                                                               app.state)),
+                            app.state, ops_guard.security_headers)

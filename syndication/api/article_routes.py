@@ -12,13 +12,13 @@ publisher and ops schemes next to an empty requirement (schema.ANONYMOUS).
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Security
+from fastapi import APIRouter, Depends, Request, Security
 
-from syndication.api import schema
+from syndication.api import query, schema
 from syndication.errors import UnknownArticle
 from syndication.api.auth import bearer, check_key
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(query.known_only)])
 
 
 def _publicly_visible(settings, data: dict) -> bool:

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 
 from syndication.delivery import deadletters
 from syndication.delivery import records
-from syndication.api import schema
+from syndication.api import query, schema
 from syndication.errors import UnknownDelivery
 from syndication.api.auth import require
 
@@ -30,7 +30,7 @@ def _ops(request: Request, _: HTTPAuthorizationCredentials | None = Security(sch
     require(request, request.app.state.settings.ops_keys, "ops")
 
 
-router = APIRouter(tags=["deliveries"], dependencies=[Depends(_ops)],
+router = APIRouter(tags=["deliveries"], dependencies=[Depends(_ops), Depends(query.known_only)],
                    responses=schema.errors(401, 429, 503))
 
 

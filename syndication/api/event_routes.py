@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from syndication.pipeline import ingest
 from syndication.events import MAX_EVENT_BYTES
-from syndication.api import limits, schema
+from syndication.api import limits, query, schema
 from syndication.api.auth import require
 
 router = APIRouter()
@@ -33,7 +33,7 @@ def publisher(request: Request, _: HTTPAuthorizationCredentials | None = Securit
 
 @router.post(
     "/v1/events", status_code=202, tags=["events"], summary="Accept an article event",
-    dependencies=[Depends(publisher)],
+    dependencies=[Depends(publisher), Depends(query.known_only)],
     openapi_extra={"requestBody": schema.EVENT_BODY},
     response_description="Stored and queued: it will be applied",
     responses={

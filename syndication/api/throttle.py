@@ -108,6 +108,10 @@ class Throttle:
             return 0
         return wait
 
+    def known_clean(self, client: str) -> bool:
+        """Seen with no failures within CLEAN_FOR (no I/O: a fast path may skip the lookup)."""
+        return self._clean.get(client, 0.0) > time.monotonic() and time.monotonic() >= self._aside_until
+
     def failed(self, client: str) -> None:
         self._clean.pop(client, None)
         if time.monotonic() < self._aside_until:

@@ -75,14 +75,33 @@ class Accepted:
 def accept(ctx: Context, raw: bytes, enqueue: Callable[[FollowUp], None]) -> Accepted:
     """Validate `raw`, store it, enqueue its application. Raises InvalidEvent."""
     event = parse_event(raw)
-    body = event.model_dump_json()
-    store = ctx.script(_STORE)
-    prior, kicked = store(
-        keys=[ctx.keys.event(event.event_id), ctx.keys.events_pending, ctx.keys.events_kick,
-              ctx.keys.metric("events_accepted")],
-        args=[body, event.type, event.article.id, event.article.version, time.time(), EVENT_TTL,
-              event.event_id, metrics.series(type=event.type)],
-    )
+    keys, args = store_call(ctx, event)
+    prior, kicked = ctx.script(_STORE)(keys=keys, args=args)
+    return stored(event, prior, kicked, enqueue)
+
+
+async def accept_parsed(ctx: Context, aredis, event, enqueue_async) -> Accepted:
+    """`accept` for an event already validated, on an asyncio Redis client (the API's fast path)."""
+    keys, args = store_call(ctx, event)
+    script = ctx.__dict__.get("_async_store")
+    if script is None:
+        script = ctx.__dict__["_async_store"] = aredis.register_script(_STORE)
+    prior, kicked = await script(keys=keys, args=args)
+    if kicked:
+        await enqueue_async(FollowUp(events=[event.event_id]))
+    return stored(event, prior, False, None)
+
+
+def store_call(ctx: Context, event) -> tuple[list[str], list]:
+    """The keys and arguments of the store script for `event`."""
+    return ([ctx.keys.event(event.event_id), ctx.keys.events_pending, ctx.keys.events_kick,
+             ctx.keys.metric("events_accepted")],
+            [event.model_dump_json(), event.type, event.article.id, event.article.version, time.time(), EVENT_TTL,
+             event.event_id, metrics.series(type=event.type)])
+
+
+def stored(event, prior: bytes, kicked: int, enqueue: Callable[[FollowUp], None] | None) -> Accepted:
+    """After the store script: queue a batch if this request took the marker; say what happened."""
     if kicked:
         enqueue(FollowUp(events=[event.event_id]))
     context = {"event_id": event.event_id, "article_id": event.article.id, "version": event.article.version}

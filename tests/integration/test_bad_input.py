@@ -118,3 +118,20 @@ def test_unknown_article_is_404_json(service):
 def test_health_and_readiness(service):
     assert requests.get(f"{service.api_url}/healthz", timeout=5).json() == {"status": "ok"}
     assert requests.get(f"{service.api_url}/readyz", timeout=5).json()["redis"] == "ok"
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/v1/deliveries?stat=dead"),  # a typo of `state`: not silently "every delivery"
+    ("GET", "/v1/articles/a-1?verison=2"),
+    ("POST", "/v1/events?dry_run=1"),
+])
+def test_an_unknown_query_parameter_is_422_naming_it(service, method, path):
+    from tests.conftest import OPS_KEY
+
+    key = OPS_KEY if path.startswith("/v1/deliveries") else None
+    headers = service.headers(key) if key else service.headers()
+    resp = requests.request(method, f"{service.api_url}{path}", headers=headers, timeout=10,
+                            data=json.dumps(valid()) if method == "POST" else None)
+    assert resp.status_code == 422, resp.text
+    name = path.split("?")[1].split("=")[0]
+    assert problems(resp) == {f"query.{name}": "unknown query parameter"}
