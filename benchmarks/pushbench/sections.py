@@ -4,7 +4,7 @@
     naive     the naive task-per-event baseline with 1, 10 and 50 partners
     service   the service with 1, 10 and 50 partners (the 1-partner burst also times feed freshness)
     latency   publish -> push latency, paced (default 100 events/s x 10 partners)
-    proxy     10 partners with every service process reaching Redis through the delay proxy
+    proxy     10 partners direct, then with every service process reaching Redis through the delay proxy
     hanging   10 partners all healthy, then one of them hanging: the other 9's throughput and latency
 
 Each result is a plain dict (measure.py), gathered in one document for tables.py and the JSON.
@@ -100,9 +100,15 @@ def latency(run: Run, svc: Service | None = None) -> None:
 
 
 def proxy(run: Run) -> None:
+    """Direct, then through the proxy, back to back (the same burst): on a shared machine the reference
+    must be measured next to the case, not minutes earlier."""
     a = run.args
     n, events = 10, a.proxy_events
     port = int(run.redis_url.rsplit(":", 1)[1].split("/")[0])
+    run.say(f"Redis direct (the proxy's reference), {n} partners, {events} events")
+    with run.service(n, "d") as svc:
+        svc.warm_up("wd", a.warmup, run.secret)
+        direct = run.burst(svc, events)
     px = start_proxy(run.procs, run.logdir, port, a.proxy_delay_ms)
     try:
         rtt = px.rtt_ms()
@@ -111,12 +117,6 @@ def proxy(run: Run) -> None:
         with run.service(n, "px", service_redis_url=px.url()) as svc:
             svc.warm_up("wpx", a.warmup, run.secret)
             res = run.burst(svc, events, proxy=px)
-        direct = next((c for c in run.doc["service"] if c["partners"] == n and c["events"] == events), None)
-        if direct is None:  # the service section did not run this case: a direct run of our own
-            run.say(f"direct Redis, {n} partners, {events} events (the proxy's reference)")
-            with run.service(n, "d") as svc:
-                svc.warm_up("wd", a.warmup, run.secret)
-                direct = run.burst(svc, events)
         run.doc["proxy"] = {"delay_ms": a.proxy_delay_ms, "rtt_ms": rtt, "via_proxy": res, "direct": direct}
     finally:
         run.procs.stop([px.proc])

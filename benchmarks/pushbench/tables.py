@@ -28,6 +28,12 @@ def ceilings(doc: dict) -> dict[int, float]:
     return {k: statistics.mean(r[i]["rps"] for r in runs) for i, k in enumerate((1, 2))} if runs else {}
 
 
+def other_cores(c: dict) -> float:
+    """Cores used by processes this run did not start, during a burst (other load on a shared machine)."""
+    ours = sum(v for k, v in c["cpu"].items() if k != "machine")
+    return max(0.0, c["cpu"]["machine"] - ours) / c["cpu_secs"]
+
+
 def naive_rate(doc: dict, partners: int) -> float:
     return next((c["rate"] for c in doc["naive"] if c["partners"] == partners), NAN)
 
@@ -156,16 +162,18 @@ def proxy_table(doc: dict):
     d, v = p["direct"], p["via_proxy"]
     t = report.table(f"6. Redis {p['delay_ms']:g} ms away each way (delay proxy; PING round trip p50 "
                      f"{p['rtt_ms']['p50']:.2f} ms, p90 {p['rtt_ms']['p90']:.2f} ms), 10 partners",
-                     ("Redis", "deliveries/s", "× direct", "redis cmds", "round trips (Redis)", "round trips (proxy)"),
-                     left=("Redis",))
+                     ("Redis", "deliveries/s", "× direct", "redis cmds", "round trips (Redis)", "round trips (proxy)",
+                      "other load"), left=("Redis",))
     t.add_row("direct", f(d["rate"]), "1.00", f(d["redis_cmds_per_delivery"], ".1f"),
-              f(d["redis_round_trips_per_delivery"], ".1f"), "")
+              f(d["redis_round_trips_per_delivery"], ".1f"), "", f(100 * other_cores(d), ".0f", "%"))
     t.add_row("through the proxy", f(v["rate"]), f(report.ratio(v["rate"], d["rate"]), ".2f"),
               f(v["redis_cmds_per_delivery"], ".1f"), f(v["redis_round_trips_per_delivery"], ".1f"),
-              f(v.get("proxy_round_trips_per_delivery"), ".1f"), style="bold")
-    t.caption = ("every service process (API, workers, beat) reaches Redis through the proxy (SYNDICATION_REDIS_URL); "
+              f(v.get("proxy_round_trips_per_delivery"), ".1f"), f(100 * other_cores(v), ".0f", "%"), style="bold")
+    t.caption = ("two fresh services back to back, direct then through the proxy, the same burst; every service "
+                 "process (API, workers, beat) reaches Redis through the proxy (SYNDICATION_REDIS_URL); "
                  "round trips (proxy) = request chunks the proxy forwarded client -> Redis, per delivery; the real "
-                 "distance is the measured PING: 2 x the delay plus loopback and the proxy's own time")
+                 "distance is the measured PING: 2 x the delay plus loopback and the proxy's own time; other load = "
+                 "CPU of processes not started by this run during the burst, % of a core (a shared machine)")
     return t
 
 
@@ -189,6 +197,9 @@ def hanging_table(doc: dict):
     t = report.table(f"7. Isolation: {n} healthy partners, all {n + 1} healthy vs one hanging (accepts, never answers)",
                      ("the other partners", "all healthy", "one hanging", "kept"), left=("the other partners",))
     t.add_row(f"deliveries/s to the {n} (burst)", f(x["ref_rate"]), f(x["rate"]), f(report.ratio(x["rate"], x["ref_rate"]), ".2f"))
+    h = doc["hanging"]
+    t.add_row("other load during the burst", f(100 * other_cores(h["reference_burst"]), ".0f", "%"),
+              f(100 * other_cores(h["burst"]), ".0f", "%"), "")
     for k in ("p50", "p99"):
         t.add_row(f"latency {k} ms (paced)", f(1000 * x["ref_lat"][k], ",.1f"), f(1000 * x["lat"][k], ",.1f"),
                   f(report.ratio(x["ref_lat"][k], x["lat"][k]), ".2f"))
