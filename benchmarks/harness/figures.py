@@ -55,9 +55,9 @@ def _throughput(plt, doc: dict, path: Path, subtitle: str) -> Path:
     ax.set_xticks(partners, [str(p) for p in partners])
     ax.set_xlabel("partners")
     ax.set_ylabel("deliveries/s")
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, 1.35 * max([ax.get_ylim()[1] / 1.05, 1.0]))  # room above the lines for the legend
     ax.set_title(f"Pushes end to end vs partners\n{subtitle}", fontsize=9)
-    ax.legend(fontsize=7, loc="best", framealpha=0.9)
+    ax.legend(fontsize=7, loc="upper left", framealpha=0.9, ncol=2)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
