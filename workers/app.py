@@ -4,6 +4,9 @@
   not lost (our tasks are idempotent, so a redelivery is harmless);
 - prefetch 1: a worker holds no extra messages it might sit on;
 - JSON only; task events on (Flower);
+- a worker consuming the deliveries queue also runs pumps (one per pool slot), long-lived
+  threads that take ready partners from Redis and push their batches without a Celery
+  message per batch (pipeline/pump.py says why);
 - visibility_timeout far above the longest task (task_time_limit caps it), so
   Redis does not hand a running task to a second worker. Recovery from a
   dead worker does not wait for it: leases and the sweeper (beat, 1 s)
@@ -92,6 +95,30 @@ def _json_logs(loglevel=None, **_):
     from syndication.infra.logs import configure
 
     configure(loglevel or "INFO")
+
+
+_pumps: list = []  # (stopping event, threads) of this process's pumps
+
+
+@signals.worker_ready.connect
+def _start_pumps(sender=None, **_):
+    """A worker consuming the deliveries queue runs one pump per pool slot (pipeline/pump.py)."""
+    from syndication.pipeline import pump
+
+    queues = {q.name for q in sender.task_consumer.queues} if sender and sender.task_consumer else set()
+    if "deliveries" not in queues:
+        return
+    count = max(1, int(sender.controller.concurrency or 1))
+    _pumps.append(pump.start(context(), count))
+
+
+@signals.worker_shutdown.connect
+def _stop_pumps(**_):
+    for stopping, threads in _pumps:
+        stopping.set()
+    for _, threads in _pumps:
+        for t in threads:
+            t.join(timeout=15)  # a push in flight finishes and records (bounded by its timeouts)
 
 
 app = make_app(settings())

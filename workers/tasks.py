@@ -18,8 +18,7 @@ def dispatch(follow: FollowUp) -> None:
         apply_events.apply_async()
     for name in follow.feeds:
         render_feed.apply_async((name,))
-    for partner_id in follow.partners:
-        push_batch.apply_async((partner_id,))
+    # follow.partners are marked ready in Redis already: the deliveries workers' pumps take them.
 
 
 @app.task(name="syndication.apply_events")

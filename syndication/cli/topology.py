@@ -5,10 +5,11 @@ start the service's Celery workers from `worker_commands()`, so what is measured
 
 Why these shapes:
 
-- deliveries: several *processes* (one per core by default), each with a few threads. A push
-  batch is CPU-bound between its HTTP round trips (render, sign, requests' own overhead), so one
-  Python process tops out at one core (the GIL); processes scale with cores, and threads only
-  overlap the waits on partners (a slow partner holds its `max_in_flight` threads, not a core).
+- deliveries: several *processes* (one per core by default), each with a few threads, and as
+  many pumps (pipeline/pump.py). A push batch is CPU-bound between its HTTP round trips
+  (render, sign, requests' own overhead), so one Python process tops out at one core (the
+  GIL); processes scale with cores, and threads only overlap the waits on partners (a slow
+  partner holds its `max_in_flight` pumps, not a core).
 - events: one process; events are applied in batches (one task drains many), so two threads
   are enough to overlap Redis round trips.
 - feeds: one process with two threads; renders are coalesced per feed (the render lock).

@@ -308,7 +308,6 @@ def _give_back(ctx: Context, partner, ids: list[str], now: float) -> None:
 def push_batch(ctx: Context, partner_id: str, clock=time.time) -> BatchResult:
     """Send up to one batch of the partner's due deliveries."""
     result = BatchResult(partner_id)
-    ctx.redis.delete(ctx.keys.partner_kick(partner_id))  # arrivals from now on queue a new batch
     partner = ctx.settings.partner(partner_id)
     if partner is None or not circuit.may_send(ctx, partner, clock(), take=False):
         return result

@@ -11,6 +11,8 @@ delivery waits on Celery's visibility timeout, and none is lost.
 
 from __future__ import annotations
 
+import time
+
 from syndication.infra.context import Context
 
 # KEYS: due, inflight. ARGV: now, limit, lease_until. Moves up to `limit` due ids into inflight.
@@ -76,14 +78,16 @@ def due_count(ctx: Context, partner_id: str, now: float) -> int:
     return int(ctx.redis.zcount(ctx.keys.partner_due(partner_id), "-inf", now))
 
 
-KICK_TTL = 10  # seconds: at most one queued push task per partner in that window
-
-
 def kick(ctx: Context, partner_ids: list[str]) -> list[str]:
-    """Take each partner's kick marker; return those for which a push task must be queued."""
+    """Mark partners ready for a pump (pipeline/pump.py); return those not already waiting.
+
+    `partners:ready` keeps when each partner first became ready, so pumps take the partner
+    waiting longest first, and marking it again before a pump took it changes nothing.
+    """
     if not partner_ids:
         return []
+    now = time.time()
     pipe = ctx.redis.pipeline(transaction=False)
     for pid in partner_ids:
-        pipe.set(ctx.keys.partner_kick(pid), 1, nx=True, ex=KICK_TTL)
-    return [pid for pid, ok in zip(partner_ids, pipe.execute()) if ok]
+        pipe.zadd(ctx.keys.partners_ready, {pid: now}, nx=True)
+    return [pid for pid, added in zip(partner_ids, pipe.execute()) if added]

@@ -66,7 +66,7 @@ def test_a_newer_version_is_applied(ctx):
 
 def test_a_stale_version_changes_nothing(ctx):
     publish(ctx, article_event("stale-1", 2))
-    ctx.redis.delete(*[ctx.keys.partner_kick(p) for p in PARTNERS],  # v2's push and render have run
+    ctx.redis.delete(ctx.keys.partners_ready,  # v2's push and render have run
                      *[ctx.keys.feed_render_lock(f["name"]) for f in FEEDS])
     follow = publish(ctx, article_event("stale-1", 1))
     assert follow == FollowUp(outcome="stale")
@@ -160,12 +160,12 @@ def test_changed_feeds_are_returned_once_with_their_render_lock_taken(ctx):
     assert publish(ctx, article_event("feed-2")).feeds == []  # a render is already queued: it coalesces
 
 
-def test_partners_are_returned_once_per_kick_window(ctx):
+def test_partners_are_marked_ready_once_until_a_pump_takes_them(ctx):
     assert publish(ctx, article_event("kick-1")).partners == ["wire", "economy"]
-    assert 0 < ctx.redis.ttl(ctx.keys.partner_kick("wire")) <= 10
+    assert {m.decode() for m in ctx.redis.zrange(ctx.keys.partners_ready, 0, -1)} == {"wire", "economy"}
     follow = publish(ctx, article_event("kick-2"))
     assert follow.partners == [] and follow.outcome == "applied"
-    assert len(due(ctx, "wire")) == 2  # the queued push will find both
+    assert len(due(ctx, "wire")) == 2  # the pump that takes wire will find both
 
 
 def test_an_expired_event_is_dropped_from_pending(ctx):
@@ -195,7 +195,7 @@ def test_a_batch_ends_where_applying_its_events_one_at_a_time_ends(ctx):
     for ev in burst:
         accept(ctx, ev)
     ctx.redis.hset(ctx.keys.event("evt-b-broken-v1"), "body", "{not json")
-    ctx.redis.delete(ctx.keys.partner_kick("wire"), ctx.keys.partner_kick("economy"))  # earlier pushes ran
+    ctx.redis.delete(ctx.keys.partners_ready)  # pumps took the earlier pushes
     follow = apply.apply_batch(ctx)
     assert sorted(follow.outcome.split(",")) == ["applied=5", "failed=1"]
     assert sorted(follow.partners) == ["economy", "wire"]

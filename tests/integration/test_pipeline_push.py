@@ -118,7 +118,7 @@ def test_a_batch_that_leaves_deliveries_due_asks_for_another(ctx, receiver):
     ids = [due_delivery(ctx, "wire", f"batch-{i}") for i in range(3)]  # wire sends batches of 2
     follow = steps.push_batch(ctx, "wire")
     assert follow.outcome == "delivered=2" and follow.partners == ["wire"]
-    assert ctx.redis.exists(ctx.keys.partner_kick("wire"))
+    assert ctx.redis.zscore(ctx.keys.partners_ready, "wire") is not None  # a pump takes it again
     assert len(receiver.requests) == 2 and len(due(ctx, "wire")) == 1
     follow = steps.push_batch(ctx, "wire")  # the next batch drains it
     assert follow.outcome == "delivered=1" and follow.partners == []
@@ -143,3 +143,20 @@ def test_a_partner_slower_than_the_lease_gets_each_delivery_once(ctx, receiver, 
     assert sweeps > 20
     assert [r.webhook_id for r in receiver.requests] == [did]
     assert status(ctx, did) == "delivered" and inflight(ctx, "wire") == {}
+
+
+def test_pumps_push_what_an_apply_marks_ready_and_stop_when_told(ctx, receiver):
+    from syndication.pipeline import pump
+    from tests.integration.pipeline_fixtures import publish
+    from tests.support.processes import wait_for
+
+    stopping, threads = pump.start(ctx, 2)
+    try:
+        publish(ctx, article_event("pumped-1"))  # Economy: wire and economy
+        wait_for(lambda: len(receiver.for_article("pumped-1")) == 2, timeout=10, what="both pushes")
+    finally:
+        stopping.set()
+        for t in threads:
+            t.join(pump.POP_WAIT + 5)
+    assert not any(t.is_alive() for t in threads)
+    assert ctx.redis.zcard(ctx.keys.partners_ready) == 0 and due(ctx, "wire") == {}

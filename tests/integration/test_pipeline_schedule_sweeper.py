@@ -80,11 +80,13 @@ def test_due_count_counts_only_what_is_due_by_then(ctx):
     assert [schedule.due_count(ctx, "wire", t) for t in (T - 1, T, T + 10, T + 100)] == [0, 1, 2, 3]
 
 
-def test_a_kick_is_taken_once_per_window(ctx):
+def test_a_partner_is_marked_ready_once_until_a_pump_takes_it(ctx):
     assert schedule.kick(ctx, ["wire", "economy"]) == ["wire", "economy"]
+    first = ctx.redis.zscore(ctx.keys.partners_ready, "wire")
     assert schedule.kick(ctx, ["wire", "sport"]) == ["sport"]
-    assert 0 < ctx.redis.ttl(ctx.keys.partner_kick("wire")) <= schedule.KICK_TTL
-    ctx.redis.delete(ctx.keys.partner_kick("wire"))  # a push batch started: arrivals queue a new one
+    assert ctx.redis.zscore(ctx.keys.partners_ready, "wire") == first  # waits in its first place
+    # Pumps take the partners waiting longest first (sport came last).
+    assert [ctx.redis.bzpopmin(ctx.keys.partners_ready, timeout=1)[1] for _ in range(2)] == [b"economy", b"wire"]
     assert schedule.kick(ctx, ["wire"]) == ["wire"]
 
 
@@ -156,4 +158,4 @@ def test_a_sweep_while_another_holds_the_lock_is_skipped(ctx):
     ctx.redis.set(ctx.keys.sweep_lock, 1, px=60_000)  # another beat's sweep is running
     ctx.redis.zadd(ctx.keys.partner_due("wire"), {"d-now": time.time() - 1})
     assert sweeper.sweep(ctx) == FollowUp(outcome="skipped")
-    assert not ctx.redis.exists(ctx.keys.partner_kick("wire"))  # left for the sweep that runs
+    assert ctx.redis.zscore(ctx.keys.partners_ready, "wire") is None  # left for the sweep that runs
