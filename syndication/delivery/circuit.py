@@ -14,8 +14,6 @@ Gone *disables* it until ops re-enable it (its deliveries are parked).
 
 from __future__ import annotations
 
-import uuid
-
 from syndication.infra.context import Context
 
 # KEYS[1] circuit hash. ARGV: success (1|0), now, threshold. Returns the new state.
@@ -55,33 +53,10 @@ return 1
 """
 
 
-# KEYS[1] slots zset. ARGV: now, max, token, lease_until. Returns 1 if the slot was taken.
-_ACQUIRE = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
-return 1
-"""
-
-
-def acquire_slot(ctx: Context, partner, now: float) -> str | None:
-    """One of the partner's `max_in_flight` push slots (expiring, so a dead worker frees it)."""
-    from syndication.delivery.schedule import lease_seconds
-
-    token = uuid.uuid4().hex
-    ok = ctx.script(_ACQUIRE)(keys=[ctx.keys.partner_slots(partner.id)],
-                              args=[now, partner.max_in_flight, token, now + lease_seconds(partner)])
-    return token if ok else None
-
-
 def renew_slot(ctx: Context, partner, token: str, now: float) -> None:
     from syndication.delivery.schedule import lease_seconds
 
     ctx.redis.zadd(ctx.keys.partner_slots(partner.id), {token: now + lease_seconds(partner)}, xx=True)
-
-
-def release_slot(ctx: Context, partner, token: str) -> None:
-    ctx.redis.zrem(ctx.keys.partner_slots(partner.id), token)
 
 
 def may_send(ctx: Context, partner, now: float, *, take: bool = True) -> bool:
@@ -99,11 +74,6 @@ def observe(ctx: Context, partner, *, success: bool, now: float, client=None) ->
     if client is not None and client is not ctx.redis:
         return None
     return state.decode() if isinstance(state, bytes) else state
-
-
-def state(ctx: Context, partner) -> str:
-    raw = ctx.redis.hget(ctx.keys.partner_circuit(partner.id), "state")
-    return raw.decode() if raw else "closed"
 
 
 def disable(pipe, keys, partner_id: str, now: float, reason: str) -> None:

@@ -1,9 +1,10 @@
 """Pushing a batch of one partner's due deliveries: claim -> load -> send -> record.
 
-A push task works for one partner, on its keep-alive session:
+A push batch (a pump runs it, pipeline/pump.py) works for one partner, on its keep-alive session:
 
-1. claim up to `batch_size` due ids under a lease (schedule.py), and take one
-   of the partner's `max_in_flight` slots;
+1. in one round trip (`begin`): check the partner may be sent to (enabled, not
+   paused, circuit), take one of its `max_in_flight` slots and claim up to
+   `batch_size` due ids under a lease (schedule.py);
 2. load everything the batch needs in two round trips: the delivery records,
    then the article states and the versions the partner already acknowledged;
 3. for each delivery: skip it as *superseded* when the article moved past
@@ -17,9 +18,9 @@ A push task works for one partner, on its keep-alive session:
    deliveries or `GROUP_SECONDS`, and at once on anything but a delivery, so a
    failing partner is seen (circuit, pause) one delivery at a time.
 
-Leases are renewed by a timer thread while the batch runs (`LeaseKeeper`), so
-they outlive any request in flight however slow the partner; if the worker
-dies, renewals stop and the sweeper hands the deliveries back. An outcome is
+Leases are renewed on a timer while the batch runs (leases.py), so they
+outlive any request in flight however slow the partner; if the worker dies,
+renewals stop and the sweeper hands the deliveries back. An outcome is
 recorded after its request, never before: a crash between the two re-sends
 the delivery (at-least-once; the partner dedupes on `webhook-id`).
 """
@@ -27,12 +28,12 @@ the delivery (at-least-once; the partner dedupes on `webhook-id`).
 from __future__ import annotations
 
 import logging
-import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from syndication.articles import ArticleState
-from syndication.delivery import circuit, http, records, schedule, websub
+from syndication.delivery import circuit, http, leases, records, schedule, websub
 from syndication.delivery.decide import Decision, decide
 from syndication.delivery.records import Attempt, Delivery, DeliveryStatus
 from syndication.infra import metrics
@@ -216,46 +217,12 @@ class Group:
         self.__init__(self.ctx, self.partner)
 
 
-class LeaseKeeper:
-    """Renews the batch's leases (and its slot) on a timer while it runs, so a lease outlives any request."""
-
-    def __init__(self, ctx: Context, partner, ids: list[str], slot: str, clock=time.time):
-        self.ctx, self.partner, self.slot, self.clock = ctx, partner, slot, clock
-        self.remaining = list(ids)
-        self.lock = threading.Lock()
-        self.stopped = threading.Event()
-        self.every = schedule.lease_seconds(partner) / 3
-        self.thread = threading.Thread(target=self._run, name=f"lease-{partner.id}", daemon=True)
-
-    def __enter__(self) -> "LeaseKeeper":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stopped.set()
-        self.thread.join()
-
-    def done(self, ids: list[str]) -> None:
-        with self.lock:
-            gone = set(ids)
-            self.remaining = [i for i in self.remaining if i not in gone]
-
-    def _run(self) -> None:
-        while not self.stopped.wait(self.every):
-            with self.lock:
-                ids = list(self.remaining)
-            try:
-                schedule.renew(self.ctx, self.partner, ids, self.clock())
-                circuit.renew_slot(self.ctx, self.partner, self.slot, self.clock())
-            except Exception:  # Redis away for a moment: the next tick tries again; the lease has slack
-                log.warning("lease renewal failed", extra={"partner": self.partner.id}, exc_info=True)
-
-
-def _send_all(ctx: Context, partner, ids: list[str], keeper: LeaseKeeper, result: BatchResult, clock) -> None:
+def _send_all(ctx: Context, partner, ids: list[str], keeper: leases.Held, result: BatchResult, clock,
+              careful: bool) -> None:
+    """`careful` (the circuit is not closed): a probe; check the circuit after every delivery."""
     loaded = load(ctx, partner.id, ids)
     group = Group(ctx, partner)
     started = time.monotonic()
-    careful = circuit.state(ctx, partner) != "closed"  # half-open: one probe at a time, checked each time
 
     def close_group(check: bool = True) -> bool:
         """Write the group; False when the partner may not be sent to any more (circuit, pause)."""
@@ -265,7 +232,7 @@ def _send_all(ctx: Context, partner, ids: list[str], keeper: LeaseKeeper, result
         return not check or circuit.may_send(ctx, partner, clock())
 
     for i, did in enumerate(ids):
-        if time.monotonic() - started > BATCH_TIME_BUDGET or (i == 0 and not circuit.may_send(ctx, partner, clock())):
+        if time.monotonic() - started > BATCH_TIME_BUDGET:
             _give_back(ctx, partner, ids[i:], clock())
             break
         d = loaded.deliveries.get(did)
@@ -309,17 +276,61 @@ def push_batch(ctx: Context, partner_id: str, clock=time.time) -> BatchResult:
     """Send up to one batch of the partner's due deliveries."""
     result = BatchResult(partner_id)
     partner = ctx.settings.partner(partner_id)
-    if partner is None or not circuit.may_send(ctx, partner, clock(), take=False):
+    if partner is None:
         return result
-    slot = circuit.acquire_slot(ctx, partner, clock())
-    if slot is None:  # max_in_flight pushes already running: they will drain the rest
+    slot = uuid.uuid4().hex
+    state, ids = begin(ctx, partner, slot, clock())
+    if not ids:  # paused, disabled, cooling down, max_in_flight batches running, or nothing due
         return result
     try:
-        ids = schedule.claim(ctx, partner, clock(), partner.batch_size)
-        if ids:
-            with LeaseKeeper(ctx, partner, ids, slot, clock) as keeper:
-                _send_all(ctx, partner, ids, keeper, result, clock)
+        with leases.hold(ctx, partner, ids, slot, clock) as keeper:
+            _send_all(ctx, partner, ids, keeper, result, clock, careful=state != "closed")
     finally:
-        circuit.release_slot(ctx, partner, slot)
-    result.more_due = schedule.due_count(ctx, partner_id, clock()) > 0
+        pipe = ctx.redis.pipeline(transaction=False)
+        pipe.zrem(ctx.keys.partner_slots(partner.id), slot)
+        pipe.zcount(ctx.keys.partner_due(partner.id), "-inf", clock())
+        result.more_due = pipe.execute()[1] > 0
     return result
+
+
+# KEYS: paused, circuit, slots, due, inflight.
+# ARGV: now, cooldown, max_in_flight, slot token, lease until, limit, enabled (1|0).
+# Returns {circuit state or why nothing was claimed, claimed ids...}.
+_BEGIN = """
+if ARGV[7] == '0' or redis.call('EXISTS', KEYS[1]) == 1 then return {'paused'} end
+if redis.call('HGET', KEYS[2], 'disabled') == '1' then return {'disabled'} end
+local state = redis.call('HGET', KEYS[2], 'state') or 'closed'
+local now = tonumber(ARGV[1])
+if state ~= 'closed' then
+  local since = tonumber(redis.call('HGET', KEYS[2], state == 'open' and 'opened_at' or 'probe_at') or '0')
+  if now - since < tonumber(ARGV[2]) then return {'cooling'} end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[3]) then return {'busy'} end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[6]))
+if #ids == 0 then return {'empty'} end
+if state ~= 'closed' then redis.call('HSET', KEYS[2], 'state', 'half_open', 'probe_at', ARGV[1]) end
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[4], id)
+  redis.call('ZADD', KEYS[5], ARGV[5], id)
+end
+table.insert(ids, 1, state)
+return ids
+"""
+
+
+def begin(ctx: Context, partner, slot: str, now: float) -> tuple[str, list[str]]:
+    """In one round trip: may the partner be sent to (enabled, not paused, circuit), take one of its
+    `max_in_flight` slots, claim up to `batch_size` due ids under a lease. Returns the circuit state
+    (or why nothing was claimed) and the ids; a half-open circuit's probe is taken here.
+    """
+    k = ctx.keys
+    lease_until = now + schedule.lease_seconds(partner)
+    reply = ctx.script(_BEGIN)(
+        keys=[k.partner_paused(partner.id), k.partner_circuit(partner.id), k.partner_slots(partner.id),
+              k.partner_due(partner.id), k.partner_inflight(partner.id)],
+        args=[now, partner.breaker_cooldown, partner.max_in_flight, slot, lease_until, partner.batch_size,
+              int(partner.enabled)])
+    state, *ids = [x.decode() for x in reply]
+    return state, ids

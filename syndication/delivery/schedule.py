@@ -2,7 +2,7 @@
 
 `partner:{id}:due` holds every delivery waiting to be sent, scored by the
 time it becomes due: new deliveries are due now, retries later. A push
-*claims* due ids by moving them to `partner:{id}:inflight`, scored by a lease
+*claims* due ids (push.begin) by moving them to `partner:{id}:inflight`, scored by a lease
 deadline, and removes them when it records the outcome. If the worker dies
 (kill -9), the lease expires and the sweeper moves the ids back to due: no
 delivery waits on Celery's visibility timeout, and none is lost.
@@ -14,16 +14,6 @@ from __future__ import annotations
 import time
 
 from syndication.infra.context import Context
-
-# KEYS: due, inflight. ARGV: now, limit, lease_until. Moves up to `limit` due ids into inflight.
-_CLAIM = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('ZADD', KEYS[2], ARGV[3], id)
-end
-return ids
-"""
 
 # KEYS: due, inflight. ARGV: now. Expired leases go back to due, ready at once.
 _EXPIRE = """
@@ -45,14 +35,6 @@ def lease_seconds(partner) -> float:
     allow: 23 s with the defaults.
     """
     return partner.timeouts.connect + partner.timeouts.read + 10.0
-
-
-def claim(ctx: Context, partner, now: float, limit: int) -> list[str]:
-    ids = ctx.script(_CLAIM)(
-        keys=[ctx.keys.partner_due(partner.id), ctx.keys.partner_inflight(partner.id)],
-        args=[now, limit, now + lease_seconds(partner)],
-    )
-    return [i.decode() for i in ids]
 
 
 def renew(ctx: Context, partner, ids: list[str], now: float) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from syndication.infra.context import Context
-from syndication.delivery import circuit
+from syndication.delivery import circuit, push
 from syndication.partners.registry import Partner
 from syndication.configuration import load_settings
 
@@ -52,9 +52,22 @@ def test_pause_and_disable(ctx):
 
 
 def test_in_flight_slots_are_limited_and_expire(ctx):
-    a = circuit.acquire_slot(ctx, PARTNER, 100)
-    b = circuit.acquire_slot(ctx, PARTNER, 100)
-    assert a and b and circuit.acquire_slot(ctx, PARTNER, 100) is None
-    circuit.release_slot(ctx, PARTNER, a)
-    assert circuit.acquire_slot(ctx, PARTNER, 100)
-    assert circuit.acquire_slot(ctx, PARTNER, 100 + 1000)  # leases of dead workers expire
+    ctx.redis.zadd(ctx.keys.partner_due("p"), {f"d{i}": 1 for i in range(200)})  # batches of 50
+    assert push.begin(ctx, PARTNER, "a", 100)[1] and push.begin(ctx, PARTNER, "b", 100)[1]
+    assert push.begin(ctx, PARTNER, "c", 100) == ("busy", [])  # max_in_flight 2
+    ctx.redis.zrem(ctx.keys.partner_slots("p"), "a")  # batch a ended
+    assert push.begin(ctx, PARTNER, "c", 100)[1]
+    assert push.begin(ctx, PARTNER, "d", 100 + 1000)[1]  # the slots of dead workers expire
+
+
+def test_a_batch_claims_nothing_from_a_paused_disabled_or_cooling_partner(ctx):
+    ctx.redis.zadd(ctx.keys.partner_due("p"), {"d1": 1})
+    circuit.pause(ctx, "p")
+    assert push.begin(ctx, PARTNER, "a", 100) == ("paused", [])
+    circuit.resume(ctx, "p")
+    for _ in range(PARTNER.breaker_threshold):
+        circuit.observe(ctx, PARTNER, success=False, now=100)
+    assert push.begin(ctx, PARTNER, "a", 105) == ("cooling", [])
+    assert push.begin(ctx, PARTNER, "a", 111) == ("open", ["d1"])  # the half-open probe, taken
+    assert circuit.health(ctx, "p")["state"] == "half_open"
+    assert push.begin(ctx, PARTNER, "b", 112) == ("cooling", [])  # one probe per cool-down

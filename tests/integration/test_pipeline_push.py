@@ -129,11 +129,14 @@ def test_a_partner_slower_than_the_lease_gets_each_delivery_once(ctx, receiver, 
     """Leases are renewed on a timer while a request runs: a sweep never hands it to a second push."""
     import threading
 
+    from tests.support.processes import wait_for
+
     monkeypatch.setattr(schedule, "lease_seconds", lambda partner: 1.0)  # the answer takes 3.5 leases
     did = due_delivery(ctx, "wire", "slow-1")
     receiver.script([Reply(delay=3.5)])
     first = threading.Thread(target=push.push_batch, args=(ctx, "wire"))
     first.start()
+    wait_for(lambda: inflight(ctx, "wire"), timeout=5, what="the first batch's claim")
     sweeps = 0
     while first.is_alive():  # the sweeper and other pushes, as often as a busy cluster runs them
         schedule.expire_leases(ctx, "wire", time.time())

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from syndication.delivery import schedule
+from syndication.delivery import push, schedule
 from syndication.feeds import index
 from syndication.pipeline import sweeper
 from syndication.pipeline.followup import FollowUp
@@ -43,9 +43,14 @@ def next_beat(ctx) -> None:
     ctx.redis.delete(ctx.keys.sweep_lock)
 
 
+def claim(ctx, slot: str = "s1") -> list[str]:
+    """What a push batch starting at T claims (wire's batch_size is 2)."""
+    return push.begin(ctx, wire(ctx), slot, T)[1]
+
+
 def test_claim_leases_due_ids_and_leaves_future_ones(ctx):
     ctx.redis.zadd(ctx.keys.partner_due("wire"), {"d1": T - 5, "d2": T, "later": T + 60})
-    assert schedule.claim(ctx, wire(ctx), T, 10) == ["d1", "d2"]
+    assert claim(ctx) == ["d1", "d2"]
     lease = T + schedule.lease_seconds(wire(ctx))
     assert inflight(ctx, "wire") == {"d1": lease, "d2": lease}
     assert due(ctx, "wire") == {"later": T + 60}
@@ -53,13 +58,13 @@ def test_claim_leases_due_ids_and_leaves_future_ones(ctx):
 
 def test_claim_takes_at_most_the_limit_oldest_first(ctx):
     ctx.redis.zadd(ctx.keys.partner_due("wire"), {"d3": T - 1, "d1": T - 3, "d2": T - 2})
-    assert schedule.claim(ctx, wire(ctx), T, 2) == ["d1", "d2"]
+    assert claim(ctx) == ["d1", "d2"]
     assert due(ctx, "wire") == {"d3": T - 1}
 
 
 def test_an_expired_lease_goes_back_to_due_and_a_live_one_stays(ctx):
     ctx.redis.zadd(ctx.keys.partner_due("wire"), {"d1": T})
-    schedule.claim(ctx, wire(ctx), T, 10)
+    claim(ctx)
     lease_end = T + schedule.lease_seconds(wire(ctx))
     assert schedule.expire_leases(ctx, "wire", lease_end - 1) == 0
     assert list(inflight(ctx, "wire")) == ["d1"]
@@ -69,7 +74,7 @@ def test_an_expired_lease_goes_back_to_due_and_a_live_one_stays(ctx):
 
 def test_a_renewed_lease_outlives_the_first_deadline(ctx):
     ctx.redis.zadd(ctx.keys.partner_due("wire"), {"d1": T})
-    schedule.claim(ctx, wire(ctx), T, 10)
+    claim(ctx)
     schedule.renew(ctx, wire(ctx), ["d1", "never-claimed"], T + 20)
     assert schedule.expire_leases(ctx, "wire", T + schedule.lease_seconds(wire(ctx)) + 1) == 0
     assert list(inflight(ctx, "wire")) == ["d1"]  # renew leases only what is held
