@@ -17,7 +17,7 @@ from __future__ import annotations
 from syndication.infra.context import Context
 
 # KEYS[1] circuit hash. ARGV: success (1|0), now, threshold. Returns the new state.
-_OBSERVE = """
+OBSERVE = """
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 if ARGV[1] == '1' then
   redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0, 'last_success_at', ARGV[2])
@@ -69,11 +69,18 @@ def may_send(ctx: Context, partner, now: float, *, take: bool = True) -> bool:
 
 def observe(ctx: Context, partner, *, success: bool, now: float, client=None) -> str | None:
     """Count one success or failure; with `client` (a pipeline) it is only queued (returns None)."""
-    state = ctx.script(_OBSERVE)(keys=[ctx.keys.partner_circuit(partner.id)],
+    state = ctx.script(OBSERVE)(keys=[ctx.keys.partner_circuit(partner.id)],
                                  args=[int(success), now, partner.breaker_threshold], client=client)
     if client is not None and client is not ctx.redis:
         return None
     return state.decode() if isinstance(state, bytes) else state
+
+
+def queue_success(pipe, keys, partner_id: str, now: float) -> None:
+    """Queue on `pipe` what OBSERVE does with a success (unconditional: no script needed)."""
+    key = keys.partner_circuit(partner_id)
+    pipe.hset(key, mapping={"state": "closed", "failures": 0, "last_success_at": now})
+    pipe.hdel(key, "failing_since")
 
 
 def disable(pipe, keys, partner_id: str, now: float, reason: str) -> None:

@@ -32,6 +32,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from redis.exceptions import NoScriptError
+
 from syndication.articles import ArticleState
 from syndication.delivery import circuit, http, leases, records, schedule, websub
 from syndication.delivery.decide import Decision, decide
@@ -194,42 +196,67 @@ class Group:
                 "attempt": d.attempts + 1, "outcome": decision.result, "status": resp.status,
                 "latency_ms": round(resp.latency * 1000, 1)})
 
-    def flush(self, now: float) -> None:
-        """Write the group in one transaction (the lease of each id in it ends here too)."""
-        if not self.size:
-            return
+    def flush(self, now: float, end_slot: str | None = None) -> int | None:
+        """Write the group in one transaction (the lease of each id in it ends here too).
+
+        With `end_slot` this is the batch's last group: the slot is freed in the same transaction,
+        and the count of deliveries due now is returned (more work: mark the partner ready).
+        """
         k, pid, pipe = self.ctx.keys, self.partner.id, self.pipe
         if self.released:
             pipe.zrem(k.partner_inflight(pid), *self.released)
+        scripts = []  # (script, keys, args): run by SHA, no SCRIPT EXISTS round trip per group
         if self.acked:
-            self.ctx.script(_ACK)(keys=[k.partner_acked(pid)], args=self.acked, client=pipe)
+            scripts.append((self.ctx.script(_ACK), [k.partner_acked(pid)], self.acked))
         if self.recent:
             pipe.lpush(k.partner_recent(pid), *self.recent)
             pipe.ltrim(k.partner_recent(pid), 0, 999)
         # The circuit needs order only at the end: a success resets the count, failures after it add up.
         if any(self.health):
-            circuit.observe(self.ctx, self.partner, success=True, now=now, client=pipe)
+            circuit.queue_success(pipe, k, pid, now)
         last_success = max((i for i, ok in enumerate(self.health) if ok), default=-1)
         for _ in self.health[last_success + 1:]:
-            circuit.observe(self.ctx, self.partner, success=False, now=now, client=pipe)
+            scripts.append((self.ctx.script(circuit.OBSERVE), [k.partner_circuit(pid)],
+                            [0, now, self.partner.breaker_threshold]))
         self.tally.flush(pipe, k)
-        pipe.execute()
+        for script, keys, args in scripts:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        if end_slot is not None:
+            pipe.zrem(k.partner_slots(pid), end_slot)
+            pipe.zcount(k.partner_due(pid), "-inf", now)
+        results = pipe.execute(raise_on_error=False)
+        _rerun_unloaded(self.ctx, results, scripts)
         self.__init__(self.ctx, self.partner)
+        return int(results[-1]) if end_slot is not None else None
 
 
-def _send_all(ctx: Context, partner, ids: list[str], keeper: leases.Held, result: BatchResult, clock,
-              careful: bool) -> None:
-    """`careful` (the circuit is not closed): a probe; check the circuit after every delivery."""
+def _rerun_unloaded(ctx: Context, results: list, scripts: list) -> None:
+    """A script Redis did not know (restarted since we loaded it) is loaded and run again (each one
+    is idempotent); any other error is raised."""
+    failures = [r for r in results if isinstance(r, Exception)]
+    if not failures:
+        return
+    unloaded = [r for r in failures if isinstance(r, NoScriptError)]
+    if len(unloaded) != len(failures):
+        raise next(r for r in failures if not isinstance(r, NoScriptError))
+    for script, keys, args in scripts:
+        script(keys=keys, args=args)  # redis-py loads it on NOSCRIPT
+
+
+def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.Held, result: BatchResult,
+              clock, careful: bool) -> None:
+    """`careful` (the circuit is not closed): a probe; check the circuit after every delivery. The last
+    group frees `slot` and says whether more is due."""
     loaded = load(ctx, partner.id, ids)
     group = Group(ctx, partner)
     started = time.monotonic()
 
-    def close_group(check: bool = True) -> bool:
+    def close_group() -> bool:
         """Write the group; False when the partner may not be sent to any more (circuit, pause)."""
         done = list(group.released)
         group.flush(clock())
         keeper.done(done)
-        return not check or circuit.may_send(ctx, partner, clock())
+        return circuit.may_send(ctx, partner, clock())
 
     for i, did in enumerate(ids):
         if time.monotonic() - started > BATCH_TIME_BUDGET:
@@ -260,7 +287,9 @@ def _send_all(ctx: Context, partner, ids: list[str], keeper: leases.Held, result
         if (careful or not decision.delivered or group.full()) and not close_group():
             _give_back(ctx, partner, ids[i + 1:], clock())
             break
-    close_group(check=False)
+    done = list(group.released)
+    result.more_due = group.flush(clock(), end_slot=slot) > 0
+    keeper.done(done)
 
 
 def _give_back(ctx: Context, partner, ids: list[str], now: float) -> None:
@@ -284,12 +313,10 @@ def push_batch(ctx: Context, partner_id: str, clock=time.time) -> BatchResult:
         return result
     try:
         with leases.hold(ctx, partner, ids, slot, clock) as keeper:
-            _send_all(ctx, partner, ids, keeper, result, clock, careful=state != "closed")
-    finally:
-        pipe = ctx.redis.pipeline(transaction=False)
-        pipe.zrem(ctx.keys.partner_slots(partner.id), slot)
-        pipe.zcount(ctx.keys.partner_due(partner.id), "-inf", clock())
-        result.more_due = pipe.execute()[1] > 0
+            _send_all(ctx, partner, ids, slot, keeper, result, clock, careful=state != "closed")
+    except BaseException:
+        ctx.redis.zrem(ctx.keys.partner_slots(partner.id), slot)  # its leases end on their own
+        raise
     return result
 
 

@@ -163,3 +163,12 @@ def test_pumps_push_what_an_apply_marks_ready_and_stop_when_told(ctx, receiver):
             t.join(pump.POP_WAIT + 5)
     assert not any(t.is_alive() for t in threads)
     assert ctx.redis.zcard(ctx.keys.partners_ready) == 0 and due(ctx, "wire") == {}
+
+
+def test_a_redis_that_forgot_our_scripts_still_gets_the_acknowledgement(ctx, receiver):
+    """Groups run their scripts by SHA (no SCRIPT EXISTS per group); a restarted Redis knows none."""
+    did = due_delivery(ctx, "wire", "noscript-1")
+    ctx.redis.script_flush()
+    assert push.push_batch(ctx, "wire").outcomes == {"delivered": 1}
+    assert status(ctx, did) == "delivered" and inflight(ctx, "wire") == {}
+    assert ctx.redis.hget(ctx.keys.partner_acked("wire"), "noscript-1") == b"1"
