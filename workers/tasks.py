@@ -8,7 +8,7 @@ events through it too (cli.build_api).
 
 from __future__ import annotations
 
-from syndication.pipeline import apply, steps
+from syndication.pipeline import apply, batch, steps
 from syndication.pipeline.followup import FollowUp
 from workers.app import app, context
 
@@ -23,7 +23,7 @@ def dispatch(follow: FollowUp) -> None:
 
 @app.task(name="syndication.apply_events")
 def apply_events() -> str:
-    follow = apply.apply_batch(context())
+    follow = batch.apply_batch(context())
     dispatch(follow)
     return follow.outcome
 

@@ -20,7 +20,7 @@ import json
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
-from syndication.api import auth, throttle
+from syndication.api import auth
 from syndication.errors import InvalidEvent, SyndicationError
 from syndication.events import MAX_EVENT_BYTES, parse_event
 from syndication.pipeline import ingest

@@ -12,11 +12,10 @@ A push batch (a pump runs it, pipeline/pump.py) works for one partner, on its ke
    never lands after v2); otherwise prepare it (its kind's preparer renders
    and signs: an article in the partner's format, or a WebSub hub ping), send
    one POST with explicit timeouts, and `decide` what follows (decide.py);
-4. record outcomes per *group* in one Redis transaction: the attempts, the new
-   states, retries rescheduled, dead letters, acknowledged versions, circuit
-   health and the group's metrics. A group closes after `GROUP_SIZE`
-   deliveries or `GROUP_SECONDS`, and at once on anything but a delivery, so a
-   failing partner is seen (circuit, pause) one delivery at a time.
+4. record outcomes per *group* in one Redis transaction (recording.py). A
+   group closes after GROUP_SIZE deliveries or GROUP_SECONDS, and at once on
+   anything but a delivery, so a failing partner is seen (circuit, pause) one
+   delivery at a time.
 
 Leases are renewed on a timer while the batch runs (leases.py), so they
 outlive any request in flight however slow the partner; if the worker dies,
@@ -32,32 +31,16 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from redis.exceptions import NoScriptError
-
 from syndication.articles import ArticleState
-from syndication.delivery import circuit, http, leases, records, schedule, websub
-from syndication.delivery.decide import Decision, decide
-from syndication.delivery.records import Attempt, Delivery, DeliveryStatus
-from syndication.infra import metrics
+from syndication.delivery import circuit, http, leases, recording, schedule, websub
+from syndication.delivery.decide import decide
+from syndication.delivery.records import Delivery, DeliveryStatus
 from syndication.infra.context import Context
 from syndication.partners.formats import PUSH_FORMATS, Push
 from syndication.partners.signing import auth_headers
 
 log = logging.getLogger("syndication.delivery")
 BATCH_TIME_BUDGET = 20.0  # seconds; then the rest goes back to due for the next task
-GROUP_SIZE = 25  # deliveries recorded per transaction on the healthy path
-GROUP_SECONDS = 0.25  # ... or after this long, so a slow partner's outcomes show up promptly
-
-# KEYS[1] partner acked hash. ARGV: article id, version, article id, version, ...
-# Keeps the highest acknowledged version of each article.
-_ACK = """
-for i = 1, #ARGV, 2 do
-  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0')
-  if tonumber(ARGV[i + 1]) > cur then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-end
-return 1
-"""
-
 
 @dataclass
 class BatchResult:
@@ -140,115 +123,12 @@ def prepare(ctx: Context, partner, d: Delivery, loaded: Loaded, now: float) -> t
     return PREPARERS[d.kind](ctx, partner, d, loaded, now)
 
 
-class Group:
-    """Outcomes waiting to be written in one transaction."""
-
-    def __init__(self, ctx: Context, partner):
-        self.ctx, self.partner = ctx, partner
-        self.pipe = ctx.redis.pipeline(transaction=True)
-        self.tally = metrics.Tally()
-        self.released: list[str] = []
-        self.acked: list[str] = []
-        self.recent: list[str] = []
-        self.health: list[bool] = []
-        self.size = 0
-        self.opened = time.monotonic()
-
-    def full(self) -> bool:
-        return self.size >= GROUP_SIZE or time.monotonic() - self.opened >= GROUP_SECONDS
-
-    def finish(self, did: str, status: DeliveryStatus | None, now: float) -> None:
-        """Close a delivery that is not sent (superseded, cancelled; None: already final or gone)."""
-        if status is not None:
-            records.set_status(self.pipe, self.ctx.keys, did, status, now)
-        self.released.append(did)
-        self.size += 1
-
-    def attempt(self, d: Delivery, resp: http.Response, decision: Decision, now: float) -> None:
-        k, pid = self.ctx.keys, self.partner.id
-        records.add_attempt(self.pipe, k, d.id, Attempt(
-            n=d.attempts + 1, at=now, status=resp.status, latency_ms=round(resp.latency * 1000, 1),
-            outcome=decision.outcome.value, error=resp.error, response=resp.excerpt[:500] or None))
-        records.set_status(self.pipe, k, d.id, decision.status, now,
-                           next_attempt_at=decision.due_at,
-                           last_status=resp.status if resp.status is not None else "", last_error=resp.error or "")
-        self.released.append(d.id)
-        if decision.result == "retry":
-            self.pipe.zadd(k.partner_due(pid), {d.id: decision.due_at})
-            self.tally.inc("retries_scheduled", partner=pid)
-        elif decision.result == "parked":
-            circuit.disable(self.pipe, k, pid, now, reason=f"HTTP 410 from {self.partner.url}")
-            self.pipe.zadd(k.partner_parked(pid), {d.id: now})
-        elif decision.result == "dead":
-            self.pipe.zadd(k.deadletters, {d.id: now})
-            self.tally.inc("dead_letters", partner=pid)
-        if decision.delivered and d.kind == "article":
-            self.acked += [d.article_id, str(d.version)]
-        if decision.health is not None:
-            self.health.append(decision.health)
-        self.tally.inc("deliveries", partner=pid, outcome=decision.result)
-        self.tally.observe("delivery_latency_seconds", resp.latency, partner=pid)
-        self.recent.append(f"{now:.3f},{resp.latency:.4f},{int(decision.delivered)}")
-        self.size += 1
-        if log.isEnabledFor(logging.INFO):
-            log.info("delivery attempt", extra={
-                "delivery_id": d.id, "partner": pid, "article_id": d.article_id, "version": d.version,
-                "attempt": d.attempts + 1, "outcome": decision.result, "status": resp.status,
-                "latency_ms": round(resp.latency * 1000, 1)})
-
-    def flush(self, now: float, end_slot: str | None = None) -> int | None:
-        """Write the group in one transaction (the lease of each id in it ends here too).
-
-        With `end_slot` this is the batch's last group: the slot is freed in the same transaction,
-        and the count of deliveries due now is returned (more work: mark the partner ready).
-        """
-        k, pid, pipe = self.ctx.keys, self.partner.id, self.pipe
-        if self.released:
-            pipe.zrem(k.partner_inflight(pid), *self.released)
-        scripts = []  # (script, keys, args): run by SHA, no SCRIPT EXISTS round trip per group
-        if self.acked:
-            scripts.append((self.ctx.script(_ACK), [k.partner_acked(pid)], self.acked))
-        if self.recent:
-            pipe.lpush(k.partner_recent(pid), *self.recent)
-            pipe.ltrim(k.partner_recent(pid), 0, 999)
-        # The circuit needs order only at the end: a success resets the count, failures after it add up.
-        if any(self.health):
-            circuit.queue_success(pipe, k, pid, now)
-        last_success = max((i for i, ok in enumerate(self.health) if ok), default=-1)
-        for _ in self.health[last_success + 1:]:
-            scripts.append((self.ctx.script(circuit.OBSERVE), [k.partner_circuit(pid)],
-                            [0, now, self.partner.breaker_threshold]))
-        self.tally.flush(pipe, k)
-        for script, keys, args in scripts:
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
-        if end_slot is not None:
-            pipe.zrem(k.partner_slots(pid), end_slot)
-            pipe.zcount(k.partner_due(pid), "-inf", now)
-        results = pipe.execute(raise_on_error=False)
-        _rerun_unloaded(self.ctx, results, scripts)
-        self.__init__(self.ctx, self.partner)
-        return int(results[-1]) if end_slot is not None else None
-
-
-def _rerun_unloaded(ctx: Context, results: list, scripts: list) -> None:
-    """A script Redis did not know (restarted since we loaded it) is loaded and run again (each one
-    is idempotent); any other error is raised."""
-    failures = [r for r in results if isinstance(r, Exception)]
-    if not failures:
-        return
-    unloaded = [r for r in failures if isinstance(r, NoScriptError)]
-    if len(unloaded) != len(failures):
-        raise next(r for r in failures if not isinstance(r, NoScriptError))
-    for script, keys, args in scripts:
-        script(keys=keys, args=args)  # redis-py loads it on NOSCRIPT
-
-
 def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.Held, result: BatchResult,
               clock, careful: bool) -> None:
     """`careful` (the circuit is not closed): a probe; check the circuit after every delivery. The last
     group frees `slot` and says whether more is due."""
     loaded = load(ctx, partner.id, ids)
-    group = Group(ctx, partner)
+    group = recording.Group(ctx, partner)
     started = time.monotonic()
 
     def close_group() -> bool:

@@ -16,7 +16,7 @@ import json
 import pytest
 
 from syndication.delivery import records
-from syndication.pipeline import apply, ingest
+from syndication.pipeline import apply, batch, ingest
 from syndication.pipeline.followup import FollowUp
 from tests.integration.pipeline_fixtures import (  # noqa: F401 (fixtures)
     FEEDS, PARTNERS, _partner_server, accept, ctx, due, publish, receiver, status)
@@ -196,7 +196,7 @@ def test_a_batch_ends_where_applying_its_events_one_at_a_time_ends(ctx):
         accept(ctx, ev)
     ctx.redis.hset(ctx.keys.event("evt-b-broken-v1"), "body", "{not json")
     ctx.redis.delete(ctx.keys.partners_ready)  # pumps took the earlier pushes
-    follow = apply.apply_batch(ctx)
+    follow = batch.apply_batch(ctx)
     assert sorted(follow.outcome.split(",")) == ["applied=5", "failed=1"]
     assert sorted(follow.partners) == ["economy", "wire"]
     assert {n.decode() for n in ctx.redis.zrange(ctx.keys.feeds_dirty, 0, -1)} == {"all", "economy"}
