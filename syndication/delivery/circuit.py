@@ -67,12 +67,9 @@ def may_send(ctx: Context, partner, now: float, *, take: bool = True) -> bool:
                                       args=[now, partner.breaker_cooldown, int(take)]))
 
 
-def observe(ctx: Context, partner, *, success: bool, now: float, client=None) -> str | None:
-    """Count one success or failure; with `client` (a pipeline) it is only queued (returns None)."""
+def observe(ctx: Context, partner, *, success: bool, now: float) -> str:
     state = ctx.script(OBSERVE)(keys=[ctx.keys.partner_circuit(partner.id)],
-                                 args=[int(success), now, partner.breaker_threshold], client=client)
-    if client is not None and client is not ctx.redis:
-        return None
+                                args=[int(success), now, partner.breaker_threshold])
     return state.decode() if isinstance(state, bytes) else state
 
 

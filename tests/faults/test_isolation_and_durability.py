@@ -15,7 +15,6 @@ both clusters running), so latencies measure the service, not a queue growing wi
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass
 
@@ -23,7 +22,7 @@ import pytest
 import requests
 
 from syndication.delivery import circuit
-from tests.faults.harness import API_KEY, Cluster, Stream, Timing as T, kill
+from tests.faults.harness import API_KEY, Cluster, Stream, Timing as T, kill, parallel
 from tests.support.processes import wait_for
 from tests.support.receiver import Reply
 
@@ -77,22 +76,12 @@ def _measure(tmp_path, hang: bool) -> tuple[Healthy, str]:
 
 def test_hanging_partner_does_not_slow_a_healthy_one(tmp_path_factory):
     results: dict[bool, tuple[Healthy, str]] = {}
-    errors: list[BaseException] = []
     dirs = {False: tmp_path_factory.mktemp("alone"), True: tmp_path_factory.mktemp("hanging")}  # not thread-safe
 
     def measure(hang: bool) -> None:
-        try:
-            results[hang] = _measure(dirs[hang], hang)
-        except BaseException as exc:  # re-raised in the test's thread below
-            errors.append(exc)
+        results[hang] = _measure(dirs[hang], hang)
 
-    threads = [threading.Thread(target=measure, args=(hang,)) for hang in (False, True)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    parallel([lambda: measure(False), lambda: measure(True)])
     (alone, _), (beside, note) = results[False], results[True]
     p99, thr = beside.p99 / alone.p99, beside.throughput / alone.throughput
     print(f"\nisolation, {alone.n} events at {ISOLATION_RATE:.0f}/s: partner a p99 publish-to-push "

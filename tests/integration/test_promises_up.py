@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -52,17 +53,29 @@ def in_namespace(pid: int, *argv: str, env: dict) -> subprocess.CompletedProcess
                           text=True, timeout=60)
 
 
+@contextmanager
+def up_in_namespace(name: str, argv: list[str], env: dict, tmp_path):
+    """`syndication up` in its own network namespace, its API answering; afterwards every process
+    of it (its redis-server too) gone."""
+    up = Proc(name, argv, env, tmp_path, ready="Ctrl-C stops all").start(timeout=60)
+    ns = NetNS(up.p.pid)
+    try:
+        wait_for(lambda: ns(status, f"{BASE}/readyz") == 200, timeout=90, what="up's API ready in the namespace")
+        yield up, ns
+    finally:
+        up.stop(timeout=30)
+        wait_for(lambda: not ns.processes(), timeout=30, what="every process of up gone, redis-server too")
+        ns.close()
+
+
 def test_up_starts_its_own_redis_and_uses_the_local_key_and_the_default_config(tmp_path, unique):
     data = tmp_path / "data"
     ops = {"Authorization": f"Bearer up-ops-{unique}"}
     env = host_env(SYNDICATION_DATA_DIR=str(data), SYNDICATION_OPS_KEYS=f"up-ops-{unique}")
     assert "SYNDICATION_REDIS_URL" not in env and "SYNDICATION_API_KEYS" not in env
     argv = [UNSHARE, "-n", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *UP]
-    up = Proc("up", argv, env, tmp_path, ready="Ctrl-C stops all").start(timeout=60)
-    ns = NetNS(up.p.pid)
-    try:
+    with up_in_namespace("up", argv, env, tmp_path) as (up, ns):
         assert ns.inode != os.stat("/proc/self/ns/net").st_ino, "up must not share the machine's network"
-        wait_for(lambda: ns(status, f"{BASE}/readyz") == 200, timeout=90, what="up's API ready in the namespace")
         said = up.log.read_text()
         assert "no Redis configured or answering; started redis-server on 127.0.0.1:6379" in said, said
         assert "SYNDICATION_API_KEYS not set; local publisher key is 'local-dev-key'" in said
@@ -94,10 +107,6 @@ def test_up_starts_its_own_redis_and_uses_the_local_key_and_the_default_config(t
         assert listed.status_code == 200 and listed.json() == {"deliveries": []}
         keys = ns(lambda: redis.Redis(port=6379).keys("synd:delivery:*"))
         assert keys == []
-    finally:
-        up.stop(timeout=30)
-        wait_for(lambda: not ns.processes(), timeout=30, what="every process of up gone, its redis-server too")
-        ns.close()
 
 
 def test_up_uses_the_redis_answering_on_6379_and_warns_when_its_aof_is_off(tmp_path):
@@ -108,19 +117,12 @@ def test_up_uses_the_redis_answering_on_6379_and_warns_when_its_aof_is_off(tmp_p
               f"({REDIS_BIN} --port 6379 --bind 127.0.0.1 --save '' --appendonly no --dir {data} >/dev/null &) && "
               "for i in $(seq 200); do redis-cli -p 6379 ping >/dev/null 2>&1 && break; sleep 0.05; done && "
               'exec "$@"')
-    up = Proc("up-6379", [UNSHARE, "-n", "--", "sh", "-c", script, "sh", *UP],
-              host_env(SYNDICATION_DATA_DIR=str(data)), tmp_path, ready="Ctrl-C stops all").start(timeout=60)
-    ns = NetNS(up.p.pid)
-    try:
-        wait_for(lambda: ns(status, f"{BASE}/readyz") == 200, timeout=90, what="up's API ready in the namespace")
+    argv = [UNSHARE, "-n", "--", "sh", "-c", script, "sh", *UP]
+    with up_in_namespace("up-6379", argv, host_env(SYNDICATION_DATA_DIR=str(data)), tmp_path) as (up, ns):
         said = up.log.read_text()
         assert "using the Redis answering at redis://127.0.0.1:6379/0" in said, said
         assert "warning: this Redis has AOF off" in said and "started redis-server" not in said
         assert not (data / "redis").exists()
-    finally:
-        up.stop(timeout=30)
-        wait_for(lambda: not ns.processes(), timeout=30, what="every process of up gone, the redis-server too")
-        ns.close()
 
 
 def test_up_without_redis_server_says_how_to_install_it(tmp_path):
