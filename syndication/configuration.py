@@ -9,18 +9,62 @@ once per process (the CLI, workers/app.py, tests) and pass the result down:
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
 from syndication.errors import ConfigError
 from syndication.feeds.spec import load_feeds
 from syndication.partners.registry import Partner, load_partners, resolve_secrets
-from syndication.settings.model import DEFAULT_REDIS_URL, WEBSUB_PARTNER_ID, Settings
+from syndication.settings.model import DAY, DEFAULT_REDIS_URL, OPS_WEBHOOK_PARTNER_ID, WEBSUB_PARTNER_ID, Settings
 from syndication.settings.secret import Secret
+
+KEY_NAME = re.compile(r"^([A-Za-z][A-Za-z0-9_.@-]{0,31}):(.+)$")
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def _keys(raw: str | None) -> tuple[Secret, ...]:
     return tuple(Secret(k.strip()) for k in (raw or "").split(",") if k.strip())
+
+
+def _named_keys(raw: str | None) -> tuple[tuple[Secret, ...], tuple[str, ...]]:
+    """`name:key,...` (plain keys still accepted, named "ops key N"): the name goes in the audit log."""
+    keys, names = [], []
+    for i, entry in enumerate(k.strip() for k in (raw or "").split(",") if k.strip()):
+        m = KEY_NAME.match(entry)
+        keys.append(Secret(m.group(2) if m else entry))
+        names.append(m.group(1) if m else f"ops key {i + 1}")
+    return tuple(keys), tuple(names)
+
+
+def _duration(env: Mapping[str, str], name: str, default: float) -> float:
+    """Plain seconds or a number with a unit: 90s, 15m, 2h, 30d."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    unit = raw[-1].lower() if raw[-1].lower() in UNITS else "s"
+    number = raw[:-1] if raw[-1].lower() in UNITS else raw
+    try:
+        value = float(number) * UNITS[unit]
+    except ValueError:
+        raise ConfigError(f"{name}: expected seconds or a duration like 90s, 15m, 2h, 30d; got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name}: must be more than 0, got {raw!r}")
+    return value
+
+
+def _ops_webhook(env: Mapping[str, str]) -> Partner | None:
+    """The ops webhook as a partner (durable retries, history, circuit), signed when a secret is set."""
+    url = env.get("SYNDICATION_OPS_WEBHOOK_URL")
+    if not url:
+        return None
+    auth = {"type": "standard-webhooks", "secret_env": "SYNDICATION_OPS_WEBHOOK_SECRET"} \
+        if env.get("SYNDICATION_OPS_WEBHOOK_SECRET") else {"type": "none"}
+    try:
+        return Partner(id=OPS_WEBHOOK_PARTNER_ID, url=url, format="json", auth=auth, batch_size=20,
+                       allow_private_network=True, retry={"max_age": 2 * DAY})
+    except ValueError as exc:
+        raise ConfigError(f"SYNDICATION_OPS_WEBHOOK_URL: {exc}") from None
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
@@ -51,11 +95,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         unknown = sorted(set(p.filters.feeds) - feed_names)
         if unknown:
             raise ConfigError(f"partner {p.id}: filters.feeds names unknown feeds: {', '.join(unknown)}")
+    ops_keys, ops_key_names = _named_keys(env.get("SYNDICATION_OPS_KEYS"))
+    ops_webhook = _ops_webhook(env)
+    secrets = {p.id: resolve_secrets(p, env) for p in partners}
+    if ops_webhook:
+        secrets[ops_webhook.id] = resolve_secrets(ops_webhook, env)
     return Settings(
         redis_url=env.get("SYNDICATION_REDIS_URL") or DEFAULT_REDIS_URL,
         key_prefix=prefix,
         api_keys=_keys(env.get("SYNDICATION_API_KEYS")),
-        ops_keys=_keys(env.get("SYNDICATION_OPS_KEYS")),
+        ops_keys=ops_keys,
+        ops_key_names=ops_key_names,
+        delivery_retention=_duration(env, "SYNDICATION_DELIVERY_RETENTION", 30 * DAY),
+        ops_webhook_partner=ops_webhook,
         feed_keys=_keys(env.get("SYNDICATION_FEED_KEYS")),
         partners_file=partners_file,
         feeds_file=feeds_file,
@@ -67,5 +119,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         feeds=feeds,
         websub_partner=Partner(id=WEBSUB_PARTNER_ID, url=hub, format="json", allow_private_network=True,
                                batch_size=20) if hub else None,
-        partner_secrets={p.id: resolve_secrets(p, env) for p in partners},
+        partner_secrets=secrets,
     )

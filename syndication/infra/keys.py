@@ -134,6 +134,34 @@ class Keys:
     def deadletters(self) -> str:
         return f"{self.prefix}deadletters"
 
+    @property
+    def audit(self) -> str:
+        return f"{self.prefix}audit"
+
+    @property
+    def workers(self) -> str:
+        return f"{self.prefix}workers"
+
+    @property
+    def sweeper_last_run(self) -> str:
+        return f"{self.prefix}sweeper:last_run"
+
+    @property
+    def incidents(self) -> str:
+        return f"{self.prefix}incidents"
+
+    def incident(self, incident_id: str) -> str:
+        return f"{self.prefix}incident:{key_part(incident_id)}"
+
+    def partner_failed_ids(self, partner_id: str) -> str:
+        return f"{self.prefix}partner:{key_part(partner_id)}:failed_ids"
+
+    def notice(self, notice_id: str) -> str:
+        return f"{self.prefix}notice:{key_part(notice_id)}"
+
+    def notice_window(self, kind: str, subject: str) -> str:
+        return f"{self.prefix}notice:window:{key_part(kind)}:{key_part(subject)}"
+
     def metric(self, name: str) -> str:
         return f"{self.prefix}metrics:{name}"
 
@@ -185,7 +213,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("partner:{partner_id}:acked", "hash", "article_id -> highest version the partner acknowledged", None),
     Family("partner:{partner_id}:circuit", "hash", "circuit breaker and health",
            ("state", "failures", "opened_at", "last_success_at", "last_failure_at", "failing_since", "probe_at",
-            "opened_count", "disabled", "disabled_at", "disabled_reason")),
+            "opened_count", "disabled", "disabled_at", "disabled_reason", "last_status", "last_error", "incident")),
     Family("partner:{partner_id}:paused", "string", "present while ops paused the partner"),
     Family("partner:{partner_id}:parked", "zset", "delivery_id -> time parked (410 Gone); back to due on enable"),
     Family("partner:{partner_id}:slots", "zset", "batch token -> lease deadline: at most max_in_flight at once"),
@@ -194,6 +222,19 @@ FAMILIES: tuple[Family, ...] = (
     Family("deadletters", "zset", "delivery_id -> time it died"),
     Family("metrics:{name}", "hash", "label set -> value: counters and histogram buckets of every process",
            None),
+    Family("audit", "list", "ops actions (replay, discard, pause, resume, enable, backfill) as JSON, newest "
+           "first, capped at 1000"),
+    Family("workers", "hash", "worker name -> JSON {queues, host, pid, started_at, last_seen}: heartbeats "
+           "every 5 s; a name gone quiet is a missing worker (forgotten after a day)", None),
+    Family("sweeper:last_run", "string", "time the last sweep ran (any worker's)"),
+    Family("incidents", "zset", "incident id -> start time: circuit openings, kept 7 days"),
+    Family("incident:{incident_id}", "hash", "one incident (a partner's circuit opened until it recovered)",
+           ("partner", "started_at", "opened_at", "ended_at", "affected", "last_status", "last_error")),
+    Family("partner:{partner_id}:failed_ids", "string", "HyperLogLog of deliveries that failed during the "
+           "partner's open incident (its deliveries affected)"),
+    Family("notice:{notice_id}", "string", "an ops webhook notification's JSON body (TTL 7 days)"),
+    Family("notice:window:{kind}:{subject}", "hash", "rate limit of one notice kind per subject: sent at, "
+           "suppressed since", ("sent_at", "suppressed")),
     Family("sweep:lock", "string", "held 900 ms by the running sweep (two beats: one sweep)"),
     Family("ops:session:{token_hash}", "hash", "an /ops session; TTL = session lifetime (12 h)",
            ("key_name", "key_index", "key_check", "csrf", "created_at")),

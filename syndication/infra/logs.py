@@ -19,7 +19,8 @@ import sys
 from datetime import datetime, timezone
 
 FIELDS = ("event_id", "article_id", "version", "delivery_id", "partner", "attempt", "outcome", "status",
-          "feed", "latency_ms", "task")
+          "feed", "latency_ms", "task", "action", "target", "actor", "detail", "error_detail", "queue", "worker",
+          "state", "notice")
 
 
 class JsonFormatter(logging.Formatter):

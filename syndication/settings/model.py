@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # types only: at run time this package imports nothing above 
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 WEBSUB_PARTNER_ID = "websub-hub"
+OPS_WEBHOOK_PARTNER_ID = "ops-webhook"
+DAY = 86400.0
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,19 @@ class Settings:
     # The WebSub hub, pinged through the delivery machinery like a partner (retried, recorded).
     websub_partner: Partner | None = None
     partner_secrets: Mapping[str, Mapping[str, Secret]] = field(default_factory=dict, repr=False)
+    # Names of the ops keys, same order as ops_keys ("name:key" in SYNDICATION_OPS_KEYS; else "ops key N"):
+    # the audit log says which key acted, never the key.
+    ops_key_names: tuple[str, ...] = ()
+    # Finished deliveries (delivered, superseded, cancelled) and their attempts expire after this.
+    delivery_retention: float = 30 * DAY
+    # Operational notifications (circuit opened, recovered, dead letters...), pushed like a partner.
+    ops_webhook_partner: Partner | None = None
 
     def partner(self, partner_id: str) -> Partner | None:
         if partner_id == WEBSUB_PARTNER_ID:
             return self.websub_partner
+        if partner_id == OPS_WEBHOOK_PARTNER_ID:
+            return self.ops_webhook_partner
         return next((p for p in self.partners if p.id == partner_id), None)
 
     def secrets_for(self, partner_id: str) -> Mapping[str, Secret]:
@@ -57,8 +68,14 @@ class Settings:
 
     @property
     def push_targets(self) -> tuple[Partner, ...]:
-        """Partners plus the WebSub hub: everything the sweeper pumps."""
-        return self.partners + ((self.websub_partner,) if self.websub_partner else ())
+        """Partners plus the WebSub hub and the ops webhook: everything the sweeper pumps."""
+        return self.partners + tuple(p for p in (self.websub_partner, self.ops_webhook_partner) if p)
+
+    def ops_key_name(self, index: int | None) -> str:
+        """Who acted, for the audit log: the name of ops key `index` (None: the local CLI user)."""
+        if index is None:
+            return "cli"
+        return self.ops_key_names[index] if index < len(self.ops_key_names) else f"ops key {index + 1}"
 
     def feed(self, name: str) -> FeedSpec | None:
         return next((f for f in self.feeds if f.name == name), None)

@@ -1,0 +1,66 @@
+"""Which workers are online, read from their heartbeats in Redis (no Celery needed to ask).
+
+Every worker process writes a heartbeat every HEARTBEAT seconds into the `workers` hash:
+
+    deliveries1@host -> {"queues": ["deliveries"], "host": ..., "pid": ..., "started_at": ..., "last_seen": ...}
+
+A worker that stops cleanly removes its entry; one that dies (kill -9, OOM, host gone) stops
+beating and shows as *missing* after OFFLINE_AFTER seconds, by name, until it comes back (same
+name: `syndication up` and compose give stable node names) or FORGET_AFTER passes. A queue with
+no online worker is the loudest problem `status` reports: its work waits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from typing import Any
+
+from syndication.infra.context import Context
+from syndication.infra.keys import QUEUES
+
+HEARTBEAT = 5.0
+OFFLINE_AFTER = 15.0  # three missed heartbeats
+FORGET_AFTER = 24 * 3600.0
+
+
+def beat(ctx: Context, name: str, queues: list[str], started_at: float, now: float | None = None) -> None:
+    now = now or time.time()
+    doc = {"queues": sorted(queues), "host": socket.gethostname(), "pid": os.getpid(),
+           "started_at": started_at, "last_seen": now}
+    ctx.redis.hset(ctx.keys.workers, name, json.dumps(doc, separators=(",", ":")))
+
+
+def leave(ctx: Context, name: str) -> None:
+    ctx.redis.hdel(ctx.keys.workers, name)
+
+
+def roster(ctx: Context, now: float | None = None) -> list[dict[str, Any]]:
+    """Every known worker, with `online` and `age` (seconds since its last heartbeat)."""
+    now = now or time.time()
+    out, forget = [], []
+    for name, raw in ctx.redis.hgetall(ctx.keys.workers).items():
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            doc = {"queues": [], "last_seen": 0}
+        age = now - float(doc.get("last_seen") or 0)
+        if age > FORGET_AFTER:
+            forget.append(name)
+            continue
+        out.append({"name": name.decode(), **doc, "age": age, "online": age <= OFFLINE_AFTER})
+    if forget:
+        ctx.redis.hdel(ctx.keys.workers, *forget)
+    return sorted(out, key=lambda w: w["name"])
+
+
+def by_queue(workers: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
+    """queue -> {"online": [names], "missing": [names]} for every queue of the service."""
+    out = {q: {"online": [], "missing": []} for q in QUEUES}
+    for w in workers:
+        for q in w.get("queues", []):
+            if q in out:
+                out[q]["online" if w["online"] else "missing"].append(w["name"])
+    return out
