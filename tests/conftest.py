@@ -27,7 +27,7 @@ from pytest_redis import factories
 from syndication.infra.context import Context
 from syndication.configuration import load_settings
 from tests.support import config, logscan
-from tests.support.processes import Proc, api, beat, free_port, worker
+from tests.support.processes import Proc, api, free_port, worker
 from tests.support.receiver import Receiver
 
 REDIS_BIN = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -120,7 +120,6 @@ def service(redis_url, tmp_path_factory) -> Service:
         "events": worker("events", env, tmp),
         "feeds": worker("feeds", env, tmp, concurrency=2),
         "deliveries": worker("deliveries", env, tmp, concurrency=4),
-        "beat": beat(env, tmp),
     }
     svc = Service(f"http://127.0.0.1:{port}", env, Context.build(load_settings(env)), partners, procs)
     try:

@@ -7,9 +7,12 @@
 - a worker consuming the deliveries queue also runs pumps (one per pool slot), long-lived
   threads that take ready partners from Redis and push their batches without a Celery
   message per batch (pipeline/pump.py says why);
+- every worker runs housekeeping beside its pool (pipeline/housekeeping.py): its heartbeat
+  and the sweeper (one sweep a second among all workers, by a Redis lock), so retries and
+  re-drives go on whichever process is down; there is no beat;
 - visibility_timeout far above the longest task (task_time_limit caps it), so
   Redis does not hand a running task to a second worker. Recovery from a
-  dead worker does not wait for it: leases and the sweeper (beat, 1 s)
+  dead worker does not wait for it: leases and the sweeper (1 s)
   re-drive lost work within 60 s.
 - Celery's broker keys live under the same prefix as ours.
 """
@@ -36,7 +39,7 @@ VISIBILITY_TIMEOUT = 3 * TASK_TIME_LIMIT
 
 
 def make_app(settings: Settings) -> Celery:
-    app = Celery("syndication", broker=settings.redis_url, include=["workers.tasks", "workers.beat"])
+    app = Celery("syndication", broker=settings.redis_url, include=["workers.tasks"])
     app.conf.update(
         # One direct exchange per queue: a task lands on exactly one queue, never on all three.
         task_queues=[Queue(q, Exchange(q, type="direct"), routing_key=q) for q in QUEUES],
@@ -48,7 +51,6 @@ def make_app(settings: Settings) -> Celery:
             "syndication.apply_events": {"queue": "events"},
             "syndication.render_feed": {"queue": "feeds"},
             "syndication.push_batch": {"queue": "deliveries"},
-            "syndication.sweep": {"queue": "feeds"},
         },
         task_serializer="json",
         result_serializer="json",
@@ -70,9 +72,6 @@ def make_app(settings: Settings) -> Celery:
             "global_keyprefix": f"{settings.key_prefix}celery:",
             "socket_connect_timeout": 2,
             "health_check_interval": 15,
-        },
-        beat_schedule={
-            "sweep": {"task": "syndication.sweep", "schedule": 1.0, "options": {"expires": 5}},
         },
     )
     return app
@@ -97,26 +96,30 @@ def _json_logs(loglevel=None, **_):
     configure(loglevel or "INFO")
 
 
-_pumps: list = []  # (stopping event, threads) of this process's pumps
+_loops: list = []  # (stopping event, threads) of this process's pumps and housekeeping
 
 
 @signals.worker_ready.connect
-def _start_pumps(sender=None, **_):
-    """A worker consuming the deliveries queue runs one pump per pool slot (pipeline/pump.py)."""
-    from syndication.pipeline import pump
+def _start_loops(sender=None, **_):
+    """Every worker runs housekeeping (heartbeat + sweeper); a worker consuming the deliveries
+    queue also runs one pump per pool slot (pipeline/pump.py)."""
+    from syndication.pipeline import housekeeping, pump
+    from workers.tasks import dispatch
 
-    queues = {q.name for q in sender.task_consumer.queues} if sender and sender.task_consumer else set()
-    if "deliveries" not in queues:
-        return
-    count = max(1, int(sender.controller.concurrency or 1))
-    _pumps.append(pump.start(context(), count))
+    queues = sorted(q.name for q in sender.task_consumer.queues) if sender and sender.task_consumer else []
+    name = getattr(sender, "hostname", None) or f"worker@{os.getpid()}"
+    stopping, thread = housekeeping.start(context(), name, queues, dispatch)
+    _loops.append((stopping, [thread]))
+    if "deliveries" in queues:
+        count = max(1, int(sender.controller.concurrency or 1))
+        _loops.append(pump.start(context(), count))
 
 
 @signals.worker_shutdown.connect
-def _stop_pumps(**_):
-    for stopping, threads in _pumps:
+def _stop_loops(**_):
+    for stopping, _ in _loops:
         stopping.set()
-    for _, threads in _pumps:
+    for _, threads in _loops:
         for t in threads:
             t.join(timeout=15)  # a push in flight finishes and records (bounded by its timeouts)
 

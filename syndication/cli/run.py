@@ -18,7 +18,7 @@ def cmd_api(args) -> int:
         print("warning: SYNDICATION_API_KEYS is empty: every POST /v1/events will get 401", file=sys.stderr)
     from syndication.infra.logs import configure
 
-    configure("INFO")
+    configure(args.log_level)
     # Slow or greedy clients: bounded connections (503 past the limit), idle keep-alives closed
     # after 5 s, headers capped at 16 KiB. uvicorn has no header-read timeout: in production a
     # reverse proxy must bound it (README, "Security model").
@@ -58,14 +58,15 @@ def cmd_up(args) -> int:
     data_dir().mkdir(parents=True, exist_ok=True)
     py = sys.executable
     celery = f"{py} -m celery -A workers"
-    common = "--without-gossip --without-mingle -E -l warning"
+    level = args.log_level.upper()
+    env["SYNDICATION_LOG_LEVEL"] = level
+    common = f"--without-gossip --without-mingle -E -l {level.lower()}"
     manager = Manager()
-    manager.add_process("api", f"{py} -m syndication.cli api --host {args.host} --port {args.port}", env=env)
+    manager.add_process("api", f"{py} -m syndication.cli api --host {args.host} --port {args.port} --log-level {level}", env=env)
     from syndication.cli.topology import worker_specs
 
     for spec in worker_specs(env):
         manager.add_process(spec.name, " ".join([celery, "worker", *spec.args(), common]), env=env)
-    manager.add_process("beat", f"{celery} beat -l warning -s {data_dir() / 'beat-schedule'}", env=env)
     print(f"syndication: API on http://{args.host}:{args.port}  (feeds: /feeds, docs: /docs); Ctrl-C stops all")
     try:
         manager.loop()

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from syndication.infra.context import Context
 
-# KEYS[1] circuit hash. ARGV: success (1|0), now, threshold. Returns the new state.
+# KEYS[1] circuit hash. ARGV: success (1|0), now, threshold. Returns the new state ('opened': it
+# just went from closed to open).
 OBSERVE = """
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 if ARGV[1] == '1' then
@@ -29,10 +30,14 @@ redis.call('HSET', KEYS[1], 'last_failure_at', ARGV[2])
 if redis.call('HEXISTS', KEYS[1], 'failing_since') == 0 then
   redis.call('HSET', KEYS[1], 'failing_since', ARGV[2])
 end
-if state == 'half_open' or (state == 'closed' and failures >= tonumber(ARGV[3])) then
+if state == 'half_open' then  -- the probe failed: open again, the same incident goes on
+  redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', ARGV[2])
+  return 'open'
+end
+if state == 'closed' and failures >= tonumber(ARGV[3]) then
   redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', ARGV[2])
   redis.call('HINCRBY', KEYS[1], 'opened_count', 1)
-  return 'open'
+  return 'opened'  -- closed -> open: an incident starts (delivery/notices.py)
 end
 return state
 """
@@ -73,11 +78,28 @@ def observe(ctx: Context, partner, *, success: bool, now: float) -> str:
     return state.decode() if isinstance(state, bytes) else state
 
 
-def queue_success(pipe, keys, partner_id: str, now: float) -> None:
-    """Queue on `pipe` what OBSERVE does with a success (unconditional: no script needed)."""
+def queue_success(pipe, keys, partner_id: str, now: float) -> int:
+    """Queue on `pipe` what OBSERVE does with a success (unconditional: no script needed).
+
+    First it reads what the success ends (state, open incident, distinct deliveries that failed
+    meanwhile): returns the index of those three results in the pipeline's answer."""
     key = keys.partner_circuit(partner_id)
+    at = len(pipe)
+    pipe.hget(key, "state")
+    pipe.hget(key, "incident")
+    pipe.pfcount(keys.partner_failed_ids(partner_id))
     pipe.hset(key, mapping={"state": "closed", "failures": 0, "last_success_at": now})
-    pipe.hdel(key, "failing_since")
+    pipe.hdel(key, "failing_since", "incident")
+    pipe.delete(keys.partner_failed_ids(partner_id))
+    return at
+
+
+def queue_failure(pipe, keys, partner_id: str, delivery_id: str, status: int | None, error: str | None,
+                  now: float) -> None:
+    """Queue why the partner last failed (status and ops show it) and count the delivery as affected."""
+    pipe.hset(keys.partner_circuit(partner_id), mapping={
+        "last_status": "" if status is None else status, "last_error": (error or "")[:300], "last_failure_at": now})
+    pipe.pfadd(keys.partner_failed_ids(partner_id), delivery_id)
 
 
 def disable(pipe, keys, partner_id: str, now: float, reason: str) -> None:

@@ -32,7 +32,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from syndication.articles import ArticleState
-from syndication.delivery import circuit, http, leases, recording, schedule, websub
+from syndication.delivery import circuit, http, leases, notices, recording, schedule, websub
 from syndication.delivery.decide import decide
 from syndication.delivery.records import Delivery, DeliveryStatus
 from syndication.infra.context import Context
@@ -80,8 +80,8 @@ def load(ctx: Context, partner_id: str, ids: list[str]) -> Loaded:
 
 def superseded(d: Delivery, loaded: Loaded) -> DeliveryStatus | None:
     """Why this delivery must not be sent any more, or None if it should be."""
-    if d.kind == "websub":
-        return None  # a hub ping is always worth sending: the hub fetches the latest bytes
+    if d.kind != "article":
+        return None  # a hub ping is always worth sending (the hub fetches the latest bytes), a notice too
     if d.event_type == "article.withdrawn":
         # Always sent: a partner that never got a version learns nothing it can misuse, while
         # skipping risks a partner keeping an article whose push was on the wire (at-least-once).
@@ -115,7 +115,14 @@ def _prepare_websub(ctx: Context, partner, d: Delivery, loaded: Loaded, now: flo
     return websub.ping(d.article_id)
 
 
-PREPARERS = {"article": _prepare_article, "websub": _prepare_websub}
+def _prepare_notice(ctx: Context, partner, d: Delivery, loaded: Loaded, now: float) -> tuple[bytes, dict]:
+    body = notices.body_of(ctx, d.article_id)
+    headers = {"Content-Type": "application/json"}
+    headers.update(auth_headers(partner, ctx.settings.secrets_for(partner.id), d.id, int(now), body))
+    return body, headers
+
+
+PREPARERS = {"article": _prepare_article, "websub": _prepare_websub, "notice": _prepare_notice}
 
 
 def prepare(ctx: Context, partner, d: Delivery, loaded: Loaded, now: float) -> tuple[bytes, dict[str, str]]:

@@ -8,7 +8,11 @@
 A flush writes the attempts, the new states, retries rescheduled, dead
 letters, parked deliveries, the versions the partner acknowledged, the
 circuit's health (a success as plain commands, failures through its script,
-in order) and the group's metrics summed in process. Scripts run by SHA, not
+in order) and the group's metrics summed in process. What the transaction changed for ops
+(a circuit opened or closed, a dead letter, a partner disabled) is logged and notified after
+it (delivery/notices.py). Log levels follow what ops must act on: a delivery at INFO, a
+retry at WARNING, a dead letter, a disabled partner or an opened circuit at ERROR, a
+recovery at WARNING. Scripts run by SHA, not
 through redis-py's per-pipeline SCRIPT EXISTS; if Redis has forgotten them
 (restarted) they are loaded and run again, each being idempotent.
 """
@@ -20,7 +24,7 @@ import time
 
 from redis.exceptions import NoScriptError
 
-from syndication.delivery import circuit, http, records
+from syndication.delivery import circuit, http, notices, records
 from syndication.delivery.decide import Decision
 from syndication.delivery.records import Attempt, Delivery, DeliveryStatus
 from syndication.infra import metrics
@@ -54,6 +58,8 @@ class Group:
         self.health: list[bool] = []
         self.size = 0
         self.opened = time.monotonic()
+        self.dead: list[tuple[Delivery, http.Response]] = []
+        self.gone: http.Response | None = None  # a 410 in this group: the partner is disabled
 
     def full(self) -> bool:
         return self.size >= GROUP_SIZE or time.monotonic() - self.opened >= GROUP_SECONDS
@@ -74,28 +80,34 @@ class Group:
                            next_attempt_at=decision.due_at,
                            last_status=resp.status if resp.status is not None else "", last_error=resp.error or "")
         self.released.append(d.id)
+        if not decision.delivered:
+            circuit.queue_failure(self.pipe, k, pid, d.id, resp.status, resp.error or resp.excerpt[:200] or None, now)
         if decision.result == "retry":
             self.pipe.zadd(k.partner_due(pid), {d.id: decision.due_at})
             self.tally.inc("retries_scheduled", partner=pid)
         elif decision.result == "parked":
             circuit.disable(self.pipe, k, pid, now, reason=f"HTTP 410 from {self.partner.url}")
             self.pipe.zadd(k.partner_parked(pid), {d.id: now})
+            self.gone = resp
         elif decision.result == "dead":
             self.pipe.zadd(k.deadletters, {d.id: now})
             self.tally.inc("dead_letters", partner=pid)
+            self.dead.append((d, resp))
         if decision.delivered and d.kind == "article":
             self.acked += [d.article_id, str(d.version)]
         if decision.health is not None:
             self.health.append(decision.health)
-        self.tally.inc("deliveries", partner=pid, outcome=decision.result)
+        self.tally.inc("delivery_attempts", partner=pid, outcome=decision.result)
         self.tally.observe("delivery_latency_seconds", resp.latency, partner=pid)
         self.recent.append(f"{now:.3f},{resp.latency:.4f},{int(decision.delivered)}")
         self.size += 1
-        if log.isEnabledFor(logging.INFO):
-            log.info("delivery attempt", extra={
-                "delivery_id": d.id, "partner": pid, "article_id": d.article_id, "version": d.version,
-                "attempt": d.attempts + 1, "outcome": decision.result, "status": resp.status,
-                "latency_ms": round(resp.latency * 1000, 1)})
+        level = logging.INFO if decision.delivered else logging.WARNING if decision.result == "retry" else None
+        if level is not None and log.isEnabledFor(level):  # dead and parked: the notice logs them at ERROR
+            log.log(level, "delivered" if decision.delivered else
+                    f"delivery failed ({_why(resp)}), retry {d.attempts + 2} scheduled", extra={
+                        "delivery_id": d.id, "partner": pid, "article_id": d.article_id, "version": d.version,
+                        "attempt": d.attempts + 1, "outcome": decision.result, "status": resp.status,
+                        "latency_ms": round(resp.latency * 1000, 1)})
 
     def flush(self, now: float, end_slot: str | None = None) -> int | None:
         """Write the group in one transaction (the lease of each id in it ends here too).
@@ -113,8 +125,7 @@ class Group:
             pipe.lpush(k.partner_recent(pid), *self.recent)
             pipe.ltrim(k.partner_recent(pid), 0, 999)
         # The circuit needs order only at the end: a success resets the count, failures after it add up.
-        if any(self.health):
-            circuit.queue_success(pipe, k, pid, now)
+        success_at = circuit.queue_success(pipe, k, pid, now) if any(self.health) else None
         last_success = max((i for i, ok in enumerate(self.health) if ok), default=-1)
         for _ in self.health[last_success + 1:]:
             scripts.append((self.ctx.script(circuit.OBSERVE), [k.partner_circuit(pid)],
@@ -127,8 +138,35 @@ class Group:
             pipe.zcount(k.partner_due(pid), "-inf", now)
         results = pipe.execute(raise_on_error=False)
         _rerun_unloaded(self.ctx, results, scripts)
+        self._tell_ops(results, success_at, now)
         self.__init__(self.ctx, self.partner)
         return int(results[-1]) if end_slot is not None else None
+
+    def _tell_ops(self, results: list, success_at: int | None, now: float) -> None:
+        """After the transaction: start or end an incident, report dead letters and a disabled partner."""
+        ctx, partner = self.ctx, self.partner
+        if success_at is not None:
+            before, incident, affected = results[success_at:success_at + 3]
+            if before in (b"open", b"half_open"):
+                notices.close_incident(ctx, partner, incident.decode() if incident else None, int(affected or 0), now)
+        # Only the circuit script answers "opened" (closed -> open) in this transaction.
+        if any(r in (b"opened", "opened") for r in results if isinstance(r, (bytes, str))):
+            notices.open_incident(ctx, partner, circuit.health(ctx, partner.id), now)
+        if self.gone is not None:
+            notices.notify(ctx, "partner.disabled", partner.id, {
+                "partner": partner.id, "url": partner.url, "status": self.gone.status}, now,
+                message=f"partner {partner.id}: disabled, its endpoint answered HTTP 410 Gone; deliveries "
+                        f"are parked until `syndication partners enable {partner.id}`")
+        for d, resp in self.dead:
+            notices.notify(ctx, "delivery.dead", partner.id, {
+                "partner": partner.id, "delivery_id": d.id, "article_id": d.article_id, "version": d.version,
+                "attempts": d.attempts + 1, "status": resp.status, "error": resp.error}, now,
+                message=f"dead letter: delivery {d.id} to {partner.id} gave up after {d.attempts + 1} attempts "
+                        f"({_why(resp)})")
+
+
+def _why(resp: http.Response) -> str:
+    return f"HTTP {resp.status}" if resp.status is not None else (resp.error or "no answer")
 
 
 def _rerun_unloaded(ctx: Context, results: list, scripts: list) -> None:

@@ -4,9 +4,11 @@ Every worker process writes a heartbeat every HEARTBEAT seconds into the `worker
 
     deliveries1@host -> {"queues": ["deliveries"], "host": ..., "pid": ..., "started_at": ..., "last_seen": ...}
 
-A worker that stops cleanly removes its entry; one that dies (kill -9, OOM, host gone) stops
-beating and shows as *missing* after OFFLINE_AFTER seconds, by name, until it comes back (same
-name: `syndication up` and compose give stable node names) or FORGET_AFTER passes. A queue with
+A worker that stops cleanly marks its entry `stopped_at`; one that dies (kill -9, OOM, host
+gone) stops beating and shows as offline after OFFLINE_AFTER seconds. Either way it is listed
+as *missing*, by name, until it comes back (same name: `syndication up` and compose give
+stable node names) or is forgotten (a clean stop after FORGET_STOPPED: a deliberate
+scale-down stops warning; a death after FORGET_AFTER). A queue with
 no online worker is the loudest problem `status` reports: its work waits.
 """
 
@@ -24,6 +26,7 @@ from syndication.infra.keys import QUEUES
 HEARTBEAT = 5.0
 OFFLINE_AFTER = 15.0  # three missed heartbeats
 FORGET_AFTER = 24 * 3600.0
+FORGET_STOPPED = 3600.0
 
 
 def beat(ctx: Context, name: str, queues: list[str], started_at: float, now: float | None = None) -> None:
@@ -33,8 +36,11 @@ def beat(ctx: Context, name: str, queues: list[str], started_at: float, now: flo
     ctx.redis.hset(ctx.keys.workers, name, json.dumps(doc, separators=(",", ":")))
 
 
-def leave(ctx: Context, name: str) -> None:
-    ctx.redis.hdel(ctx.keys.workers, name)
+def leave(ctx: Context, name: str, now: float | None = None) -> None:
+    raw = ctx.redis.hget(ctx.keys.workers, name)
+    doc = json.loads(raw) if raw else {"queues": []}
+    doc["stopped_at"] = now or time.time()
+    ctx.redis.hset(ctx.keys.workers, name, json.dumps(doc, separators=(",", ":")))
 
 
 def roster(ctx: Context, now: float | None = None) -> list[dict[str, Any]]:
@@ -47,10 +53,11 @@ def roster(ctx: Context, now: float | None = None) -> list[dict[str, Any]]:
         except ValueError:
             doc = {"queues": [], "last_seen": 0}
         age = now - float(doc.get("last_seen") or 0)
-        if age > FORGET_AFTER:
+        stopped = doc.get("stopped_at")
+        if age > FORGET_AFTER or (stopped and now - stopped > FORGET_STOPPED):
             forget.append(name)
             continue
-        out.append({"name": name.decode(), **doc, "age": age, "online": age <= OFFLINE_AFTER})
+        out.append({"name": name.decode(), **doc, "age": age, "online": not stopped and age <= OFFLINE_AFTER})
     if forget:
         ctx.redis.hdel(ctx.keys.workers, *forget)
     return sorted(out, key=lambda w: w["name"])

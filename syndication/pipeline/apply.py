@@ -24,7 +24,7 @@ import json
 import logging
 import time
 from syndication.articles import CasResult
-from syndication.delivery import records, schedule
+from syndication.delivery import notices, records, schedule
 from syndication.feeds import index
 from syndication.infra import metrics
 from syndication.infra.context import Context
@@ -95,6 +95,9 @@ def apply_or_park(ctx: Context, event_id: str, kick: bool = True, cas: CasResult
         pipe.execute()
         log.error("event parked as dead after %d failed attempts", failures,
                   extra={"event_id": event_id, "attempt": failures, "outcome": "dead"}, exc_info=True)
+        notices.notify(ctx, "event.dead", "events", {"event_id": event_id, "attempts": failures, "error": error},
+                       message=f"dead event: {event_id} parked after {failures} failed attempts to apply ({error}); "
+                               f"`syndication events replay {event_id}` after the fix")
         return FollowUp(outcome="dead")
 
 

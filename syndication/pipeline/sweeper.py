@@ -1,6 +1,6 @@
 """The sweeper: finds work whose task was lost and hands it back, once a second.
 
-Run by beat (`syndication.sweep`). It never does the work itself; it returns
+Run by every worker process's housekeeping loop (housekeeping.py). It never does the work itself; it returns
 what must be (re-)queued, as a FollowUp:
 
 - accepted events due for a whole sweep with no batch taking them (the batch
@@ -12,7 +12,7 @@ what must be (re-)queued, as a FollowUp:
   due; every partner with due deliveries and no queued push gets one
   (this is also what pumps scheduled retries when they come due).
 
-A lock makes a second beat, started by mistake, a no-op instead of double work.
+A lock lets one sweep run per second however many workers try: the others skip.
 """
 
 from __future__ import annotations
@@ -35,10 +35,12 @@ EVENT_KICK_WINDOW = 2.0
 
 def sweep(ctx: Context, now: float | None = None) -> FollowUp:
     if not ctx.redis.set(ctx.keys.sweep_lock, 1, nx=True, px=SWEEP_LOCK_MS):
-        metrics.inc(ctx.redis, ctx.keys, "sweeps", outcome="skipped")
-        return FollowUp(outcome="skipped")
-    metrics.inc(ctx.redis, ctx.keys, "sweeps", outcome="ran")
+        return FollowUp(outcome="skipped")  # another worker swept this second: nothing to count
     now = now or time.time()
+    pipe = ctx.redis.pipeline(transaction=False)
+    metrics.inc(pipe, ctx.keys, "sweeps", outcome="ran")
+    pipe.set(ctx.keys.sweeper_last_run, now)
+    pipe.execute()
     late = ingest.due(ctx, older_than=EVENT_GRACE)
     out = FollowUp(outcome="ran", events=late if late and ingest.kick(ctx, older_than=EVENT_KICK_WINDOW) else [])
     # New or edited feeds (re)render on start; then dirty feeds whose render task was lost.

@@ -1,6 +1,6 @@
 """The fault-injection harness: the whole service as OS processes, a steady event stream, end-state checks.
 
-    with Cluster(tmp) as c:                     # redis-server (AOF everysec), API, 3 workers, beat, 2 partners
+    with Cluster(tmp) as c:                     # redis-server (AOF everysec), API, 3 workers, 2 partners
         stream = Stream(c, events=300, rate=25) # posts at a steady rate from 2 threads, retrying until answered
         stream.start()
         snap, looks = c.kill_when_busy("deliveries", lambda s: sum(s.slots.values()))  # frozen, read, kill -9
@@ -43,7 +43,7 @@ from syndication.delivery import schedule
 from syndication.feeds import index, store
 from syndication.feeds.index import RENDER_LOCK_TTL
 from syndication.infra.context import Context
-from tests.support.processes import Proc, api, beat, free_port, wait_for, worker
+from tests.support.processes import Proc, api, free_port, wait_for, worker
 from tests.support.receiver import Receiver
 
 API_KEY = "fault-key"
@@ -56,7 +56,7 @@ FEEDS = ("all", "economy")
 class Timing:
     """What the suite configures, and so what every recovery bound is made of (seconds)."""
 
-    SWEEP = 1.0  # beat sends the sweeper once a second (workers/app.py, beat_schedule)
+    SWEEP = 1.0  # every worker's housekeeping sweeps once a second, one sweep among them (a lock)
     REDRIVE_AFTER = 3.0  # SYNDICATION_EVENT_REDRIVE_AFTER here (default 30): short, so re-drives run in CI
     CONNECT, READ = 1.0, 3.0  # both partners' timeouts
     LEASE = CONNECT + READ + 10.0  # README: a delivery's lease is connect + read timeout + 10 s
@@ -189,7 +189,6 @@ class Cluster:
             "events": worker("events", self.env, tmp, concurrency=4),
             "feeds": worker("feeds", self.env, tmp, concurrency=2),
             "deliveries": worker("deliveries", self.env, tmp, concurrency=8),
-            "beat": beat(self.env, tmp),
         }
         self.extra: list[Proc] = []
         self.ctx: Context | None = None
@@ -215,11 +214,12 @@ class Cluster:
     def restart(self, name: str) -> None:
         self.procs[name].start()
 
-    def second_beat(self) -> Proc:
-        extra = beat(self.env, self.tmp)
-        extra.name = "beat2"
-        extra.log = self.tmp / "beat2.log"
-        extra.argv = extra.argv[:-1] + [str(self.tmp / "beat2-schedule")]
+    def extra_worker(self, queue: str) -> Proc:
+        """One more worker on `queue` (another sweeper competing for the sweep lock)."""
+        extra = worker(queue, self.env, self.tmp, concurrency=2)
+        extra.name = f"{queue}2"
+        extra.log = self.tmp / f"{queue}2.log"
+        extra.argv = [a.replace(f"{queue}-", f"{queue}2-") if a.startswith(f"{queue}-") else a for a in extra.argv]
         self.extra.append(extra)
         return extra.start()
 

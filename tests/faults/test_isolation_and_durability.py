@@ -112,12 +112,12 @@ def test_scheduled_retry_survives_kill_9_of_every_worker(tmp_path):
 
         did = delivery_id("durable", 1, "b")
         wait_for(lambda: ctx.redis.hget(ctx.keys.delivery(did), "status") == b"retrying", what="retry scheduled")
-        for name in ("events", "feeds", "deliveries", "beat"):
+        for name in ("events", "feeds", "deliveries"):
             kill(cluster.procs[name])
         partner.default = Reply()
         assert ctx.redis.zscore(ctx.keys.partner_due("b"), did) is not None  # the schedule is in Redis
         time.sleep(1)  # everything stays down a moment
-        for name in ("events", "feeds", "deliveries", "beat"):
+        for name in ("events", "feeds", "deliveries"):
             cluster.restart(name)
         restarted = time.time()
         wait_for(lambda: ctx.redis.hget(ctx.keys.delivery(did), "status") == b"delivered", timeout=60,

@@ -24,7 +24,7 @@ PARTNER = Partner(id="p", url="https://p.example/", breaker_threshold=3, breaker
 def test_opens_after_threshold_then_one_half_open_probe(ctx):
     for _ in range(2):
         assert circuit.observe(ctx, PARTNER, success=False, now=100) == "closed"
-    assert circuit.observe(ctx, PARTNER, success=False, now=100) == "open"
+    assert circuit.observe(ctx, PARTNER, success=False, now=100) == "opened"  # closed -> open: an incident starts
     assert not circuit.may_send(ctx, PARTNER, 105)
     assert circuit.may_send(ctx, PARTNER, 111, take=False)  # looking takes nothing
     assert circuit.may_send(ctx, PARTNER, 111)  # the probe
@@ -35,7 +35,7 @@ def test_opens_after_threshold_then_one_half_open_probe(ctx):
     assert circuit.observe(ctx, PARTNER, success=True, now=123) == "closed"
     assert circuit.may_send(ctx, PARTNER, 123.1)
     h = circuit.health(ctx, "p")
-    assert h["opened_count"] == "2" and "failing_since" not in h
+    assert h["opened_count"] == "1" and "failing_since" not in h  # incidents: a failed probe continues the one open
 
 
 def test_pause_and_disable(ctx):

@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from syndication.infra.keys import QUEUES
 from tests.support import logscan
 from tests.support.events import article_event
-from tests.support.processes import api, beat, free_port, redis_server, wait_for, worker
+from tests.support.processes import api, free_port, redis_server, wait_for, worker
 from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.integration
@@ -68,9 +68,9 @@ def test_own_redis_prefix_queue_depth_and_an_outage(tmp_path, unique):
             assert requests.post(f"{base}/v1/events", data=json.dumps(ev), headers=headers, timeout=10).status_code == 202
         assert {q: depth(base, q) for q in QUEUES} == {"events": 1, "feeds": 0, "deliveries": 0}
 
-        # Workers and beat: everything drains, is applied, rendered, pushed, pinged.
+        # Workers: everything drains, is applied, rendered, pushed, pinged.
         procs += [worker("events", env, tmp_path), worker("feeds", env, tmp_path, concurrency=2),
-                  worker("deliveries", env, tmp_path), beat(env, tmp_path)]
+                  worker("deliveries", env, tmp_path)]
         for proc in procs[1:]:
             proc.start()
         for ev in events:
@@ -88,7 +88,7 @@ def test_own_redis_prefix_queue_depth_and_an_outage(tmp_path, unique):
         assert any("_kombu.binding." in k for k in celery), keys  # Celery's own keys are there, prefixed
         assert {f"{prefix}event:{ev['event_id']}" for ev in events} <= set(keys)
 
-        # Redis crashes (kill -9). Workers and beat go first: this test is about what the API answers.
+        # Redis crashes (kill -9). Workers go first: this test is about what the API answers.
         for proc in procs[1:]:
             proc.stop()
         store.kill()

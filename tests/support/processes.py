@@ -1,4 +1,4 @@
-"""Starting the service's real processes for tests: API (uvicorn), Celery workers, beat.
+"""Starting the service's real processes for tests: API (uvicorn), Celery workers.
 
 Each runs as its own OS process with the environment a deployment would
 give it, logging to a file under the test's tmp dir. `kill()` sends SIGKILL
@@ -101,12 +101,6 @@ def worker(queue: str, env: dict, logdir: Path, pool: str = "threads", concurren
             "-c", str(concurrency), "-n", f"{queue}-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
             "-E", "-l", "info"]
     return Proc(f"worker-{queue}", argv, env, logdir, ready=" ready.")
-
-
-def beat(env: dict, logdir: Path) -> Proc:
-    argv = [sys.executable, "-m", "celery", "-A", "workers", "beat", "-l", "info",
-            "-s", str(logdir / "beat-schedule")]
-    return Proc("beat", argv, env, logdir, ready="beat: Starting")
 
 
 def api(env: dict, logdir: Path, port: int) -> Proc:

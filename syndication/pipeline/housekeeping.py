@@ -1,0 +1,82 @@
+"""Housekeeping: the loop every worker process runs beside its Celery pool.
+
+    stop = housekeeping.start(ctx, name="feeds@host", queues=["feeds"], dispatch=dispatch)
+
+Once a second it runs the sweeper (re-drives, retries coming due, lost renders; see
+sweeper.py) and hands what it found to `dispatch`; every HEARTBEAT seconds it writes this
+worker's heartbeat (ops/workers.py); once a minute it trims delivery history past retention.
+
+Why in every worker and not in beat: the sweep is what turns a scheduled retry into a push.
+Run by one process (beat, or a task on one queue), that process was a single point of failure
+nobody watched: with it down, retries to *healthy* partners stalled and nothing said why.
+Every worker runs the loop; a Redis lock lets one sweep run per second among them, so any
+one process can die and sweeping goes on. It also keeps sweeps out of Celery: no task
+message per second, no noise in Flower.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+from redis.exceptions import RedisError
+
+from syndication.infra.context import Context
+from syndication.ops import workers
+from syndication.pipeline import sweeper
+
+log = logging.getLogger("syndication.sweeper")
+SWEEP_EVERY = 1.0
+RETENTION_EVERY = 60.0
+
+
+def run(ctx: Context, stopping: threading.Event, name: str, queues: list[str], dispatch: Callable) -> None:
+    started = time.time()
+    next_beat = next_trim = 0.0
+    away = False
+    while not stopping.is_set():
+        now = time.time()
+        try:
+            if now >= next_beat:
+                workers.beat(ctx, name, queues, started, now)
+                next_beat = now + workers.HEARTBEAT
+            found = sweeper.sweep(ctx, now)
+            if found.outcome == "ran":
+                dispatch(found)
+                log.debug("sweep", extra={"outcome": found.outcome})
+            if now >= next_trim:
+                next_trim = now + RETENTION_EVERY
+                _trim(ctx, now)
+            if away:
+                log.warning("housekeeping: Redis is back", extra={"worker": name})
+                away = False
+        except (RedisError, OSError) as exc:
+            if not away:  # once per outage, not once a second
+                log.error("housekeeping: Redis unavailable (%s); sweeps and heartbeats paused", exc,
+                          extra={"worker": name})
+            away = True
+        except Exception:  # a bug in one sweep must not end sweeping for good
+            log.exception("housekeeping: sweep failed", extra={"worker": name})
+        stopping.wait(SWEEP_EVERY)
+    try:
+        workers.leave(ctx, name)
+    except RedisError:
+        pass
+
+
+def _trim(ctx: Context, now: float) -> None:
+    try:
+        from syndication.delivery import retention
+    except ImportError:  # retention trimming lands separately
+        return
+    retention.trim(ctx, now)
+
+
+def start(ctx: Context, name: str, queues: list[str], dispatch: Callable) -> tuple[threading.Event, threading.Thread]:
+    stopping = threading.Event()
+    thread = threading.Thread(target=run, args=(ctx, stopping, name, queues, dispatch), name="housekeeping",
+                              daemon=True)
+    thread.start()
+    return stopping, thread
