@@ -10,7 +10,7 @@
     syndication deliveries replay [ID...] [--partner P] [--since T] [--until T]
     syndication events dead | events replay ID...|--all   events parked after failing to apply
     syndication partners pause|resume|enable P
-    syndication status [--json] [--watch [SECONDS]]
+    syndication status [--json] [--watch [SECONDS]] [--check]
 
 Exit codes: 0 ok, 1 failure (service unreachable, ...), 2 bad input (invalid
 event file, invalid configuration, bad arguments).
@@ -96,6 +96,8 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="queues, workers, partners, retries, dead letters")
     s.add_argument("--json", action="store_true", help="machine-readable")
     s.add_argument("--watch", type=float, nargs="?", const=2.0, metavar="SECONDS", help="refresh every N s")
+    s.add_argument("--check", action="store_true",
+                   help="one line, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (monitoring plugins)")
     s.set_defaults(fn=cmd_status)
     pt = sub.add_parser("partners", help="pause, resume or re-enable a partner")
     pt.add_argument("action", choices=["pause", "resume", "enable"])

@@ -1,56 +1,106 @@
-"""`syndication status`: one screen for the person on call. `--json` for scripts, `--watch` to follow.
+"""`syndication status`: one screen for the person on call. `--json` for scripts, `--watch` to follow,
+`--check` for monitoring.
 
-Shows queue depths (with Celery's priority sub-queues and unacknowledged
-messages), workers online (a broadcast ping with a short timeout), and per
-partner: enabled, circuit, failing since, consecutive failures, waiting
-deliveries and the oldest one's age, scheduled retries, success rate and
-p95 latency over the last hour; then dead letters.
+The screen: queue depths (with Celery's priority sub-queues and unacknowledged
+messages), workers expected vs online per queue (from heartbeats, naming the
+missing ones), the sweeper's last run, Redis memory against maxmemory, and per
+partner: enabled, circuit, failing since, consecutive failures, why (last HTTP
+status or error), waiting deliveries (in-flight included) and the oldest one's
+age, retrying, success rate and p95 latency over the last hour; then dead
+letters, dead events and the problems list (ops/status.problems). Times carry
+their zone.
+
+Exit codes: plain `status` exits 0 (it reports, it does not judge) or 1 with a
+one-line error when Redis cannot be reached. `--check` prints one line and
+exits as monitoring plugins do: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 
 from syndication.cli.common import context
 
-
-def workers_online(timeout: float = 1.0) -> list[str] | None:
-    """Names of workers answering a ping within `timeout`; None if the broker cannot be asked."""
-    try:
-        from workers.app import app
-
-        replies = app.control.ping(timeout=timeout) or []
-    except Exception:  # the broker is down: say "unknown", do not crash the status screen
-        return None
-    return sorted(name for reply in replies for name in reply)
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 
 
-def snapshot(ctx, ping: bool = True) -> dict:
+def snapshot(ctx) -> dict:
     from syndication.ops import status
 
     data = status.status(ctx)
-    data["workers"] = workers_online() if ping else None
+    data["problems"] = status.problems(data)
     return data
+
+
+def check_line(problems: list[dict]) -> tuple[int, str]:
+    """The monitoring-plugin verdict: exit code and one line, critical problems first."""
+    if not problems:
+        return OK, "OK - all partners delivering, every queue has a worker, sweeper running"
+    code = CRITICAL if any(p["severity"] == "critical" for p in problems) else WARNING
+    return code, f"{'CRITICAL' if code == CRITICAL else 'WARNING'} - " + ", ".join(p["text"] for p in problems)
+
+
+def local_time(ts: float | None, with_date: bool = False) -> str:
+    """Local time with its zone name: 14:01:03 CET (or the ISO 8601 date too)."""
+    if not ts:
+        return "-"
+    when = datetime.fromtimestamp(ts).astimezone()
+    return when.isoformat(timespec="seconds") if with_date else f"{when:%H:%M:%S %Z}"
 
 
 def _ago(ts: float | None, now: float) -> str:
     from syndication.ops.status import human_age
 
-    if not ts:
+    return "-" if not ts else f"{local_time(ts)} ({human_age(now - ts)} ago)"
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1048576:.1f} MiB"
+
+
+def _workers_line(data: dict) -> str:
+    parts = []
+    for q, names in data["workers"]["queues"].items():
+        expected = len(names["online"]) + len(names["missing"])
+        colour = "bold red" if not names["online"] else ("yellow" if names["missing"] else "green")
+        missing = f" missing: {', '.join(names['missing'])}" if names["missing"] else ""
+        counts = f"{len(names['online'])}/{expected} online" if expected else "none known"
+        parts.append(f"{q} [{colour}]{counts}[/]{missing}")
+    return "workers: " + "   ".join(parts)
+
+
+def _health_lines(data: dict) -> list[str]:
+    from syndication.ops.status import human_age
+
+    sw, mem = data["sweeper"], data["redis"]
+    sweeper = ("[bold red]never ran[/]" if sw["last_run"] is None else
+               f"last ran {local_time(sw['last_run'])} ({human_age(sw['age'])} ago)")
+    limit = _mib(mem["maxmemory"]) if mem["maxmemory"] else "no maxmemory"
+    memory = f"Redis memory: {_mib(mem['used_memory'])} of {limit}, policy {mem['policy']}"
+    if mem["warning"]:
+        memory += f"   [yellow]warning: {mem['warning']}[/]"
+    return [_workers_line(data), f"sweeper: {sweeper}", memory]
+
+
+def _why(p: dict) -> str:
+    if not p["consecutive_failures"] and p["circuit"] == "closed":
         return "-"
-    return f"{datetime.fromtimestamp(ts, timezone.utc):%H:%M:%S} ({human_age(now - ts)} ago)"
+    parts = [f"HTTP {p['last_status']}" if p.get("last_status") else "", (p.get("last_error") or "")[:60]]
+    return ": ".join(x for x in parts if x) or "-"
 
 
 def render(data: dict):
     from rich.console import Group
+    from rich.markup import escape
     from rich.table import Table
 
     from syndication.ops.status import human_age
 
     now = data["at"]
-    q = Table(title="queues", title_justify="left")
+    q = Table(title=f"queues at {local_time(now, with_date=True)}", title_justify="left")
     for col in ("queue", "depth"):
         q.add_column(col)
     for name, depth in data["queues"].items():
@@ -59,32 +109,57 @@ def render(data: dict):
     q.add_row("events accepted, not applied", str(data["events_pending"]))
     dead = data.get("dead_events", 0)
     q.add_row("dead events (syndication events dead)", f"[bold red]{dead}[/]" if dead else "0")
-    workers = data["workers"]
-    w = "workers online: " + ("unknown (broker unreachable)" if workers is None else
-                              (", ".join(workers) if workers else "[bold red]none[/]"))
     p = Table(title="partners", title_justify="left")
-    for col in ("partner", "enabled", "circuit", "failing since", "fails", "waiting", "oldest", "retries",
-                "last success", "ok 1h", "p95 1h"):
+    for col in ("partner", "enabled", "circuit", "failing since", "fails", "why", "waiting", "in flight",
+                "oldest", "retrying", "last success", "ok 1h", "p95 1h"):
         p.add_column(col)
     colours = {"open": "bold red", "half_open": "yellow", "closed": "green"}
     for r in data["partners"]:
         enabled = "paused" if r["paused"] else ("yes" if r["enabled"] else f"[red]no[/] {r['disabled_reason'] or ''}")
         rate = r["success_rate_last_hour"]
         p.add_row(r["id"], enabled, f"[{colours.get(r['circuit'], '')}]{r['circuit']}[/]",
-                  _ago(r["failing_since"], now), str(r["consecutive_failures"]), str(r["waiting"]),
-                  human_age(r["oldest_waiting_seconds"]), str(r["scheduled_retries"]), _ago(r["last_success_at"], now),
+                  _ago(r["failing_since"], now), str(r["consecutive_failures"]), escape(_why(r)),
+                  str(r["waiting"]), str(r["in_flight"]), human_age(r["oldest_waiting_seconds"]),
+                  str(r["retrying"]), _ago(r["last_success_at"], now),
                   "-" if rate is None else f"{rate:.0%}",
                   "-" if r["p95_latency_ms_last_hour"] is None else f"{r['p95_latency_ms_last_hour']:.0f}ms")
-    summary = (f"scheduled retries: {data['scheduled_retries']}   dead letters: {data['dead_letters']}   "
+    summary = (f"scheduled retries: {data['scheduled_retries']}   retrying: {data['retrying']}   "
+               f"dead letters: {data['dead_letters']}   dead events: {data['dead_events']}   "
                f"feeds waiting to render: {data['feeds_dirty']}")
-    return Group(q, w, p, summary)
+    styles = {"critical": "bold red", "warning": "yellow"}
+    problems = [f"[{styles[x['severity']]}]{x['severity'].upper()}[/] {escape(x['text'])}" for x in data["problems"]]
+    return Group(q, *_health_lines(data), p, summary, "problems: " + ("none" if not problems else ""), *problems)
+
+
+def _redis_down(exc: Exception) -> str:
+    return f"cannot reach Redis ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})"
 
 
 def cmd_status(args) -> int:
+    from redis.exceptions import RedisError
+
+    from syndication.errors import ConfigError
+
+    if getattr(args, "check", False):
+        try:
+            code, line = check_line(snapshot(context())["problems"])
+        except (RedisError, OSError) as exc:
+            code, line = UNKNOWN, f"UNKNOWN - {_redis_down(exc)}"
+        except (ConfigError, SystemExit) as exc:  # settings_or_exit already said why on stderr
+            code, line = UNKNOWN, f"UNKNOWN - configuration error{': ' + str(exc) if str(exc) not in ('', '2') else ''}"
+        print(line)
+        return code
+    try:
+        return _show(context(), args)
+    except RedisError as exc:
+        print(f"status: {_redis_down(exc)}", file=sys.stderr)
+        return 1
+
+
+def _show(ctx, args) -> int:
     from rich.console import Console
     from rich.live import Live
 
-    ctx = context()
     if args.json:
         print(json.dumps(snapshot(ctx), indent=2))
         return 0

@@ -1,21 +1,35 @@
-"""What ops need to see, read from Redis in one pass: queues, partners, retries, dead letters.
+"""What ops need to see, read from Redis in one pass, and the one judgement of whether it is healthy.
 
-Used by `syndication status`, `/ops`, and the live gauges of `/metrics`.
-Workers online is not here: asking Celery needs Celery, so the CLI (the
-composition root) adds it.
+`status(ctx)` is used by `syndication status`, `/ops` and the live gauges of
+`/metrics`: queues, partners (waiting, retrying, the last failure's why),
+workers from their heartbeats (ops/workers.py), the sweeper's last run,
+Redis memory, dead letters and dead events.
+
+`problems(status)` is the single place that decides what is wrong and how
+badly (critical / warning): the `/ops` banner and `syndication status
+--check` both print what it returns, so they can never disagree.
 """
 
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from typing import Any
 
-from syndication.infra.context import Context
 from syndication.delivery import circuit
+from syndication.infra.context import Context
 from syndication.infra.keys import QUEUES
+from syndication.ops import workers
 
 # kombu's Redis transport keeps priority sub-queues beside each queue: name + "\x06\x16" + priority.
 PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+# How many of a partner's due and in-flight ids are read for the oldest age and the retrying count.
+SAMPLE = 100
+
+FAILING_CRITICAL_AFTER = 300.0  # a partner failing this long is an incident, not a blip
+OLDEST_WARNING_AFTER = 300.0
+SWEEPER_CRITICAL_AFTER = 30.0  # it runs every second: 30 s silent means nothing pumps retries
+MEMORY_WARNING_RATIO = 0.8
 
 
 def human_age(seconds: float | None) -> str:
@@ -26,6 +40,11 @@ def human_age(seconds: float | None) -> str:
         if seconds >= size:
             return f"{seconds / size:.1f}{unit}"
     return f"{seconds:.0f}s"
+
+
+def utc_clock(ts: float) -> str:
+    """12:01:03Z: a time of day with its zone, for one-line messages."""
+    return f"{datetime.fromtimestamp(ts, timezone.utc):%H:%M:%SZ}"
 
 
 def queue_depths(ctx: Context) -> tuple[dict[str, int], int]:
@@ -47,24 +66,41 @@ def _p95(values: list[float]) -> float | None:
     return values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
 
 
+def _float(value) -> float | None:
+    return float(value) if value not in (None, "") else None
+
+
 def partner_status(ctx: Context, partner, now: float) -> dict[str, Any]:
+    """One partner's line of the status screen.
+
+    `oldest_waiting_seconds` and `retrying` look at the first SAMPLE due ids (by due time) and
+    the first SAMPLE in-flight ids (claimed by a batch, not yet answered): exact unless more than
+    that many wait. `retrying` = scheduled retries + sampled ready/in-flight deliveries whose
+    record says "retrying" (failed at least once).
+    """
     k = ctx.keys
     pipe = ctx.redis.pipeline(transaction=False)
     pipe.zcount(k.partner_due(partner.id), "-inf", now)
     pipe.zcount(k.partner_due(partner.id), f"({now}", "+inf")
     pipe.zcard(k.partner_inflight(partner.id))
-    pipe.zrange(k.partner_due(partner.id), 0, 99)
+    pipe.zrange(k.partner_due(partner.id), 0, SAMPLE - 1)
+    pipe.zrange(k.partner_inflight(partner.id), 0, SAMPLE - 1)
     pipe.lrange(k.partner_recent(partner.id), 0, 999)
     pipe.zcard(k.partner_parked(partner.id))
-    ready, scheduled, inflight, first_ids, recent, parked = pipe.execute()
+    ready, scheduled, inflight, first_ids, inflight_ids, recent, parked = pipe.execute()
     health = circuit.health(ctx, partner.id)
-    oldest = None
-    if first_ids:
+    waiting_ids = list(dict.fromkeys([*first_ids, *inflight_ids]))  # a retry's first id may be due later
+    recently_failed = set(first_ids[:ready]) | set(inflight_ids)  # due by now come first
+    oldest, retrying_now = None, 0
+    if waiting_ids:
         p2 = ctx.redis.pipeline(transaction=False)
-        for did in first_ids:
-            p2.hget(k.delivery(did.decode()), "created_at")
-        created = [float(c) for c in p2.execute() if c]
-        oldest = now - min(created) if created else None
+        for did in waiting_ids:
+            p2.hmget(k.delivery(did.decode()), "created_at", "status")
+        rows = p2.execute()
+        created = [float(c) for c, _ in rows if c]
+        oldest = max(0.0, now - min(created)) if created else None
+        retrying_now = sum(1 for did, (_, st) in zip(waiting_ids, rows)
+                           if did in recently_failed and st == b"retrying")
     hour = [line.decode().split(",") for line in recent]
     hour = [(float(t), float(lat), ok == "1") for t, lat, ok in hour if float(t) >= now - 3600]
     return {
@@ -74,13 +110,19 @@ def partner_status(ctx: Context, partner, now: float) -> dict[str, Any]:
         "paused": health["paused"],
         "circuit": health.get("state", "closed"),
         "consecutive_failures": int(health.get("failures") or 0),
-        "failing_since": float(health["failing_since"]) if health.get("failing_since") else None,
-        "last_success_at": float(health["last_success_at"]) if health.get("last_success_at") else None,
+        "failing_since": _float(health.get("failing_since")),
+        "last_success_at": _float(health.get("last_success_at")),
+        "last_failure_at": _float(health.get("last_failure_at")),
+        "last_status": int(health["last_status"]) if (health.get("last_status") or "").isdigit() else None,
+        "last_error": health.get("last_error") or None,
+        "incident": health.get("incident") or None,
+        "disabled": health["disabled"],  # by a 410 Gone (not by the partners file)
         "disabled_reason": health.get("disabled_reason") if health["disabled"] else None,
         "waiting": ready + scheduled + inflight,
         "ready": ready,
         "in_flight": inflight,
         "scheduled_retries": scheduled,
+        "retrying": scheduled + retrying_now,
         "parked": parked,
         "oldest_waiting_seconds": oldest,
         "attempts_last_hour": len(hour),
@@ -89,10 +131,31 @@ def partner_status(ctx: Context, partner, now: float) -> dict[str, Any]:
     }
 
 
+def redis_memory(ctx: Context) -> dict[str, Any]:
+    """Used memory against maxmemory, and a warning when Redis could drop or refuse delivery state:
+    no maxmemory (it grows until the host kills it) or an evicting policy (it deletes keys)."""
+    info = ctx.redis.info("memory")
+    used, limit = int(info.get("used_memory", 0)), int(info.get("maxmemory", 0))
+    policy = info.get("maxmemory_policy", "noeviction")
+    policy = policy.decode() if isinstance(policy, bytes) else str(policy)
+    warning = None
+    if policy != "noeviction":
+        warning = f"Redis maxmemory-policy {policy} evicts keys: delivery state can be deleted (use noeviction)"
+    elif not limit:
+        warning = "Redis has no maxmemory: it grows until the host runs out of memory"
+    return {"used_memory": used, "maxmemory": limit, "policy": policy, "warning": warning}
+
+
+def sweeper(ctx: Context, now: float) -> dict[str, float | None]:
+    last = _float(ctx.redis.get(ctx.keys.sweeper_last_run))
+    return {"last_run": last, "age": max(0.0, now - last) if last is not None else None}
+
+
 def status(ctx: Context, now: float | None = None) -> dict[str, Any]:
     now = now or time.time()
     depths, unacked = queue_depths(ctx)
     partners = [partner_status(ctx, p, now) for p in ctx.settings.push_targets]
+    roster = workers.roster(ctx, now)
     return {
         "at": now,
         "queues": depths,
@@ -100,7 +163,75 @@ def status(ctx: Context, now: float | None = None) -> dict[str, Any]:
         "events_pending": ctx.redis.zcard(ctx.keys.events_pending),
         "partners": partners,
         "scheduled_retries": sum(p["scheduled_retries"] for p in partners),
+        "retrying": sum(p["retrying"] for p in partners),
         "dead_letters": ctx.redis.zcard(ctx.keys.deadletters),
         "dead_events": ctx.redis.zcard(ctx.keys.events_dead),
         "feeds_dirty": ctx.redis.zcard(ctx.keys.feeds_dirty),
+        "workers": {"queues": workers.by_queue(roster), "list": roster},
+        "sweeper": sweeper(ctx, now),
+        "redis": redis_memory(ctx),
     }
+
+
+def _why(p: dict) -> str:
+    parts = [f"HTTP {p['last_status']}" if p.get("last_status") else "", p.get("last_error") or ""]
+    why = ": ".join(x for x in parts if x)
+    return f" ({why[:120]})" if why else ""
+
+
+def _partner_problems(p: dict, now: float) -> list[dict[str, str]]:
+    what, out = f"partner:{p['id']}", []
+
+    def add(severity: str, text: str) -> None:
+        out.append({"severity": severity, "what": what, "text": text})
+
+    since = p.get("failing_since")
+    if p.get("disabled"):
+        add("critical", f"partner {p['id']} disabled{': ' + p['disabled_reason'] if p.get('disabled_reason') else ''}")
+    if p["circuit"] == "open":
+        add("critical", f"partner {p['id']} circuit open, failing since "
+                        f"{utc_clock(since or p.get('last_failure_at') or now)}{_why(p)}")
+    elif p["consecutive_failures"] > 0 and since and now - since > FAILING_CRITICAL_AFTER:
+        add("critical", f"partner {p['id']} failing since {utc_clock(since)}{_why(p)}")
+    if out:  # a partner in trouble: its warnings would only repeat it
+        return out
+    if p["consecutive_failures"] > 0:
+        add("warning", f"partner {p['id']} retrying after {p['consecutive_failures']} failure(s){_why(p)}")
+    if p["paused"]:
+        add("warning", f"partner {p['id']} paused")
+    oldest = p.get("oldest_waiting_seconds")
+    if oldest is not None and oldest > OLDEST_WARNING_AFTER:
+        add("warning", f"partner {p['id']} oldest delivery waiting {human_age(oldest)}")
+    return out
+
+
+def problems(st: dict) -> list[dict[str, str]]:
+    """What is wrong, critical first: [{"severity": "critical"|"warning", "what", "text"}]."""
+    now, out = st["at"], []
+    for p in st["partners"]:
+        out += _partner_problems(p, now)
+    for q, names in st["workers"]["queues"].items():
+        missing = f" (missing: {', '.join(names['missing'])})" if names["missing"] else ""
+        if not names["online"]:
+            out.append({"severity": "critical", "what": f"queue:{q}",
+                        "text": f"no worker online on queue {q}{missing}"})
+        elif names["missing"]:
+            out.append({"severity": "warning", "what": f"queue:{q}",
+                        "text": f"worker missing on queue {q}: {', '.join(names['missing'])}"})
+    sw = st["sweeper"]
+    if sw["last_run"] is None:
+        out.append({"severity": "critical", "what": "sweeper", "text": "sweeper has never run"})
+    elif sw["age"] > SWEEPER_CRITICAL_AFTER:
+        out.append({"severity": "critical", "what": "sweeper",
+                    "text": f"sweeper last ran {human_age(sw['age'])} ago ({utc_clock(sw['last_run'])})"})
+    if st["dead_letters"]:
+        out.append({"severity": "warning", "what": "dead_letters", "text": f"{st['dead_letters']} dead letter(s)"})
+    if st["dead_events"]:
+        out.append({"severity": "warning", "what": "dead_events", "text": f"{st['dead_events']} dead event(s)"})
+    mem = st["redis"]
+    if mem["maxmemory"] and mem["used_memory"] > MEMORY_WARNING_RATIO * mem["maxmemory"]:
+        out.append({"severity": "warning", "what": "redis:memory",
+                    "text": f"Redis memory {mem['used_memory'] / mem['maxmemory']:.0%} of maxmemory"})
+    if mem["warning"]:
+        out.append({"severity": "warning", "what": "redis:policy", "text": mem["warning"]})
+    return sorted(out, key=lambda x: x["severity"] != "critical")
