@@ -464,6 +464,9 @@ def test_feeds_worker_down_then_extra_sweepers(tmp_path, size, report_rows):
             # Four workers sweep; the lock (900 ms) lets at most one sweep run per 0.9 s, and a
             # loop sleeping 1 s in each of four workers leaves no second without one.
             assert 0.7 <= ran / (t1 - t0) <= 1 / 0.9 + 0.1, ran / (t1 - t0)
+            # The bound: a retry to a healthy partner lands within 10 s with a worker down
+            # (the circuit's cool-down, when the outage opened it, comes on top).
+            assert drained <= 10 + T.BREAKER_COOLDOWN, drained
 
         return Fault(end, (f"feeds worker killed {feeds_down:.0f} s ({waiting} retries scheduled meanwhile, "
                            f"drained {drained:.1f} s after the partner healed), then 4 sweeping workers "
