@@ -14,7 +14,7 @@ starts its own throwaway `redis-server` on a free port (never 6379; AOF everysec
 `--no-aof` to compare), a fast partner server (benchmarks/harness/partner.py, its own process),
 and for each case a fresh service started exactly as `syndication up` starts it: `syndication
 api`, one Celery worker per `syndication.cli.topology.worker_specs(env)` (events, feeds, and one
-deliveries worker per core) with `--without-gossip --without-mingle -E -l warning`, and beat.
+deliveries worker per core) with `--without-gossip --without-mingle -E -l warning`.
 Everything listens on 127.0.0.1 only; counts and waits are bounded (a case that does not finish
 within --case-timeout reports what arrived, marked "timed out"); every process it started is
 stopped on exit, Ctrl-C or error.

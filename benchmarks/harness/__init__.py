@@ -3,7 +3,7 @@
 One concept per module (import them as `from benchmarks.harness import processes`):
 
     processes    child processes: redis-server on a free port (AOF everysec), the API, Celery workers,
-                 beat, and run_guarded(), the one runner that always stops them
+                 and run_guarded(), the one runner that always stops them
     static_baseline  `syndication api` with static-bytes paths answered first: the same server's
                  HTTP ceiling, the baseline of feed serving (runs as its own process)
     partner      the fast loopback partner HTTP server (its own process) and the driver's handle on it

@@ -3,7 +3,7 @@
 Owns: free ports; `Proc`, one child in its own process group logging to a file; `Processes`, all
 the children of a run, stopped in reverse order exactly once; a throwaway redis-server on a free
 port (AOF everysec, as production, unless told otherwise); the service's processes as `syndication up`
-runs them (API, the Celery workers of syndication.cli.topology.worker_specs, beat) and their environment; the API with static-bytes baseline
+runs them (API, the Celery workers of syndication.cli.topology.worker_specs) and their environment; the API with static-bytes baseline
 paths in front (static_baseline.py); and `run_guarded`, the one runner that stops everything it started, also on Ctrl-C,
 SIGTERM or an error, and keeps the logs only when there is something to debug.
 """
@@ -227,12 +227,6 @@ def spec_proc(spec, env: dict, logdir: Path, *, tag: str = "", loglevel: str = "
 def pool_of(spec) -> str:
     """How a spec's pool reads in a report: `threads x4`."""
     return f"{spec.pool} x{spec.concurrency}"
-
-
-def beat_proc(env: dict, logdir: Path, name: str, loglevel: str) -> Proc:
-    argv = [sys.executable, "-m", "celery", "-A", "workers", "beat", "-l", loglevel,
-            "-s", str(logdir / f"{name}-schedule")]
-    return Proc(name, argv, env, logdir)
 
 
 def commands(procs) -> list[str]:

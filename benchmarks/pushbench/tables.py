@@ -13,7 +13,7 @@ from benchmarks.pushbench.measure import latency_of
 from benchmarks.pushbench.targets import role
 
 NAN = float("nan")
-ROLE_ORDER = ("api", "events", "feeds", "deliveries", "beat", "naive-api", "naive-worker", "redis", "proxy",
+ROLE_ORDER = ("api", "events", "feeds", "deliveries", "naive-api", "naive-worker", "redis", "proxy",
               "partner", "driver")
 
 
@@ -170,7 +170,7 @@ def proxy_table(doc: dict):
               f(v["redis_cmds_per_delivery"], ".1f"), f(v["redis_round_trips_per_delivery"], ".1f"),
               f(v.get("proxy_round_trips_per_delivery"), ".1f"), f(100 * other_cores(v), ".0f", "%"), style="bold")
     t.caption = ("two fresh services back to back, direct then through the proxy, the same burst; every service "
-                 "process (API, workers, beat) reaches Redis through the proxy (SYNDICATION_REDIS_URL); "
+                 "process (API, workers) reaches Redis through the proxy (SYNDICATION_REDIS_URL); "
                  "round trips (proxy) = request chunks the proxy forwarded client -> Redis, per delivery; the real "
                  "distance is the measured PING: 2 x the delay plus loopback and the proxy's own time; other load = "
                  "CPU of processes not started by this run during the burst, % of a core (a shared machine)")

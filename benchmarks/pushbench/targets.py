@@ -6,7 +6,7 @@ role is its name without trailing digits or `.N`), `alive()`, `applied()` (every
 applied, or None where there is no such thing) and `busy()` (work left, for settling).
 
 `Service` starts the processes exactly as `syndication up` does: `syndication api`, one Celery
-worker per spec of syndication.cli.topology.worker_specs(env) (several deliveries processes), beat.
+worker per spec of syndication.cli.topology.worker_specs(env) (several deliveries processes).
 Its Redis may be reached through the delay proxy (`redis_url`); the driver itself always talks to
 Redis directly, and counts its own commands so that they can be left out of the service's.
 """
@@ -76,7 +76,7 @@ class _Target:
 
 
 class Service(_Target):
-    """One fresh service (API, the workers of worker_specs, beat) for one partners file; stopped on exit."""
+    """One fresh service (API, the workers of worker_specs) for one partners file; stopped on exit."""
 
     def __init__(self, procs: processes.Processes, redis_url: str, partner: Partner, n_partners: int, logdir: Path,
                  secret: str, *, tag: str, service_redis_url: str | None = None, hanging: int = 0):
@@ -95,7 +95,6 @@ class Service(_Target):
         self.procs = {"api": processes.api_proc(env, self.port, logdir, name=f"{tag}-api")}
         for spec in self.specs:
             self.procs[spec.name] = processes.spec_proc(spec, env, logdir, tag=f"{tag}-")
-        self.procs["beat"] = processes.beat_proc(env, logdir, f"{tag}-beat", "warning")
         # The driver reads the service's keys directly, never through the proxy.
         self.ctx = processes.service_context({**env, "SYNDICATION_REDIS_URL": redis_url})
         self.driver_cmds = self.driver_reads = 0
@@ -128,15 +127,15 @@ class Service(_Target):
         return {"events_pending": vals[0], "due": sum(vals[1::2]), "inflight": sum(vals[2::2])}
 
     def warm_up(self, run: str, n_events: int, secret: str) -> None:
-        """Also proves every process is up: beat's first sweep and the feeds worker's first render."""
+        """Also proves every process is up: the workers' first sweep and the feeds worker's first render."""
         super().warm_up(run, n_events, secret)
         r, k = self.ctx.redis, self.ctx.keys
         deadline = time.time() + 60
         while not (float(r.hget(f"{k.prefix}metrics:sweeps", "outcome=ran") or 0) > 0
                    and r.exists(k.feed_rendered("all", "json"))):
             if time.time() > deadline:
-                raise BenchError("timed out waiting for beat's first sweep and the feeds worker's first render; "
-                                 f"beat log:\n{self.procs['beat'].tail(10)}")
+                raise BenchError("timed out waiting for the workers' first sweep and the feeds worker's first "
+                                 f"render; feeds log:\n{self.procs['feeds'].tail(10)}")
             self.alive()
             time.sleep(0.1)
         self.wait_quiet()
