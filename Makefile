@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## run: install, then API + workers + beat in the foreground (starts a local Redis if none answers)
+## run: install, then the API and every worker in the foreground (starts a local Redis if none answers)
 run: $(STAMP)
 	$(BIN)/syndication up
 
