@@ -1,4 +1,5 @@
-"""GET /metrics: Prometheus text format. Worker-side values come from Redis (see syndication/metrics.py).
+"""GET /metrics: Prometheus text format. Counters of every process come from Redis (infra/metrics.py),
+live gauges from the status snapshot (ops/gauges.py), feed requests from this process.
 
 In the OpenAPI document (tag `ops`) because anyone can call it, as the README says (put it behind
 your network); its body is for Prometheus, not for generated clients, hence just `text/plain`.
@@ -9,21 +10,24 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
-from syndication.ops import status
 from syndication.infra.metrics import RedisCollector
+from syndication.ops.gauges import LiveGauges
 from syndication.api import schema
 
 router = APIRouter(tags=["ops"])
 
 
 class ApiMetrics:
-    """The API process's own registry: feed requests, plus the Redis collector for everything else."""
+    """The API process's own registry: feed requests, plus the collectors for everything else."""
 
     def __init__(self, ctx):
         self.registry = CollectorRegistry()
         self.feed_requests = Counter("syndication_feed_requests", "Feed requests by HTTP status",
                                      ["status"], registry=self.registry)
-        self.registry.register(RedisCollector(ctx, gauges=status.status))
+        for served in ("200", "304"):  # present from the first scrape, like every other series
+            self.feed_requests.labels(served)
+        self.registry.register(RedisCollector(ctx))
+        self.registry.register(LiveGauges(ctx))
 
 
 @router.get(

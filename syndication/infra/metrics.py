@@ -7,20 +7,25 @@ pipeline the caller already runs. Hot paths (a push batch records dozens of
 deliveries a second) add up in a `Tally` in process and write the sums in
 the pipeline that records their outcomes: one HINCRBYFLOAT per series and
 bucket per group, not a dozen per observation. The API's `/metrics` reads those hashes
-on each scrape and adds live gauges (queue depths, circuit states, dead
-letters, scheduled retries). What only the API sees (feed requests) is
-counted in the API process, as usual for a scraped process.
+on each scrape; the live gauges (queue depths, partner health, workers...) are
+ops/gauges.py. What only the API sees (feed requests) is counted in the API
+process, as usual for a scraped process.
+
+Every series a configuration can have is in the first scrape, at 0 until
+something happens (`known_series`): `increase()` and alert rules need a
+series to exist before its first increment, or the first dead letter of a
+partner is invisible to `increase(...[15m]) > 0`.
 
 All names start with `syndication_`.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Iterable
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
+from syndication.events import EVENT_TYPES
 from syndication.infra.keys import Keys
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -30,7 +35,8 @@ COUNTERS = {
     "events_accepted": ("Events accepted by type", ("type",)),
     "events_rejected": ("Events rejected by reason", ("reason",)),
     "events_applied": ("Events applied by outcome (applied, replay, stale)", ("outcome",)),
-    "deliveries": ("Delivery attempts by partner and outcome", ("partner", "outcome")),
+    "delivery_attempts": ("Delivery attempts by partner and outcome (delivered, retry, dead, parked)",
+                          ("partner", "outcome")),
     "retries_scheduled": ("Retries scheduled by partner", ("partner",)),
     "dead_letters": ("Deliveries that became dead letters, by partner", ("partner",)),
     "feed_renders": ("Feed renders by feed", ("feed",)),
@@ -42,7 +48,33 @@ HISTOGRAMS = {
     "delivery_latency_seconds": ("Delivery request latency by partner", ("partner",), LATENCY_BUCKETS),
     "feed_render_seconds": ("Feed render duration by feed", ("feed",), RENDER_BUCKETS),
 }
-CIRCUIT_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+# The label values each counter can take (besides partners and feeds, which come from the settings).
+DELIVERY_RESULTS = ("delivered", "retry", "dead", "parked")  # decide.Decision.result
+# The API's reasons for refusing an event (api/app.py: 401, 413, 415 by name; 422 as "invalid").
+REJECT_REASONS = ("unauthorized", "body_too_large", "unsupported_media_type", "invalid")
+APPLY_OUTCOMES = ("applied", "replay", "stale")
+APPLY_FAILURES = ("retry", "dead")
+SWEEP_OUTCOMES = ("ran", "skipped")
+
+
+def known_series(settings) -> dict[str, list[dict[str, str]]]:
+    """metric -> every label set this configuration can produce: shown at 0 before the first increment."""
+    partners = [p.id for p in settings.push_targets]
+    feeds = [f.name for f in settings.feeds]
+    return {
+        "events_accepted": [{"type": t} for t in EVENT_TYPES],
+        "events_rejected": [{"reason": r} for r in REJECT_REASONS],
+        "events_applied": [{"outcome": o} for o in APPLY_OUTCOMES],
+        "events_failed": [{"outcome": o} for o in APPLY_FAILURES],
+        "delivery_attempts": [{"partner": p, "outcome": o} for p in partners for o in DELIVERY_RESULTS],
+        "retries_scheduled": [{"partner": p} for p in partners],
+        "dead_letters": [{"partner": p} for p in partners],
+        "feed_renders": [{"feed": f} for f in feeds],
+        "feed_items_skipped": [{"feed": f} for f in feeds],
+        "sweeps": [{"outcome": o} for o in SWEEP_OUTCOMES],
+        "delivery_latency_seconds": [{"partner": p} for p in partners],
+        "feed_render_seconds": [{"feed": f} for f in feeds],
+    }
 
 
 def _field(labels: dict[str, str]) -> str:
@@ -102,11 +134,11 @@ class Tally:
 
 
 class RedisCollector:
-    """prometheus_client collector: Redis-backed counters/histograms plus live gauges."""
+    """prometheus_client collector of the counters and histograms every process writes to Redis."""
 
-    def __init__(self, ctx, gauges=None):
+    def __init__(self, ctx):
         self.ctx = ctx
-        self.gauges = gauges  # callable(ctx) -> dict of live values (from ops.status)
+        self.known = known_series(ctx.settings)
 
     def collect(self) -> Iterable:
         r, keys = self.ctx.redis, self.ctx.keys
@@ -116,44 +148,29 @@ class RedisCollector:
         values = dict(zip((*COUNTERS, *HISTOGRAMS), pipe.execute()))
         for name, (doc, labelnames) in COUNTERS.items():
             fam = CounterMetricFamily(f"syndication_{name}", doc, labels=labelnames)
+            # Keyed by label values, not by field: two writers naming labels in another order
+            # must still make one series (a duplicate would make the whole scrape invalid).
+            found = {self._key(labels, labelnames): 0.0 for labels in self.known.get(name, ())}
             for field, v in values[name].items():
-                lab = _labels(field.decode())
-                fam.add_metric([lab.get(n, "") for n in labelnames], float(v))
+                key = self._key(_labels(field.decode()), labelnames)
+                found[key] = found.get(key, 0.0) + float(v)
+            for key, v in found.items():
+                fam.add_metric(list(key), v)
             yield fam
         for name, (doc, labelnames, buckets) in HISTOGRAMS.items():
             fam = HistogramMetricFamily(f"syndication_{name}", doc, labels=labelnames)
-            series: dict[str, dict[str, float]] = {}
+            series: dict[tuple, dict[str, float]] = {self._key(labels, labelnames): {}
+                                                     for labels in self.known.get(name, ())}
             for field, v in values[name].items():
                 base, _, part = field.decode().rpartition("|")
-                series.setdefault(base, {})[part] = float(v)
-            for base, parts in series.items():
-                lab = _labels(base)
+                parts = series.setdefault(self._key(_labels(base), labelnames), {})
+                parts[part] = parts.get(part, 0.0) + float(v)
+            for key, parts in series.items():
                 bucket_list = [(str(le), parts.get(str(le), 0.0)) for le in buckets]
                 bucket_list.append(("+Inf", parts.get("+Inf", 0.0)))
-                fam.add_metric([lab.get(n, "") for n in labelnames], bucket_list, parts.get("sum", 0.0))
+                fam.add_metric(list(key), bucket_list, parts.get("sum", 0.0))
             yield fam
-        if self.gauges:
-            yield from self._gauges(self.gauges(self.ctx))
 
     @staticmethod
-    def _gauges(live: dict) -> Iterable:
-        q = GaugeMetricFamily("syndication_queue_depth", "Messages waiting per Celery queue", labels=["queue"])
-        for name, depth in live["queues"].items():
-            q.add_metric([name], depth)
-        yield q
-        yield GaugeMetricFamily("syndication_unacked_messages", "Messages taken by workers, not yet acked",
-                                value=live["unacked"])
-        c = GaugeMetricFamily("syndication_circuit_state", "Circuit per partner: 0 closed, 1 half-open, 2 open",
-                              labels=["partner"])
-        w = GaugeMetricFamily("syndication_deliveries_waiting", "Deliveries waiting per partner", labels=["partner"])
-        s = GaugeMetricFamily("syndication_retries_waiting", "Scheduled retries per partner", labels=["partner"])
-        for p in live["partners"]:
-            c.add_metric([p["id"]], CIRCUIT_VALUES.get(p["circuit"], 0))
-            w.add_metric([p["id"]], p["waiting"])
-            s.add_metric([p["id"]], p["scheduled_retries"])
-        yield c
-        yield w
-        yield s
-        yield GaugeMetricFamily("syndication_dead_letters_waiting", "Dead letters not yet replayed",
-                                value=live["dead_letters"])
-        yield GaugeMetricFamily("syndication_scrape_timestamp", "When these values were read", value=time.time())
+    def _key(labels: dict[str, str], labelnames) -> tuple[str, ...]:
+        return tuple(labels.get(n, "") for n in labelnames)

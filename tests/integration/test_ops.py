@@ -29,7 +29,7 @@ def failing_partner(service):
 
 
 def test_status_metrics_and_history_show_a_failing_partner(service, unique, failing_partner):
-    before = metric(service, "syndication_deliveries_total", partner="failing", outcome="retry")
+    before = metric(service, "syndication_delivery_attempts_total", partner="failing", outcome="retry")
     accepted_before = metric(service, "syndication_events_accepted_total", type="article.published")
     latency_before = metric(service, "syndication_delivery_latency_seconds_count", partner="failing")
     renders_before = metric(service, "syndication_feed_renders_total", feed="all")
@@ -52,8 +52,8 @@ def test_status_metrics_and_history_show_a_failing_partner(service, unique, fail
     healthy = next(p for p in snap["partners"] if p["id"] == "partner-a")
     assert healthy["circuit"] == "closed" and healthy["success_rate_last_hour"] == 1.0
 
-    assert metric(service, "syndication_deliveries_total", partner="failing", outcome="retry") >= before + 2
-    assert metric(service, "syndication_circuit_state", partner="failing") == 2
+    assert metric(service, "syndication_delivery_attempts_total", partner="failing", outcome="retry") >= before + 2
+    assert metric(service, "syndication_partner_circuit_state", partner="failing", state="open") == 1
     assert metric(service, "syndication_events_accepted_total", type="article.published") >= accepted_before + 3
     assert metric(service, "syndication_delivery_latency_seconds_count", partner="failing") >= latency_before + 2
     # The three articles are in 'all': it renders again (asynchronously, after the apply).
