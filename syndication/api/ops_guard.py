@@ -5,7 +5,7 @@ into the login form, which starts a server-side session (session.py; the
 cookie holds only a random token, HttpOnly, SameSite=Strict, Path=/ops).
 Key attempts are throttled per client (throttle.py).
 
-Every form that changes something (replay, sign out) must carry the
+Every form that changes something (pause, replay, discard, sign out) must carry the
 session's CSRF token and come from this origin (Origin or Referer, and
 Sec-Fetch-Site): a cookie is sent whoever made the browser post, a token
 in the page is not. Bearer requests need neither, as no other site can make
@@ -32,9 +32,11 @@ from syndication.api.session import COOKIE, Session
 FORM_CAP = 4 * 1024  # a key or a CSRF token, and a button name: far below this
 
 SECURITY_HEADERS = {
-    # The page has one inline <style> and nothing else: no scripts, images, frames or fonts.
-    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
+    # The page has one inline <style> and one script, served by us (/ops/ops.js), which may only
+    # fetch from us: no inline scripts or handlers, no images, frames or fonts.
+    "content-security-policy": "default-src 'none'; script-src 'self'; connect-src 'self'; "
+                               "style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; "
+                               "base-uri 'none'",
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
@@ -76,6 +78,7 @@ class SecurityHeaders:
 @dataclass(frozen=True)
 class Access:
     session: Session | None  # None: a bearer key
+    actor: str  # the ops key's name, for the audit trail
 
 
 def access(request: Request) -> Access | None:
@@ -83,10 +86,10 @@ def access(request: Request) -> Access | None:
     state = request.app.state
     keys = state.settings.ops_keys
     token = bearer(request)
-    if token is not None and check_key(request, token, keys) is not None:
-        return Access(None)
+    if token is not None and (index := check_key(request, token, keys)) is not None:
+        return Access(None, state.settings.ops_key_name(index))
     sess = session.load(state.ctx, keys, request.cookies.get(COOKIE))
-    return Access(sess) if sess is not None else None
+    return Access(sess, sess.key_name) if sess is not None else None
 
 
 def origin_of(url: str) -> str | None:

@@ -7,8 +7,9 @@ Signing in to /ops creates a session:
                                                      TTL 12 h: the server ends it, whatever the cookie says
 
 Only the token's hash is stored, so reading Redis gives no usable cookie.
-`key_name` says which ops key signed in ("ops key 2", shown on the page) and
-`key_index` its place in SYNDICATION_OPS_KEYS; `key_check`, a keyed digest of
+`key_name` says which ops key signed in: its configured name (SYNDICATION_OPS_KEYS
+as `alice:key,...`; "ops key 2" for a plain key), shown on the page and written as
+the actor of every audit record; `key_index` is its place in SYNDICATION_OPS_KEYS; `key_check`, a keyed digest of
 that key, ends the session as soon as the key is removed from the configuration.
 `csrf` is the token every /ops form carries back.
 
@@ -52,10 +53,11 @@ def _key_check(key: Secret) -> str:
     return hmac.new(key.value.encode(), b"syndication ops session key check", hashlib.sha256).hexdigest()[:16]
 
 
-def create(ctx, keys: tuple[Secret, ...], index: int) -> tuple[str, Session]:
-    """A new session for ops key `keys[index]`; returns the cookie token and the session."""
+def create(ctx, keys: tuple[Secret, ...], index: int, name: str | None = None) -> tuple[str, Session]:
+    """A new session for ops key `keys[index]`, named `name` (settings.ops_key_name(index));
+    returns the cookie token and the session."""
     token = secrets.token_urlsafe(32)
-    sess = Session(_hash(token), f"ops key {index + 1}", secrets.token_urlsafe(32))
+    sess = Session(_hash(token), name or f"ops key {index + 1}", secrets.token_urlsafe(32))
     key = ctx.keys.ops_session(sess.token_hash)
     pipe = ctx.redis.pipeline(transaction=True)
     pipe.hset(key, mapping={"key_name": sess.key_name, "key_index": index, "key_check": _key_check(keys[index]),

@@ -21,18 +21,21 @@ import pytest
 import requests
 
 from syndication.api import throttle
+from syndication.ops import audit
 from syndication.infra.keys import Keys
 from tests.conftest import API_KEY, OPS_KEY
 from tests.integration.test_push import OPS, post, status_is
 from tests.support.events import article_event
-from tests.support.processes import wait_for
+from tests.support import logscan, processes
+from tests.support.processes import free_port, wait_for
 from tests.support.receiver import Reply
 
 pytestmark = pytest.mark.integration
 MiB = 1024 * 1024
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; connect-src 'self'; "
+                               "style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; "
+                               "base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -258,6 +261,108 @@ def test_a_bearer_key_needs_no_csrf_and_login_refuses_other_origins(service):
     resp = requests.post(f"{service.api_url}/ops/login", data={"key": OPS_KEY},
                          headers={"Origin": "https://evil.example"}, allow_redirects=False, timeout=5)
     assert resp.status_code == 403 and "synd_ops" not in resp.headers.get("Set-Cookie", "")
+
+
+def test_partner_actions_need_the_csrf_token_and_are_audited_with_the_key_name(service):
+    pause = f"{service.api_url}/ops/partners/pausable/pause"
+    s = login(service)
+    token = csrf_of(service, s)
+    for kwargs in ({}, {"data": {"csrf": "nope"}}, {"data": {"csrf": token}, "headers": {"Origin": "https://evil.example"}}):
+        assert s.post(pause, allow_redirects=False, timeout=5, **kwargs).status_code == 403, kwargs
+        assert requests.post(pause, allow_redirects=False, timeout=5, **kwargs).status_code == 401, kwargs
+    assert not service.ctx.redis.exists(service.ctx.keys.partner_paused("pausable"))
+    try:
+        ok = s.post(pause, data={"csrf": token}, headers={"Origin": service.api_url}, allow_redirects=False, timeout=5)
+        assert ok.status_code == 303 and "paused%20pausable" in ok.headers["Location"]
+        assert service.ctx.redis.exists(service.ctx.keys.partner_paused("pausable"))
+        [last] = audit.recent(service.ctx, 1)
+        assert (last["action"], last["target"], last["actor"]) == ("pause", "pausable", "ops key 1")
+        # A bearer key needs no CSRF token; it is audited under its name too.
+        resumed = requests.post(f"{service.api_url}/ops/partners/pausable/resume", headers=OPS,
+                                allow_redirects=False, timeout=5)
+        assert resumed.status_code == 303 and not service.ctx.redis.exists(service.ctx.keys.partner_paused("pausable"))
+        [last] = audit.recent(service.ctx, 1)
+        assert (last["action"], last["target"], last["actor"]) == ("resume", "pausable", "ops key 1")
+    finally:
+        service.ctx.redis.delete(service.ctx.keys.partner_paused("pausable"))
+    unknown = requests.post(f"{service.api_url}/ops/partners/pausable/explode", headers=OPS, allow_redirects=False,
+                            timeout=5)
+    assert unknown.status_code == 404
+
+
+def test_a_named_ops_key_signs_in_and_acts_under_its_name(service, tmp_path):
+    """SYNDICATION_OPS_KEYS=name:key: the session keeps the name, the page shows it, the audit names it."""
+    key = "alice-ops-key-0123456789"
+    env = {**service.env, "SYNDICATION_OPS_KEYS": f"alice:{key},{OPS_KEY}"}
+    logscan.forbid_env({"ALICE_KEY": key})
+    port = free_port()
+    api = processes.api(env, tmp_path, port)
+    api.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        s = requests.Session()
+        assert s.post(f"{url}/ops/login", data={"key": key}, allow_redirects=False, timeout=5).status_code == 303
+        page = s.get(f"{url}/ops", timeout=10)
+        assert "signed in as alice" in page.text
+        stored = service.ctx.redis.hgetall(session_key(service, s.cookies.get("synd_ops", path="/ops")))
+        assert stored[b"key_name"] == b"alice"
+        token = re.findall(r"name=csrf value='([^']+)'", page.text)[0]
+        try:
+            ok = s.post(f"{url}/ops/partners/pausable/pause", data={"csrf": token}, headers={"Origin": url},
+                        allow_redirects=False, timeout=5)
+            assert ok.status_code == 303
+            [last] = audit.recent(service.ctx, 1)
+            assert (last["action"], last["target"], last["actor"]) == ("pause", "pausable", "alice")
+            assert "alice" in s.get(f"{url}/ops/state.json", timeout=10).json()["sections"]["audit"]
+        finally:
+            service.ctx.redis.delete(service.ctx.keys.partner_paused("pausable"))
+    finally:
+        api.stop()
+
+
+HOSTILE = (b"<script>alert('x')</script><img src=x onerror=\"alert('y')\"></pre><b id=injected>bold</b>"
+           b"'><svg onload=alert(1)>")
+
+
+def test_a_hostile_partner_answer_is_shown_as_text_in_the_attempt_detail(service, unique):
+    aid = f"hostile-{unique}"
+    service.partners["opsdead"].script([Reply(400, body=HOSTILE)])
+    post(service, article_event(aid, categories=["OpsDead"]))
+    dead = wait_for(lambda: status_is(service, aid, "opsdead", "dead"), what="dead letter")
+    s = login(service)
+    page = s.get(f"{service.api_url}/ops", params={"delivery": dead["id"]}, timeout=10)
+    detail = s.get(f"{service.api_url}/ops/state.json", params={"delivery": dead["id"]},
+                   timeout=10).json()["sections"]["detail"]
+    for html in (page.text, detail):
+        assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+        for raw in ("<script>alert", "<img", "<b id=injected>", "<svg", "onerror=\"", "</pre><b"):
+            assert raw not in html, raw
+    # A dead letter offers Replay and Discard; the same delivery, delivered, offers neither.
+    assert f"/ops/replay/{dead['id']}" in detail and f"/ops/discard/{dead['id']}" in detail
+
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            bpage = browser.new_page()
+            dialogs = []
+            bpage.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            bpage.goto(f"{service.api_url}/ops")
+            bpage.fill("input[name=key]", OPS_KEY)
+            bpage.click("text=Sign in")
+            bpage.wait_for_selector("#partners-table")
+            bpage.goto(f"{service.api_url}/ops?delivery={dead['id']}")
+            bpage.wait_for_selector("#attempts")
+            # One refresh swaps the sections in via innerHTML: nothing hostile runs then either.
+            wait_for(lambda: bpage.locator("#live").inner_text().startswith("live"), timeout=15,
+                     what="the page refreshed itself once")
+            assert "<script>alert('x')</script>" in bpage.locator("#attempts").inner_text()
+            assert bpage.locator("#injected, #attempts img, #attempts svg, #attempts script").count() == 0
+        finally:
+            browser.close()
+    assert not dialogs, dialogs
 
 
 # --- headers -----------------------------------------------------------------------------------------------

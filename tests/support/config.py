@@ -47,6 +47,8 @@ SCENARIOS = {
     "pausable": ("json", ["Pausable"], {}),
     "failing": ("json", ["Failing"], {"breaker_threshold": 2, "breaker_cooldown": 600, "retry": FAST_RETRY}),
     "opsdead": ("json", ["OpsDead"], {"retry": FAST_RETRY}),
+    # /ops during an outage (test_ops_page_browser.py): opens at once, probes every second.
+    "outage": ("json", ["Outage"], {"breaker_threshold": 2, "breaker_cooldown": 1, "retry": FAST_RETRY}),
 }
 
 

@@ -1,0 +1,136 @@
+"""What a person can do from /ops: every action is a POST, checked, done by the core, and audited.
+
+    POST /ops/partners/{id}/pause | resume | enable     circuit.pause / resume / enable
+    POST /ops/partners/{id}/replay | discard            all dead letters of that partner
+    POST /ops/replay/{delivery id}                      one delivery (dead, parked or retrying)
+    POST /ops/discard/{delivery id}                     one dead letter
+    POST /ops/replay-event/{event id}                   one dead event
+
+Each needs a live session whose form carries the CSRF token from this origin, or an ops bearer
+key (ops_guard.py). Each writes an audit record naming the ops key that acted (its configured
+name), then redirects to /ops with a note saying what happened. The page asks for
+confirmation first (ops.js); the checks here do not depend on it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+from urllib.parse import quote
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from syndication.api import ops_guard, ops_html
+from syndication.api.ops_state import DISCARDABLE, REPLAYABLE, can_discard
+from syndication.api.throttle import TooManyAttempts
+from syndication.delivery import circuit, deadletters, records
+from syndication.ops import audit
+from syndication.pipeline import apply
+
+router = APIRouter(include_in_schema=False)
+
+
+async def act(request: Request, what: str, action: Callable[[object, str], str]):
+    """Run `action(ctx, actor) -> note` for a signed-in (or bearer) ops user, CSRF and origin checked."""
+    try:
+        who = await run_in_threadpool(ops_guard.access, request)
+    except TooManyAttempts as exc:
+        return ops_html.too_many(exc)
+    if who is None:
+        return ops_html.login(f"Sign in to {what}.")
+    if who.session is not None and not await ops_guard.form_ok(request, who.session):
+        return ops_html.forbidden()
+    note = await run_in_threadpool(action, request.app.state.ctx, who.actor)
+    return RedirectResponse(f"/ops?note={quote(note)}", status_code=303)
+
+
+def _skipped(result, did: str) -> str | None:
+    return getattr(result, "skipped", {}).get(did)
+
+
+def replay_delivery(ctx, did: str, actor: str) -> str:
+    rec = records.get(ctx, did)
+    if rec is None:
+        return f"no delivery {did}"
+    if rec["status"] not in REPLAYABLE:  # the core says so too; an older core did not
+        return f"not replayed: {did} is {rec['status']}"
+    result = deadletters.replay(ctx, [did])
+    if did not in result.replayed:
+        return f"not replayed: {did}: {_skipped(result, did) or 'unknown'}"
+    audit.record(ctx, "replay", target=did, actor=actor, partner=rec["partner"])
+    return f"replayed {did}"
+
+
+def discard_delivery(ctx, did: str, actor: str) -> str:
+    if not can_discard():
+        return "discard is not available in this version"
+    rec = records.get(ctx, did)
+    if rec is None:
+        return f"no delivery {did}"
+    if rec["status"] not in DISCARDABLE:
+        return f"not discarded: {did} is {rec['status']}, not a dead letter"
+    result = deadletters.discard(ctx, [did])
+    if did not in result.discarded:
+        return f"not discarded: {did}: {_skipped(result, did) or 'unknown'}"
+    audit.record(ctx, "discard", target=did, actor=actor, partner=rec["partner"])
+    return f"discarded {did}"
+
+
+def _partner_action(ctx, pid: str, verb: str, actor: str) -> str:
+    if ctx.settings.partner(pid) is None:
+        return f"no partner {pid}"
+    if verb == "pause":
+        circuit.pause(ctx, pid)
+        audit.record(ctx, "pause", target=pid, actor=actor)
+        return f"paused {pid}: its deliveries wait until it is resumed"
+    if verb == "resume":
+        circuit.resume(ctx, pid)
+        audit.record(ctx, "resume", target=pid, actor=actor)
+        return f"resumed {pid}"
+    if verb == "enable":
+        n = circuit.enable(ctx, pid)
+        audit.record(ctx, "enable", target=pid, actor=actor, count=n)
+        return f"enabled {pid}: {n} parked deliveries due again"
+    ids = deadletters.select(ctx, partner=pid)
+    if verb == "replay":
+        result = deadletters.replay(ctx, ids)
+        audit.record(ctx, "replay", target=f"partner {pid}", actor=actor, count=len(result.replayed))
+        skipped = len(getattr(result, "skipped", {}))
+        return f"replayed {len(result.replayed)} dead letters of {pid}" + (f", {skipped} skipped" if skipped else "")
+    if not can_discard():
+        return "discard is not available in this version"
+    result = deadletters.discard(ctx, ids)
+    audit.record(ctx, "discard", target=f"partner {pid}", actor=actor, count=len(result.discarded))
+    return f"discarded {len(result.discarded)} dead letters of {pid}"
+
+
+PARTNER_VERBS = {"pause": "pause partners", "resume": "resume partners", "enable": "enable partners",
+                 "replay": "replay dead letters", "discard": "discard dead letters"}
+
+
+@router.post("/ops/partners/{partner_id}/{verb}")
+async def partner_action(partner_id: str, verb: str, request: Request):
+    if verb not in PARTNER_VERBS:
+        raise HTTPException(404, f"no ops action {verb!r}")
+    return await act(request, PARTNER_VERBS[verb], lambda ctx, actor: _partner_action(ctx, partner_id, verb, actor))
+
+
+@router.post("/ops/replay/{delivery_id}")
+async def replay(delivery_id: str, request: Request):
+    return await act(request, "replay deliveries", lambda ctx, actor: replay_delivery(ctx, delivery_id, actor))
+
+
+@router.post("/ops/discard/{delivery_id}")
+async def discard(delivery_id: str, request: Request):
+    return await act(request, "discard dead letters", lambda ctx, actor: discard_delivery(ctx, delivery_id, actor))
+
+
+@router.post("/ops/replay-event/{event_id:path}")
+async def replay_event(event_id: str, request: Request):
+    def run(ctx, actor: str) -> str:
+        if not apply.replay_dead(ctx, event_id):
+            return f"no dead event {event_id}"
+        audit.record(ctx, "replay-event", target=event_id, actor=actor)
+        return f"replayed event {event_id}"
+    return await act(request, "replay events", run)

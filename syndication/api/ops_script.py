@@ -1,0 +1,70 @@
+"""ops.js, the one script of /ops (served by us at /ops/ops.js: no build step, no CDN).
+
+It does three things, and the page works without it (a plain report with forms):
+- every PERIOD it fetches /ops/state.json for the same view (the page's query string) and
+  swaps in the sections whose HTML changed: no reload, no flicker, scroll kept;
+- a form with `data-confirm` asks first (window.confirm); the server still wants the CSRF token;
+- a delivery link opens its attempts in the detail section without leaving the page.
+If a refresh fails, the line beside the clock says so in red: a stale page never looks live.
+"""
+
+PERIOD_MS = 5000
+
+SCRIPT = """"use strict";
+(function () {
+  var PERIOD = %(period)d, seen = {}, busy = false, again = false;
+
+  function say(text, bad) {
+    var live = document.getElementById("live");
+    if (live) { live.textContent = text; live.className = bad ? "stale" : "muted"; }
+  }
+
+  function apply(state) {
+    Object.keys(state.sections).forEach(function (id) {
+      var html = state.sections[id], el = document.getElementById(id);
+      if (el && seen[id] !== html) { el.innerHTML = html; seen[id] = html; }
+    });
+  }
+
+  function refresh(then) {
+    if (busy) { again = true; return; }
+    busy = true;
+    fetch("/ops/state.json" + location.search, {credentials: "same-origin", cache: "no-store",
+                                                 headers: {"Accept": "application/json"}})
+      .then(function (r) {
+        if (r.status === 401) { throw new Error("signed out: reload the page to sign in again"); }
+        if (!r.ok) { throw new Error("HTTP " + r.status); }
+        return r.json();
+      })
+      .then(function (state) {
+        apply(state);
+        say("live: refreshes every " + PERIOD / 1000 + " s", false);
+        if (then) { then(); }
+      })
+      .catch(function (err) { say("NOT refreshing (" + err.message + "): what you see may be old", true); })
+      .then(function () {
+        busy = false;
+        if (again) { again = false; refresh(); }
+      });
+  }
+
+  document.addEventListener("submit", function (ev) {
+    var ask = ev.target.getAttribute("data-confirm");
+    if (ask && !window.confirm(ask)) { ev.preventDefault(); }
+  });
+
+  document.addEventListener("click", function (ev) {
+    var link = ev.target.closest ? ev.target.closest("a[data-detail]") : null;
+    if (!link || ev.button !== 0 || ev.ctrlKey || ev.metaKey || ev.shiftKey) { return; }
+    ev.preventDefault();
+    history.pushState(null, "", link.getAttribute("href"));
+    refresh(function () {
+      var box = document.getElementById("detail");
+      if (box) { box.scrollIntoView({block: "start"}); }
+    });
+  });
+
+  window.addEventListener("popstate", function () { refresh(); });
+  setInterval(refresh, PERIOD);
+})();
+""" % {"period": PERIOD_MS}

@@ -1,0 +1,134 @@
+"""What /ops shows, read from the core in one pass: a plain dict the HTML of ops_html.py is made from.
+
+    view = View(article="a1", delivery="msg_...")     # what the person asked for (query string)
+    data = gather(ctx, view)
+
+Both the first page load and every refresh (`/ops/state.json`, every 5 s) go
+through `gather`, so the page and its refresh can never disagree. Parts that
+other modules are still growing (the incident history, discard) are looked
+up by name and shown only once they exist.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from syndication.delivery import deadletters, records
+from syndication.ops import audit, status, workers
+from syndication.pipeline import apply
+
+try:  # the incident history (delivery/notices.py) lands beside this page
+    from syndication.delivery import notices
+except ImportError:  # pragma: no cover - only before notices.py exists
+    notices = None
+
+INCIDENT_DAYS = 7
+FAILURE_HOURS = 24
+# Replay makes sense for work that did not (yet) arrive; a delivered, superseded or cancelled
+# delivery is finished, and sending it again would rewrite what the partner already has.
+REPLAYABLE = {"dead", "parked", "retrying"}
+DISCARDABLE = {"dead"}
+DEAD_LETTERS_SHOWN = 50
+DEAD_LETTERS_COUNTED = 5000  # per-partner dead letter counts read at most this many (newest)
+
+
+@dataclass(frozen=True)
+class View:
+    article: str | None = None
+    delivery: str | None = None
+    note: str | None = None
+
+
+def can_discard() -> bool:
+    return hasattr(deadletters, "discard")
+
+
+def problems(st: dict, panel: dict) -> list[dict[str, str]]:
+    """status.problems(st), or, on a core without it, the failing partners and missing workers."""
+    judge = getattr(status, "problems", None)
+    if judge is not None and "workers" in st:
+        return judge(st)
+    out = []
+    for p in st["partners"]:
+        if p["circuit"] != "closed" or not p["enabled"]:
+            out.append({"severity": "critical", "what": f"partner:{p['id']}",
+                        "text": f"partner {p['id']} circuit {p['circuit']}" + ("" if p["enabled"] else ", disabled")})
+    for q, names in panel["queues"].items():
+        if names["missing"]:
+            out.append({"severity": "warning", "what": f"queue:{q}",
+                        "text": f"worker missing on queue {q}: {', '.join(names['missing'])}"})
+    return out
+
+
+def in_banner(problem: dict) -> bool:
+    """The red banner: everything critical, and missing workers (a queue short of hands)."""
+    return problem["severity"] == "critical" or problem["what"].startswith("queue:")
+
+
+def incidents(ctx, now: float) -> list[dict[str, Any]] | None:
+    """Circuit openings of the last INCIDENT_DAYS days, newest first (None: no incident history yet)."""
+    history = getattr(notices, "incidents", None)
+    if history is None:
+        return None
+    found = history(ctx, since=now - INCIDENT_DAYS * 86400)
+    return sorted(found, key=lambda i: -(i.get("started_at") or 0))
+
+
+def _dead_letter_counts(ctx) -> dict[str, int]:
+    ids = ctx.redis.zrevrange(ctx.keys.deadletters, 0, DEAD_LETTERS_COUNTED - 1)
+    pipe = ctx.redis.pipeline(transaction=False)
+    for did in ids:
+        pipe.hget(ctx.keys.delivery(did.decode()), "partner")
+    counts: dict[str, int] = {}
+    for partner in pipe.execute():
+        if partner:
+            counts[partner.decode()] = counts.get(partner.decode(), 0) + 1
+    return counts
+
+
+def recent_failures(ctx, now: float, limit: int = 25) -> list[dict[str, Any]]:
+    """Deliveries of the last FAILURE_HOURS that failed at least once, recovered ones included:
+    a delivery that got through on its fourth attempt still tells the story of the outage."""
+    since = now - FAILURE_HOURS * 3600
+    found = []
+    for p in ctx.settings.push_targets:
+        found += [r for r in records.for_partner(ctx, p.id, since=since, limit=100)
+                  if r["status"] in REPLAYABLE or r.get("attempts", 0) > 1]
+    found.sort(key=lambda r: -r.get("updated_at", 0))
+    return found[:limit]
+
+
+def workers_panel(st: dict, ctx, now: float) -> dict[str, Any]:
+    if "workers" in st:
+        return st["workers"]
+    roster = workers.roster(ctx, now)
+    return {"queues": workers.by_queue(roster), "list": roster}
+
+
+def gather(ctx, view: View) -> dict[str, Any]:
+    now = time.time()
+    st = status.status(ctx, now)
+    panel = workers_panel(st, ctx, now)
+    dead_ids = [i.decode() for i in ctx.redis.zrevrange(ctx.keys.deadletters, 0, DEAD_LETTERS_SHOWN - 1)]
+    data = {
+        "at": now,
+        "view": view,
+        "status": st,
+        "problems": problems(st, panel),
+        "workers": panel,
+        "dead_by_partner": _dead_letter_counts(ctx),
+        "incidents": incidents(ctx, now),
+        "failures": recent_failures(ctx, now),
+        "dead_letters": records.get_many(ctx, dead_ids),
+        "dead_events": apply.dead_events(ctx, limit=50),
+        "audit": audit.recent(ctx, 20),
+        "article": records.for_article(ctx, view.article) if view.article else None,
+        "delivery": None,
+        "can_discard": can_discard(),
+    }
+    if view.delivery:
+        rec = records.get(ctx, view.delivery)
+        data["delivery"] = {"record": rec, "attempts": records.attempts(ctx, view.delivery) if rec else []}
+    return data
