@@ -88,8 +88,9 @@ def _health_lines(data: dict) -> list[str]:
 def _why(p: dict) -> str:
     if not p["consecutive_failures"] and p["circuit"] == "closed":
         return "-"
-    parts = [f"HTTP {p['last_status']}" if p.get("last_status") else "", (p.get("last_error") or "")[:60]]
-    return ": ".join(x for x in parts if x) or "-"
+    parts = [f"HTTP {p['last_status']}" if p.get("last_status") else "", p.get("last_error") or ""]
+    why = ": ".join(x for x in parts if x) or "-"
+    return why if len(why) <= 60 else why[:59] + "…"
 
 
 def render(data: dict):

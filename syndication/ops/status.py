@@ -176,7 +176,7 @@ def status(ctx: Context, now: float | None = None) -> dict[str, Any]:
 def _why(p: dict) -> str:
     parts = [f"HTTP {p['last_status']}" if p.get("last_status") else "", p.get("last_error") or ""]
     why = ": ".join(x for x in parts if x)
-    return f" ({why[:120]})" if why else ""
+    return f" ({why if len(why) <= 80 else why[:79] + '…'})" if why else ""
 
 
 def _partner_problems(p: dict, now: float) -> list[dict[str, str]]:
