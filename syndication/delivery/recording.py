@@ -131,13 +131,14 @@ class Group:
             scripts.append((self.ctx.script(circuit.OBSERVE), [k.partner_circuit(pid)],
                             [0, now, self.partner.breaker_threshold]))
         self.tally.flush(pipe, k)
+        scripts_at = len(pipe)
         for script, keys, args in scripts:
             pipe.evalsha(script.sha, len(keys), *keys, *args)
         if end_slot is not None:
             pipe.zrem(k.partner_slots(pid), end_slot)
             pipe.zcount(k.partner_due(pid), "-inf", now)
         results = pipe.execute(raise_on_error=False)
-        _rerun_unloaded(self.ctx, results, scripts)
+        _rerun_unloaded(self.ctx, results, scripts, scripts_at)
         self._tell_ops(results, success_at, now)
         self.__init__(self.ctx, self.partner)
         return int(results[-1]) if end_slot is not None else None
@@ -169,14 +170,15 @@ def _why(resp: http.Response) -> str:
     return f"HTTP {resp.status}" if resp.status is not None else (resp.error or "no answer")
 
 
-def _rerun_unloaded(ctx: Context, results: list, scripts: list) -> None:
+def _rerun_unloaded(ctx: Context, results: list, scripts: list, scripts_at: int) -> None:
     """A script Redis did not know (restarted since we loaded it) is loaded and run again (each one
-    is idempotent); any other error is raised."""
+    is idempotent), its answer put in `results` where the failed one was (a circuit that just
+    opened must still start its incident); any other error is raised."""
     failures = [r for r in results if isinstance(r, Exception)]
     if not failures:
         return
     unloaded = [r for r in failures if isinstance(r, NoScriptError)]
     if len(unloaded) != len(failures):
         raise next(r for r in failures if not isinstance(r, NoScriptError))
-    for script, keys, args in scripts:
-        script(keys=keys, args=args)  # redis-py loads it on NOSCRIPT
+    for i, (script, keys, args) in enumerate(scripts):
+        results[scripts_at + i] = script(keys=keys, args=args)  # redis-py loads it on NOSCRIPT

@@ -172,3 +172,20 @@ def test_a_redis_that_forgot_our_scripts_still_gets_the_acknowledgement(ctx, rec
     assert push.push_batch(ctx, "wire").outcomes == {"delivered": 1}
     assert status(ctx, did) == "delivered" and inflight(ctx, "wire") == {}
     assert ctx.redis.hget(ctx.keys.partner_acked("wire"), "noscript-1") == b"1"
+
+
+def test_a_circuit_opening_on_a_redis_that_forgot_our_scripts_still_starts_an_incident(ctx, receiver):
+    """The circuit script's answer from its re-run is what tells ops an incident started."""
+    from syndication.delivery import notices
+
+    wire = ctx.settings.partner("wire")
+    ctx.redis.hset(ctx.keys.partner_circuit("wire"), mapping={"failures": wire.breaker_threshold - 1,
+                                                               "failing_since": time.time() - 60})
+    due_delivery(ctx, "wire", "noscript-open")
+    receiver.script([503])
+    ctx.redis.script_flush()
+    started = time.time()
+    assert push.push_batch(ctx, "wire").outcomes == {"retry": 1}
+    assert ctx.redis.hget(ctx.keys.partner_circuit("wire"), "state") == b"open"
+    opened = [i for i in notices.incidents(ctx, since=started - 120) if i["partner"] == "wire" and i["ended_at"] is None]
+    assert opened and opened[0]["last_status"] == "503"
