@@ -45,10 +45,14 @@ def check_key(request: Request, token: str, keys: tuple[Secret, ...]) -> int | N
     return found
 
 
-def require(request: Request, keys: tuple[Secret, ...], what: str) -> None:
+def require(request: Request, keys: tuple[Secret, ...], what: str) -> int:
+    """The index of the key the request carries (raises 401 without a recognised one): the audit log
+    names who acted by it (`settings.ops_key_name(index)`), never by the key."""
     token = bearer(request)
     if token is None:
         raise HTTPException(401, f"missing {what} key: send 'Authorization: Bearer <key>'",
                             headers={"WWW-Authenticate": "Bearer"})
-    if check_key(request, token, keys) is None:
+    found = check_key(request, token, keys)
+    if found is None:
         raise HTTPException(401, f"{what} key not recognised", headers={"WWW-Authenticate": "Bearer"})
+    return found

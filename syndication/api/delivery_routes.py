@@ -4,11 +4,15 @@
     GET  /v1/deliveries?partner=...&state=...     a partner's deliveries, newest first
     GET  /v1/deliveries?state=...                 the newest deliveries across every partner
     GET  /v1/deliveries/{id}                      one delivery, with attempts
-    POST /v1/deliveries/{id}/replay               back in line now, same delivery id
+    POST /v1/deliveries/{id}/replay               back in line now, same delivery id (409: finished)
+    POST /v1/deliveries/{id}/discard              give up on a dead letter (409: not one)
+    POST /v1/partners/{id}/dead-letters/replay    every dead letter of a partner, back in line
+    POST /v1/partners/{id}/dead-letters/discard   every dead letter of a partner, given up on
 
 The key is checked by a dependency, so a caller without one gets 401 before
 anything else about the request is looked at (a 422 would tell them what the
-operation takes).
+operation takes). Each replay or discard is one audit record naming the ops
+key's *name* (`SYNDICATION_OPS_KEYS=alice:...`), never the key.
 """
 
 from __future__ import annotations
@@ -18,20 +22,56 @@ import json
 from fastapi import APIRouter, Depends, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from syndication.delivery import deadletters
 from syndication.delivery import records
 from syndication.api import query, schema
 from syndication.errors import UnknownDelivery
 from syndication.api.auth import require
+from syndication.ops import audit
 
 
-def _ops(request: Request, _: HTTPAuthorizationCredentials | None = Security(schema.OPS_KEY)) -> None:
-    require(request, request.app.state.settings.ops_keys, "ops")
+def _ops(request: Request, _: HTTPAuthorizationCredentials | None = Security(schema.OPS_KEY)) -> int:
+    return require(request, request.app.state.settings.ops_keys, "ops")
+
+
+def _actor(request: Request, key_index: int = Depends(_ops)) -> str:
+    """Who acts, for the audit trail: the name of the ops key (the check itself ran once, cached)."""
+    return request.app.state.settings.ops_key_name(key_index)
 
 
 router = APIRouter(tags=["deliveries"], dependencies=[Depends(_ops), Depends(query.known_only)],
                    responses=schema.errors(401, 429, 503))
+
+
+class Discarded(BaseModel):
+    delivery_id: str
+    status: str
+
+
+class PartnerReplay(BaseModel):
+    partner: str
+    replayed: int
+    skipped: dict[str, str]
+
+
+class PartnerDiscard(BaseModel):
+    partner: str
+    discarded: int
+    skipped: dict[str, str]
+
+
+def _conflict(description: str) -> dict:
+    return {409: {"model": schema.ErrorBody, "description": description}}
+
+
+def _refused(error: str, detail: str) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail}, status_code=409)
+
+
+def _unknown_partner(partner_id: str) -> JSONResponse:
+    return JSONResponse({"error": "not_found", "detail": f"no partner {partner_id!r}"}, status_code=404)
 
 
 def _with_attempts(ctx, recs: list[dict]) -> list[dict]:
@@ -88,10 +128,61 @@ def get_delivery(delivery_id: str, request: Request):
 
 @router.post("/v1/deliveries/{delivery_id}/replay", status_code=202, summary="Send a delivery again",
              response_description="Back in line now, with the same delivery id",
-             responses={202: {"model": schema.ReplayAccepted}, **schema.errors(404)})
-def replay_delivery(delivery_id: str, request: Request):
-    """Put a delivery (typically a dead letter) back in line now; partners see the same delivery id."""
+             responses={202: {"model": schema.ReplayAccepted}, **schema.errors(404),
+                        **_conflict("Not replayed, and why: a finished delivery (delivered, superseded, "
+                                    "cancelled, discarded) is never replayed; a pending one is due already")})
+def replay_delivery(delivery_id: str, request: Request, actor: str = Depends(_actor)):
+    """Put a dead, parked or retrying delivery back in line now; partners see the same delivery id."""
     ctx = request.app.state.ctx
-    if not deadletters.replay_one(ctx, delivery_id):
+    result = deadletters.replay(ctx, [delivery_id])
+    if result.unknown:
         raise UnknownDelivery(f"no delivery with id {delivery_id!r}")
+    if result.skipped:
+        return _refused("not_replayable", f"delivery {delivery_id} not replayed: {result.skipped[delivery_id]}")
+    audit.record(ctx, "replay", target=f"delivery {delivery_id}", actor=actor, count=1)
     return JSONResponse({"delivery_id": delivery_id, "status": "pending"}, status_code=202)
+
+
+@router.post("/v1/deliveries/{delivery_id}/discard", summary="Give up on a dead letter",
+             response_description="Discarded: no longer a dead letter; the record expires with the retention",
+             responses={200: {"model": Discarded}, **schema.errors(404),
+                        **_conflict("Not discarded, and why: only a dead (or parked) delivery can be")})
+def discard_delivery(delivery_id: str, request: Request, actor: str = Depends(_actor)):
+    """Discard a dead letter: it leaves the dead letters for good and expires like a delivered one."""
+    ctx = request.app.state.ctx
+    result = deadletters.discard(ctx, [delivery_id])
+    if result.unknown:
+        raise UnknownDelivery(f"no delivery with id {delivery_id!r}")
+    if result.skipped:
+        return _refused("not_a_dead_letter", f"delivery {delivery_id} not discarded: {result.skipped[delivery_id]}")
+    audit.record(ctx, "discard", target=f"delivery {delivery_id}", actor=actor, count=1)
+    return {"delivery_id": delivery_id, "status": "discarded"}
+
+
+@router.post("/v1/partners/{partner_id}/dead-letters/replay", status_code=202, tags=["partners"],
+             summary="Send every dead letter of a partner again",
+             responses={202: {"model": PartnerReplay}, **schema.errors(404, e404="No such partner")})
+def replay_partner(partner_id: str, request: Request, actor: str = Depends(_actor)):
+    """Every dead letter of the partner back in line now (same delivery ids); `skipped` says why any was not."""
+    ctx = request.app.state.ctx
+    if ctx.settings.partner(partner_id) is None:
+        return _unknown_partner(partner_id)
+    result = deadletters.replay(ctx, deadletters.select(ctx, partner=partner_id))
+    audit.record(ctx, "replay", target=f"partner {partner_id}", actor=actor, count=len(result.replayed),
+                 skipped=len(result.skipped))
+    return JSONResponse({"partner": partner_id, "replayed": len(result.replayed), "skipped": result.skipped},
+                        status_code=202)
+
+
+@router.post("/v1/partners/{partner_id}/dead-letters/discard", tags=["partners"],
+             summary="Give up on every dead letter of a partner",
+             responses={200: {"model": PartnerDiscard}, **schema.errors(404, e404="No such partner")})
+def discard_partner(partner_id: str, request: Request, actor: str = Depends(_actor)):
+    """Every dead letter of the partner discarded (they expire with the retention)."""
+    ctx = request.app.state.ctx
+    if ctx.settings.partner(partner_id) is None:
+        return _unknown_partner(partner_id)
+    result = deadletters.discard(ctx, deadletters.select(ctx, partner=partner_id))
+    audit.record(ctx, "discard", target=f"partner {partner_id}", actor=actor, count=len(result.discarded),
+                 skipped=len(result.skipped))
+    return {"partner": partner_id, "discarded": len(result.discarded), "skipped": result.skipped}

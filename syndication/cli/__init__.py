@@ -1,13 +1,14 @@
 """`syndication ...`: the composition root. Reads the environment, wires Redis and Celery.
 
-    syndication up [--host H] [--port P]     API + workers (all queues) + beat, local, foreground
+    syndication up [--host H] [--port P] [--log-level L]   API + workers (all queues), local, foreground
     syndication api [--host H] [--port P]    the API alone (uvicorn)
     syndication publish FILE...              POST event files to the API, print each outcome
     syndication config check                 validate settings, partners and feeds files
     syndication schema                       print the event JSON Schema
     syndication deliveries show ARTICLE_ID   every delivery of an article, with attempts
     syndication deliveries list --partner P [--state S] [--since T]
-    syndication deliveries replay [ID...] [--partner P] [--since T] [--until T]
+    syndication deliveries replay [ID...] [--partner P] [--since T] [--until T] [--all] [--dry-run] [--wait [S]]
+    syndication deliveries discard [ID...] [--partner P] [--all] [--dry-run]
     syndication events dead | events replay ID...|--all   events parked after failing to apply
     syndication partners pause|resume|enable P
     syndication status [--json] [--watch [SECONDS]] [--check]
@@ -24,7 +25,8 @@ import sys
 
 from syndication.errors import ConfigError, QueueUnavailable
 from syndication.cli.common import LOCAL_DEV_KEY, settings_or_exit
-from syndication.cli.repair import cmd_config_check, cmd_deliveries_list, cmd_deliveries_replay, cmd_deliveries_show, cmd_events_dead, cmd_events_replay, cmd_partners, cmd_schema
+from syndication.cli.dead_letters import cmd_deliveries_discard, cmd_deliveries_replay
+from syndication.cli.repair import cmd_config_check, cmd_deliveries_list, cmd_deliveries_show, cmd_events_dead, cmd_events_replay, cmd_partners, cmd_schema
 from syndication.cli.publish import cmd_publish
 from syndication.cli.run import cmd_api, cmd_up
 from syndication.cli.status_view import cmd_status
@@ -51,10 +53,13 @@ def build_api():
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="syndication", description="Event-driven news syndication.")
     sub = p.add_subparsers(dest="command", required=True)
-    for name, fn, hlp in (("up", cmd_up, "run API, workers and beat locally"), ("api", cmd_api, "run the API")):
+    for name, fn, hlp in (("up", cmd_up, "run the API and every worker locally"), ("api", cmd_api, "run the API")):
         s = sub.add_parser(name, help=hlp)
         s.add_argument("--host", default="127.0.0.1")
         s.add_argument("--port", type=int, default=8000)
+        s.add_argument("--log-level", default=os.environ.get("SYNDICATION_LOG_LEVEL", "INFO"), type=str.upper,
+                       choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                       help="INFO (default): every delivery outcome and ops action; WARNING: retries and worse")
         s.set_defaults(fn=fn)
     s = sub.add_parser("publish", help="POST event files to the API")
     s.add_argument("files", nargs="+", metavar="FILE")
@@ -72,7 +77,7 @@ def parser() -> argparse.ArgumentParser:
     s = dl.add_parser("list", help="a partner's deliveries")
     s.add_argument("--partner", required=True)
     s.add_argument("--state", choices=["pending", "retrying", "delivered", "dead", "parked", "superseded",
-                                       "cancelled"])
+                                       "cancelled", "discarded"])
     s.add_argument("--since", help="30m, 2h, 1d or an ISO 8601 time")
     s.add_argument("--limit", type=int, default=100)
     s.add_argument("--json", action="store_true")
@@ -83,7 +88,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--since", help="dead letters since (30m, 2h, 1d or ISO 8601)")
     s.add_argument("--until", help="dead letters until")
     s.add_argument("--all", action="store_true", help="every dead letter")
+    s.add_argument("--dry-run", action="store_true", help="print what would be replayed or skipped; change nothing")
+    s.add_argument("--wait", type=float, nargs="?", const=60.0, metavar="SECONDS",
+                   help="follow each replayed delivery until it lands or fails again (default 60 s); "
+                        "exit 1 if any did not land")
     s.set_defaults(fn=cmd_deliveries_replay)
+    s = dl.add_parser("discard", help="give up on dead letters: by id, partner, or all")
+    s.add_argument("ids", nargs="*", metavar="DELIVERY_ID")
+    s.add_argument("--partner", help="every dead letter of this partner")
+    s.add_argument("--all", action="store_true", help="every dead letter")
+    s.add_argument("--dry-run", action="store_true", help="print what would be discarded or skipped; change nothing")
+    s.set_defaults(fn=cmd_deliveries_discard)
     ev = sub.add_parser("events", help="dead events: list and replay").add_subparsers(dest="sub", required=True)
     s = ev.add_parser("dead", help="events parked after failing to apply, with their error")
     s.add_argument("--limit", type=int, default=100)

@@ -1,4 +1,8 @@
-"""Ops commands: config check, schema, delivery history, replay, partner pause/resume/enable."""
+"""Ops commands: config check, schema, delivery history, partner pause/resume/enable, dead events.
+
+Replay and discard of dead letters live in dead_letters.py. Every command that changes
+something writes one audit record (ops/audit.py), actor `cli:$USER`.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import json
 import sys
 
 from syndication.cli.common import context, parse_time, settings_or_exit
+from syndication.cli.dead_letters import actor
 
 
 def cmd_config_check(args) -> int:
@@ -96,30 +101,9 @@ def cmd_deliveries_list(args) -> int:
     return 0
 
 
-def cmd_deliveries_replay(args) -> int:
-    from rich.progress import Progress
-
-    from syndication.delivery import deadletters
-
-    ctx = context()
-    if args.ids:
-        ids = list(args.ids)
-    elif args.partner or args.since or args.until or args.all:
-        ids = deadletters.select(ctx, partner=args.partner, since=parse_time(args.since), until=parse_time(args.until))
-    else:
-        print("give delivery ids, or --partner/--since/--until, or --all (every dead letter)", file=sys.stderr)
-        return 2
-    with Progress(transient=not sys.stderr.isatty()) as progress:
-        task = progress.add_task("replaying", total=len(ids))
-        result = deadletters.replay(ctx, ids, progress=lambda n: progress.advance(task, n))
-    print(f"replayed {len(result.replayed)} deliveries (same delivery ids); due now")
-    for did in result.unknown:
-        print(f"unknown delivery id: {did}", file=sys.stderr)
-    return 2 if result.unknown else 0
-
-
 def cmd_partners(args) -> int:
     from syndication.delivery import circuit
+    from syndication.ops import audit
 
     settings = settings_or_exit()
     if settings.partner(args.partner) is None:
@@ -135,6 +119,8 @@ def cmd_partners(args) -> int:
     else:
         n = circuit.enable(ctx, args.partner)
         print(f"{args.partner}: enabled; {n} parked deliveries are due again")
+    detail = {"count": n} if args.action == "enable" else {}
+    audit.record(ctx, args.action, target=f"partner {args.partner}", actor=actor(), **detail)
     return 0
 
 
@@ -154,6 +140,7 @@ def cmd_events_dead(args) -> int:
 
 
 def cmd_events_replay(args) -> int:
+    from syndication.ops import audit
     from syndication.pipeline.apply import dead_events, replay_dead
 
     ctx = context()
@@ -162,6 +149,9 @@ def cmd_events_replay(args) -> int:
         print("give dead event ids, or --all", file=sys.stderr)
         return 2
     missing = [i for i in ids if not replay_dead(ctx, i)]
+    target = "every dead event" if args.all and not args.ids else "events " + ", ".join(ids[:3]) + (
+        f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+    audit.record(ctx, "replay", target=target, actor=actor(), count=len(ids) - len(missing))
     print(f"replayed {len(ids) - len(missing)} dead events; the sweeper applies them within a second")
     for i in missing:
         print(f"not a dead event: {i}", file=sys.stderr)

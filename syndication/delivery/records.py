@@ -3,12 +3,21 @@
 The delivery id is derived from that triple, so it is the same however many
 times the event is re-applied, retried or replayed: it is the `webhook-id`
 a partner dedupes on. Creating a record that exists is a no-op.
+
+Retention: a finished delivery (delivered, superseded, cancelled, discarded)
+and its attempts expire `settings.delivery_retention` after they finish; the
+EXPIRE is queued with the status write (`set_status(..., ttl=...)`), so no
+finished record is ever left without one. Dead letters and parked deliveries
+keep no TTL: they wait for an operator. An article's delivery set expires a
+retention after its newest delivery was created (readers skip members whose
+record has gone). See retention.py for the partner listings.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from enum import Enum
@@ -26,13 +35,24 @@ class DeliveryStatus(str, Enum):
     PARKED = "parked"  # partner endpoint gone (410) or disabled: waits for re-enable
     SUPERSEDED = "superseded"  # a newer version reached or replaced it: not sent
     CANCELLED = "cancelled"  # article withdrawn before it was sent
+    DISCARDED = "discarded"  # a dead letter an operator gave up on (deadletters.discard)
 
 
 FINAL = {DeliveryStatus.DELIVERED, DeliveryStatus.DEAD, DeliveryStatus.SUPERSEDED,
-         DeliveryStatus.CANCELLED, DeliveryStatus.PARKED}
+         DeliveryStatus.CANCELLED, DeliveryStatus.PARKED, DeliveryStatus.DISCARDED}
+# Finished for good: these expire after the retention. Dead and parked ones wait for an operator.
+EXPIRING = {DeliveryStatus.DELIVERED, DeliveryStatus.SUPERSEDED, DeliveryStatus.CANCELLED,
+            DeliveryStatus.DISCARDED}
+
+
+def retention_ttl(ctx: Context) -> int:
+    """The TTL (whole seconds, at least 1) of a finished delivery: `settings.delivery_retention`."""
+    return max(1, math.ceil(ctx.settings.delivery_retention))
 
 
 WEBSUB_EVENT = "websub.publish"  # a hub ping: the subject is a feed URL, the version its ETag
+NOTICE_EVENT = "ops.notice"  # an ops webhook notice: the subject is the notice id (delivery/notices.py)
+KINDS = {WEBSUB_EVENT: "websub", NOTICE_EVENT: "notice"}
 
 
 @dataclass(frozen=True)
@@ -54,7 +74,7 @@ class Delivery:
 
     @property
     def kind(self) -> str:
-        return "websub" if self.event_type == WEBSUB_EVENT else "article"
+        return KINDS.get(self.event_type, "article")
 
     @property
     def final(self) -> bool:
@@ -92,7 +112,8 @@ def delivery_id(article_id: str, version: int | str, partner_id: str) -> str:
 
 
 # KEYS: delivery, article deliveries, partner due, partner history.
-# ARGV: id, partner, article, version, event_id, event_type, now, occurred_at. Returns 1 if created.
+# ARGV: id, partner, article, version, event_id, event_type, now, occurred_at, retention (s).
+# Returns 1 if created.
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'partner', ARGV[2], 'article_id', ARGV[3],
@@ -100,6 +121,7 @@ redis.call('HSET', KEYS[1], 'id', ARGV[1], 'partner', ARGV[2], 'article_id', ARG
            'attempts', 0, 'created_at', ARGV[7], 'updated_at', ARGV[7], 'next_attempt_at', ARGV[7],
            'occurred_at', ARGV[8])
 redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[9])
 redis.call('ZADD', KEYS[3], 'NX', ARGV[7], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[7], ARGV[1])
 return 1
@@ -118,7 +140,8 @@ def create(ctx: Context, partner_id: str, article_id: str, version: int, event_i
     created = ctx.script(_CREATE)(
         keys=[k.delivery(did), k.article_deliveries(article_id), k.partner_due(partner_id),
               k.partner_history(partner_id)],
-        args=[did, partner_id, article_id, version, event_id, event_type, now or time.time(), occurred_at],
+        args=[did, partner_id, article_id, version, event_id, event_type, now or time.time(), occurred_at,
+              retention_ttl(ctx)],
     )
     return did if created else None
 
@@ -137,12 +160,13 @@ def create_many(ctx: Context, partner_ids: list[str], article_id: str, version: 
 def queue_create_many(ctx: Context, pipe, partner_ids: list[str], article_id: str, version: int, event_id: str,
                       event_type: str, now: float | None = None, occurred_at: str = "") -> None:
     """Queue `create_many` on `pipe` (one result per partner: 1 if created)."""
-    k, now, script = ctx.keys, now or time.time(), ctx.script(_CREATE)
+    k, now, script, ttl = ctx.keys, now or time.time(), ctx.script(_CREATE), retention_ttl(ctx)
     for i, pid in enumerate(partner_ids):
         did = delivery_id(article_id, version, pid)
         # A microsecond apart: listings sorted by creation keep the partners file's order.
         script(keys=[k.delivery(did), k.article_deliveries(article_id), k.partner_due(pid), k.partner_history(pid)],
-               args=[did, pid, article_id, version, event_id, event_type, now + i * 1e-6, occurred_at], client=pipe)
+               args=[did, pid, article_id, version, event_id, event_type, now + i * 1e-6, occurred_at, ttl],
+               client=pipe)
 
 
 def _decode(h: dict) -> dict[str, Any]:
@@ -179,11 +203,22 @@ def add_attempt(pipe, keys, did: str, attempt: "Attempt") -> None:
     pipe.hincrby(keys.delivery(did), "attempts", 1)
 
 
-def set_status(pipe, keys, did: str, status: DeliveryStatus, now: float, **fields: Any) -> None:
+def set_status(pipe, keys, did: str, status: DeliveryStatus, now: float, *, ttl: float | None = None,
+               **fields: Any) -> None:
+    """Queue a status change on `pipe`; with `ttl` (`retention_ttl(ctx)`), a finished delivery and its
+    attempts expire that many seconds from now, in the same transaction as the status."""
     mapping = {"status": status.value, "updated_at": now, **{k: v for k, v in fields.items() if v is not None}}
     if status in FINAL:
         mapping["finished_at"] = now
     pipe.hset(keys.delivery(did), mapping=mapping)
+    if ttl and status in EXPIRING:
+        expire(pipe, keys, did, ttl)
+
+
+def expire(pipe, keys, did: str, ttl: float) -> None:
+    """Queue the retention of a finished delivery: the record and its attempts go `ttl` s from now."""
+    pipe.expire(keys.delivery(did), max(1, math.ceil(ttl)))
+    pipe.expire(keys.delivery_attempts(did), max(1, math.ceil(ttl)))
 
 
 def for_article(ctx: Context, article_id: str) -> list[dict[str, Any]]:
