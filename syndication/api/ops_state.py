@@ -30,6 +30,7 @@ FAILURE_HOURS = 24
 # delivery is finished, and sending it again would rewrite what the partner already has.
 REPLAYABLE = {"dead", "parked", "retrying"}
 DISCARDABLE = {"dead"}
+UNFINISHED_FAILURES = {"dead", "parked", "retrying"}
 DEAD_LETTERS_SHOWN = 50
 DEAD_LETTERS_COUNTED = 5000  # per-partner dead letter counts read at most this many (newest)
 
@@ -95,7 +96,7 @@ def recent_failures(ctx, now: float, limit: int = 25) -> list[dict[str, Any]]:
     found = []
     for p in ctx.settings.push_targets:
         found += [r for r in records.for_partner(ctx, p.id, since=since, limit=100)
-                  if r["status"] in REPLAYABLE or r.get("attempts", 0) > 1]
+                  if r["status"] in UNFINISHED_FAILURES or r.get("attempts", 0) > 1]
     found.sort(key=lambda r: -r.get("updated_at", 0))
     return found[:limit]
 
