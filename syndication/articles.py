@@ -7,6 +7,12 @@ leave version 2 behind: a version only replaces a strictly lower one.
 Re-applying the *same* event (a task redelivered after a crash) is told
 apart from a stale one, so its follow-up work (feeds, deliveries) can be
 done again safely instead of being lost.
+
+The same script appends the version to the change log (a Redis Stream,
+pipeline/changelog.py) when, and only when, it becomes current: one atomic
+step, so whatever crashes and redeliveries happen the log has every version
+once, in apply order. `log=False` leaves that to a later
+`changelog.append` (an embargoed version enters the log at its release).
 """
 
 from __future__ import annotations
@@ -18,26 +24,60 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the store is handed its key builder by infra.context
     from syndication.infra.keys import Keys
 
-# KEYS[1] article hash. ARGV: version, data ('' keeps the old data), withdrawn, event_id, now, reason
-# Returns {outcome, previous_version, previous_data}; outcome: applied | replay | stale.
-_CAS = """
+# Appends one change log entry (`fields`: a flat field/value list), first trimming what the
+# retention lets go, by Redis's own clock (the one stream ids are made of). The id of the newest
+# entry ever trimmed is kept in `trimmed`: a reader's cursor below it has lost entries (410).
+LOG_APPEND_LUA = """
+local function log_append(stream, trimmed, retention_ms, fields)
+  local t = redis.call('TIME')
+  local minid = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(retention_ms)
+  if minid > 0 then
+    minid = string.format('%.0f', minid)
+    local last = redis.call('XREVRANGE', stream, '(' .. minid .. '-0', '-', 'COUNT', 1)
+    if last[1] then
+      redis.call('XTRIM', stream, 'MINID', minid)
+      redis.call('SET', trimmed, last[1][1])
+    end
+  end
+  return redis.call('XADD', stream, '*', unpack(fields))
+end
+"""
+
+# KEYS: 1 article hash, 2 the change log, 3 the change log's trimmed mark (pipeline/changelog.py).
+# ARGV: 1 version, 2 data ('' keeps the old data), 3 withdrawn, 4 event_id, 5 now, 6 reason,
+#       7 log now (1/0), 8 log retention (ms), 9 change type ('' : derived), 10 occurred_at, 11 article id
+# Returns {outcome, previous_version, previous_data, log_id}; outcome: applied | replay | stale.
+# Only 'applied' writes to the log: a replay or a stale version is already there or never will be,
+# so the log holds every version exactly once, in the order they became current.
+_CAS = LOG_APPEND_LUA + """
 local cur = redis.call('HGET', KEYS[1], 'version')
 if cur then
   local curv = tonumber(cur)
   local newv = tonumber(ARGV[1])
-  if curv > newv then return {'stale', cur, ''} end
+  if curv > newv then return {'stale', cur, '', ''} end
   if curv == newv then
     if redis.call('HGET', KEYS[1], 'event_id') == ARGV[4] then
-      return {'replay', cur, redis.call('HGET', KEYS[1], 'data') or ''}
+      return {'replay', cur, redis.call('HGET', KEYS[1], 'data') or '', ''}
     end
-    return {'stale', cur, ''}
+    return {'stale', cur, '', ''}
   end
 end
 local prev = redis.call('HGET', KEYS[1], 'data') or ''
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'data', ARGV[2]) end
 redis.call('HSET', KEYS[1], 'version', ARGV[1], 'withdrawn', ARGV[3], 'event_id', ARGV[4],
            'updated_at', ARGV[5], 'reason', ARGV[6])
-return {'applied', cur or '0', prev}
+local logged = ''
+if ARGV[7] == '1' then
+  local kind = ARGV[9]
+  if kind == '' then
+    if ARGV[3] == '1' then kind = 'withdrawn' elseif cur then kind = 'updated' else kind = 'published' end
+  end
+  local data = ARGV[2]
+  if data == '' then data = prev end  -- a withdrawal: the last published data it takes back
+  logged = log_append(KEYS[2], KEYS[3], ARGV[8], {'id', ARGV[11], 'version', ARGV[1], 'type', kind,
+                      'event_id', ARGV[4], 'at', ARGV[5], 'data', data, 'reason', ARGV[6], 'occurred_at', ARGV[10]})
+end
+return {'applied', cur or '0', prev, logged}
 """
 
 
@@ -53,11 +93,15 @@ def article_urn(article_id: str) -> str:
     return f"urn:syndication:article:{article_id}"
 
 
+DEFAULT_LOG_RETENTION = 30 * 86400.0  # seconds; settings.changelog_retention in a running service
+
+
 @dataclass(frozen=True)
 class CasResult:
     outcome: str  # applied | replay | stale
     previous_version: int
     previous: dict[str, Any] | None
+    log_id: str = ""  # the change log entry this apply wrote ('' if none)
 
 
 @dataclass(frozen=True)
@@ -82,30 +126,41 @@ class ArticleState:
 
 
 class ArticleStore:
-    def __init__(self, redis, keys: Keys):
+    def __init__(self, redis, keys: Keys, log_retention: float = DEFAULT_LOG_RETENTION):
         self.redis = redis
         self.keys = keys
+        self.log_retention = log_retention
         self._cas = redis.register_script(_CAS)
 
     def apply(
         self, article_id: str, version: int, data: dict | None, *, withdrawn: bool,
-        event_id: str, now: float, reason: str = "",
+        event_id: str, now: float, reason: str = "", event_type: str = "", occurred_at: str = "",
+        log: bool = True,
     ) -> CasResult:
         return self.cas_result(self.queue_apply(self.redis, article_id, version, data, withdrawn=withdrawn,
-                                                event_id=event_id, now=now, reason=reason))
+                                                event_id=event_id, now=now, reason=reason, event_type=event_type,
+                                                occurred_at=occurred_at, log=log))
 
     def queue_apply(self, client, article_id: str, version: int, data: dict | None, *, withdrawn: bool,
-                    event_id: str, now: float, reason: str = ""):
-        """`apply` on `client` (a pipeline: queued; its result goes through `cas_result`)."""
+                    event_id: str, now: float, reason: str = "", event_type: str = "", occurred_at: str = "",
+                    log: bool = True):
+        """`apply` on `client` (a pipeline: queued; its result goes through `cas_result`).
+
+        `event_type` (`article.updated`, ...) names the change in the log; without it the script
+        tells a first version from a later one. `log=False`: the version becomes current but enters
+        the change log later, by `changelog.append` (an embargo's release)."""
         payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")) if data else ""
-        return self._cas(keys=[self.keys.article(article_id)],
-                         args=[version, payload, int(withdrawn), event_id, now, reason], client=client)
+        return self._cas(keys=[self.keys.article(article_id), self.keys.changelog, self.keys.changelog_trimmed],
+                         args=[version, payload, int(withdrawn), event_id, now, reason, int(log),
+                               int(self.log_retention * 1000), event_type.removeprefix("article."),
+                               occurred_at or "", article_id], client=client)
 
     @staticmethod
     def cas_result(raw) -> CasResult:
-        outcome, prev_v, prev = raw
+        outcome, prev_v, prev, log_id = raw
         outcome = outcome.decode() if isinstance(outcome, bytes) else outcome
-        return CasResult(outcome, int(prev_v), json.loads(prev) if prev else None)
+        log_id = log_id.decode() if isinstance(log_id, bytes) else log_id
+        return CasResult(outcome, int(prev_v), json.loads(prev) if prev else None, log_id or "")
 
     def get(self, article_id: str) -> ArticleState | None:
         h = self.redis.hgetall(self.keys.article(article_id))

@@ -107,6 +107,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ops_keys=ops_keys,
         ops_key_names=ops_key_names,
         delivery_retention=_duration(env, "SYNDICATION_DELIVERY_RETENTION", 30 * DAY),
+        changelog_retention=_duration(env, "SYNDICATION_CHANGELOG_RETENTION", 30 * DAY),
         ops_webhook_partner=ops_webhook,
         feed_keys=_keys(env.get("SYNDICATION_FEED_KEYS")),
         partners_file=partners_file,

@@ -38,4 +38,4 @@ class Context:
     def articles(self):
         from syndication.articles import ArticleStore
 
-        return ArticleStore(self.redis, self.keys)
+        return ArticleStore(self.redis, self.keys, self.settings.changelog_retention)

@@ -135,6 +135,14 @@ class Keys:
         return f"{self.prefix}deadletters"
 
     @property
+    def changelog(self) -> str:
+        return f"{self.prefix}changelog"
+
+    @property
+    def changelog_trimmed(self) -> str:
+        return f"{self.prefix}changelog:trimmed"
+
+    @property
     def audit(self) -> str:
         return f"{self.prefix}audit"
 
@@ -222,6 +230,11 @@ FAMILIES: tuple[Family, ...] = (
     Family("deadletters", "zset", "delivery_id -> time it died"),
     Family("metrics:{name}", "hash", "label set -> value: counters and histogram buckets of every process",
            None),
+    Family("changelog", "stream", "every version as it became current (the pull API's log), one entry "
+           "each: id, version, type, event_id, at, data, reason, occurred_at; trimmed by "
+           "changelog_retention"),
+    Family("changelog:trimmed", "string", "id of the newest change log entry ever trimmed: a pull cursor below "
+           "it lost entries (410)"),
     Family("audit", "list", "ops actions (replay, discard, pause, resume, enable, backfill) as JSON, newest "
            "first, capped at 1000"),
     Family("workers", "hash", "worker name -> JSON {queues, host, pid, started_at, last_seen}: heartbeats "

@@ -4,6 +4,9 @@ A partner is an HTTP endpoint that receives one push per article version it
 wants (its filters), in its format, authenticated the way it asks. Secrets
 are never written in the file: `secret_env`/`token_env`/`password_env` name
 environment variables, resolved here into `Secret` values.
+
+A partner may also pull its items (`GET /v1/partners/{id}/items`) with a
+token of its own: `pull: {token_env: NAME}` (resolved as `pull_token`).
 """
 
 from __future__ import annotations
@@ -46,6 +49,14 @@ class Auth(BaseModel):
         return self
 
 
+class Pull(BaseModel):
+    """The pull API for this partner: its bearer token, in the environment variable `token_env`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    token_env: str = Field(min_length=1)
+
+
 class Timeouts(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     connect: float = Field(default=3.0, gt=0, le=60)
@@ -82,6 +93,7 @@ class Partner(BaseModel):
     breaker_cooldown: float = Field(default=30.0, gt=0)
     enabled: bool = True
     allow_private_network: bool = False
+    pull: Pull | None = None  # None: this partner cannot use the pull API
 
     @field_validator("url")
     @classmethod
@@ -98,6 +110,11 @@ def resolve_secrets(partner: Partner, env: Mapping[str, str]) -> dict[str, Secre
             if not env.get(name):
                 raise ConfigError(f"partner {partner.id}: environment variable {name} ({key}) is not set")
             out[key] = Secret(env[name])
+    if partner.pull is not None:
+        name = partner.pull.token_env
+        if not env.get(name, "").strip():
+            raise ConfigError(f"partner {partner.id}: environment variable {name} (pull.token_env) is not set")
+        out["pull_token"] = Secret(env[name].strip())
     return out
 
 

@@ -50,6 +50,7 @@ def apply_event(ctx: Context, event_id: str, kick: bool = True, cas: CasResult |
         cas = ctx.articles.apply(
             art["id"], art["version"], None if withdrawn else clean_article(art), withdrawn=withdrawn,
             event_id=event_id, now=now, reason=xml_safe(art.get("reason", "")) if withdrawn else "",
+            event_type=event["type"], occurred_at=event.get("occurred_at") or "",
         )
     if cas.outcome == "stale" and ctx.redis.hget(ctx.keys.event(event_id), "status") == b"applied":
         # A late redelivery of an event that was applied before a newer one: its record stands.

@@ -92,9 +92,9 @@ def _apply_together(ctx: Context, ids: list[str], follows: dict[str, FollowUp],
             continue
     # Compare-and-set every article, in order (two versions of one article in a batch apply in turn).
     pipe = ctx.redis.pipeline(transaction=False)
-    for event_id, _, aid, version, data, withdrawn, reason in parsed:
+    for event_id, event, aid, version, data, withdrawn, reason in parsed:
         ctx.articles.queue_apply(pipe, aid, version, data, withdrawn=withdrawn, event_id=event_id, now=now,
-                                 reason=reason)
+                                 reason=reason, event_type=event["type"], occurred_at=event.get("occurred_at") or "")
     cas = [ctx.articles.cas_result(raw) for raw in pipe.execute()]
     compared.update({p[0]: c for p, c in zip(parsed, cas)})
     # Only what needs no look at older deliveries goes on together: a first version (nothing older

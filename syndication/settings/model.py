@@ -53,6 +53,8 @@ class Settings:
     ops_key_names: tuple[str, ...] = ()
     # Finished deliveries (delivered, superseded, cancelled) and their attempts expire after this.
     delivery_retention: float = 30 * DAY
+    # The change log (pull API) keeps entries this long; an older cursor is answered 410 Gone.
+    changelog_retention: float = 30 * DAY
     # Operational notifications (circuit opened, recovered, dead letters...), pushed like a partner.
     ops_webhook_partner: Partner | None = None
 
