@@ -22,7 +22,7 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from syndication.api import ops_guard, ops_html
-from syndication.api.ops_state import DISCARDABLE, REPLAYABLE, can_discard
+from syndication.api.ops_state import DISCARDABLE, REPLAYABLE
 from syndication.api.throttle import TooManyAttempts
 from syndication.delivery import circuit, deadletters, records
 from syndication.ops import audit
@@ -45,26 +45,20 @@ async def act(request: Request, what: str, action: Callable[[object, str], str])
     return RedirectResponse(f"/ops?note={quote(note)}", status_code=303)
 
 
-def _skipped(result, did: str) -> str | None:
-    return getattr(result, "skipped", {}).get(did)
-
-
 def replay_delivery(ctx, did: str, actor: str) -> str:
     rec = records.get(ctx, did)
     if rec is None:
         return f"no delivery {did}"
-    if rec["status"] not in REPLAYABLE:  # the core says so too; an older core did not
+    if rec["status"] not in REPLAYABLE:
         return f"not replayed: {did} is {rec['status']}"
     result = deadletters.replay(ctx, [did])
     if did not in result.replayed:
-        return f"not replayed: {did}: {_skipped(result, did) or 'unknown'}"
+        return f"not replayed: {did}: {result.skipped.get(did, 'unknown')}"
     audit.record(ctx, "replay", target=did, actor=actor, partner=rec["partner"])
     return f"replayed {did}"
 
 
 def discard_delivery(ctx, did: str, actor: str) -> str:
-    if not can_discard():
-        return "discard is not available in this version"
     rec = records.get(ctx, did)
     if rec is None:
         return f"no delivery {did}"
@@ -72,7 +66,7 @@ def discard_delivery(ctx, did: str, actor: str) -> str:
         return f"not discarded: {did} is {rec['status']}, not a dead letter"
     result = deadletters.discard(ctx, [did])
     if did not in result.discarded:
-        return f"not discarded: {did}: {_skipped(result, did) or 'unknown'}"
+        return f"not discarded: {did}: {result.skipped.get(did, 'unknown')}"
     audit.record(ctx, "discard", target=did, actor=actor, partner=rec["partner"])
     return f"discarded {did}"
 
@@ -96,10 +90,8 @@ def _partner_action(ctx, pid: str, verb: str, actor: str) -> str:
     if verb == "replay":
         result = deadletters.replay(ctx, ids)
         audit.record(ctx, "replay", target=f"partner {pid}", actor=actor, count=len(result.replayed))
-        skipped = len(getattr(result, "skipped", {}))
+        skipped = len(result.skipped)
         return f"replayed {len(result.replayed)} dead letters of {pid}" + (f", {skipped} skipped" if skipped else "")
-    if not can_discard():
-        return "discard is not available in this version"
     result = deadletters.discard(ctx, ids)
     audit.record(ctx, "discard", target=f"partner {pid}", actor=actor, count=len(result.discarded))
     return f"discarded {len(result.discarded)} dead letters of {pid}"

@@ -102,12 +102,12 @@ def delivery_link(did: str) -> str:
     return f"<a data-detail href='/ops?delivery={quote(did, safe='')}#detail'><code>{e(did)}</code></a>"
 
 
-def delivery_actions(r: dict, csrf: str | None, can_discard: bool) -> str:
+def delivery_actions(r: dict, csrf: str | None) -> str:
     did, out = r["id"], []
     if r["status"] in REPLAYABLE:
         out.append(button(f"/ops/replay/{quote(did, safe='')}", "Replay", "replay", csrf,
                           f"Send delivery {did} to {r['partner']} again now?"))
-    if r["status"] in DISCARDABLE and can_discard:
+    if r["status"] in DISCARDABLE:
         out.append(button(f"/ops/discard/{quote(did, safe='')}", "Discard", "discard", csrf,
                           f"Discard dead letter {did}? It will not be sent."))
     return "".join(out)
@@ -116,11 +116,11 @@ def delivery_actions(r: dict, csrf: str | None, can_discard: bool) -> str:
 DELIVERY_COLUMNS = ["delivery", "partner", "article", "v", "status", "attempts", "updated", "last error", ""]
 
 
-def delivery_rows(recs: list[dict], csrf: str | None, can_discard: bool) -> list[list[str]]:
+def delivery_rows(recs: list[dict], csrf: str | None) -> list[list[str]]:
     return [[delivery_link(r["id"]), e(r["partner"]),
              f"<a href='/ops?article={quote(r['article_id'], safe='')}'>{e(r['article_id'])}</a>",
              str(r.get("version", "")), e(r["status"]), str(r.get("attempts", 0)), when(r.get("updated_at")),
-             e(str(r.get("last_error") or r.get("last_status") or "")), delivery_actions(r, csrf, can_discard)]
+             e(str(r.get("last_error") or r.get("last_status") or "")), delivery_actions(r, csrf)]
             for r in recs]
 
 
@@ -132,7 +132,7 @@ def detail(data: dict, csrf: str | None) -> str:
     did = data["view"].delivery
     if rec is None:
         return f"<h2>Delivery {e(did)}</h2><p>No delivery with this id (it may have expired).</p>"
-    head = table(DELIVERY_COLUMNS, delivery_rows([rec], csrf, data["can_discard"]))
+    head = table(DELIVERY_COLUMNS, delivery_rows([rec], csrf))
     rows = [[str(a.get("n", "")), when(a.get("at")), e(str(a.get("status") or "–")),
              f"{float(a.get('latency_ms') or 0):.0f} ms", e(str(a.get("outcome") or "")),
              e(str(a.get("error") or "")), f"<pre>{e(str(a.get('response') or ''))}</pre>"] for a in attempts]
@@ -147,11 +147,11 @@ def article(data: dict, csrf: str | None) -> str:
     if recs is None:
         return ""
     return (f"<h2>Deliveries of {e(aid)}</h2>"
-            + table(DELIVERY_COLUMNS, delivery_rows(recs, csrf, data["can_discard"]), "no deliveries for this article",
+            + table(DELIVERY_COLUMNS, delivery_rows(recs, csrf), "no deliveries for this article",
                     id="article-deliveries"))
 
 
-def partner_actions(p: dict, dead: int, csrf: str | None, can_discard: bool) -> str:
+def partner_actions(p: dict, dead: int, csrf: str | None) -> str:
     pid, base = p["id"], f"/ops/partners/{quote(p['id'], safe='')}"
     out = [button(f"{base}/resume", "Resume", "resume", csrf, f"Resume deliveries to {pid}?") if p["paused"]
            else button(f"{base}/pause", "Pause", "pause", csrf,
@@ -162,9 +162,8 @@ def partner_actions(p: dict, dead: int, csrf: str | None, can_discard: bool) -> 
     if dead:
         out.append(button(f"{base}/replay", f"Replay {dead} dead", "replay-all", csrf,
                           f"Replay all {dead} dead letters of {pid} now?"))
-        if can_discard:
-            out.append(button(f"{base}/discard", f"Discard {dead} dead", "discard-all", csrf,
-                              f"Discard all {dead} dead letters of {pid}? They will not be sent."))
+        out.append(button(f"{base}/discard", f"Discard {dead} dead", "discard-all", csrf,
+                          f"Discard all {dead} dead letters of {pid}? They will not be sent."))
     return "".join(out)
 
 
@@ -189,7 +188,7 @@ def partners(data: dict, csrf: str | None) -> str:
             when(p["failing_since"]), str(p["consecutive_failures"]), _why(p), str(p["waiting"]),
             str(p.get("retrying", p["scheduled_retries"])), status.human_age(p["oldest_waiting_seconds"]),
             when(p["last_success_at"]), str(dead), "–" if rate is None else f"{rate:.0%}",
-            "–" if p95 is None else f"{p95:.0f} ms", partner_actions(p, dead, csrf, data["can_discard"])])
+            "–" if p95 is None else f"{p95:.0f} ms", partner_actions(p, dead, csrf)])
     return "<h2>Partners</h2>" + table(
         ["partner", "enabled", "paused", "circuit", "failing since", "consecutive failures", "last failure",
          "waiting", "retrying", "oldest waiting", "last success", "dead letters", "success 1h", "p95 1h", "actions"],
@@ -197,7 +196,7 @@ def partners(data: dict, csrf: str | None) -> str:
 
 
 def workers(data: dict) -> str:
-    panel = data["workers"]
+    panel = data["status"]["workers"]
     queue_rows = [[e(q), str(data["status"]["queues"].get(q, "")),
                    e(", ".join(n["online"])) or "<span class=missing>none</span>",
                    f"<span class=missing>{e(', '.join(n['missing']))}</span>" if n["missing"] else ""]
@@ -219,12 +218,9 @@ def workers(data: dict) -> str:
 
 
 def incidents(data: dict) -> str:
-    found = data["incidents"]
     head = f"<h2>Incidents ({INCIDENT_DAYS} days)</h2>"
-    if found is None:
-        return head + "<p class=muted>incident history not kept by this version</p>"
     rows = []
-    for i in found:
+    for i in data["incidents"]:
         end = i.get("ended_at")
         length = (end or data["at"]) - (i.get("started_at") or data["at"])
         rows.append([e(str(i.get("partner", ""))), when(i.get("started_at")), when(i.get("opened_at")),
@@ -237,12 +233,12 @@ def incidents(data: dict) -> str:
 def failures(data: dict, csrf: str | None) -> str:
     return (f"<h2>Recent failures ({24} h)</h2><p class=muted>Deliveries that failed at least once, "
             "delivered in the end or not.</p>"
-            + table(DELIVERY_COLUMNS, delivery_rows(data["failures"], csrf, data["can_discard"]), id="failures-table"))
+            + table(DELIVERY_COLUMNS, delivery_rows(data["failures"], csrf), id="failures-table"))
 
 
 def dead_letters(data: dict, csrf: str | None) -> str:
     return (f"<h2>Dead letters ({data['status']['dead_letters']})</h2>"
-            + table(DELIVERY_COLUMNS, delivery_rows(data["dead_letters"], csrf, data["can_discard"]),
+            + table(DELIVERY_COLUMNS, delivery_rows(data["dead_letters"], csrf),
                     "no dead letters"))
 
 

@@ -4,9 +4,8 @@
     data = gather(ctx, view)
 
 Both the first page load and every refresh (`/ops/state.json`, every 5 s) go
-through `gather`, so the page and its refresh can never disagree. Parts that
-other modules are still growing (the incident history, discard) are looked
-up by name and shown only once they exist.
+through `gather`, so the page and its refresh can never disagree. What is wrong
+is status.problems' judgement, the same one `syndication status --check` prints.
 """
 
 from __future__ import annotations
@@ -15,21 +14,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from syndication.delivery import deadletters, records
-from syndication.ops import audit, status, workers
+from syndication.delivery import deadletters, notices, records
+from syndication.ops import audit, status
 from syndication.pipeline import apply
 
-try:  # the incident history (delivery/notices.py) lands beside this page
-    from syndication.delivery import notices
-except ImportError:  # pragma: no cover - only before notices.py exists
-    notices = None
-
-INCIDENT_DAYS = 7
+INCIDENT_DAYS = notices.INCIDENT_DAYS
 FAILURE_HOURS = 24
 # Replay makes sense for work that did not (yet) arrive; a delivered, superseded or cancelled
 # delivery is finished, and sending it again would rewrite what the partner already has.
-REPLAYABLE = {"dead", "parked", "retrying"}
-DISCARDABLE = {"dead"}
+REPLAYABLE = set(deadletters.REPLAYABLE)
+DISCARDABLE = {"dead"}  # parked deliveries come back with Enable
 UNFINISHED_FAILURES = {"dead", "parked", "retrying"}
 DEAD_LETTERS_SHOWN = 50
 DEAD_LETTERS_COUNTED = 5000  # per-partner dead letter counts read at most this many (newest)
@@ -42,38 +36,14 @@ class View:
     note: str | None = None
 
 
-def can_discard() -> bool:
-    return hasattr(deadletters, "discard")
-
-
-def problems(st: dict, panel: dict) -> list[dict[str, str]]:
-    """status.problems(st), or, on a core without it, the failing partners and missing workers."""
-    judge = getattr(status, "problems", None)
-    if judge is not None and "workers" in st:
-        return judge(st)
-    out = []
-    for p in st["partners"]:
-        if p["circuit"] != "closed" or not p["enabled"]:
-            out.append({"severity": "critical", "what": f"partner:{p['id']}",
-                        "text": f"partner {p['id']} circuit {p['circuit']}" + ("" if p["enabled"] else ", disabled")})
-    for q, names in panel["queues"].items():
-        if names["missing"]:
-            out.append({"severity": "warning", "what": f"queue:{q}",
-                        "text": f"worker missing on queue {q}: {', '.join(names['missing'])}"})
-    return out
-
-
 def in_banner(problem: dict) -> bool:
     """The red banner: everything critical, and missing workers (a queue short of hands)."""
     return problem["severity"] == "critical" or problem["what"].startswith("queue:")
 
 
-def incidents(ctx, now: float) -> list[dict[str, Any]] | None:
-    """Circuit openings of the last INCIDENT_DAYS days, newest first (None: no incident history yet)."""
-    history = getattr(notices, "incidents", None)
-    if history is None:
-        return None
-    found = history(ctx, since=now - INCIDENT_DAYS * 86400)
+def incidents(ctx, now: float) -> list[dict[str, Any]]:
+    """Circuit openings of the last INCIDENT_DAYS days, newest first."""
+    found = notices.incidents(ctx, since=now - INCIDENT_DAYS * 86400)
     return sorted(found, key=lambda i: -(i.get("started_at") or 0))
 
 
@@ -101,24 +71,15 @@ def recent_failures(ctx, now: float, limit: int = 25) -> list[dict[str, Any]]:
     return found[:limit]
 
 
-def workers_panel(st: dict, ctx, now: float) -> dict[str, Any]:
-    if "workers" in st:
-        return st["workers"]
-    roster = workers.roster(ctx, now)
-    return {"queues": workers.by_queue(roster), "list": roster}
-
-
 def gather(ctx, view: View) -> dict[str, Any]:
     now = time.time()
     st = status.status(ctx, now)
-    panel = workers_panel(st, ctx, now)
     dead_ids = [i.decode() for i in ctx.redis.zrevrange(ctx.keys.deadletters, 0, DEAD_LETTERS_SHOWN - 1)]
     data = {
         "at": now,
         "view": view,
         "status": st,
-        "problems": problems(st, panel),
-        "workers": panel,
+        "problems": status.problems(st),
         "dead_by_partner": _dead_letter_counts(ctx),
         "incidents": incidents(ctx, now),
         "failures": recent_failures(ctx, now),
@@ -127,7 +88,6 @@ def gather(ctx, view: View) -> dict[str, Any]:
         "audit": audit.recent(ctx, 20),
         "article": records.for_article(ctx, view.article) if view.article else None,
         "delivery": None,
-        "can_discard": can_discard(),
     }
     if view.delivery:
         rec = records.get(ctx, view.delivery)

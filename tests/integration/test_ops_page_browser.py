@@ -157,3 +157,35 @@ def test_the_ops_page_runs_an_outage_without_reloading(service, unique, tmp_path
     assert shot.stat().st_size > 20_000
     assert not [c for c in console if "Content Security Policy" in c or "Uncaught" in c], console
     print(f"\nops outage screenshot: {shot}")
+
+
+def test_dead_letters_are_replayed_and_discarded_from_the_page(service, unique):
+    """Discard one dead letter from its row, replay the partner's other dead letters with its button."""
+    ctx = service.ctx
+    receiver = service.partners["opsdead"]
+    aids = [f"pagedead{i}-{unique}" for i in range(3)]
+    receiver.script([Reply(400, body=b'{"error":"schema"}')] * len(aids))
+    for aid in aids:
+        post(service, article_event(aid, categories=["OpsDead"]))
+    dead = [wait_for(lambda aid=aid: status_is(service, aid, "opsdead", "dead"), what=f"{aid} dead") for aid in aids]
+    with chromium_page(service) as (page, console):
+        row = page.locator("#dead-letters tbody tr", has_text=dead[0]["id"])
+        assert row.locator("button[name=replay]").count() == 1
+        page.once("dialog", lambda dialog: dialog.accept())
+        row.locator("button[name=discard]").click()
+        page.wait_for_selector(f"text=discarded {dead[0]['id']}")
+        assert page.locator("#dead-letters tbody tr", has_text=dead[0]["id"]).count() == 0
+        # The partner's button replays every dead letter it has (ours, and any an earlier test left).
+        replay_all = partner_row(page, "opsdead").locator("button[name=replay-all]")
+        assert replay_all.inner_text().startswith("Replay ")
+        page.once("dialog", lambda dialog: dialog.accept())
+        replay_all.click()
+        page.wait_for_selector("text=dead letters of opsdead")
+        assert partner_row(page, "opsdead").locator("button[name=replay-all]").count() == 0
+    for d in dead[1:]:
+        wait_for(lambda d=d: status_is(service, d["article_id"], "opsdead", "delivered"), what="replayed, delivered")
+    assert status_is(service, dead[0]["article_id"], "opsdead", "discarded")
+    assert not [r for r in receiver.for_article(aids[0])[1:]]  # discarded: never sent again
+    actions = {(a["action"], a["target"]) for a in audit.recent(ctx, 10) if a["actor"] == "ops key 1"}
+    assert ("discard", dead[0]["id"]) in actions and ("replay", "partner opsdead") in actions
+    assert not [c for c in console if "Content Security Policy" in c or "Uncaught" in c], console
