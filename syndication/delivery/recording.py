@@ -67,7 +67,7 @@ class Group:
     def finish(self, did: str, status: DeliveryStatus | None, now: float) -> None:
         """Close a delivery that is not sent (superseded, cancelled; None: already final or gone)."""
         if status is not None:
-            records.set_status(self.pipe, self.ctx.keys, did, status, now)
+            records.set_status(self.pipe, self.ctx.keys, did, status, now, ttl=records.retention_ttl(self.ctx))
         self.released.append(did)
         self.size += 1
 
@@ -76,7 +76,7 @@ class Group:
         records.add_attempt(self.pipe, k, d.id, Attempt(
             n=d.attempts + 1, at=now, status=resp.status, latency_ms=round(resp.latency * 1000, 1),
             outcome=decision.outcome.value, error=resp.error, response=resp.excerpt[:500] or None))
-        records.set_status(self.pipe, k, d.id, decision.status, now,
+        records.set_status(self.pipe, k, d.id, decision.status, now, ttl=records.retention_ttl(self.ctx),
                            next_attempt_at=decision.due_at,
                            last_status=resp.status if resp.status is not None else "", last_error=resp.error or "")
         self.released.append(d.id)

@@ -4,7 +4,8 @@
 
 Once a second it runs the sweeper (re-drives, retries coming due, lost renders; see
 sweeper.py) and hands what it found to `dispatch`; every HEARTBEAT seconds it writes this
-worker's heartbeat (ops/workers.py); once a minute it trims delivery history past retention.
+worker's heartbeat (ops/workers.py) and looks whether the partners file was reloaded
+(ops/reload.py); once a minute it trims delivery history past retention.
 
 Why in every worker and not in beat: the sweep is what turns a scheduled retry into a push.
 Run by one process (beat, or a task on one queue), that process was a single point of failure
@@ -19,12 +20,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from typing import Callable, Mapping
 
 from redis.exceptions import RedisError
 
+from syndication.delivery import retention
 from syndication.infra.context import Context
-from syndication.ops import workers
+from syndication.ops import reload, workers
 from syndication.pipeline import sweeper
 
 log = logging.getLogger("syndication.sweeper")
@@ -32,15 +34,18 @@ SWEEP_EVERY = 1.0
 RETENTION_EVERY = 60.0
 
 
-def run(ctx: Context, stopping: threading.Event, name: str, queues: list[str], dispatch: Callable) -> None:
+def run(ctx: Context, stopping: threading.Event, name: str, queues: list[str], dispatch: Callable,
+        env: Mapping[str, str]) -> None:
     started = time.time()
     next_beat = next_trim = 0.0
+    config_seen: list = []
     away = False
     while not stopping.is_set():
         now = time.time()
         try:
             if now >= next_beat:
                 workers.beat(ctx, name, queues, started, now)
+                reload.follow(ctx, env, config_seen)
                 next_beat = now + workers.HEARTBEAT
             found = sweeper.sweep(ctx, now)
             if found.outcome == "ran":
@@ -48,7 +53,7 @@ def run(ctx: Context, stopping: threading.Event, name: str, queues: list[str], d
                 log.debug("sweep", extra={"outcome": found.outcome})
             if now >= next_trim:
                 next_trim = now + RETENTION_EVERY
-                _trim(ctx, now)
+                retention.trim(ctx, now)
             if away:
                 log.warning("housekeeping: Redis is back", extra={"worker": name})
                 away = False
@@ -66,17 +71,10 @@ def run(ctx: Context, stopping: threading.Event, name: str, queues: list[str], d
         pass
 
 
-def _trim(ctx: Context, now: float) -> None:
-    try:
-        from syndication.delivery import retention
-    except ImportError:  # retention trimming lands separately
-        return
-    retention.trim(ctx, now)
-
-
-def start(ctx: Context, name: str, queues: list[str], dispatch: Callable) -> tuple[threading.Event, threading.Thread]:
+def start(ctx: Context, name: str, queues: list[str], dispatch: Callable,
+          env: Mapping[str, str]) -> tuple[threading.Event, threading.Thread]:
     stopping = threading.Event()
-    thread = threading.Thread(target=run, args=(ctx, stopping, name, queues, dispatch), name="housekeeping",
+    thread = threading.Thread(target=run, args=(ctx, stopping, name, queues, dispatch, env), name="housekeeping",
                               daemon=True)
     thread.start()
     return stopping, thread
