@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import lru_cache
 
@@ -108,11 +109,33 @@ def _start_loops(sender=None, **_):
 
     queues = sorted(q.name for q in sender.task_consumer.queues) if sender and sender.task_consumer else []
     name = getattr(sender, "hostname", None) or f"worker@{os.getpid()}"
-    stopping, thread = housekeeping.start(context(), name, queues, dispatch)
+    stopping, thread = housekeeping.start(context(), name, queues, dispatch, os.environ)
+    _on_sighup(name)
     _loops.append((stopping, [thread]))
     if "deliveries" in queues:
         count = max(1, int(sender.controller.concurrency or 1))
         _loops.append(pump.start(context(), count))
+
+
+def _on_sighup(name: str) -> None:
+    """SIGHUP reloads the partners file everywhere (ops/reload.py) instead of Celery's restart."""
+    import signal
+    import threading
+
+    from syndication.errors import ConfigError
+    from syndication.ops import reload
+
+    def handler(signum, frame):
+        def run():
+            try:
+                reload.request(context(), os.environ, actor=f"SIGHUP {name}")
+            except ConfigError as exc:
+                logging.getLogger("syndication.config").error(
+                    "SIGHUP: partners file rejected, the running configuration stays: %s", exc)
+        threading.Thread(target=run, name="reload", daemon=True).start()  # not inside the signal frame
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGHUP, handler)
 
 
 @signals.worker_shutdown.connect

@@ -125,8 +125,9 @@ def create_app(settings: Settings, enqueue: Callable[[FollowUp], None], ctx: Con
                    pull_routes):
         app.include_router(module.router)
     _install_error_handlers(app)
-    from syndication.api import schema
+    from syndication.api import config_follow, schema
 
+    config_follow.install(app)  # partners-file reloads (ops/reload.py)
     schema.install(app)  # /openapi.json: the event body and our error shape (schema.py)
     return app
 

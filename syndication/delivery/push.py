@@ -146,7 +146,9 @@ def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.H
         return circuit.may_send(ctx, partner, clock())
 
     for i, did in enumerate(ids):
-        if time.monotonic() - started > BATCH_TIME_BUDGET:
+        # Over budget, or the partners file was reloaded (ops/reload.py swaps ctx.settings): the rest
+        # goes back to due, so no delivery leaves with an old URL, secret or enabled flag.
+        if time.monotonic() - started > BATCH_TIME_BUDGET or ctx.settings.partner(partner.id) is not partner:
             _give_back(ctx, partner, ids[i:], clock())
             break
         d = loaded.deliveries.get(did)

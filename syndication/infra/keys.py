@@ -66,6 +66,10 @@ class Keys:
     def article_deliveries(self, article_id: str) -> str:
         return f"{self.prefix}article:{key_part(article_id)}:deliveries"
 
+    @property
+    def embargo_due(self) -> str:
+        return f"{self.prefix}embargo:due"
+
     def feed_items(self, name: str) -> str:
         return f"{self.prefix}feed:{key_part(name)}:items"
 
@@ -133,6 +137,18 @@ class Keys:
     @property
     def deadletters(self) -> str:
         return f"{self.prefix}deadletters"
+
+    @property
+    def config_version(self) -> str:
+        return f"{self.prefix}config:version"
+
+    @property
+    def config_partners(self) -> str:
+        return f"{self.prefix}config:partners"
+
+    @property
+    def partners_known(self) -> str:
+        return f"{self.prefix}partners:known"
 
     @property
     def changelog(self) -> str:
@@ -204,8 +220,10 @@ FAMILIES: tuple[Family, ...] = (
     Family("events:log", "list", "recent outcomes (applied/stale) as JSON, capped at 1000"),
     Family("articles", "zset", "article_id -> published-at: every article ever applied (feed rebuilds)"),
     Family("article:{article_id}", "hash", "the newest version of an article",
-           ("version", "withdrawn", "data", "event_id", "updated_at", "reason")),
+           ("version", "withdrawn", "data", "event_id", "updated_at", "reason", "released")),
     Family("article:{article_id}:deliveries", "set", "delivery ids of the article (history)"),
+    Family("embargo:due", "zset", "article_id -> embargo instant: held versions the sweep releases then "
+           "(pipeline/embargo.py); `released` on the article hash is the version last released"),
     Family("feed:{name}:items", "zset", "article_id -> published-at (unix s), capped at max_items + 50"),
     Family("feed:{name}:{fmt}", "hash", "a rendered feed; fmt in rss|atom|json",
            ("body", "gzip", "etag", "last_modified", "content_type")),
@@ -230,6 +248,12 @@ FAMILIES: tuple[Family, ...] = (
     Family("deadletters", "zset", "delivery_id -> time it died"),
     Family("metrics:{name}", "hash", "label set -> value: counters and histogram buckets of every process",
            None),
+    Family("config:version", "string", "bumped by `partners reload` / SIGHUP: every process re-reads the "
+           "partners file when it moves"),
+    Family("config:partners", "hash", "partner id -> digest of its settings as the last reload published "
+           "(what the next reload reports as changed)", None),
+    Family("partners:known", "set", "every partner id ever configured: removed or disabled ones get their "
+           "pending deliveries cancelled"),
     Family("changelog", "stream", "every version as it became current (the pull API's log), one entry "
            "each: id, version, type, event_id, at, data, reason, occurred_at; trimmed by "
            "changelog_retention"),

@@ -1,0 +1,148 @@
+"""Reloading the partners file without a restart: `syndication partners reload`, or SIGHUP.
+
+    reload.request(ctx, env, actor="cli")   validate the file (ConfigError: rejected whole, nothing
+                                            changes), then bump `config:version` in Redis
+    reload.follow(ctx, env)                 in every process, every few seconds: a new version?
+                                            re-read the file, swap ctx.settings, cancel what left
+
+The file stays the source of truth (each host reads its own copy, as config management
+deploys it); Redis only carries the *signal*, so every process of every host picks the change
+up within FOLLOW_EVERY seconds, and a process that starts later simply reads the file.
+
+What a change means for work already queued:
+- a changed URL, timeouts or filters: pending deliveries go out with the new settings (a push
+  batch reads the partner at the start of each delivery, so none goes to the old URL once the
+  process has swapped);
+- a removed partner, or `enabled: false`: its pending deliveries become `cancelled` with the
+  reason recorded, and nothing more is sent; one re-added later gets only what is created
+  after its return, plus what an operator backfills;
+- a rotated secret (`secret_env` holding several secrets, newest first) signs with all of them.
+
+A process whose own copy of the file is invalid (or lacks a secret variable) keeps its running
+configuration and says so at ERROR; `config check` on that host tells why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from syndication.configuration import load_settings
+from syndication.delivery import records
+from syndication.delivery.records import DeliveryStatus
+from syndication.errors import ConfigError
+from syndication.infra.context import Context
+
+log = logging.getLogger("syndication.config")
+FOLLOW_EVERY = 5.0
+
+
+@dataclass
+class Change:
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    disabled: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    cancelled: int = 0
+
+    def summary(self) -> str:
+        parts = [f"{name}: {', '.join(ids)}" for name, ids in
+                 (("added", self.added), ("removed", self.removed), ("disabled", self.disabled),
+                  ("changed", self.changed)) if ids]
+        return "; ".join(parts) or "no partner changed"
+
+
+def fingerprints(settings) -> dict[str, str]:
+    """partner id -> a digest of its settings (secrets left out: never stored, even hashed)."""
+    return {p.id: hashlib.sha256(p.model_dump_json().encode()).hexdigest()[:16] for p in settings.partners}
+
+
+def diff(before: dict[str, str], after: dict[str, str], new) -> Change:
+    """What changed between two fingerprint maps; `new` (Settings) tells which are disabled."""
+    return Change(
+        added=sorted(set(after) - set(before)),
+        removed=sorted(set(before) - set(after)),
+        disabled=sorted(p.id for p in new.partners if not p.enabled and before.get(p.id) != after.get(p.id)),
+        changed=sorted(pid for pid in set(before) & set(after) if before[pid] != after[pid]),
+    )
+
+
+def request(ctx: Context, env: Mapping[str, str], actor: str) -> Change:
+    """Validate the partners file and signal every process to reload it. ConfigError: rejected whole.
+
+    What changed is told against the configuration the last reload published (`config:partners`),
+    or, before any, against the one this process started with."""
+    new = load_settings(env)
+    stored = {k.decode(): v.decode() for k, v in ctx.redis.hgetall(ctx.keys.config_partners).items()}
+    after = fingerprints(new)
+    change = diff(stored or fingerprints(ctx.settings), after, new)
+    pipe = ctx.redis.pipeline(transaction=True)
+    pipe.delete(ctx.keys.config_partners)
+    if after:
+        pipe.hset(ctx.keys.config_partners, mapping=after)
+    pipe.incr(ctx.keys.config_version)
+    pipe.execute()
+    _swap(ctx, new, change)
+    log.info("partners reload requested", extra={"actor": actor, "detail": change.summary()})
+    return change
+
+
+def follow(ctx: Context, env: Mapping[str, str], seen: list) -> Change | None:
+    """Reload if the version in Redis moved since `seen[0]` (a one-item list the caller keeps)."""
+    version = int(ctx.redis.get(ctx.keys.config_version) or 0)
+    if not seen:
+        seen.append(version)
+        cancel_gone(ctx)
+        return None
+    if version == seen[0]:
+        return None
+    seen[0] = version
+    try:
+        new = load_settings(env)
+    except ConfigError as exc:
+        log.error("partners reload rejected here, the running configuration stays: %s", exc)
+        return None
+    change = diff(fingerprints(ctx.settings), fingerprints(new), new)
+    _swap(ctx, new, change)
+    return change
+
+
+def _swap(ctx: Context, new, change: Change) -> None:
+    ctx.settings = new
+    change.cancelled = cancel_gone(ctx)
+    if change.added or change.removed or change.disabled or change.changed:
+        log.warning("partners reloaded: %s", change.summary())
+
+
+def cancel_gone(ctx: Context, now: float | None = None) -> int:
+    """Cancel the pending deliveries of every partner ever configured here that is now removed or
+    disabled (`partners:known` remembers them across restarts). Idempotent: any process may run it."""
+    now = now or time.time()
+    k = ctx.keys
+    live = {p.id for p in ctx.settings.push_targets if p.enabled}
+    configured = [p.id for p in ctx.settings.push_targets]
+    if configured:
+        ctx.redis.sadd(k.partners_known, *configured)
+    gone = sorted({m.decode() for m in ctx.redis.smembers(k.partners_known)} - live)
+    cancelled = 0
+    for pid in gone:
+        ids = [i.decode() for i in ctx.redis.zrange(k.partner_due(pid), 0, -1)]
+        ids += [i.decode() for i in ctx.redis.zrange(k.partner_inflight(pid), 0, -1)]
+        if not ids:
+            continue
+        reason = "partner removed from the partners file" if ctx.settings.partner(pid) is None \
+            else "partner disabled in the partners file"
+        pipe = ctx.redis.pipeline(transaction=True)
+        for did in ids:
+            records.set_status(pipe, k, did, DeliveryStatus.CANCELLED, now, last_error=reason,
+                               ttl=records.retention_ttl(ctx))
+        pipe.delete(k.partner_due(pid), k.partner_inflight(pid))
+        pipe.zrem(k.partners_ready, pid)
+        pipe.execute()
+        cancelled += len(ids)
+        log.warning("partner %s: %d pending deliveries cancelled (%s)", pid, len(ids), reason,
+                    extra={"partner": pid})
+    return cancelled
