@@ -382,8 +382,15 @@ def test_every_ops_response_carries_the_security_headers(service):
         "form over 4 KiB": requests.post(f"{u}/ops/login", data=b"k" * 8000, timeout=5),
         "method not allowed": requests.get(f"{u}/ops/login", timeout=5),
         "not found": requests.get(f"{u}/ops/nothing", timeout=5),
+        "state by session": s.get(f"{u}/ops/state.json", timeout=10),
+        "state without one": requests.get(f"{u}/ops/state.json", timeout=5),
+        "script": requests.get(f"{u}/ops/ops.js", timeout=5),
     }
-    assert [r.status_code for r in responses.values()] == [401, 200, 200, 401, 303, 403, 413, 413, 405, 404]
+    assert [r.status_code for r in responses.values()] == [401, 200, 200, 401, 303, 403, 413, 413, 405, 404,
+                                                           200, 401, 200]
+    assert responses["script"].headers["Content-Type"].startswith("text/javascript")
+    assert set(responses["state by session"].json()) == {"at", "problems", "sections"}
+    assert responses["state without one"].json()["error"] == "unauthorized"
     for what, resp in responses.items():
         for name, value in SECURITY_HEADERS.items():
             assert resp.headers.get(name) == value, (what, name, resp.headers.get(name))
