@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from fastapi.responses import HTMLResponse
 
-from syndication.api.ops_state import DISCARDABLE, INCIDENT_DAYS, REPLAYABLE, in_banner
+from syndication.api.ops_state import DISCARDABLE, FAILURE_HOURS, INCIDENT_DAYS, REPLAYABLE, in_banner
 from syndication.ops import status
 
 e = html.escape
@@ -231,7 +231,7 @@ def incidents(data: dict) -> str:
 
 
 def failures(data: dict, csrf: str | None) -> str:
-    return (f"<h2>Recent failures ({24} h)</h2><p class=muted>Deliveries that failed at least once, "
+    return (f"<h2>Recent failures ({FAILURE_HOURS} h)</h2><p class=muted>Deliveries that failed at least once, "
             "delivered in the end or not.</p>"
             + table(DELIVERY_COLUMNS, delivery_rows(data["failures"], csrf), id="failures-table"))
 
