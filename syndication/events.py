@@ -16,6 +16,10 @@ and ten years from now (a date past year 9999 in UTC once stopped feeds);
 URLs must parse as http(s) URLs with a host; no string may hold a lone
 surrogate (not Unicode, cannot be stored or sent). Whatever is accepted
 can be stored, rendered and pushed.
+
+`article.embargoed` (optional, the name ninjs uses) holds a story back until
+that instant: stored at once, in no public feed and pushed only to partners
+with `embargo: send` until then (pipeline/embargo.py releases it).
 """
 
 from __future__ import annotations
@@ -113,6 +117,9 @@ class Article(ArticleRef):
     source: Short | None = None
     published_at: Date
     updated_at: Date | None = None
+    # Not before this instant (ninjs `embargoed`): stored at once, released by the sweeper then
+    # (pipeline/embargo.py). A time already past is no embargo.
+    embargoed: Date | None = None
     images: Annotated[list[Image], Field(max_length=50)] = Field(default_factory=list)
 
 
@@ -214,10 +221,24 @@ def parse_event(raw: bytes | str | dict[str, Any]) -> PublishedEvent | UpdatedEv
         raise InvalidEvent([{"field": "(body)", "message": "nested too deeply"}]) from None
 
 
+def embargoed_until(article: dict[str, Any] | None) -> float | None:
+    """The article's `embargoed` instant as unix seconds; None when it has none.
+
+    Reads stored article data (validated on the way in, so the string is RFC 3339). Lower-case
+    `t`/`z` are legal RFC 3339 that `datetime.fromisoformat` refuses: upper-cased first."""
+    value = (article or {}).get("embargoed")
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.upper()).timestamp()
+    except (TypeError, ValueError):  # not from a validated event: treat as no embargo
+        return None
+
+
 # --- the schema as published (`syndication schema`, the OpenAPI document) ----------------------
 
 _URL_FIELDS = {"url"}
-_DATE_FIELDS = {"occurred_at", "published_at", "updated_at"}
+_DATE_FIELDS = {"occurred_at", "published_at", "updated_at", "embargoed"}
 # What the validators above accept, as patterns a generated client (or Schemathesis) can see.
 # Both err on the strict side where a pattern can't say it exactly: URLs with an IPv6 literal
 # host or a port over 9999, and dates in 1900 or in the last year before the ten-year limit, are

@@ -6,6 +6,9 @@ Who sees what (the README's security model):
   serves), and the tombstone of a withdrawn one (id, version, status);
 - anything else answers 404, the same as an unknown id, so ids of partner-only
   or unpublished stories are not revealed.
+An article under embargo (its `embargoed` instant still ahead) is `status: "embargoed"`, with
+that instant as `embargoed`, for key holders; without a key it is 404 until the release, like
+any story no public feed carries yet.
 Ids may contain `/`, hence the path converter. A key is optional, so the document lists the
 publisher and ops schemes next to an empty requirement (schema.ANONYMOUS).
 """
@@ -16,6 +19,7 @@ from fastapi import APIRouter, Depends, Request, Security
 
 from syndication.api import query, schema
 from syndication.errors import UnknownArticle
+from syndication.feeds.index import public
 from syndication.api.auth import bearer, check_key
 
 router = APIRouter(dependencies=[Depends(query.known_only)])
@@ -23,6 +27,15 @@ router = APIRouter(dependencies=[Depends(query.known_only)])
 
 def _publicly_visible(settings, data: dict) -> bool:
     return any(f.access == "public" and f.filters.matches(data) for f in settings.feeds)
+
+
+def _with_embargo(article) -> dict:
+    """The stored state for a key holder: while an embargo lies ahead, says so and until when."""
+    out = article.public()
+    if article.data and not article.withdrawn and not public(article):
+        out["status"] = "embargoed"
+        out["embargoed"] = article.data["embargoed"]
+    return out
 
 
 @router.get(
@@ -47,10 +60,10 @@ def get_article(article_id: str, request: Request):
     trusted = token is not None and check_key(request, token, state.settings.api_keys + state.settings.ops_keys) \
         is not None
     if article is not None and trusted:
-        return article.public()
+        return _with_embargo(article)
     if article is not None and article.withdrawn:
         return {"id": article.id, "version": article.version, "status": "withdrawn", "withdrawn_reason": None,
                 "last_event_id": None, "article": None}
-    if article is not None and article.data and _publicly_visible(state.settings, article.data):
+    if article is not None and public(article) and _publicly_visible(state.settings, article.data):
         return article.public()
     raise UnknownArticle(f"no article with id {article_id!r}")

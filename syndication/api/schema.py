@@ -152,7 +152,11 @@ class ArticleState(BaseModel):
 
     id: str
     version: int
-    status: Literal["published", "withdrawn"]
+    status: Literal["published", "embargoed", "withdrawn"] = Field(
+        description="`embargoed` (key holders only): stored, held from feeds and `embargo: hold` partners "
+                    "until `embargoed`")
+    embargoed: str | None = Field(default=None, description="While `status` is `embargoed`: the instant "
+                                                            "it is released (RFC 3339)")
     withdrawn_reason: str | None = Field(description="Why it was withdrawn (key holders only)")
     last_event_id: str | None = Field(description="The event that made this version (null for a tombstone "
                                                   "read without a key)")

@@ -10,6 +10,10 @@ render lock). Events arriving during a render only re-mark the feed dirty;
 the render, when done, re-queues itself once if that happened. A burst of
 N events therefore costs about (burst length / render window) renders per
 feed, not N.
+
+An article under embargo (`article.embargoed` still ahead, see `public`) is
+in no feed: placing it takes it out of every feed, and the embargo release
+(pipeline/embargo.py) places it again when the instant has come.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import uuid
 from datetime import datetime
 
 from syndication.articles import ArticleState
+from syndication.events import embargoed_until
 from syndication.infra.context import Context
 
 RENDER_LOCK_TTL = 30  # seconds; bounds recovery when a feeds worker dies mid-render
@@ -41,6 +46,14 @@ def change_time(state: ArticleState, occurred_at: str | None) -> float:
     return max(_ts(data.get("updated_at")), _ts(data.get("published_at")), _ts(occurred_at))
 
 
+def public(state: ArticleState, now: float | None = None) -> bool:
+    """May the article be in a feed now: it has data, is not withdrawn and no embargo lies ahead."""
+    if state.data is None or state.withdrawn:
+        return False
+    until = embargoed_until(state.data)
+    return until is None or until <= (time.time() if now is None else now)
+
+
 def place(ctx: Context, state: ArticleState, occurred_at: str | None = None) -> list[str]:
     """Put the article in the feeds it now matches, out of the rest; return the feeds that changed."""
     pipe = ctx.redis.pipeline(transaction=False)
@@ -55,7 +68,7 @@ def place(ctx: Context, state: ArticleState, occurred_at: str | None = None) -> 
 
 def queue_place(ctx: Context, pipe, state: ArticleState):
     """Queue `place`'s writes on `pipe`; returns a function that reads the changed feeds from its results."""
-    live = state.data is not None and not state.withdrawn
+    live = public(state)
     plan = []
     for spec in ctx.settings.feeds:
         key = ctx.keys.feed_items(spec.name)
@@ -140,7 +153,7 @@ def rebuild(ctx: Context, spec) -> int:
     members: dict[str, float] = {}
     for start in range(0, len(ids), 500):
         for state in ctx.articles.get_many(ids[start:start + 500]):
-            if state and state.data and not state.withdrawn and spec.filters.matches(state.data):
+            if state and public(state) and spec.filters.matches(state.data):
                 members[state.id] = _ts(state.data.get("published_at"))
     pipe = ctx.redis.pipeline(transaction=True)
     pipe.delete(key)

@@ -93,6 +93,9 @@ class Partner(BaseModel):
     breaker_cooldown: float = Field(default=30.0, gt=0)
     enabled: bool = True
     allow_private_network: bool = False
+    # An embargoed story (pipeline/embargo.py): `hold` (default) sends it at the embargo instant;
+    # `send` (trusted agencies) sends it at once, marked embargoed in the partner's format.
+    embargo: Literal["hold", "send"] = "hold"
     pull: Pull | None = None  # None: this partner cannot use the pull API
 
     @field_validator("url")

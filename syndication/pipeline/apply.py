@@ -29,7 +29,7 @@ from syndication.feeds import index
 from syndication.infra import metrics
 from syndication.infra.context import Context
 from syndication.infra.keys import EVENT_TTL
-from syndication.pipeline import ingest
+from syndication.pipeline import embargo, ingest
 from syndication.pipeline.followup import FollowUp
 from syndication.text import clean_article, xml_safe
 
@@ -51,6 +51,7 @@ def apply_event(ctx: Context, event_id: str, kick: bool = True, cas: CasResult |
             art["id"], art["version"], None if withdrawn else clean_article(art), withdrawn=withdrawn,
             event_id=event_id, now=now, reason=xml_safe(art.get("reason", "")) if withdrawn else "",
             event_type=event["type"], occurred_at=event.get("occurred_at") or "",
+            log=not embargo.holds(None if withdrawn else art, now),  # held: the log gets it at release
         )
     if cas.outcome == "stale" and ctx.redis.hget(ctx.keys.event(event_id), "status") == b"applied":
         # A late redelivery of an event that was applied before a newer one: its record stands.
@@ -153,7 +154,8 @@ def queue_finish(ctx: Context, pipe, event_id: str, event: dict, outcome: str, p
 
 def fan_out(ctx: Context, state, event: dict, previous_version: int | None = None) -> list[str]:
     """Create one delivery per partner that should hear of this version (one round trip); return
-    those partners."""
+    those partners. A version held by an embargo goes only to `embargo: send` partners now, and
+    its release is scheduled (pipeline/embargo.py)."""
     if previous_version != 0:  # 0: the article is new here, so no older delivery can exist
         retire_older(ctx, state)
     if state.withdrawn:
@@ -162,8 +164,11 @@ def fan_out(ctx: Context, state, event: dict, previous_version: int | None = Non
         targets = [p.id for p in ctx.settings.partners if p.id in earlier]
     else:
         targets = [p.id for p in ctx.settings.partners if p.filters.wants(state.data, ctx.settings.feeds)]
+        if embargo.held(state):
+            targets = embargo.at_once(ctx, targets)
     records.create_many(ctx, targets, state.id, state.version, event["event_id"], event["type"],
                         occurred_at=event.get("occurred_at") or "")
+    embargo.track(ctx, state, previous_version)
     return targets
 
 

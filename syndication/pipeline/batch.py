@@ -22,7 +22,7 @@ from syndication.articles import CasResult
 from syndication.delivery import records, schedule
 from syndication.feeds import index
 from syndication.infra.context import Context
-from syndication.pipeline import apply, ingest
+from syndication.pipeline import apply, embargo, ingest
 from syndication.pipeline.followup import FollowUp
 from syndication.text import clean_article, xml_safe
 
@@ -94,13 +94,15 @@ def _apply_together(ctx: Context, ids: list[str], follows: dict[str, FollowUp],
     pipe = ctx.redis.pipeline(transaction=False)
     for event_id, event, aid, version, data, withdrawn, reason in parsed:
         ctx.articles.queue_apply(pipe, aid, version, data, withdrawn=withdrawn, event_id=event_id, now=now,
-                                 reason=reason, event_type=event["type"], occurred_at=event.get("occurred_at") or "")
+                                 reason=reason, event_type=event["type"], occurred_at=event.get("occurred_at") or "",
+                                 log=not embargo.holds(data, now))  # held: the log gets it at release
     cas = [ctx.articles.cas_result(raw) for raw in pipe.execute()]
     compared.update({p[0]: c for p, c in zip(parsed, cas)})
     # Only what needs no look at older deliveries goes on together: a first version (nothing older
-    # to retire) that is still the article's newest. The rest, one by one.
+    # to retire) that is still the article's newest and not held by an embargo (fewer partners, a
+    # release to schedule: pipeline/embargo.py). The rest, one by one.
     fresh = [(p, c) for p, c in zip(parsed, cas) if c.outcome == "applied" and c.previous_version == 0
-             and not p[5]]
+             and not p[5] and not embargo.holds(p[4], now)]
     if not fresh:
         return
     pipe = ctx.redis.pipeline(transaction=False)

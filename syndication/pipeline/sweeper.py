@@ -8,6 +8,8 @@ what must be (re-)queued, as a FollowUp:
   batch is queued, and another every EVENT_KICK_WINDOW while none starts;
 - dirty feeds with no render queued (the render lock expired), and feeds
   never rendered or whose definition changed in the feeds file;
+- embargoed articles whose instant has come are released (embargo.py: the one
+  piece of work the sweep does itself, a transaction per article);
 - deliveries whose lease expired (their worker died mid-push) go back to
   due; every partner with due deliveries and no queued push gets one
   (this is also what pumps scheduled retries when they come due).
@@ -23,7 +25,7 @@ from syndication.delivery import schedule
 from syndication.feeds import index
 from syndication.infra import metrics
 from syndication.infra.context import Context
-from syndication.pipeline import ingest
+from syndication.pipeline import embargo, ingest
 from syndication.pipeline.followup import FollowUp
 
 SWEEP_LOCK_MS = 900
@@ -45,10 +47,15 @@ def sweep(ctx: Context, now: float | None = None) -> FollowUp:
     out = FollowUp(outcome="ran", events=late if late and ingest.kick(ctx, older_than=EVENT_KICK_WINDOW) else [])
     # New or edited feeds (re)render on start; then dirty feeds whose render task was lost.
     out.feeds = index.mark_dirty(ctx, index.stale_definitions(ctx)) + index.orphaned_dirty(ctx)
-    due = []
+    # Embargoes whose instant has come: released here, so a release needs no operator and no task
+    # of its own. Their partners are marked ready with the others below (not found by the due
+    # count: a new delivery is due a hair after `now`).
+    released = embargo.release_due(ctx, now)
+    out.feeds += [name for name in released.feeds if name not in out.feeds]
+    due = list(released.partners)
     for partner in ctx.settings.push_targets:
         schedule.expire_leases(ctx, partner.id, now)
-        if schedule.due_count(ctx, partner.id, now):
+        if schedule.due_count(ctx, partner.id, now) and partner.id not in due:
             due.append(partner.id)
     out.partners = schedule.kick(ctx, due)
     return out

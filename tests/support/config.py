@@ -49,6 +49,9 @@ SCENARIOS = {
     "opsdead": ("json", ["OpsDead"], {"retry": FAST_RETRY}),
     # tests/integration/test_metrics_alerts.py: fails for its alert test (and stays open), nobody else's.
     "alerting": ("json", ["Alerting"], {"breaker_threshold": 2, "breaker_cooldown": 600, "retry": FAST_RETRY}),
+    # Embargoes (test_embargo.py): one article reaches both; `send` gets it at once, marked, in ninjs.
+    "embargo-hold": ("json", ["Embargo"], {}),
+    "embargo-send": ("ninjs", ["Embargo"], {"embargo": "send"}),
     # /ops during an outage (test_ops_page_browser.py): opens at once, probes every second.
     "outage": ("json", ["Outage"], {"breaker_threshold": 2, "breaker_cooldown": 1, "retry": FAST_RETRY}),
 }

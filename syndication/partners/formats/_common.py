@@ -43,6 +43,15 @@ def updated(article: dict[str, Any]) -> str:
     return rfc3339(article.get("updated_at")) or published(article)
 
 
+def embargoed(article: dict[str, Any] | None) -> str | None:
+    """The embargo instant (`article.embargoed`), spelled like the other dates; None without one.
+
+    Every format carries it whenever the stored version has one, in the past or not: a render
+    has no clock (see above), and a time already past says "released" as plainly."""
+    value = (article or {}).get("embargoed")
+    return datetime.fromisoformat(value.upper()).isoformat() if value else None
+
+
 def withdrawn_at(push: Push, article: dict[str, Any] | None) -> str:
     """When the withdrawal happened: the event's time, else the last version's time."""
     return rfc3339(push.occurred_at) or (updated(article) if article else NO_DATE)

@@ -12,6 +12,11 @@ length when known, caption as title), summary (text) and content
 feeds, so the pushed entry and the feed's entry are one entry (RFC 4287
 4.2.6), and two articles sharing a URL stay two entries.
 
+Embargo: an article with an `embargoed` instant carries it as a Dublin Core
+`<dcterms:available>` extension element (http://purl.org/dc/terms/, "date that
+the resource became or will become available"; RFC 4287 section 6.4 allows
+foreign elements in an entry); absent when there is no embargo.
+
 Withdrawal: an RFC 6721 Deleted Entry Document (section 4), root
 `<at:deleted-entry ref="<entry id>" when="...">` in the namespace
 http://purl.org/atompub/tombstones/1.0, with the reason as `<at:comment>`.
@@ -31,6 +36,7 @@ from syndication.partners.formats.base import Format, Push
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 TOMBSTONE_NS = "http://purl.org/atompub/tombstones/1.0"
+DCTERMS_NS = "http://purl.org/dc/terms/"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
@@ -42,12 +48,16 @@ def _add(parent: etree._Element, tag: str, text: str | None = None, **attrs: str
 
 
 def entry(a: dict[str, Any]) -> etree._Element:
-    root = etree.Element(f"{{{ATOM_NS}}}entry", nsmap={None: ATOM_NS})
+    embargoed = c.embargoed(a)
+    nsmap = {None: ATOM_NS, **({"dcterms": DCTERMS_NS} if embargoed else {})}
+    root = etree.Element(f"{{{ATOM_NS}}}entry", nsmap=nsmap)
     root.set(XML_LANG, a["language"])
     _add(root, "id", c.article_urn(a["id"]))
     _add(root, "title", a["headline"], type="text")
     _add(root, "updated", c.updated(a))
     _add(root, "published", c.published(a))
+    if embargoed:
+        etree.SubElement(root, f"{{{DCTERMS_NS}}}available").text = embargoed
     for name in a.get("authors") or [c.publisher(a)]:
         _add(_add(root, "author"), "name", name)
     for term in a.get("categories") or []:

@@ -10,6 +10,8 @@ Mapping (ninjs 2.2 property <- article field):
   says the uri identifies the item, not a link); the web URL is in altids
   (role "url"); version: the push version as a string (the schema's type)
 - firstcreated <- published_at; versioncreated <- updated_at (else published_at)
+- embargoed <- embargoed ("the date and time before which all versions of the news object
+  are embargoed"; ninjs 3.x calls it embargoedUntil), present whenever the article has one
 - headlines (role main), descriptions (role summary, text/plain), bodies
   (role main, text/html), subjects (name per category), by (authors, comma
   separated), located <- dateline, infosources <- source, language
@@ -71,6 +73,8 @@ def build(push: Push, standard: dict[str, str] = STANDARD) -> dict[str, Any]:
         if c.reason(push):
             doc["ednote"] = c.reason(push)
     else:
+        if c.embargoed(a):
+            doc["embargoed"] = c.embargoed(a)
         if c.description(a):
             doc["descriptions"] = [{"role": "summary", "contenttype": "text/plain",
                                     "value": c.description(a)}]

@@ -32,6 +32,7 @@ RENAMED = {
     "altids": "altIds",
     "infosources": "infoSources",
     "sizeinbytes": "sizeInBytes",
+    "embargoed": "embargoedUntil",  # 3.x renamed it, not only re-cased it
 }
 
 

@@ -10,6 +10,10 @@ enclosure and media:content. The channel is titled after the publisher
 and describes the push (article id and version); the renderer's
 `atom:link rel="self"` is removed, since a push has no feed URL.
 
+Embargo: an article with an `embargoed` instant carries it in its item as
+`<dcterms:available>` (Dublin Core terms, http://purl.org/dc/terms/: "date
+that the resource became or will become available"), as in the Atom format.
+
 Withdrawal: the same document with one item whose guid is the original's
 guid, title "Withdrawn: <last headline>", description the reason (or a
 stock sentence), one `<category>withdrawn</category>`, the original link
@@ -29,6 +33,7 @@ from syndication.partners.formats import _common as c
 from syndication.partners.formats.base import Format, Push
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
+DCTERMS_NS = "http://purl.org/dc/terms/"
 WITHDRAWN = "withdrawn"
 
 
@@ -48,11 +53,14 @@ def withdrawal_item(push: Push) -> dict[str, Any]:
     }
 
 
-def _finish(xml: bytes, has_url: bool) -> bytes:
+def _finish(xml: bytes, has_url: bool, embargoed: str | None = None) -> bytes:
     root = etree.fromstring(xml)
     channel = root.find("channel")
     for link in channel.findall(f"{{{ATOM_NS}}}link[@rel='self']"):
         channel.remove(link)
+    if embargoed:
+        etree.SubElement(channel.find("item"), f"{{{DCTERMS_NS}}}available",
+                         nsmap={"dcterms": DCTERMS_NS}).text = embargoed
     if not has_url:  # no article data at all: no link, no date to give
         item = channel.find("item")
         for tag in ("link", "pubDate"):
@@ -71,4 +79,5 @@ class RssFormat(Format):
         spec = FeedSpec(name="push", title=c.publisher(article), language=article["language"],
                         description=f"{what} {push.article_id}, version {push.version}")
         xml = render_rss(spec, [article], base_url)
-        return _finish(xml, has_url=bool(push.article and push.article.get("url")))
+        return _finish(xml, has_url=bool(push.article and push.article.get("url")),
+                       embargoed=None if withdrawn else c.embargoed(article))
