@@ -11,6 +11,7 @@
     syndication deliveries discard [ID...] [--partner P] [--all] [--dry-run]
     syndication events dead | events replay ID...|--all   events parked after failing to apply
     syndication partners pause|resume|enable P
+    syndication partners reload              every process re-reads the partners file (also: SIGHUP)
     syndication status [--json] [--watch [SECONDS]] [--check]
 
 Exit codes: 0 ok, 1 failure (service unreachable, ...), 2 bad input (invalid
@@ -27,6 +28,7 @@ from syndication.errors import ConfigError, QueueUnavailable
 from syndication.cli.common import LOCAL_DEV_KEY, settings_or_exit
 from syndication.cli.dead_letters import cmd_deliveries_discard, cmd_deliveries_replay
 from syndication.cli.repair import cmd_config_check, cmd_deliveries_list, cmd_deliveries_show, cmd_events_dead, cmd_events_replay, cmd_partners, cmd_schema
+from syndication.cli.partners_reload import cmd_partners_reload
 from syndication.cli.publish import cmd_publish
 from syndication.cli.run import cmd_api, cmd_up
 from syndication.cli.status_view import cmd_status
@@ -114,10 +116,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--check", action="store_true",
                    help="one line, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (monitoring plugins)")
     s.set_defaults(fn=cmd_status)
-    pt = sub.add_parser("partners", help="pause, resume or re-enable a partner")
-    pt.add_argument("action", choices=["pause", "resume", "enable"])
-    pt.add_argument("partner")
-    pt.set_defaults(fn=cmd_partners)
+    pt = sub.add_parser("partners", help="pause, resume, re-enable a partner; reload the partners file") \
+        .add_subparsers(dest="sub", required=True)
+    for action, hlp in (("pause", "stop sending to it: deliveries wait in Redis, nothing is attempted"),
+                        ("resume", "undo pause: waiting deliveries go out"),
+                        ("enable", "re-enable a partner a 410 Gone disabled: its parked deliveries become due")):
+        s = pt.add_parser(action, help=hlp)
+        s.add_argument("partner")
+        s.set_defaults(fn=cmd_partners, action=action)
+    pt.add_parser("reload", help="every process re-reads the partners file (waits until all workers did; invalid: rejected whole)") \
+        .set_defaults(fn=cmd_partners_reload)
     return p
 
 

@@ -30,5 +30,11 @@ def cmd_partners_reload(args) -> int:
           f"{change.summary()}")
     if change.cancelled:
         print(f"{change.cancelled} pending deliveries of removed or disabled partners cancelled")
-    print(f"every process picks it up within {reload.FOLLOW_EVERY:.0f} s")
+    done, late = reload.wait_applied(ctx, change.version)
+    if late:
+        print(f"applied by {len(done)} of {len(done) + len(late)} workers; not (yet) by: {', '.join(late)} "
+              f"(their own copy of the file may be invalid: see their log, or run config check there)",
+              file=sys.stderr)
+        return 1
+    print(f"applied by all {len(done)} online workers")
     return 0

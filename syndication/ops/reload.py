@@ -7,7 +7,7 @@
 
 The file stays the source of truth (each host reads its own copy, as config management
 deploys it); Redis only carries the *signal*, so every process of every host picks the change
-up within FOLLOW_EVERY seconds, and a process that starts later simply reads the file.
+up within a second or two (`partners reload` waits until every online worker reports it), and a process that starts later simply reads the file.
 
 What a change means for work already queued:
 - a changed URL, timeouts or filters: pending deliveries go out with the new settings (a push
@@ -37,7 +37,7 @@ from syndication.errors import ConfigError
 from syndication.infra.context import Context
 
 log = logging.getLogger("syndication.config")
-FOLLOW_EVERY = 5.0
+FOLLOW_EVERY = 1.0  # workers look every second (one GET); the API every FOLLOW_EVERY too
 
 
 @dataclass
@@ -47,6 +47,7 @@ class Change:
     disabled: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     cancelled: int = 0
+    version: int = 0
 
     def summary(self) -> str:
         parts = [f"{name}: {', '.join(ids)}" for name, ids in
@@ -84,7 +85,7 @@ def request(ctx: Context, env: Mapping[str, str], actor: str) -> Change:
     if after:
         pipe.hset(ctx.keys.config_partners, mapping=after)
     pipe.incr(ctx.keys.config_version)
-    pipe.execute()
+    change.version = pipe.execute()[-1]
     _swap(ctx, new, change)
     log.info("partners reload requested", extra={"actor": actor, "detail": change.summary()})
     return change
@@ -96,18 +97,37 @@ def follow(ctx: Context, env: Mapping[str, str], seen: list) -> Change | None:
     if not seen:
         seen.append(version)
         cancel_gone(ctx)
+        if not ctx.redis.exists(ctx.keys.config_partners) and ctx.settings.partners:
+            # What the first reload reports as changed is told against what the processes started with.
+            ctx.redis.hset(ctx.keys.config_partners, mapping=fingerprints(ctx.settings))
         return None
     if version == seen[0]:
         return None
-    seen[0] = version
     try:
         new = load_settings(env)
     except ConfigError as exc:
         log.error("partners reload rejected here, the running configuration stays: %s", exc)
+        seen[0] = version  # said once; this process keeps reporting the version it runs with
         return None
+    seen[0] = version
     change = diff(fingerprints(ctx.settings), fingerprints(new), new)
     _swap(ctx, new, change)
     return change
+
+
+def wait_applied(ctx: Context, version: int, timeout: float = 15.0) -> tuple[list[str], list[str]]:
+    """Wait until every online worker runs reload `version` (their heartbeats say); returns the
+    names that do and those that did not within `timeout` (their own copy may be invalid)."""
+    from syndication.ops import workers
+
+    deadline = time.time() + timeout
+    while True:
+        online = [w for w in workers.roster(ctx) if w["online"]]
+        done = [w["name"] for w in online if int(w.get("config_version") or 0) >= version]
+        late = [w["name"] for w in online if w["name"] not in done]
+        if not late or time.time() >= deadline:
+            return done, late
+        time.sleep(0.2)
 
 
 def _swap(ctx: Context, new, change: Change) -> None:

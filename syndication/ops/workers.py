@@ -29,10 +29,12 @@ FORGET_AFTER = 24 * 3600.0
 FORGET_STOPPED = 3600.0
 
 
-def beat(ctx: Context, name: str, queues: list[str], started_at: float, now: float | None = None) -> None:
+def beat(ctx: Context, name: str, queues: list[str], started_at: float, now: float | None = None,
+         config_version: int = 0) -> None:
+    """`config_version`: the partners-file reload this worker runs with (ops/reload.py waits on it)."""
     now = now or time.time()
     doc = {"queues": sorted(queues), "host": socket.gethostname(), "pid": os.getpid(),
-           "started_at": started_at, "last_seen": now}
+           "started_at": started_at, "last_seen": now, "config_version": config_version}
     ctx.redis.hset(ctx.keys.workers, name, json.dumps(doc, separators=(",", ":")))
 
 

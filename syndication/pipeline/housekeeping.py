@@ -4,8 +4,8 @@
 
 Once a second it runs the sweeper (re-drives, retries coming due, lost renders; see
 sweeper.py) and hands what it found to `dispatch`; every HEARTBEAT seconds it writes this
-worker's heartbeat (ops/workers.py) and looks whether the partners file was reloaded
-(ops/reload.py); once a minute it trims delivery history past retention.
+worker's heartbeat (ops/workers.py); every second it looks whether the partners file was
+reloaded (ops/reload.py); once a minute it trims delivery history past retention.
 
 Why in every worker and not in beat: the sweep is what turns a scheduled retry into a push.
 Run by one process (beat, or a task on one queue), that process was a single point of failure
@@ -43,9 +43,9 @@ def run(ctx: Context, stopping: threading.Event, name: str, queues: list[str], d
     while not stopping.is_set():
         now = time.time()
         try:
-            if now >= next_beat:
-                workers.beat(ctx, name, queues, started, now)
-                reload.follow(ctx, env, config_seen)
+            # A reload is looked for every second (one GET) and reported in the heartbeat at once.
+            if reload.follow(ctx, env, config_seen) is not None or now >= next_beat:
+                workers.beat(ctx, name, queues, started, now, config_version=config_seen[0])
                 next_beat = now + workers.HEARTBEAT
             found = sweeper.sweep(ctx, now)
             if found.outcome == "ran":
