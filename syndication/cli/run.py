@@ -67,6 +67,7 @@ def cmd_up(args) -> int:
 
     for spec in worker_specs(env):
         manager.add_process(spec.name, " ".join([celery, "worker", *spec.args(), common]), env=env)
+    _reload_on_sighup(settings)
     print(f"syndication: API on http://{args.host}:{args.port}  (feeds: /feeds, docs: /docs); Ctrl-C stops all")
     try:
         manager.loop()
@@ -75,6 +76,29 @@ def cmd_up(args) -> int:
             redis_proc.terminate()
             redis_proc.wait(10)
     return 0 if manager.returncode in (0, 130, 143, None) else manager.returncode
+
+
+def _reload_on_sighup(settings) -> None:
+    """SIGHUP to `up` reloads the partners file in every process (ops/reload.py), as it does for
+    any of them; without this it would end `up` and orphan its children."""
+    import signal
+    import threading
+
+    def handler(signum, frame):
+        def run():
+            from syndication.errors import ConfigError
+            from syndication.infra.context import Context
+            from syndication.ops import reload
+
+            try:
+                change = reload.request(Context.build(settings), os.environ, actor="SIGHUP up")
+                print(f"syndication: partners file reloaded: {change.summary()}")
+            except ConfigError as exc:
+                print(f"syndication: partners file rejected, the running configuration stays: {exc}",
+                      file=sys.stderr)
+        threading.Thread(target=run, name="reload", daemon=True).start()
+
+    signal.signal(signal.SIGHUP, handler)
 
 
 def _warn_redis_persistence(url: str) -> None:
