@@ -130,14 +130,33 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeout
+
     args = parser().parse_args(argv)
     try:
         return args.fn(args) or 0
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except (RedisConnectionError, RedisTimeout) as exc:  # the 3 a.m. commands: one line, not a traceback
+        print(f"cannot reach Redis at {_redis_url()}: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `syndication schema | head`: the reader left, nothing more to say
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         return 130
+
+
+def _redis_url() -> str:
+    """The configured Redis URL without its password, for an error line."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from syndication.settings import DEFAULT_REDIS_URL
+
+    parts = urlsplit(os.environ.get("SYNDICATION_REDIS_URL") or DEFAULT_REDIS_URL)
+    netloc = parts.netloc.rpartition("@")[2] if "@" in parts.netloc else parts.netloc
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 if __name__ == "__main__":

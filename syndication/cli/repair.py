@@ -107,7 +107,9 @@ def cmd_partners(args) -> int:
 
     settings = settings_or_exit()
     if settings.partner(args.partner) is None:
-        print(f"no partner {args.partner!r} in {settings.partners_file}", file=sys.stderr)
+        where = (f"in {settings.partners_file} (partners: {', '.join(p.id for p in settings.partners) or 'none'})"
+                 if settings.partners_file else "configured: SYNDICATION_PARTNERS_FILE is not set")
+        print(f"no partner {args.partner!r} {where}", file=sys.stderr)
         return 2
     ctx = context()
     if args.action == "pause":

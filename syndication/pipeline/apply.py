@@ -180,6 +180,6 @@ def retire_older(ctx: Context, state) -> None:
     pipe = ctx.redis.pipeline(transaction=True)
     for rec in records.for_article(ctx, state.id):
         if rec["version"] < state.version and rec["status"] in waiting:
-            records.set_status(pipe, ctx.keys, rec["id"], status, now)
+            records.set_status(pipe, ctx.keys, rec["id"], status, now, ttl=records.retention_ttl(ctx))
             pipe.zrem(ctx.keys.partner_due(rec["partner"]), rec["id"])
     pipe.execute()
