@@ -159,9 +159,14 @@ def fan_out(ctx: Context, state, event: dict, previous_version: int | None = Non
     if previous_version != 0:  # 0: the article is new here, so no older delivery can exist
         retire_older(ctx, state)
     if state.withdrawn:
-        # A withdrawal goes to every partner that has, or may be receiving, an earlier version.
+        # A withdrawal goes to every partner that has, or may be receiving, an earlier version: one
+        # with a delivery record of it, or (records expire with the retention) one that acknowledged it.
         earlier = {r["partner"] for r in records.for_article(ctx, state.id) if r["version"] < state.version}
-        targets = [p.id for p in ctx.settings.partners if p.id in earlier]
+        pipe = ctx.redis.pipeline(transaction=False)
+        for p in ctx.settings.partners:
+            pipe.hget(ctx.keys.partner_acked(p.id), state.id)
+        acked = {p.id for p, v in zip(ctx.settings.partners, pipe.execute()) if v is not None}
+        targets = [p.id for p in ctx.settings.partners if p.id in earlier | acked]
     else:
         targets = [p.id for p in ctx.settings.partners if p.filters.wants(state.data, ctx.settings.feeds)]
         if embargo.held(state):

@@ -26,7 +26,7 @@ from syndication.delivery import retention
 from syndication.infra.context import Context
 from syndication.ops import audit
 from tests.support import logscan
-from tests.support.events import article_event
+from tests.support.events import article_event, withdrawal
 from tests.support.processes import api, free_port, wait_for, worker
 from tests.support.receiver import Receiver, Reply
 
@@ -213,3 +213,15 @@ def test_an_http_replay_and_discard_are_audited_under_the_key_name(retained):
     assert {(line["action"], line["actor"]) for line in lines} == {("replay", "alice"), ("discard", "alice")}
     assert all(line["level"] == "info" for line in lines)
     assert ALICE_KEY not in retained.api.log.read_text(errors="replace")
+
+
+def test_a_withdrawal_reaches_a_partner_whose_delivery_record_expired(retained):
+    """Records go with the retention; what the partner acknowledged stays, and decides who hears of
+    a withdrawal."""
+    ctx, aid = retained.ctx, f"ret-withdrawn-{uuid.uuid4().hex[:8]}"
+    retained.post(article_event(aid, categories=["Kept"]))
+    first = wait_for(lambda: retained.has(aid, "kept", "delivered"), timeout=20, what="v1 delivered")
+    wait_for(lambda: not ctx.redis.exists(ctx.keys.delivery(first["id"])), timeout=20, what="v1's record expired")
+    retained.post(withdrawal(aid, 2))
+    wait_for(lambda: any(b'"article.withdrawn"' in r.body for r in retained.kept.for_article(aid)), timeout=20,
+             what="the withdrawal pushed to the partner that had v1")
