@@ -12,6 +12,7 @@
     syndication events dead | events replay ID...|--all   events parked after failing to apply
     syndication partners pause|resume|enable P
     syndication partners reload              every process re-reads the partners file (also: SIGHUP)
+    syndication partners backfill P --last N|--since T [--force] [--dry-run]   what a new partner missed
     syndication status [--json] [--watch [SECONDS]] [--check]
 
 Exit codes: 0 ok, 1 failure (service unreachable, ...), 2 bad input (invalid
@@ -28,6 +29,7 @@ from syndication.errors import ConfigError, QueueUnavailable
 from syndication.cli.common import LOCAL_DEV_KEY, settings_or_exit
 from syndication.cli.dead_letters import cmd_deliveries_discard, cmd_deliveries_replay
 from syndication.cli.repair import cmd_config_check, cmd_deliveries_list, cmd_deliveries_show, cmd_events_dead, cmd_events_replay, cmd_partners, cmd_schema
+from syndication.cli.backfill import cmd_partners_backfill
 from syndication.cli.partners_reload import cmd_partners_reload
 from syndication.cli.publish import cmd_publish
 from syndication.cli.run import cmd_api, cmd_up
@@ -126,6 +128,14 @@ def parser() -> argparse.ArgumentParser:
         s.set_defaults(fn=cmd_partners, action=action)
     pt.add_parser("reload", help="every process re-reads the partners file (waits until all workers did; invalid: rejected whole)") \
         .set_defaults(fn=cmd_partners_reload)
+    s = pt.add_parser("backfill", help="send a partner the current version of matching articles it never had")
+    s.add_argument("partner")
+    s.add_argument("--last", type=int, metavar="N", help="the N newest matching articles (1..10000)")
+    s.add_argument("--since", metavar="TIME", help="every matching article published since (30m, 2h, 1d or ISO 8601)")
+    s.add_argument("--force", action="store_true",
+                   help="make versions the partner already has a delivery of due again (same delivery ids)")
+    s.add_argument("--dry-run", action="store_true", help="count what would be created; change nothing")
+    s.set_defaults(fn=cmd_partners_backfill)
     return p
 
 
