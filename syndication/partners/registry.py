@@ -24,7 +24,7 @@ from syndication.partners.formats import PUSH_FORMATS
 from syndication.errors import AddressRefused, ConfigError
 from syndication.filters import PartnerFilters
 from syndication.settings.files import load_entries
-from syndication.settings.model import WEBSUB_PARTNER_ID
+from syndication.settings.model import OPS_WEBHOOK_PARTNER_ID, WEBSUB_PARTNER_ID
 from syndication.settings.secret import Secret
 
 
@@ -125,8 +125,9 @@ def load_partners(path: Path | None) -> tuple[Partner, ...]:
     if path is None:
         return ()
     partners = load_entries(path, "partners", Partner, lambda partner: partner.id)
-    if any(p.id == WEBSUB_PARTNER_ID for p in partners):
-        raise ConfigError(f"{path}: partner id {WEBSUB_PARTNER_ID!r} is reserved for the WebSub hub")
+    for reserved, what in ((WEBSUB_PARTNER_ID, "the WebSub hub"), (OPS_WEBHOOK_PARTNER_ID, "the ops webhook")):
+        if any(p.id == reserved for p in partners):
+            raise ConfigError(f"{path}: partner id {reserved!r} is reserved for {what}")
     return partners
 
 
