@@ -14,6 +14,8 @@
     syndication partners reload              every process re-reads the partners file (also: SIGHUP)
     syndication partners backfill P --last N|--since T [--force] [--dry-run]   what a new partner missed
     syndication status [--json] [--watch [SECONDS]] [--check]
+    syndication receiver [--port 8010] [--secret-env NAME]   a partner endpoint that verifies and prints pushes
+    syndication reset [--yes] [--force]      delete every key under this deployment's prefix (start over)
 
 Exit codes: 0 ok, 1 failure (service unreachable, ...), 2 bad input (invalid
 event file, invalid configuration, bad arguments).
@@ -32,6 +34,8 @@ from syndication.cli.repair import cmd_config_check, cmd_deliveries_list, cmd_de
 from syndication.cli.backfill import cmd_partners_backfill
 from syndication.cli.partners_reload import cmd_partners_reload
 from syndication.cli.publish import cmd_publish
+from syndication.cli.receiver import cmd_receiver
+from syndication.cli.reset import cmd_reset
 from syndication.cli.run import cmd_api, cmd_up
 from syndication.cli.status_view import cmd_status
 
@@ -136,6 +140,29 @@ def parser() -> argparse.ArgumentParser:
                    help="make versions the partner already has a delivery of due again (same delivery ids)")
     s.add_argument("--dry-run", action="store_true", help="count what would be created; change nothing")
     s.set_defaults(fn=cmd_partners_backfill)
+    s = sub.add_parser(
+        "receiver", help="a partner-side endpoint to test an integration: verifies and prints each push",
+        description="A partner-side receiver to test an integration with: point a partner's url at it "
+                    "(http://HOST:PORT/any/path; the partner needs allow_private_network: true for a "
+                    "loopback address), publish, and watch one line per push: time, article id, version, "
+                    "format, signature ok|BAD|unchecked, new|duplicate (deduplicated by webhook-id). "
+                    "A bad signature is answered 401, everything else 200.")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8010, help="port to listen on (default: 8010)")
+    s.add_argument("--secret-env", metavar="NAME",
+                   help="environment variable holding the partner's whsec_ secret (several, space-separated, "
+                        "while rotating); without it signatures are not checked")
+    s.set_defaults(fn=cmd_receiver)
+    s = sub.add_parser(
+        "reset", help="start over: delete every key under this deployment's prefix (asks first)",
+        description="Delete every key under SYNDICATION_KEY_PREFIX (default synd:) in SYNDICATION_REDIS_URL "
+                    "(default redis://127.0.0.1:6379/0): articles, feeds, deliveries, accepted event ids, "
+                    "Celery's queues. Other prefixes stay. Stop `syndication up` first. "
+                    "Exit 0 done, 1 Redis unreachable, 2 refused or not confirmed.")
+    s.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    s.add_argument("--force", action="store_true", help="allow a Redis that is not local (127.0.0.1, ::1, "
+                                                         "localhost, unix socket)")
+    s.set_defaults(fn=cmd_reset)
     return p
 
 
