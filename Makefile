@@ -4,8 +4,6 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-export SYNDICATION_FEEDS_FILE ?= config/feeds.example.yaml
-
 .PHONY: run test test-unit faults bench install clean
 
 $(STAMP): pyproject.toml
@@ -16,7 +14,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## run: install, then the API and every worker in the foreground (starts a local Redis if none answers)
+## run: install, then `syndication up`: the API, every worker and, with no partners file, the demo
+## partner's receiver, in the foreground (starts a local Redis if none answers; cli/demo.py has the defaults)
 run: $(STAMP)
 	$(BIN)/syndication up
 

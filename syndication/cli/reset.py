@@ -4,7 +4,8 @@ Articles, feeds, deliveries, accepted event ids (so the examples can be publishe
 circuits, audit, and Celery's broker queues (kombu's keys are under the same prefix) go;
 other prefixes and other databases on the same Redis stay. Meant for a local Redis: any
 other host is refused unless `--force`, and the refusal is decided from the URL alone,
-before connecting. Stop `syndication up` first, or its workers write their keys again.
+before connecting. Running processes must be restarted afterwards: Celery declares its queue
+bindings (kombu's `_kombu.binding.*` keys, under the prefix) only when a worker starts.
 
 Exit codes: 0 deleted (or nothing to delete), 1 Redis unreachable, 2 refused or not confirmed.
 """
@@ -82,5 +83,6 @@ def cmd_reset(args) -> int:
     # A key may appear on two SCAN pages; UNLINK of a gone key counts 0, so the total stays true.
     for page in scan(client, prefix):
         deleted += client.unlink(*page)
-    print(f"reset: deleted {deleted} keys under {prefix!r} at {redacted(url)}")
+    print(f"reset: deleted {deleted} keys under {prefix!r} at {redacted(url)}; restart `syndication up` "
+          "(or any worker and API) if it is running: its queue bindings went too")
     return 0
