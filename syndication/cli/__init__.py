@@ -157,7 +157,7 @@ def parser() -> argparse.ArgumentParser:
         "reset", help="start over: delete every key under this deployment's prefix (asks first)",
         description="Delete every key under SYNDICATION_KEY_PREFIX (default synd:) in SYNDICATION_REDIS_URL "
                     "(default redis://127.0.0.1:6379/0): articles, feeds, deliveries, accepted event ids, "
-                    "Celery's queues. Other prefixes stay. Stop `syndication up` first. "
+                    "Celery's queues. Other prefixes stay. Restart a running `syndication up` afterwards. "
                     "Exit 0 done, 1 Redis unreachable, 2 refused or not confirmed.")
     s.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     s.add_argument("--force", action="store_true", help="allow a Redis that is not local (127.0.0.1, ::1, "
