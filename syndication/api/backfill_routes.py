@@ -16,10 +16,12 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from syndication.api import query, schema
 from syndication.api.delivery_routes import _actor, _ops
@@ -38,24 +40,36 @@ def since_time(text: str) -> float:
     m = _AGO.match(text.strip())
     if m:
         return time.time() - float(m.group(1)) * _UNITS[m.group(2)]
-    when = datetime.fromisoformat(text.strip().upper())  # RFC 3339 allows lower-case t and z
+    text = text.strip().upper()  # RFC 3339 allows lower-case t and z
+    # ... and a leap second, which datetime does not: the second before it is as good a start.
+    when = datetime.fromisoformat(re.sub(r"(T\d\d:\d\d):60", r"\1:59", text))
     if when.tzinfo is None:
         raise ValueError("an ISO 8601 time needs its zone (Z or +hh:mm)")
     return when.timestamp()
 
 
 class BackfillRequest(BaseModel):
-    """Exactly one of `last` and `since`."""
+    """Exactly one of `last` and `since` (the schema says so too: partners generate clients from it)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"last": 20}, {"since": "2h"}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "oneOf": [{"required": ["last"]}, {"required": ["since"]}],
+        "examples": [{"last": 20}, {"since": "2h"}, {"since": "2026-05-01T06:00:00Z", "force": True}]})
 
-    last: int | None = Field(None, ge=1, le=backfill.MAX_LAST,
-                             description="The N newest matching articles (by publish time)")
-    since: str | None = Field(None, min_length=1, max_length=64,
-                              description="Every matching article published since: `30m`, `2h`, `1d` ago, "
-                                          "or an ISO 8601 time with its zone")
+    last: Annotated[int, Field(ge=1, le=backfill.MAX_LAST)] | SkipJsonSchema[None] = Field(
+        None, description="The N newest matching articles (by publish time)")
+    since: Annotated[str, Field(max_length=64)] | SkipJsonSchema[None] = Field(
+        None, json_schema_extra={"anyOf": [{"pattern": _AGO.pattern}, {"format": "date-time"}]},
+        description="Every matching article published since: `30m`, `2h`, `1d` ago, or an RFC 3339 time")
     force: bool = Field(False, description="Make versions the partner already has a delivery of due again "
                                            "(same delivery ids, fresh retry budget)")
+
+    @field_validator("last", "since", mode="before")
+    @classmethod
+    def _no_null(cls, value):
+        # Leave a field out rather than send null (the schema allows no null; validators skip defaults).
+        if value is None:
+            raise ValueError("leave it out instead of null")
+        return value
 
     @field_validator("since")
     @classmethod
@@ -63,7 +77,7 @@ class BackfillRequest(BaseModel):
         if value is not None:
             try:
                 since_time(value)
-            except ValueError as exc:
+            except (ValueError, OverflowError) as exc:
                 raise ValueError(f"cannot read time {value!r}: use 30m, 2h, 1d or an ISO 8601 time with "
                                  f"its zone ({exc})") from None
         return value
@@ -89,7 +103,8 @@ class Backfilled(BaseModel):
              responses={202: {"model": Backfilled},
                         409: {"model": schema.ErrorBody,
                               "description": "The partner is disabled (`enabled: false` in the partners file)"},
-                        **schema.errors(404, 422, e404="No such partner",
+                        **schema.errors(400, 404, 413, 422, e400="The body is not JSON (it cannot be parsed)",
+                                        e404="No such partner", e413="The body is over 16 KiB",
                                         e422="The body does not give exactly one of `last` (1..10000) "
                                              "and `since`")})
 def backfill_partner(partner_id: str, body: BackfillRequest, request: Request, actor: str = Depends(_actor)):

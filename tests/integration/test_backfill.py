@@ -144,9 +144,13 @@ def _publish_the_morning(base: str, env: dict) -> dict:
     from syndication.infra.context import Context
 
     ctx = Context.build(load_settings(env))
-    wait_for(lambda: all((s := ctx.articles.get(a)) and s.version == v for a, v in current.items())
-             and ctx.articles.get(withdrawn).withdrawn and ctx.articles.get(held).version == 2
-             and ctx.redis.zcard(ctx.keys.events_pending) == 0, timeout=60, what="the morning's news applied")
+    def applied(aid: str, version: int, withdrawn: bool = False) -> bool:
+        state = ctx.articles.get(aid)
+        return state is not None and state.version == version and state.withdrawn == withdrawn
+
+    wait_for(lambda: all(applied(a, v) for a, v in current.items()) and applied(withdrawn, 2, True)
+             and applied(held, 2) and ctx.redis.zcard(ctx.keys.events_pending) == 0, timeout=60,
+             what="the morning's news applied")
     return {"current": current, "never": [*others, withdrawn, held], "ctx": ctx}
 
 
@@ -154,9 +158,9 @@ def _backfill_http(base: str, partner: str, body: dict) -> requests.Response:
     """POST a backfill once the API knows the partner (it follows the reload within seconds)."""
     def answer():
         resp = requests.post(f"{base}/v1/partners/{partner}/backfill", json=body, headers=OPS, timeout=30)
-        return resp if resp.status_code != 404 else None
+        return [resp] if resp.status_code != 404 else None  # a list: a 4xx Response is falsy
 
-    return wait_for(answer, timeout=15, interval=0.2, what=f"the API knows {partner}")
+    return wait_for(answer, timeout=15, interval=0.2, what=f"the API knows {partner}")[0]
 
 
 def _ids(partner: str, current: dict, aids: list[str]) -> list[str]:
@@ -277,8 +281,10 @@ def test_bad_input_is_one_line_or_the_json_error_shape(cluster, tmp_path):
     disabled = _backfill_http(base, "dormant", {"last": 5})
     assert disabled.status_code == 409 and disabled.json()["error"] == "partner_disabled", disabled.text
     for body in ({}, {"last": 5, "since": "2h"}, {"last": 0}, {"last": 10001}, {"since": "yesterday"},
-                 {"since": "2026-05-01T06:00:00"}, {"last": 5, "lasst": 1}):
+                 {"since": "2026-05-01T06:00:00"}, {"last": 5, "lasst": 1}, {"last": 5, "since": None}):
         resp = requests.post(url, json=body, headers=OPS, timeout=10)
         assert resp.status_code == 422, (body, resp.text)
         doc = resp.json()
         assert doc["error"] == "invalid_request" and doc["detail"] and doc["problems"], (body, doc)
+    garbled = requests.post(url, data=b"{last: 5", headers={**OPS, "Content-Type": "application/json"}, timeout=10)
+    assert garbled.status_code in (400, 422) and garbled.json()["error"] in ("bad_request", "invalid_request")
