@@ -68,7 +68,7 @@ def key_for(path: str) -> str | None:
     """The key a client of this operation holds (the document's security scheme for it)."""
     if path == "/v1/events" or path.startswith("/v1/articles/"):
         return API_KEY
-    if path.startswith("/v1/deliveries") or "/dead-letters/" in path:
+    if path.startswith("/v1/deliveries") or "/dead-letters/" in path or path.endswith("/backfill"):
         return OPS_KEY
     if path.startswith("/feeds/"):
         return FEED_KEY
