@@ -48,7 +48,8 @@ class Receiver:
         self.connections = 0
 
     @classmethod
-    def start(cls) -> "Receiver":
+    def start(cls, host: str = "127.0.0.1") -> "Receiver":
+        """`host`: the address to listen on (tests/scale/ listens on a bridge address)."""
         rec = cls()
         outer = rec
 
@@ -84,14 +85,15 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        rec.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        rec.server = ThreadingHTTPServer((host, 0), Handler)
         rec.server.daemon_threads = True
         threading.Thread(target=rec.server.serve_forever, daemon=True).start()
         return rec
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/ingest"
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/ingest"
 
     def script(self, replies) -> None:
         with self.lock:
