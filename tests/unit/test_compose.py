@@ -35,3 +35,28 @@ def test_compose_services_and_dependencies():
     assert services["api"]["command"][:2] == ["syndication", "api"]
     for key in services["api"]["environment"]:
         assert key.startswith("SYNDICATION_")
+
+
+def test_scale_profile_adds_workers_the_way_our_cli_starts_them():
+    """`--profile scale`: more deliveries replicas and a second events and feeds worker, each a Celery worker
+    of one of our queues with the flags `syndication up` gives its workers (cli/run.py), named @%h so that
+    replicas never share a heartbeat name (ops/workers.py) and `status` shows them per host."""
+    from syndication.cli.topology import worker_specs
+    from syndication.infra.keys import QUEUES
+
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    scale = {name: svc for name, svc in services.items() if "scale" in (svc.get("profiles") or [])}
+    assert {svc["command"][5] for svc in scale.values()} == set(QUEUES), scale.keys()
+    pools = {s.queue: (s.pool, s.concurrency) for s in worker_specs({"SYNDICATION_DELIVERY_PROCESSES": "1"})}
+    run_py = (ROOT / "syndication" / "cli" / "run.py").read_text()
+    for name, svc in scale.items():
+        cmd = svc["command"]
+        queue = cmd[5]
+        assert cmd[:5] == ["celery", "-A", "workers", "worker", "-Q"], name
+        assert (cmd[cmd.index("-P") + 1], int(cmd[cmd.index("-c") + 1])) == pools[queue], name
+        assert cmd[cmd.index("-n") + 1] == f"{queue}@%h", name
+        assert cmd[cmd.index("-l") + 1] == "info", name
+        for flag in ("--without-gossip", "--without-mingle", "-E"):
+            assert flag in cmd and f'"{flag}"' in run_py, (name, flag)
+        assert svc["build"] == "." and "redis" in svc["depends_on"], name  # the x-app anchor: same image and env
+    assert scale["worker-deliveries-scale"]["deploy"]["replicas"] >= 2
