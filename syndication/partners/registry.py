@@ -79,7 +79,7 @@ class Partner(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    url: str
+    url: str | None = None  # None: a partner that only pulls (`pull` below); nothing is pushed to it
     format: Literal[tuple(PUSH_FORMATS)] = "json"  # the names are the formats registered in formats/
     auth: Auth = Field(default_factory=Auth)
     filters: PartnerFilters = Field(default_factory=PartnerFilters)
@@ -100,8 +100,19 @@ class Partner(BaseModel):
 
     @field_validator("url")
     @classmethod
-    def _http_url(cls, v: str) -> str:
-        return address.check_url(v)  # the same rules run again at every send
+    def _http_url(cls, v: str | None) -> str | None:
+        return None if v is None else address.check_url(v)  # the same rules run again at every send
+
+    @model_validator(mode="after")
+    def _pushes_or_pulls(self):
+        if self.url is None and self.pull is None:
+            raise ValueError("url: required, unless the partner only pulls (pull: {token_env: ...})")
+        return self
+
+    @property
+    def pushes(self) -> bool:
+        """Deliveries are created for it: it has a URL and is enabled."""
+        return self.url is not None and self.enabled
 
 
 def resolve_secrets(partner: Partner, env: Mapping[str, str]) -> dict[str, Secret]:
@@ -139,7 +150,7 @@ def check_address(partner: Partner, resolver=socket.getaddrinfo) -> None:
     AddressRefused; a resolution failure raises OSError (socket.gaierror),
     which is not a refusal: the name may resolve later.
     """
-    if partner.allow_private_network:
+    if partner.allow_private_network or partner.url is None:  # None: pull only, nothing is sent
         return
     parts = urlsplit(partner.url)
     port = parts.port or (443 if parts.scheme == "https" else 80)

@@ -163,12 +163,13 @@ def fan_out(ctx: Context, state, event: dict, previous_version: int | None = Non
         # with a delivery record of it, or (records expire with the retention) one that acknowledged it.
         earlier = {r["partner"] for r in records.for_article(ctx, state.id) if r["version"] < state.version}
         pipe = ctx.redis.pipeline(transaction=False)
-        for p in ctx.settings.partners:
+        pushed = [p for p in ctx.settings.partners if p.pushes]
+        for p in pushed:
             pipe.hget(ctx.keys.partner_acked(p.id), state.id)
-        acked = {p.id for p, v in zip(ctx.settings.partners, pipe.execute()) if v is not None}
-        targets = [p.id for p in ctx.settings.partners if p.id in earlier | acked]
+        acked = {p.id for p, v in zip(pushed, pipe.execute()) if v is not None}
+        targets = [p.id for p in pushed if p.id in earlier | acked]
     else:
-        targets = [p.id for p in ctx.settings.partners if p.filters.wants(state.data, ctx.settings.feeds)]
+        targets = ctx.settings.recipients(state.data)
         if embargo.held(state):
             targets = embargo.at_once(ctx, targets)
     records.create_many(ctx, targets, state.id, state.version, event["event_id"], event["type"],

@@ -124,7 +124,7 @@ def _apply_together(ctx: Context, ids: list[str], follows: dict[str, FollowUp],
         when = index.change_time(st, event.get("occurred_at"))
         for name in names:
             bumps[name] = max(bumps.get(name, 0.0), when)
-        targets = [p.id for p in ctx.settings.partners if p.filters.wants(st.data, ctx.settings.feeds)]
+        targets = ctx.settings.recipients(st.data)
         records.queue_create_many(ctx, pipe, targets, aid, version, event_id, event["type"],
                                   occurred_at=event.get("occurred_at") or "")
         apply.queue_finish(ctx, pipe, event_id, event, c.outcome, c.previous_version)

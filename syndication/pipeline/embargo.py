@@ -160,7 +160,7 @@ def _queue_release(ctx: Context, pipe, state: ArticleState, event_type: str, occ
     when = index.change_time(state, occurred_at)
     for name in feeds:
         index.queue_bump(ctx, pipe, name, when)
-    targets = [p.id for p in ctx.settings.partners if p.filters.wants(state.data, ctx.settings.feeds)]
+    targets = ctx.settings.recipients(state.data)
     records.queue_create_many(ctx, pipe, targets, state.id, state.version, state.event_id, event_type, now,
                               occurred_at=occurred_at)
     # The change log (the pull API) gets the version now: the apply kept it out (`log=False`).

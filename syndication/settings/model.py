@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # types only: at run time this package imports nothing above 
     from syndication.partners.registry import Partner
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_REDIS_MASTER = "syndication"
 WEBSUB_PARTNER_ID = "websub-hub"
 OPS_WEBHOOK_PARTNER_ID = "ops-webhook"
 DAY = 86400.0
@@ -57,6 +58,13 @@ class Settings:
     changelog_retention: float = 30 * DAY
     # Operational notifications (circuit opened, recovered, dead letters...), pushed like a partner.
     ops_webhook_partner: Partner | None = None
+    # Redis Sentinel ((host, port), ...): follow the current primary of `redis_master` (infra/redis_client.py);
+    # redis_url then gives only the db and the password.
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_master: str = DEFAULT_REDIS_MASTER
+    # Accepting an event waits until this many replicas hold it (WAIT), else 503: accepted survives a failover.
+    redis_min_replicas: int = 0
+    redis_replica_timeout: float = 1.0
 
     def partner(self, partner_id: str) -> Partner | None:
         if partner_id == WEBSUB_PARTNER_ID:
@@ -70,8 +78,14 @@ class Settings:
 
     @property
     def push_targets(self) -> tuple[Partner, ...]:
-        """Partners plus the WebSub hub and the ops webhook: everything the sweeper pumps."""
-        return self.partners + tuple(p for p in (self.websub_partner, self.ops_webhook_partner) if p)
+        """Partners with a URL, plus the WebSub hub and the ops webhook: everything the sweeper pumps."""
+        return tuple(p for p in self.partners if p.url is not None) + \
+            tuple(p for p in (self.websub_partner, self.ops_webhook_partner) if p)
+
+    def recipients(self, article: Mapping) -> list[str]:
+        """The partners a version of `article` (its data) is pushed to: enabled, with a URL, filters
+        matching. Fan-out, embargo releases and backfill all ask here."""
+        return [p.id for p in self.partners if p.pushes and p.filters.wants(article, self.feeds)]
 
     def ops_key_name(self, index: int | None) -> str:
         """Who acted, for the audit log: the name of ops key `index` (None: the local CLI user)."""
