@@ -3,7 +3,7 @@
 
 The screen: queue depths (with Celery's priority sub-queues and unacknowledged
 messages), workers expected vs online per queue (from heartbeats, naming the
-missing ones), the sweeper's last run, Redis memory against maxmemory, and per
+missing ones) and per host, the sweeper's last run, Redis memory against maxmemory, and per
 partner: enabled, circuit, failing since, consecutive failures, why (last HTTP
 status or error), waiting deliveries (in-flight included) and the oldest one's
 age, retrying, success rate and p95 latency over the last hour; then dead
@@ -72,6 +72,20 @@ def _workers_line(data: dict) -> str:
     return "workers: " + "   ".join(parts)
 
 
+def _host_lines(data: dict) -> list[str]:
+    """One line per worker host: what it runs online, or which of its workers are missing."""
+    lines = []
+    for host, w in data["workers"].get("hosts", {}).items():
+        total = len(w["online"]) + len(w["missing"])
+        colour = "bold red" if not w["online"] else ("yellow" if w["missing"] else "green")
+        runs = ", ".join(f"{q} {n}" for q, n in sorted(w["queues"].items()))
+        line = f"  host {host}: [{colour}]{len(w['online'])}/{total} online[/]" + (f" ({runs})" if runs else "")
+        if w["missing"]:
+            line += f" missing: {', '.join(w['missing'])}"
+        lines.append(line)
+    return lines
+
+
 def _health_lines(data: dict) -> list[str]:
     from syndication.ops.status import human_age
 
@@ -82,7 +96,7 @@ def _health_lines(data: dict) -> list[str]:
     memory = f"Redis memory: {_mib(mem['used_memory'])} of {limit}, policy {mem['policy']}"
     if mem["warning"]:
         memory += f"   [yellow]warning: {mem['warning']}[/]"
-    return [_workers_line(data), f"sweeper: {sweeper}", memory]
+    return [_workers_line(data), *_host_lines(data), f"sweeper: {sweeper}", memory]
 
 
 def _why(p: dict) -> str:

@@ -151,6 +151,19 @@ def sweeper(ctx: Context, now: float) -> dict[str, float | None]:
     return {"last_run": last, "age": max(0.0, now - last) if last is not None else None}
 
 
+def by_host(roster: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """host -> {"online": [names], "missing": [names], "queues": {queue: online count}}: a host gone
+    (kill, link down) shows as one host with every worker missing, not as scattered names."""
+    out: dict[str, dict[str, Any]] = {}
+    for w in roster:
+        host = out.setdefault(w.get("host") or "?", {"online": [], "missing": [], "queues": {}})
+        host["online" if w["online"] else "missing"].append(w["name"])
+        if w["online"]:
+            for q in w.get("queues", []):
+                host["queues"][q] = host["queues"].get(q, 0) + 1
+    return dict(sorted(out.items()))
+
+
 def status(ctx: Context, now: float | None = None) -> dict[str, Any]:
     now = now or time.time()
     depths, unacked = queue_depths(ctx)
@@ -167,7 +180,7 @@ def status(ctx: Context, now: float | None = None) -> dict[str, Any]:
         "dead_letters": ctx.redis.zcard(ctx.keys.deadletters),
         "dead_events": ctx.redis.zcard(ctx.keys.events_dead),
         "feeds_dirty": ctx.redis.zcard(ctx.keys.feeds_dirty),
-        "workers": {"queues": workers.by_queue(roster), "list": roster},
+        "workers": {"queues": workers.by_queue(roster), "hosts": by_host(roster), "list": roster},
         "sweeper": sweeper(ctx, now),
         "redis": redis_memory(ctx),
     }
