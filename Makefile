@@ -30,6 +30,12 @@ test-unit: $(STAMP)
 faults: $(STAMP)
 	$(BIN)/pytest tests/faults --faults-full -s
 
+## scale: several hosts in network namespaces (root, iproute2): worker host B killed, then cut off for 30 s,
+## and deliveries/s with one worker host vs two (README, Scaling out; about 5 minutes; writes docs/scale.json)
+.PHONY: scale
+scale: $(STAMP)
+	$(BIN)/pytest tests/scale --scale
+
 ## bench: the feed benchmarks (see README, Benchmarks)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/feeds.py
