@@ -147,10 +147,6 @@ class Keys:
         return f"{self.prefix}config:partners"
 
     @property
-    def partners_known(self) -> str:
-        return f"{self.prefix}partners:known"
-
-    @property
     def changelog(self) -> str:
         return f"{self.prefix}changelog"
 
@@ -252,8 +248,6 @@ FAMILIES: tuple[Family, ...] = (
            "partners file when it moves"),
     Family("config:partners", "hash", "partner id -> digest of its settings as the last reload published "
            "(what the next reload reports as changed)", None),
-    Family("partners:known", "set", "every partner id ever configured: removed or disabled ones get their "
-           "pending deliveries cancelled"),
     Family("changelog", "stream", "every version as it became current (the pull API's log), one entry "
            "each: id, version, type, event_id, at, data, reason, occurred_at; trimmed by "
            "changelog_retention"),

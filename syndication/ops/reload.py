@@ -14,7 +14,8 @@ What a change means for work already queued:
   batch reads the partner at the start of each delivery, so none goes to the old URL once the
   process has swapped);
 - a removed partner, or `enabled: false`: its pending deliveries become `cancelled` with the
-  reason recorded, and nothing more is sent; one re-added later gets only what is created
+  reason recorded (by the reload an operator requested, from its diff against the last
+  published configuration), and nothing more is sent; one re-added later gets only what is created
   after its return, plus what an operator backfills;
 - a rotated secret (`secret_env` holding several secrets, newest first) signs with all of them.
 
@@ -87,6 +88,8 @@ def request(ctx: Context, env: Mapping[str, str], actor: str) -> Change:
     pipe.incr(ctx.keys.config_version)
     change.version = pipe.execute()[-1]
     _swap(ctx, new, change)
+    change.cancelled = cancel(ctx, change.removed, "partner removed from the partners file") + \
+        cancel(ctx, change.disabled, "partner disabled in the partners file")
     log.info("partners reload requested", extra={"actor": actor, "detail": change.summary()})
     return change
 
@@ -96,7 +99,6 @@ def follow(ctx: Context, env: Mapping[str, str], seen: list) -> Change | None:
     version = int(ctx.redis.get(ctx.keys.config_version) or 0)
     if not seen:
         seen.append(version)
-        cancel_gone(ctx)
         if not ctx.redis.exists(ctx.keys.config_partners) and ctx.settings.partners:
             # What the first reload reports as changed is told against what the processes started with.
             ctx.redis.hset(ctx.keys.config_partners, mapping=fingerprints(ctx.settings))
@@ -112,6 +114,10 @@ def follow(ctx: Context, env: Mapping[str, str], seen: list) -> Change | None:
     seen[0] = version
     change = diff(fingerprints(ctx.settings), fingerprints(new), new)
     _swap(ctx, new, change)
+    # Again from this process's own transition: catches a retry its push batch recorded for a removed
+    # partner while the request was cancelling (idempotent; nothing to do in the usual case).
+    change.cancelled = cancel(ctx, change.removed, "partner removed from the partners file") + \
+        cancel(ctx, change.disabled, "partner disabled in the partners file")
     return change
 
 
@@ -132,29 +138,25 @@ def wait_applied(ctx: Context, version: int, timeout: float = 15.0) -> tuple[lis
 
 def _swap(ctx: Context, new, change: Change) -> None:
     ctx.settings = new
-    change.cancelled = cancel_gone(ctx)
     if change.added or change.removed or change.disabled or change.changed:
         log.warning("partners reloaded: %s", change.summary())
 
 
-def cancel_gone(ctx: Context, now: float | None = None) -> int:
-    """Cancel the pending deliveries of every partner ever configured here that is now removed or
-    disabled (`partners:known` remembers them across restarts). Idempotent: any process may run it."""
+def cancel(ctx: Context, partner_ids: list[str], reason: str, now: float | None = None) -> int:
+    """Cancel the pending deliveries of partners a reload removed or disabled, with the reason.
+
+    Only a reload does this, from a diff of configurations (the request's against the last
+    published one, each process's against the one it ran): never a process at start, since during
+    a rolling deploy hosts may briefly hold different copies of the file and one must not cancel
+    a partner another has just added."""
     now = now or time.time()
     k = ctx.keys
-    live = {p.id for p in ctx.settings.push_targets if p.enabled}
-    configured = [p.id for p in ctx.settings.push_targets]
-    if configured:
-        ctx.redis.sadd(k.partners_known, *configured)
-    gone = sorted({m.decode() for m in ctx.redis.smembers(k.partners_known)} - live)
     cancelled = 0
-    for pid in gone:
+    for pid in partner_ids:
         ids = [i.decode() for i in ctx.redis.zrange(k.partner_due(pid), 0, -1)]
         ids += [i.decode() for i in ctx.redis.zrange(k.partner_inflight(pid), 0, -1)]
         if not ids:
             continue
-        reason = "partner removed from the partners file" if ctx.settings.partner(pid) is None \
-            else "partner disabled in the partners file"
         pipe = ctx.redis.pipeline(transaction=True)
         for did in ids:
             records.set_status(pipe, k, did, DeliveryStatus.CANCELLED, now, last_error=reason,

@@ -56,7 +56,7 @@ class PullApi:
 @pytest.fixture(scope="module")
 def pull_api(service, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("pull")
-    # The session's partners too: a process that misses a partner cancels that partner's deliveries.
+    # The session's partners too, as a deployment would have one partners file everywhere.
     partners = yaml.safe_load(Path(service.env["SYNDICATION_PARTNERS_FILE"]).read_text())
     for pid, (fmt, category, token_env) in PULL_PARTNERS.items():
         partners["partners"].append({"id": pid, "url": "http://127.0.0.1:9/unused", "format": fmt,
