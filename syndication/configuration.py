@@ -16,7 +16,7 @@ from pathlib import Path
 from syndication.errors import ConfigError
 from syndication.feeds.spec import load_feeds
 from syndication.partners.registry import Partner, load_partners, resolve_secrets
-from syndication.settings.model import DAY, DEFAULT_REDIS_URL, OPS_WEBHOOK_PARTNER_ID, WEBSUB_PARTNER_ID, Settings
+from syndication.settings.model import DAY, DEFAULT_REDIS_MASTER, DEFAULT_REDIS_URL, OPS_WEBHOOK_PARTNER_ID, WEBSUB_PARTNER_ID, Settings
 from syndication.settings.secret import Secret
 
 KEY_NAME = re.compile(r"^([A-Za-z][A-Za-z0-9_.@-]{0,31}):(.+)$")
@@ -77,6 +77,24 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
 
 
+def _sentinels(raw: str | None) -> tuple[tuple[str, int], ...]:
+    """`host:port,host:port,...` (SYNDICATION_REDIS_SENTINELS); the port defaults to 26379."""
+    found = []
+    for entry in (e.strip() for e in (raw or "").split(",") if e.strip()):
+        host, _, port = entry.rpartition(":") if ":" in entry else (entry, "", "26379")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"SYNDICATION_REDIS_SENTINELS: expected host:port,host:port,...; got {entry!r}")
+        found.append((host.strip("[]"), int(port)))
+    return tuple(found)
+
+
+def _replicas(env: Mapping[str, str]) -> int:
+    raw = (env.get("SYNDICATION_REDIS_MIN_REPLICAS") or "0").strip()
+    if not raw.isdigit():
+        raise ConfigError(f"SYNDICATION_REDIS_MIN_REPLICAS: expected a whole number of replicas, got {raw!r}")
+    return int(raw)
+
+
 def _path(env: Mapping[str, str], name: str) -> Path | None:
     return Path(env[name]) if env.get(name) else None
 
@@ -121,4 +139,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         websub_partner=Partner(id=WEBSUB_PARTNER_ID, url=hub, format="json", allow_private_network=True,
                                batch_size=20) if hub else None,
         partner_secrets=secrets,
+        redis_sentinels=_sentinels(env.get("SYNDICATION_REDIS_SENTINELS")),
+        redis_master=env.get("SYNDICATION_REDIS_MASTER") or DEFAULT_REDIS_MASTER,
+        redis_min_replicas=_replicas(env),
+        redis_replica_timeout=_duration(env, "SYNDICATION_REDIS_REPLICA_TIMEOUT", 1.0),
     )

@@ -7,6 +7,7 @@
      +-- UnknownDelivery      no delivery record for a delivery id
      +-- AddressRefused       a partner URL resolves to a private address it may not use
      +-- QueueUnavailable     an accepted event could not be handed to the queue (broker down)
+     +-- NotReplicated        a stored event was not confirmed by enough Redis replicas in time
 
 Callers catch `SyndicationError`; the API maps each class to one status and
 error name in one table (api/app.py DOMAIN_ERRORS): bad input is a 4xx, an
@@ -47,3 +48,8 @@ class AddressRefused(SyndicationError):
 
 class QueueUnavailable(SyndicationError):
     """The event is stored but its task could not be queued: the client retries (same event_id)."""
+
+
+class NotReplicated(SyndicationError):
+    """The event is stored on the primary, but fewer replicas than SYNDICATION_REDIS_MIN_REPLICAS
+    confirmed it within the timeout: it might not survive a failover, so it is not acknowledged."""

@@ -15,6 +15,8 @@
   dead worker does not wait for it: leases and the sweeper (1 s)
   re-drive lost work within 60 s.
 - Celery's broker keys live under the same prefix as ours.
+- with SYNDICATION_REDIS_SENTINELS the broker is kombu's Sentinel transport: every
+  reconnect asks the sentinels for the current primary (infra/redis_client.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from kombu import Exchange, Queue
 
 from syndication.infra.context import Context
 from syndication.infra.keys import QUEUES
+from syndication.infra.redis_client import broker_sentinel_options, broker_url
 from syndication.configuration import load_settings
 from syndication.settings import Settings
 
@@ -40,7 +43,7 @@ VISIBILITY_TIMEOUT = 3 * TASK_TIME_LIMIT
 
 
 def make_app(settings: Settings) -> Celery:
-    app = Celery("syndication", broker=settings.redis_url, include=["workers.tasks"])
+    app = Celery("syndication", broker=broker_url(settings), include=["workers.tasks"])
     app.conf.update(
         # One direct exchange per queue: a task lands on exactly one queue, never on all three.
         task_queues=[Queue(q, Exchange(q, type="direct"), routing_key=q) for q in QUEUES],
@@ -73,6 +76,7 @@ def make_app(settings: Settings) -> Celery:
             "global_keyprefix": f"{settings.key_prefix}celery:",
             "socket_connect_timeout": 2,
             "health_check_interval": 15,
+            **broker_sentinel_options(settings),
         },
     )
     return app

@@ -23,9 +23,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from syndication import __version__
 from syndication.infra.context import Context
-from syndication.errors import (ConfigError, InvalidEvent, QueueUnavailable, SyndicationError, UnknownArticle,
-                                UnknownDelivery)
-from syndication.infra.redis_client import aconnect
+from syndication.errors import (ConfigError, InvalidEvent, NotReplicated, QueueUnavailable, SyndicationError,
+                                UnknownArticle, UnknownDelivery)
+from syndication.infra.redis_client import aconnect_settings
 from syndication.pipeline.followup import FollowUp
 from syndication.settings import Settings
 from syndication.infra import metrics
@@ -51,6 +51,8 @@ DOMAIN_ERRORS: dict[type, tuple[int, str, str]] = {
     UnknownDelivery: (404, "not_found", ""),
     # Stored, but not queued: a retry with the same event_id (200) queues it again.
     QueueUnavailable: (503, "unavailable", "the queue is unreachable; retry with the same event_id"),
+    # Stored on the primary, but no replica confirmed it in time (SYNDICATION_REDIS_MIN_REPLICAS).
+    NotReplicated: (503, "unavailable", "no replica confirmed the event in time; retry with the same event_id"),
     ConfigError: (500, "internal_error", "the service is misconfigured; see the service log"),
     SyndicationError: (500, "internal_error", "unexpected error; see the service log"),
 }
@@ -117,7 +119,7 @@ def create_app(settings: Settings, enqueue: Callable[[FollowUp], None], ctx: Con
                   description="Article events in; RSS/Atom/JSON feeds and signed partner pushes out.")
     app.state.settings = settings
     app.state.ctx = ctx or Context.build(settings)
-    app.state.aredis = aconnect(settings.redis_url)
+    app.state.aredis = aconnect_settings(settings)
     app.state.enqueue = enqueue
     app.state.feed_keys = settings.feed_keys
     app.state.metrics = metrics_routes.ApiMetrics(app.state.ctx)

@@ -89,7 +89,8 @@ class EventFastPath:
                                                   lambda follow: run_in_threadpool(state.enqueue, follow))
         except (RedisError, SyndicationError):
             # Stored or not, queued or not: the route's store is idempotent, queues again, and
-            # answers 503 if Redis or the broker is really down.
+            # answers 503 if Redis or the broker is really down, or if the replicas still have not
+            # confirmed the event (NotReplicated, SYNDICATION_REDIS_MIN_REPLICAS: its WAIT is a second chance).
             return None
         return (202 if accepted.created else 200), json.dumps(accepted.body()).encode()
 

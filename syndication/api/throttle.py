@@ -45,6 +45,8 @@ from fastapi.responses import JSONResponse
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from syndication.infra.redis_client import connect
+
 log = logging.getLogger("syndication.api")
 
 LIMIT = 10  # failures per client per window before attempts are refused
@@ -84,10 +86,10 @@ def install(app) -> None:
 
 
 class Throttle:
-    def __init__(self, redis_url: str, keys):
+    def __init__(self, redis_url: str, keys, *, sentinels: tuple = (), master: str | None = None):
         self.keys = keys
-        self.redis = redis.Redis.from_url(redis_url, socket_connect_timeout=0.5, socket_timeout=0.5,
-                                          retry=Retry(NoBackoff(), 0), health_check_interval=15)
+        self.redis = connect(redis_url, sentinels=sentinels, master=master, socket_connect_timeout=0.5,
+                             socket_timeout=0.5, retry=Retry(NoBackoff(), 0))
         self._check = self.redis.register_script(_CHECK)
         self._aside_until = 0.0
         self._clean: dict[str, float] = {}  # client -> until when it counts as having no failures
@@ -138,7 +140,9 @@ def _throttle(request: Request) -> Throttle:
     state = request.app.state
     found = getattr(state, "auth_throttle", None)
     if found is None:
-        found = state.auth_throttle = Throttle(state.settings.redis_url, state.ctx.keys)
+        found = state.auth_throttle = Throttle(state.settings.redis_url, state.ctx.keys,
+                                                sentinels=state.settings.redis_sentinels,
+                                                master=state.settings.redis_master)
     return found
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from syndication.infra.keys import Keys
-from syndication.infra.redis_client import connect
+from syndication.infra.redis_client import connect_settings
 from syndication.settings import Settings
 
 
@@ -21,7 +21,7 @@ class Context:
 
     @classmethod
     def build(cls, settings: Settings) -> "Context":
-        return cls(settings=settings, redis=connect(settings.redis_url))
+        return cls(settings=settings, redis=connect_settings(settings))
 
     def script(self, source: str):
         """A registered Lua script, cached per context (one SHA computation per process)."""

@@ -1,43 +1,111 @@
-"""Redis client factory: one place that decides timeouts and retry behaviour.
+"""Redis client factory: one place that decides timeouts, retry behaviour and which server to talk to.
 
 Every process (API, workers, CLI) gets its client here, so a Redis restart,
 or a server that closes idle connections (`timeout` in redis.conf), is
 survived the same way everywhere: short socket timeouts, health checks on
 idle connections, and a few retries with backoff on connection errors.
+
+With Sentinel (SYNDICATION_REDIS_SENTINELS), the client asks the sentinels
+for the current primary of SYNDICATION_REDIS_MASTER on every new connection,
+so after a failover the next reconnect lands on the promoted replica: a
+connection to a dead primary fails, a connection to a demoted one answers
+READONLY, and both are dropped and retried. SYNDICATION_REDIS_URL then gives
+only the database number and the password; its host is not used.
+
+    client = connect_settings(settings)            # sync, for Context and the CLI
+    aclient = aconnect_settings(settings)          # asyncio, for the API's fast paths
+    broker_url(settings)                           # what Celery (kombu) connects to
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.connection import parse_url
 from redis.retry import Retry
 
+if TYPE_CHECKING:
+    from syndication.settings import Settings
 
-def connect(url: str, *, decode: bool = False) -> redis.Redis:
-    return redis.Redis.from_url(
-        url,
-        decode_responses=decode,
-        socket_connect_timeout=2,
-        socket_timeout=10,
-        health_check_interval=15,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=5),
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-    )
+# How long a sentinel may take to answer "who is the primary?" before the next one is asked.
+SENTINEL_TIMEOUT = 0.5
 
 
-def aconnect(url: str):
+def _defaults(decode: bool) -> dict:
+    return dict(decode_responses=decode, socket_connect_timeout=2, socket_timeout=10, health_check_interval=15,
+                retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=5),
+                retry_on_error=[redis.ConnectionError, redis.TimeoutError])
+
+
+def _url_auth(url: str) -> dict:
+    """db, username and password of a redis:// URL: what a Sentinel setup takes from it."""
+    parsed = parse_url(url)
+    return {k: parsed[k] for k in ("db", "username", "password") if parsed.get(k) is not None}
+
+
+def _sentinel_kwargs() -> dict:
+    return {"socket_connect_timeout": SENTINEL_TIMEOUT, "socket_timeout": SENTINEL_TIMEOUT}
+
+
+def connect(url: str, *, decode: bool = False, sentinels: tuple = (), master: str | None = None,
+            **overrides) -> redis.Redis:
+    """A client of `url`'s server, or with `sentinels`, of `master`'s current primary."""
+    options = {**_defaults(decode), **overrides}
+    if not sentinels:
+        return redis.Redis.from_url(url, **options)
+    from redis.sentinel import Sentinel
+
+    return Sentinel(list(sentinels), sentinel_kwargs=_sentinel_kwargs()).master_for(
+        master, **options, **_url_auth(url))
+
+
+def connect_settings(settings: "Settings", *, decode: bool = False, **overrides) -> redis.Redis:
+    return connect(settings.redis_url, decode=decode, sentinels=settings.redis_sentinels,
+                   master=settings.redis_master, **overrides)
+
+
+def aconnect(url: str, *, sentinels: tuple = (), master: str | None = None):
     """The asyncio client the API serves feeds with: same timeouts and reconnect policy."""
     import redis.asyncio as aioredis
     from redis.asyncio.retry import Retry as AsyncRetry
 
-    return aioredis.Redis.from_url(
-        url,
-        socket_connect_timeout=2,
-        socket_timeout=5,
-        health_check_interval=15,
-        retry=AsyncRetry(ExponentialBackoff(cap=1.0, base=0.05), retries=5),
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-    )
+    options = dict(socket_connect_timeout=2, socket_timeout=5, health_check_interval=15,
+                   retry=AsyncRetry(ExponentialBackoff(cap=1.0, base=0.05), retries=5),
+                   retry_on_error=[redis.ConnectionError, redis.TimeoutError])
+    if not sentinels:
+        return aioredis.Redis.from_url(url, **options)
+    from redis.asyncio.sentinel import Sentinel
+
+    return Sentinel(list(sentinels), sentinel_kwargs=_sentinel_kwargs()).master_for(
+        master, **options, **_url_auth(url))
+
+
+def aconnect_settings(settings: "Settings"):
+    return aconnect(settings.redis_url, sentinels=settings.redis_sentinels, master=settings.redis_master)
+
+
+def broker_url(settings: "Settings") -> str:
+    """Celery's broker: the Redis URL, or kombu's Sentinel transport (`sentinel://h:p;sentinel://h:p`,
+    each with the URL's password and db; the master's name goes in the transport options)."""
+    if not settings.redis_sentinels:
+        return settings.redis_url
+    auth = _url_auth(settings.redis_url)
+    userinfo = ""
+    if auth.get("password"):
+        from urllib.parse import quote
+
+        userinfo = f"{quote(auth.get('username') or '', safe='')}:{quote(auth['password'], safe='')}@"
+    db = auth.get("db", 0)
+    return ";".join(f"sentinel://{userinfo}{host}:{port}/{db}" for host, port in settings.redis_sentinels)
+
+
+def broker_sentinel_options(settings: "Settings") -> dict:
+    """kombu transport options for Sentinel ({} without): the master's name and quick sentinel timeouts."""
+    if not settings.redis_sentinels:
+        return {}
+    return {"master_name": settings.redis_master, "sentinel_kwargs": _sentinel_kwargs()}
 
 
 def ping(client: redis.Redis) -> bool:

@@ -8,6 +8,14 @@ batch (one Celery message per batch, not per event); the batch drains
 `events:pending` (`claim`). If the enqueue is lost (crash, broker hiccup)
 the sweeper re-drives from `events:pending`; if the client retries, the
 stored outcome is returned and nothing happens twice.
+
+Durable across a Redis failover (SYNDICATION_REDIS_MIN_REPLICAS=N): Redis
+replicates asynchronously, so an event stored on the primary alone dies with
+it. The store call and a `WAIT N timeout` go down one connection in one round
+trip (WAIT counts the replicas holding that connection's last write); fewer
+than N confirmations raise NotReplicated (503: the client retries with the
+same event_id, and the retry waits again). A repeat writes too, so its WAIT
+covers the original's write.
 """
 
 from __future__ import annotations
@@ -18,6 +26,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from redis.exceptions import NoScriptError
+
+from syndication.errors import NotReplicated
 from syndication.infra import metrics
 from syndication.infra.context import Context
 from syndication.events import parse_event
@@ -27,7 +38,7 @@ from syndication.infra.keys import EVENT_TTL
 log = logging.getLogger("syndication.ingest")
 
 # KEYS[1] event hash, KEYS[2] events:pending, KEYS[3] events:kick, KEYS[4] the events_accepted metric.
-# ARGV: body, type, article_id, version, now, ttl, event_id, the metric's field.
+# ARGV: body, type, article_id, version, now, ttl, event_id, the metric's field, '1' if replicas are awaited.
 # Returns {'' when stored now, else the stored status (the original outcome); 1 if a batch must be queued}.
 _STORE = """
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -36,6 +47,7 @@ if status then
     redis.call('SET', KEYS[3], ARGV[5], 'EX', 60)
     return {status, 1}
   end
+  if ARGV[9] == '1' then redis.call('HSET', KEYS[1], 'status', status) end  -- a write for WAIT to count
   return {status, 0}
 end
 redis.call('HSET', KEYS[1], 'body', ARGV[1], 'type', ARGV[2], 'article_id', ARGV[3],
@@ -76,7 +88,24 @@ def accept(ctx: Context, raw: bytes, enqueue: Callable[[FollowUp], None]) -> Acc
     """Validate `raw`, store it, enqueue its application. Raises InvalidEvent."""
     event = parse_event(raw)
     keys, args = store_call(ctx, event)
-    prior, kicked = ctx.script(_STORE)(keys=keys, args=args)
+    replicas = ctx.settings.redis_min_replicas
+    if not replicas:
+        prior, kicked = ctx.script(_STORE)(keys=keys, args=args)
+        return stored(event, prior, kicked, enqueue)
+    script = ctx.script(_STORE)
+    for _ in (1, 2):  # the second after loading the script (a failover's new primary lacks it)
+        pipe = ctx.redis.pipeline(transaction=False)
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+        pipe.execute_command("WAIT", replicas, _wait_ms(ctx))
+        (outcome, confirmed) = pipe.execute(raise_on_error=False)
+        if not isinstance(outcome, NoScriptError):
+            break
+        ctx.redis.script_load(_STORE)
+    prior, kicked = _outcome(outcome, confirmed)
+    if int(confirmed) < replicas:
+        if kicked:
+            enqueue(FollowUp(events=[event.event_id]))
+        raise _not_replicated(event, confirmed, replicas)
     return stored(event, prior, kicked, enqueue)
 
 
@@ -86,10 +115,44 @@ async def accept_parsed(ctx: Context, aredis, event, enqueue_async) -> Accepted:
     script = ctx.__dict__.get("_async_store")
     if script is None:
         script = ctx.__dict__["_async_store"] = aredis.register_script(_STORE)
-    prior, kicked = await script(keys=keys, args=args)
+    replicas = ctx.settings.redis_min_replicas
+    if not replicas:
+        prior, kicked = await script(keys=keys, args=args)
+        confirmed = None
+    else:
+        for _ in (1, 2):
+            pipe = aredis.pipeline(transaction=False)
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            pipe.execute_command("WAIT", replicas, _wait_ms(ctx))
+            (outcome, confirmed) = await pipe.execute(raise_on_error=False)
+            if not isinstance(outcome, NoScriptError):
+                break
+            await aredis.script_load(_STORE)
+        prior, kicked = _outcome(outcome, confirmed)
     if kicked:
         await enqueue_async(FollowUp(events=[event.event_id]))
+    if confirmed is not None and int(confirmed) < replicas:
+        raise _not_replicated(event, confirmed, replicas)
     return stored(event, prior, False, None)
+
+
+def _wait_ms(ctx: Context) -> int:
+    return max(1, int(ctx.settings.redis_replica_timeout * 1000))
+
+
+def _outcome(outcome, confirmed) -> tuple:
+    for reply in (outcome, confirmed):
+        if isinstance(reply, Exception):
+            raise reply
+    return outcome
+
+
+def _not_replicated(event, confirmed: int, replicas: int) -> NotReplicated:
+    """Too few replicas hold the event: not acknowledged. Its batch is queued all the same (other
+    events may wait on that marker, and the primary applies it if it lives); the retry answers."""
+    log.warning("event not confirmed by enough replicas", extra={
+        "event_id": event.event_id, "replicas": int(confirmed), "wanted": replicas, "outcome": "not_replicated"})
+    return NotReplicated(f"{confirmed} of {replicas} replicas confirmed event {event.event_id}")
 
 
 def store_call(ctx: Context, event) -> tuple[list[str], list]:
@@ -97,7 +160,7 @@ def store_call(ctx: Context, event) -> tuple[list[str], list]:
     return ([ctx.keys.event(event.event_id), ctx.keys.events_pending, ctx.keys.events_kick,
              ctx.keys.metric("events_accepted")],
             [event.model_dump_json(), event.type, event.article.id, event.article.version, time.time(), EVENT_TTL,
-             event.event_id, metrics.series(type=event.type)])
+             event.event_id, metrics.series(type=event.type), "1" if ctx.settings.redis_min_replicas else "0"])
 
 
 def stored(event, prior: bytes, kicked: int, enqueue: Callable[[FollowUp], None] | None) -> Accepted:
