@@ -19,7 +19,6 @@ Processes of its own (Redis, API, workers): the shared service's partners file s
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -33,7 +32,7 @@ from syndication.delivery.records import delivery_id
 from syndication.ops import audit
 from tests.conftest import API_KEY, OPS_KEY
 from tests.support.events import article_event, withdrawal
-from tests.support.processes import ROOT, api, free_port, redis_server, wait_for, worker
+from tests.support.processes import ROOT, api, free_port, private_env, redis_server, wait_for, worker
 from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.integration
@@ -52,19 +51,9 @@ def cluster(tmp_path_factory):
     receivers = {n: Receiver.start() for n in ("early", "newcomer", "latecomer")}
     redis = redis_server(tmp).start()
     port = free_port()
-    partners_file, feeds_file = tmp / "partners.yaml", tmp / "feeds.yaml"
-    feeds_file.write_text(yaml.safe_dump({"feeds": [{"name": "all", "title": "All news"}]}))
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")},
-        "SYNDICATION_REDIS_URL": f"redis://127.0.0.1:{redis.port}/0",
-        "SYNDICATION_KEY_PREFIX": f"b{uuid.uuid4().hex[:6]}:",
-        "SYNDICATION_API_KEYS": API_KEY,
-        "SYNDICATION_OPS_KEYS": f"olga:{OPS_KEY}",
-        "SYNDICATION_PARTNERS_FILE": str(partners_file),
-        "SYNDICATION_FEEDS_FILE": str(feeds_file),
-        "SYNDICATION_BASE_URL": f"http://127.0.0.1:{port}",
-        "PYTHONUNBUFFERED": "1",
-    }
+    partners_file = tmp / "partners.yaml"
+    env = private_env(f"redis://127.0.0.1:{redis.port}/0", port, partners_file, "b",
+                      SYNDICATION_API_KEYS=API_KEY, SYNDICATION_OPS_KEYS=f"olga:{OPS_KEY}")
 
     def write(*, signed: bool) -> None:
         partners = [{"id": "early", "url": receivers["early"].url, "format": "json", "allow_private_network": True,

@@ -15,10 +15,8 @@ webhook-id, and `status --check` back to 0.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 import uuid
 
 import requests
@@ -28,7 +26,7 @@ from standardwebhooks import Webhook
 from tests.conftest import API_KEY
 from tests.support import promtool
 from tests.support.events import article_event
-from tests.support.processes import api, free_port, redis_server, wait_for, worker
+from tests.support.processes import api, free_port, private_env, redis_server, wait_for, worker
 from tests.support.receiver import Receiver, Reply
 
 OPS_SECRET = "whsec_" + "b3BzLXdlYmhvb2stc2VjcmV0LWtleS0wMTIzNDU2Nzg5"  # base64 of a 30-byte key
@@ -68,24 +66,13 @@ def test_partner_outage_is_loud_alerting_and_heals(tmp_path):
     procs = [redis]
     try:
         port = free_port()
-        partners_file, feeds_file = tmp_path / "partners.yaml", tmp_path / "feeds.yaml"
+        partners_file = tmp_path / "partners.yaml"
         partners_file.write_text(yaml.safe_dump({"partners": [{
             "id": "wire", "url": wire.url, "format": "json", "allow_private_network": True,
             "breaker_threshold": 2, "breaker_cooldown": 1, "retry": {"base_delay": 0.2, "max_delay": 0.5}}]}))
-        feeds_file.write_text(yaml.safe_dump({"feeds": [{"name": "all", "title": "All news"}]}))
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")},
-            "SYNDICATION_REDIS_URL": f"redis://127.0.0.1:{redis.port}/0",
-            "SYNDICATION_KEY_PREFIX": f"o{uuid.uuid4().hex[:6]}:",
-            "SYNDICATION_API_KEYS": API_KEY,
-            "SYNDICATION_OPS_KEYS": f"alice:{ALICE}",
-            "SYNDICATION_PARTNERS_FILE": str(partners_file),
-            "SYNDICATION_FEEDS_FILE": str(feeds_file),
-            "SYNDICATION_BASE_URL": f"http://127.0.0.1:{port}",
-            "SYNDICATION_OPS_WEBHOOK_URL": ops.url,
-            "SYNDICATION_OPS_WEBHOOK_SECRET": OPS_SECRET,
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = private_env(f"redis://127.0.0.1:{redis.port}/0", port, partners_file, "o",
+                          SYNDICATION_API_KEYS=API_KEY, SYNDICATION_OPS_KEYS=f"alice:{ALICE}",
+                          SYNDICATION_OPS_WEBHOOK_URL=ops.url, SYNDICATION_OPS_WEBHOOK_SECRET=OPS_SECRET)
         import redis as redis_py
 
         # As production runs it (docker-compose.yml): a memory ceiling and no eviction, or status warns.

@@ -27,7 +27,7 @@ from standardwebhooks import Webhook
 from tests.conftest import API_KEY
 from tests.support import config
 from tests.support.events import article_event
-from tests.support.processes import api, free_port, redis_server, wait_for, worker
+from tests.support.processes import api, free_port, private_env, redis_server, wait_for, worker
 from tests.support.receiver import Receiver, Reply
 
 OLD, NEW = config.secret("reload-old"), config.secret("reload-new")
@@ -43,20 +43,9 @@ def cluster(tmp_path):
     receivers = {n: Receiver.start() for n in ("old", "new", "leaving", "signed")}
     redis = redis_server(tmp_path).start()
     port = free_port()
-    partners_file, feeds_file = tmp_path / "partners.yaml", tmp_path / "feeds.yaml"
-    feeds_file.write_text(yaml.safe_dump({"feeds": [{"name": "all", "title": "All news"}]}))
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")},
-        "SYNDICATION_REDIS_URL": f"redis://127.0.0.1:{redis.port}/0",
-        "SYNDICATION_KEY_PREFIX": f"r{uuid.uuid4().hex[:6]}:",
-        "SYNDICATION_API_KEYS": API_KEY,
-        "SYNDICATION_PARTNERS_FILE": str(partners_file),
-        "SYNDICATION_FEEDS_FILE": str(feeds_file),
-        "SYNDICATION_BASE_URL": f"http://127.0.0.1:{port}",
-        "SIGNED_OLD": OLD,
-        "SIGNED_ROTATING": f"{NEW} {OLD}",  # newest first
-        "PYTHONUNBUFFERED": "1",
-    }
+    partners_file = tmp_path / "partners.yaml"
+    env = private_env(f"redis://127.0.0.1:{redis.port}/0", port, partners_file, "r", SYNDICATION_API_KEYS=API_KEY,
+                      SIGNED_OLD=OLD, SIGNED_ROTATING=f"{NEW} {OLD}")  # newest first
 
     def write(moving_url: str, leaving: bool = True, signed_env: str = "SIGNED_OLD") -> None:
         partners = [
@@ -145,7 +134,7 @@ def test_a_changed_url_a_removed_partner_and_a_rejected_file(cluster):
 
 
 def test_sighup_to_a_worker_rotates_a_secret_everywhere(cluster):
-    env, base, rc = cluster["env"], cluster["base"], cluster["receivers"]
+    base, rc = cluster["base"], cluster["receivers"]
     before = _events("sg0", "Signed", 1)
     _publish(base, before)
     wait_for(lambda: len(rc["signed"].requests) == 1, timeout=30, what="a push signed with the old secret")

@@ -108,6 +108,30 @@ def api(env: dict, logdir: Path, port: int) -> Proc:
     return Proc("api", argv, env, logdir, url=f"http://127.0.0.1:{port}/healthz")
 
 
+def private_env(redis_url: str, port: int, partners_file: Path, tag: str, *, feeds_file: Path | None = None,
+                **extra: str) -> dict:
+    """The environment of a test's own service (API on `port`, its own key prefix), nothing of the
+    caller's SYNDICATION_* settings; without `feeds_file`, one feed `all` is written beside the
+    partners file. `extra` adds or overrides variables (keys, retention, ...)."""
+    import uuid
+
+    import yaml
+
+    if feeds_file is None:
+        feeds_file = partners_file.with_name("feeds.yaml")
+        feeds_file.write_text(yaml.safe_dump({"feeds": [{"name": "all", "title": "All news"}]}))
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")},
+        "SYNDICATION_REDIS_URL": redis_url,
+        "SYNDICATION_KEY_PREFIX": f"{tag}{uuid.uuid4().hex[:6]}:",
+        "SYNDICATION_PARTNERS_FILE": str(partners_file),
+        "SYNDICATION_FEEDS_FILE": str(feeds_file),
+        "SYNDICATION_BASE_URL": f"http://127.0.0.1:{port}",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+
+
 def redis_server(logdir: Path, port: int | None = None, name: str = "redis") -> Proc:
     """A throwaway redis-server of a test's own (never 6379), no persistence: one a test may stop."""
     port = port or free_port()
