@@ -115,7 +115,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def create_app(settings: Settings, enqueue: Callable[[FollowUp], None], ctx: Context | None = None) -> FastAPI:
-    app = FastAPI(title="syndication", version=__version__,
+    # /docs and /redoc are docs_page's: FastAPI's own would load their assets from a CDN.
+    app = FastAPI(title="syndication", version=__version__, docs_url=None, redoc_url=None,
                   description="Article events in; RSS/Atom/JSON feeds and signed partner pushes out.")
     app.state.settings = settings
     app.state.ctx = ctx or Context.build(settings)
@@ -127,7 +128,9 @@ def create_app(settings: Settings, enqueue: Callable[[FollowUp], None], ctx: Con
                    metrics_routes, ops_page, pull_routes):
         app.include_router(module.router)
     _install_error_handlers(app)
-    from syndication.api import config_follow, schema
+    from syndication.api import config_follow, docs_page, schema
+
+    docs_page.install(app)  # /docs, /redoc: assets served by us (works offline)
 
     config_follow.install(app)  # partners-file reloads (ops/reload.py)
     schema.install(app)  # /openapi.json: the event body and our error shape (schema.py)

@@ -1,9 +1,9 @@
 """`syndication ...`: the composition root. Reads the environment, wires Redis and Celery.
 
-    syndication up [--host H] [--port P] [--log-level L]   API + workers (all queues), local, foreground
+    syndication up [--host H] [--port P] [--log-level L] [--verbose]   API + workers (all queues), local, foreground
     syndication api [--host H] [--port P]    the API alone (uvicorn)
     syndication publish FILE...              POST event files to the API, print each outcome
-    syndication config check                 validate settings, partners and feeds files
+    syndication config check [--offline]     ping Redis; validate settings, partners and feeds files
     syndication schema                       print the event JSON Schema
     syndication deliveries show ARTICLE_ID   every delivery of an article, with attempts
     syndication deliveries list --partner P [--state S] [--since T]
@@ -62,20 +62,30 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="syndication", description="Event-driven news syndication.")
     sub = p.add_subparsers(dest="command", required=True)
     for name, fn, hlp in (("up", cmd_up, "run the API and every worker locally"), ("api", cmd_api, "run the API")):
-        s = sub.add_parser(name, help=hlp)
-        s.add_argument("--host", default="127.0.0.1")
-        s.add_argument("--port", type=int, default=8000)
+        s = sub.add_parser(name, help=hlp, description=hlp + (
+            ": starts its own Redis if SYNDICATION_REDIS_URL is unset and none answers on 127.0.0.1:6379; "
+            "Ctrl-C or SIGTERM stops every process it started" if name == "up" else ""))
+        s.add_argument("--host", default="127.0.0.1", help="address the API listens on (default: 127.0.0.1)")
+        s.add_argument("--port", type=int, default=8000, help="port the API listens on (default: 8000)")
         s.add_argument("--log-level", default=os.environ.get("SYNDICATION_LOG_LEVEL", "INFO"), type=str.upper,
                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                        help="INFO (default): every delivery outcome and ops action; WARNING: retries and worse")
+        if name == "up":
+            s.add_argument("-v", "--verbose", action="store_true",
+                           help="every process's full output (Celery banners, start-up logs); default: one "
+                                "ready line per process, then our logs and every warning")
         s.set_defaults(fn=fn)
     s = sub.add_parser("publish", help="POST event files to the API")
     s.add_argument("files", nargs="+", metavar="FILE")
-    s.add_argument("--url", default=os.environ.get("SYNDICATION_API_URL", "http://127.0.0.1:8000"))
-    s.add_argument("--key", help="publisher key (default: first of SYNDICATION_API_KEYS)")
+    s.add_argument("--url", default=os.environ.get("SYNDICATION_API_URL", "http://127.0.0.1:8000"),
+                   help="the API (default: $SYNDICATION_API_URL, else http://127.0.0.1:8000)")
+    s.add_argument("--key", help="publisher key (default: $SYNDICATION_API_KEY, else the first of "
+                                 f"$SYNDICATION_API_KEYS, else {LOCAL_DEV_KEY!r})")
     s.set_defaults(fn=cmd_publish)
     cfg = sub.add_parser("config", help="configuration").add_subparsers(dest="sub", required=True)
-    cfg.add_parser("check", help="validate settings, partners and feeds").set_defaults(fn=cmd_config_check)
+    s = cfg.add_parser("check", help="ping Redis; validate settings, partners and feeds")
+    s.add_argument("--offline", action="store_true", help="do not ping Redis (check the files only, e.g. in CI)")
+    s.set_defaults(fn=cmd_config_check)
     sub.add_parser("schema", help="print the event JSON Schema").set_defaults(fn=cmd_schema)
     dl = sub.add_parser("deliveries", help="delivery history and repair").add_subparsers(dest="sub", required=True)
     s = dl.add_parser("show", help="every delivery and attempt of an article")

@@ -1,4 +1,5 @@
-"""What every CLI command shares: settings from the environment, the local dev key, time parsing."""
+"""What every CLI command shares: settings from the environment, the local dev key, time parsing,
+and the one-line answer to "is Redis there?"."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 from syndication.errors import ConfigError
 
 LOCAL_DEV_KEY = "local-dev-key"
+
+
 def data_dir() -> Path:
     """Where `up` keeps its own Redis and beat schedule (read when asked, not at import)."""
     return Path(os.environ.get("SYNDICATION_DATA_DIR", ".data"))
@@ -48,3 +51,36 @@ def parse_time(value: str | None) -> float | None:
     except ValueError:
         raise SystemExit(f"cannot read time {value!r}: use 30m, 2h, 1d or an ISO 8601 time") from None
     return when.timestamp()
+
+
+def redacted_url(url: str) -> str:
+    """A Redis URL without its password, for an error line."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def redis_unreachable(url: str) -> str | None:
+    """None when the Redis at `url` answers PING, else why not. One try with short timeouts (no
+    retries: this is the "fail fast" check, not the service's resilient client)."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2, retry=Retry(NoBackoff(), 0))
+    try:
+        client.ping()
+        return None
+    except redis.RedisError as exc:
+        return str(exc) or type(exc).__name__
+    finally:
+        client.close()
+
+
+def require_redis(url: str) -> None:
+    """Exit 1 with one line (`cannot reach Redis at URL: reason`) unless the Redis at `url` answers."""
+    reason = redis_unreachable(url)
+    if reason is not None:
+        raise SystemExit(f"cannot reach Redis at {redacted_url(url)}: {reason}")

@@ -9,16 +9,23 @@ from __future__ import annotations
 import json
 import sys
 
-from syndication.cli.common import context, parse_time, settings_or_exit
+from syndication.cli.common import context, parse_time, require_redis, settings_or_exit
 from syndication.cli.dead_letters import actor
 
 
 def cmd_config_check(args) -> int:
+    """Exit 0 ok, 1 Redis unreachable (one line; `--offline` skips the ping), 2 a file is invalid
+    or a partner's address is refused or unresolved."""
     settings = settings_or_exit()
+    from syndication.cli.common import redacted_url
     from syndication.partners.registry import check_address
     from syndication.errors import AddressRefused
 
-    print(f"redis: {settings.redis_url} (prefix {settings.key_prefix!r})")
+    offline = getattr(args, "offline", False)
+    if not offline:
+        require_redis(settings.redis_url)
+    print(f"redis: {redacted_url(settings.redis_url)} (prefix {settings.key_prefix!r})"
+          f"{': not pinged (--offline)' if offline else ': answers'}")
     print(f"base url: {settings.base_url}; websub hub: {settings.websub_hub or '-'}")
     print(f"publisher keys: {len(settings.api_keys)}; ops keys: {len(settings.ops_keys)}")
     print(f"feeds ({settings.feeds_file or 'built-in default'}): {', '.join(f.name for f in settings.feeds)}")
@@ -50,6 +57,8 @@ def cmd_deliveries_show(args) -> int:
 
     ctx = context()
     recs = records.for_article(ctx, args.article_id)
+    if not recs:
+        return _no_deliveries_of(ctx, args.article_id)
     if args.json:
         print(json.dumps([{**r, "attempt_log": records.attempts(ctx, r["id"])} for r in recs], indent=2))
         return 0
@@ -69,6 +78,18 @@ def cmd_deliveries_show(args) -> int:
                           str(a.get("n", "-")), at, str(a.get("status") or "-"),
                           str(a.get("latency_ms", "-")), (a.get("error") or "")[:40])
     Console().print(table)
+    return 0
+
+
+def _no_deliveries_of(ctx, article_id: str) -> int:
+    """An empty table would say "nothing went wrong" about a typo: say what is known instead."""
+    article = ctx.articles.get(article_id)
+    if article is None:
+        print(f"no article {article_id!r} (never published here, or a typo)", file=sys.stderr)
+        return 1
+    partners = ", ".join(p.id for p in ctx.settings.partners) if ctx.settings.partners else "none configured"
+    print(f"{article_id} v{article.version}: no deliveries (no partner's filters matched it, or they were "
+          f"retired after the retention; partners: {partners})")
     return 0
 
 
@@ -94,6 +115,11 @@ def cmd_deliveries_list(args) -> int:
 
     ctx = context()
     recs = records.for_partner(ctx, args.partner, state=args.state, since=parse_time(args.since), limit=args.limit)
+    if not recs and ctx.settings.partner(args.partner) is None:
+        configured = ", ".join(p.id for p in ctx.settings.partners) or "none"
+        print(f"no partner {args.partner!r}: not configured (partners: {configured}) and no deliveries on record",
+              file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(recs, indent=2))
     else:

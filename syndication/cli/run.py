@@ -1,11 +1,18 @@
-"""`syndication up` (everything, locally, one process group) and `syndication api`."""
+"""`syndication up` (everything, locally, in the foreground) and `syndication api`.
+
+`up` checks what it can before starting anything (the port is free, the configured Redis
+answers: one line and exit 1 otherwise), starts its own Redis when none is configured or
+answering, and hands the processes to the supervisor (supervise.py), which owns them from
+then on: one ready line each, "API on ..." once the API answers on its port.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 
-from syndication.cli.common import LOCAL_DEV_KEY, data_dir, settings_or_exit
+from syndication.cli.common import LOCAL_DEV_KEY, data_dir, redis_unreachable, require_redis, settings_or_exit
+from syndication.cli.supervise import die_with_parent
 
 API_MAX_CONNECTIONS = 1000  # open connections per API process; past it uvicorn answers 503
 
@@ -34,48 +41,143 @@ def cmd_api(args) -> int:
 
 
 def cmd_up(args) -> int:
-    from honcho.manager import Manager
+    """Exit 0 after Ctrl-C/SIGTERM or a closed stdout, 1 when something could not start or a
+    process died on its own (everything else started is stopped first)."""
+    import signal
 
+    from syndication.cli.supervise import Supervisor
+    from syndication.cli.topology import worker_specs
     from syndication.infra import localredis
-    from syndication.infra.redis_client import connect, ping
     from syndication.settings import DEFAULT_REDIS_URL
 
+    # Until the supervisor takes over, SIGTERM unwinds through `finally` (our redis-server stops).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
+    _port_free_or_exit(args.host, args.port)
     env = dict(os.environ)
-    redis_proc = None
-    if not env.get("SYNDICATION_REDIS_URL"):
-        if ping(connect(DEFAULT_REDIS_URL)):
-            print(f"syndication: using the Redis answering at {DEFAULT_REDIS_URL}")
-        else:
-            redis_proc = localredis.start(data_dir() / "redis")
-            print(f"syndication: no Redis configured or answering; started redis-server on 127.0.0.1:6379 "
-                  f"with AOF in {data_dir() / 'redis'}")
-    if not env.get("SYNDICATION_API_KEYS"):
-        env["SYNDICATION_API_KEYS"] = LOCAL_DEV_KEY
-        print(f"syndication: SYNDICATION_API_KEYS not set; local publisher key is {LOCAL_DEV_KEY!r}")
-    os.environ.update(env)
-    settings = settings_or_exit()
-    _warn_redis_persistence(settings.redis_url)
-    data_dir().mkdir(parents=True, exist_ok=True)
-    py = sys.executable
-    celery = f"{py} -m celery -A workers"
-    level = args.log_level.upper()
-    env["SYNDICATION_LOG_LEVEL"] = level
-    common = f"--without-gossip --without-mingle -E -l {level.lower()}"
-    manager = Manager()
-    manager.add_process("api", f"{py} -m syndication.cli api --host {args.host} --port {args.port} --log-level {level}", env=env)
-    from syndication.cli.topology import worker_specs
-
-    for spec in worker_specs(env):
-        manager.add_process(spec.name, " ".join([celery, "worker", *spec.args(), common]), env=env)
-    _reload_on_sighup(settings)
-    print(f"syndication: API on http://{args.host}:{args.port}  (feeds: /feeds, docs: /docs); Ctrl-C stops all")
+    redis_proc = supervisor = None
     try:
-        manager.loop()
+        if env.get("SYNDICATION_REDIS_URL"):
+            require_redis(env["SYNDICATION_REDIS_URL"])
+        elif redis_unreachable(DEFAULT_REDIS_URL) is None:
+            say(f"using the Redis answering at {DEFAULT_REDIS_URL}")
+        else:
+            # Its own process group: a Ctrl-C reaches `up`, which stops the workers before their Redis.
+            redis_proc = localredis.start(data_dir() / "redis", popen_options={
+                "process_group": 0, "preexec_fn": die_with_parent()})
+            say(f"no Redis configured or answering; started redis-server on 127.0.0.1:6379 "
+                f"with AOF in {data_dir() / 'redis'}")
+        if not env.get("SYNDICATION_API_KEYS"):
+            env["SYNDICATION_API_KEYS"] = LOCAL_DEV_KEY
+            say(f"SYNDICATION_API_KEYS not set; local publisher key is {LOCAL_DEV_KEY!r}")
+        extra = _local_demo(env)
+        os.environ.update(env)
+        settings = settings_or_exit()
+        _warn_redis_persistence(settings.redis_url)
+        data_dir().mkdir(parents=True, exist_ok=True)
+        level = args.log_level.upper()
+        env["SYNDICATION_LOG_LEVEL"] = level
+        verbose = getattr(args, "verbose", False)
+        supervisor = Supervisor(verbose=verbose)
+        supervisor.add("api", [sys.executable, "-m", "syndication.cli", "api", "--host", args.host,
+                               "--port", str(args.port), "--log-level", level], env)
+        celery = [sys.executable, "-m", "celery", "-A", "workers"] + ([] if verbose else ["--quiet"])
+        specs = {spec.name: spec for spec in worker_specs(env)}
+        for spec in specs.values():
+            supervisor.add(spec.name, [*celery, "worker", *spec.args(), "--without-gossip", "--without-mingle",
+                                       "-E", "-l", level.lower()], env)
+        for name, argv in extra:
+            supervisor.add(name, argv, env, ready_on_output=True)
+        _reload_on_sighup(settings)
+        base = _base_url(args.host, args.port)
+        probe = _readiness(settings, base, specs)
+        return supervisor.run(ready=probe, on_ready=lambda: supervisor.say(
+            f"API on {base}  (feeds: /feeds, docs: /docs, ops: /ops); Ctrl-C stops all"))
     finally:
+        if supervisor is not None:
+            supervisor.close()
         if redis_proc is not None:
             redis_proc.terminate()
             redis_proc.wait(10)
-    return 0 if manager.returncode in (0, 130, 143, None) else manager.returncode
+
+
+def say(text: str) -> None:
+    print(f"syndication: {text}", flush=True)
+
+
+def _local_demo(env: dict) -> list[tuple[str, list[str]]]:
+    """Local defaults (demo partner and receiver, local ops and feed keys, example feeds) from
+    cli/demo.py; the extra processes to run. Says which keys it made up."""
+    try:
+        from syndication.cli import demo
+    except ImportError:  # HOOK (issue 16, part A): demo.local_env / demo.processes, once on main
+        return []
+    made = demo.local_env(env)
+    for var, what, use in (("SYNDICATION_OPS_KEYS", "ops", "/ops, deliveries API"),
+                           ("SYNDICATION_FEED_KEYS", "feed", "private feeds")):
+        if var in made:
+            key = made[var].split(",")[0].rpartition(":")[2]  # ops keys may be named: name:key
+            say(f"{var} not set; local {what} key is {key!r} ({use})")
+    if "SYNDICATION_PARTNERS_FILE" in made:
+        say(f"no partners file: using the demo one ({os.path.relpath(made['SYNDICATION_PARTNERS_FILE'])}), "
+            f"which pushes to the receiver below")
+    return demo.processes(env)
+
+
+def _port_free_or_exit(host: str, port: int) -> None:
+    """A busy port is one plain line before anything starts, not a uvicorn traceback among banners."""
+    import errno
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            hint = "; is another `syndication up` running? choose a port with --port" \
+                if exc.errno == errno.EADDRINUSE else ""
+            raise SystemExit(f"syndication: cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
+
+
+def _base_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _readiness(settings, base: str, specs: dict):
+    """The probe the supervisor calls: the API is ready when /healthz answers on its port (so
+    "API on ..." is never said before the port is bound); a worker when its heartbeat (written
+    once it consumes, ops/workers.py) carries its pid."""
+    import urllib.request
+
+    from redis import RedisError
+
+    from syndication.infra.context import Context
+    from syndication.ops.workers import roster
+
+    ctx = Context.build(settings)
+    local = base.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:")
+
+    def probe(waiting) -> dict[str, str]:
+        ready = {}
+        if any(c.name == "api" for c in waiting):
+            try:
+                with urllib.request.urlopen(f"{local}/healthz", timeout=1) as reply:
+                    if reply.status == 200:
+                        ready["api"] = f"api ready on {base}"
+            except OSError:
+                pass
+        workers = [c for c in waiting if c.name in specs]
+        if workers:
+            try:
+                online = {w.get("pid") for w in roster(ctx) if w["online"]}
+            except RedisError:
+                online = set()
+            for child in workers:
+                if child.popen.pid in online:
+                    spec = specs[child.name]
+                    ready[child.name] = f"{child.name} worker ready ({spec.pool} x{spec.concurrency})"
+        return ready
+
+    return probe
 
 
 def _reload_on_sighup(settings) -> None:

@@ -21,7 +21,9 @@ INSTALL_HINT = (
 )
 
 
-def start(data_dir: Path, port: int = 6379, timeout: float = 10.0) -> subprocess.Popen:
+def start(data_dir: Path, port: int = 6379, timeout: float = 10.0,
+          popen_options: dict | None = None) -> subprocess.Popen:
+    """`popen_options`: how the caller ties the server's life to its own (process group, ...)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit(INSTALL_HINT)
@@ -30,7 +32,7 @@ def start(data_dir: Path, port: int = 6379, timeout: float = 10.0) -> subprocess
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir.resolve()),
          "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
          "--maxmemory-policy", "noeviction", "--logfile", "redis.log"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **(popen_options or {}),
     )
     client = connect(f"redis://127.0.0.1:{port}/0")
     deadline = time.monotonic() + timeout

@@ -4,8 +4,10 @@ README ("Two commands", "Publish events", "Configuration"): without SYNDICATION_
 `up` uses the Redis answering on 127.0.0.1:6379, else starts its own redis-server (AOF on,
 data in the data dir) and says so; without redis-server it says how to install it; without
 SYNDICATION_API_KEYS it uses `local-dev-key`, which `publish` uses by default; without a
-partners file nothing is pushed, without a feeds file there is one feed, `all`. A Redis
-answering on 6379 without AOF is used, with a warning.
+partners file it runs the local demo (cli/demo.py: the demo partner and its receiver, the
+example feeds; the quickstart test follows a push). A Redis answering on 6379 without AOF is
+used, with a warning. Start-up is quiet: one ready line per process, then "API on ...".
+How `up` stops (closed stdout, signals, a dying child, a busy port) is test_up_robust.py.
 
 `up` runs inside a private network namespace (`unshare -n`, as root), so 127.0.0.1:6379
 there is nobody's Redis: the machine's own Redis on 6379 can be neither used nor disturbed.
@@ -97,16 +99,21 @@ def test_up_starts_its_own_redis_and_uses_the_local_key_and_the_default_config(t
                                str(event), env=host_env())
         assert refused.returncode == 2 and "401" in refused.stderr  # the key is checked: local-dev-key is it
 
-        # No feeds file: one feed, `all`, and the article is in it.
+        # No feeds file: the example feeds (as `make run` always had), and the article is in `all`.
         feeds = ns(lambda: requests.get(f"{BASE}/feeds", timeout=5).json())
-        assert [f["name"] for f in feeds["feeds"]] == ["all"], feeds
+        assert [f["name"] for f in feeds["feeds"]][:2] == ["all", "president"], feeds
         wait_for(lambda: aid.encode() in ns(lambda: requests.get(f"{BASE}/feeds/all.rss", timeout=5).content),
                  timeout=30, what="the article in all.rss")
-        # No partners file: the applied article made no delivery (fan-out runs before the render).
+        # No partners file: the demo partner has a delivery of it (the ops key we set is the one in force).
         listed = ns(lambda: requests.get(f"{BASE}/v1/deliveries", headers=ops, timeout=5))
-        assert listed.status_code == 200 and listed.json() == {"deliveries": []}
-        keys = ns(lambda: redis.Redis(port=6379).keys("synd:delivery:*"))
-        assert keys == []
+        assert listed.status_code == 200 and {d["partner"] for d in listed.json()["deliveries"]} <= {"demo"}
+
+        # Quiet: a ready line per process, no Celery banner, no JSON start-up chatter.
+        said = up.log.read_text()
+        assert "api ready on http://127.0.0.1:8000" in said and "events worker ready (threads x2)" in said
+        assert said.index("api ready") < said.index("API on http://127.0.0.1:8000")
+        assert "-------------- [queues]" not in said and "SecurityWarning" not in said
+        assert "Connected to redis" not in said
 
 
 def test_up_uses_the_redis_answering_on_6379_and_warns_when_its_aof_is_off(tmp_path):
