@@ -70,7 +70,7 @@ def scenario_partners(receivers: dict[str, Receiver], *, max_in_flight: int = 8)
 
 class NetCluster(Cluster):
     def __init__(self, tmp: Path, net: Network, partners: list[dict], receivers: dict[str, Receiver] | None = None,
-                 *, start_b: bool = True):
+                 *, start_b: bool = True, env: dict | None = None):
         self.tmp, self.net = tmp, net
         self.partners = receivers or {}
         self.wanted = {p["id"]: list((p.get("filters") or {}).get("categories") or []) for p in partners}
@@ -96,6 +96,7 @@ class NetCluster(Cluster):
             "SYNDICATION_DELIVERY_PROCESSES": "1",  # one CPU per host: one deliveries process
             "B_SECRET": SECRET,
             "PYTHONUNBUFFERED": "1",
+            **(env or {}),
         }
         data = tmp / "redis-data"
         data.mkdir(exist_ok=True)

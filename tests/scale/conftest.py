@@ -72,11 +72,11 @@ def _table() -> list[str]:
                         f"(bound {f['bound_s']:.0f} s) |")
     t = FIGURES.get("throughput")
     if t:
-        rows += ["", "| worker hosts | backlog (deliveries) | drained in | deliveries/s | worker CPU used "
-                 "| load average |", "|---|---|---|---|---|---|"]
+        rows += ["", "| worker hosts | backlog (deliveries) | drained in | deliveries/s | worker hosts' CPU "
+                 "| the rest | other processes (cores) |", "|---|---|---|---|---|---|---|"]
         for case in t["cases"]:
             rows.append(f"| {case['hosts']} | {case['deliveries']} | {case['seconds']:.2f} s "
-                        f"| {case['rate']:.0f} | {case['cpu']} | {case['load_average']} |")
+                        f"| {case['rate']:.0f} | {case['cpu']} | {case['others']} | {max(0.0, case['foreign']):.2f} |")
         rows += ["", f"two worker hosts / one: {t['ratio']:.2f}x (same run; {t['pinning']})"]
     others = [name for name in FIGURES if name not in (*SCENARIOS, "throughput")]
     if others:

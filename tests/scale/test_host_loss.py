@@ -61,7 +61,7 @@ def _redriven(c: NetCluster, held: dict, left: dict, fault_at: float) -> tuple[d
         pushed = [r.at for rec in c.partners.values() for r in list(rec.requests)
                   if r.webhook_id == did and r.at >= at and r.status_sent and 200 <= r.status_sent < 300]
         done.append(min(pushed) if pushed else at)
-    return redriven, max(done) - fault_at
+    return redriven, max(done, default=fault_at) - fault_at
 
 
 def _delivered_between(c: NetCluster, t0: float, t1: float) -> int:
