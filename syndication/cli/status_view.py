@@ -107,7 +107,33 @@ def _why(p: dict) -> str:
     return why if len(why) <= 60 else why[:59] + "…"
 
 
-def render(data: dict):
+WIDE = 150  # the partners table's 13 columns need this; a narrower terminal gets one block per partner
+
+
+def _partner_blocks(data: dict, colours: dict) -> list[str]:
+    """The partners table as three short lines per partner, for an 80-column terminal."""
+    from rich.markup import escape
+
+    from syndication.ops.status import human_age
+
+    now, lines = data["at"], ["partners"]
+    for r in data["partners"]:
+        enabled = "paused" if r["paused"] else ("enabled" if r["enabled"] else
+                                                f"[red]disabled[/] {escape(r['disabled_reason'] or '')}")
+        rate = r["success_rate_last_hour"]
+        p95 = r["p95_latency_ms_last_hour"]
+        lines.append(f"  [bold]{escape(r['id'])}[/]: {enabled}, circuit "
+                     f"[{colours.get(r['circuit'], '')}]{r['circuit']}[/]; last success {_ago(r['last_success_at'], now)}")
+        lines.append(f"    waiting {r['waiting']} (in flight {r['in_flight']}, oldest "
+                     f"{human_age(r['oldest_waiting_seconds'])}), retrying {r['retrying']}; 1h: "
+                     f"{'-' if rate is None else f'{rate:.0%}'} ok, p95 {'-' if p95 is None else f'{p95:.0f}ms'}")
+        if r["consecutive_failures"] or r["circuit"] != "closed":
+            lines.append(f"    failing since {_ago(r['failing_since'], now)}, {r['consecutive_failures']} fails: "
+                         f"{escape(_why(r))}")
+    return lines
+
+
+def render(data: dict, width: int = WIDE):
     from rich.console import Group
     from rich.markup import escape
     from rich.table import Table
@@ -124,11 +150,16 @@ def render(data: dict):
     q.add_row("events accepted, not applied", str(data["events_pending"]))
     dead = data.get("dead_events", 0)
     q.add_row("dead events (syndication events dead)", f"[bold red]{dead}[/]" if dead else "0")
+    colours = {"open": "bold red", "half_open": "yellow", "closed": "green"}
+    if width < WIDE:
+        summary = (f"scheduled retries: {data['scheduled_retries']}   retrying: {data['retrying']}   "
+                   f"dead letters: {data['dead_letters']}\ndead events: {data['dead_events']}   "
+                   f"feeds waiting to render: {data['feeds_dirty']}")
+        return Group(q, *_health_lines(data), *_partner_blocks(data, colours), summary, *_problem_lines(data))
     p = Table(title="partners", title_justify="left")
     for col in ("partner", "enabled", "circuit", "failing since", "fails", "why", "waiting", "in flight",
                 "oldest", "retrying", "last success", "ok 1h", "p95 1h"):
         p.add_column(col)
-    colours = {"open": "bold red", "half_open": "yellow", "closed": "green"}
     for r in data["partners"]:
         enabled = "paused" if r["paused"] else ("yes" if r["enabled"] else f"[red]no[/] {r['disabled_reason'] or ''}")
         rate = r["success_rate_last_hour"]
@@ -141,9 +172,15 @@ def render(data: dict):
     summary = (f"scheduled retries: {data['scheduled_retries']}   retrying: {data['retrying']}   "
                f"dead letters: {data['dead_letters']}   dead events: {data['dead_events']}   "
                f"feeds waiting to render: {data['feeds_dirty']}")
+    return Group(q, *_health_lines(data), p, summary, *_problem_lines(data))
+
+
+def _problem_lines(data: dict) -> list[str]:
+    from rich.markup import escape
+
     styles = {"critical": "bold red", "warning": "yellow"}
     problems = [f"[{styles[x['severity']]}]{x['severity'].upper()}[/] {escape(x['text'])}" for x in data["problems"]]
-    return Group(q, *_health_lines(data), p, summary, "problems: " + ("none" if not problems else ""), *problems)
+    return ["problems: " + ("none" if not problems else ""), *problems]
 
 
 def _redis_down(exc: Exception) -> str:
@@ -180,9 +217,9 @@ def _show(ctx, args) -> int:
         return 0
     console = Console()
     if not args.watch:
-        console.print(render(snapshot(ctx)))
+        console.print(render(snapshot(ctx), console.width))
         return 0
-    with Live(render(snapshot(ctx)), console=console, refresh_per_second=4) as live:
+    with Live(render(snapshot(ctx), console.width), console=console, refresh_per_second=4) as live:
         while True:
             time.sleep(args.watch)
-            live.update(render(snapshot(ctx)))
+            live.update(render(snapshot(ctx), console.width))
