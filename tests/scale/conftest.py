@@ -63,13 +63,13 @@ def _table() -> list[str]:
     scenarios = [name for name in SCENARIOS if name in FIGURES]
     if scenarios:
         rows += ["", "| scenario | events answered 2xx | deliveries expected | delivered (effective) | raw duplicates "
-                 "| effective duplicates | B's leases re-driven | recovery time |",
-                 "|---|---|---|---|---|---|---|---|"]
+                 "| effective duplicates | B's leases re-driven | recovery time | B's workers back |",
+                 "|---|---|---|---|---|---|---|---|---|"]
         for name in scenarios:
             f = FIGURES[name]
             rows.append(f"| {name} | {f['events']} | {f['expected']} | {f['delivered']} | {f['raw_duplicates']} "
                         f"| {f['effective_duplicates']} | {f['redriven']} | {f['recovery_s']:.1f} s "
-                        f"(bound {f['bound_s']:.0f} s) |")
+                        f"(bound {f['bound_s']:.0f} s) | {f['b_back']} |")
     t = FIGURES.get("throughput")
     if t:
         rows += ["", "| worker hosts | backlog (deliveries) | drained in | deliveries/s | worker hosts' CPU "
@@ -77,7 +77,8 @@ def _table() -> list[str]:
         for case in t["cases"]:
             rows.append(f"| {case['hosts']} | {case['deliveries']} | {case['seconds']:.2f} s "
                         f"| {case['rate']:.0f} | {case['cpu']} | {case['others']} | {max(0.0, case['foreign']):.2f} |")
-        rows += ["", f"two worker hosts / one: {t['ratio']:.2f}x (same run; {t['pinning']})"]
+        rows += ["", f"two worker hosts / one (mean of the A-alone runs): {t['ratio']:.2f}x, same run; "
+                     f"{t['pinning']}"]
     others = [name for name in FIGURES if name not in (*SCENARIOS, "throughput")]
     if others:
         rows.append("")
