@@ -158,6 +158,8 @@ class Supervisor:
             self.stop("stdout closed")
 
     def _relay(self, child: Child, line: str) -> None:
+        if self.verbose and not child.ready and child.ready_on_output and line.strip():
+            self.mark_ready(child, None)
         if self.verbose or self._shown(child, line):
             text = line if self.verbose else readable(line)
             self._write(f"{datetime.now():%H:%M:%S} {child.name.ljust(self._width)} | {text}")

@@ -77,7 +77,9 @@ def test_a_closed_stdout_stops_every_process(tmp_path, reader):
 def test_sigterm_to_up_alone_stops_all_and_sigkill_takes_the_children_along(tmp_path):
     argv = [*IN_NS, 'ip link set lo up && exec "$@"', "sh", *UP]
     env = host_env(SYNDICATION_DATA_DIR=str(tmp_path / "data"))
-    with up_in_namespace("up-term", argv, env, tmp_path) as (up, ns):
+    # --verbose here: everything is shown (Celery's banner), and "API on ..." still comes once all are up.
+    with up_in_namespace("up-term", [*argv, "--verbose"], env, tmp_path) as (up, ns):
+        assert "-------------- [queues]" in up.log.read_text()
         assert len(ns.processes()) >= 6  # api, events, feeds, deliveries, receiver, redis-server, up
         os.kill(up.p.pid, signal.SIGTERM)  # up alone: its children are in process groups of their own
         assert up.p.wait(60) == 0, up.tail()
