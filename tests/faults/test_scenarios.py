@@ -427,7 +427,7 @@ def test_partner_that_never_answers(tmp_path, size, report_rows):
 def test_feeds_worker_down_then_extra_sweepers(tmp_path, size, report_rows):
     """Sweeping lives in every worker: with one worker dead, retries to a healthy partner still
     come due and land, status names the dead worker; with more workers, still one sweep a second."""
-    feeds_down, crowd = 6.0, 5.0
+    feeds_down, crowd = 22.0, 5.0  # down long enough to be listed as missing (OFFLINE_AFTER, 15 s)
 
     def fault(c, s):
         ctx = c.ctx
