@@ -97,7 +97,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--state", choices=["pending", "retrying", "delivered", "dead", "parked", "superseded",
                                        "cancelled", "discarded"])
     s.add_argument("--since", help="30m, 2h, 1d or an ISO 8601 time")
-    s.add_argument("--limit", type=int, default=100)
+    s.add_argument("--limit", type=int, default=100, help="at most this many (default: 100)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_deliveries_list)
     s = dl.add_parser("replay", help="send deliveries again (same ids): by id, partner, time range")
@@ -119,7 +119,7 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_deliveries_discard)
     ev = sub.add_parser("events", help="dead events: list and replay").add_subparsers(dest="sub", required=True)
     s = ev.add_parser("dead", help="events parked after failing to apply, with their error")
-    s.add_argument("--limit", type=int, default=100)
+    s.add_argument("--limit", type=int, default=100, help="at most this many (default: 100)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_events_dead)
     s = ev.add_parser("replay", help="put dead events back in line (after a fix)")
@@ -128,7 +128,8 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_events_replay)
     s = sub.add_parser("status", help="queues, workers, partners, retries, dead letters")
     s.add_argument("--json", action="store_true", help="machine-readable")
-    s.add_argument("--watch", type=float, nargs="?", const=2.0, metavar="SECONDS", help="refresh every N s")
+    s.add_argument("--watch", type=float, nargs="?", const=2.0, metavar="SECONDS",
+                   help="refresh every SECONDS (default: 2)")
     s.add_argument("--check", action="store_true",
                    help="one line, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (monitoring plugins)")
     s.set_defaults(fn=cmd_status)
