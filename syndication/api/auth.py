@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hmac
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
 
 from syndication.settings import Secret
-from syndication.api import throttle
+from syndication.api import schema, throttle
 
 
 def bearer(request: Request) -> str | None:
@@ -56,3 +57,13 @@ def require(request: Request, keys: tuple[Secret, ...], what: str) -> int:
     if found is None:
         raise HTTPException(401, f"{what} key not recognised", headers={"WWW-Authenticate": "Bearer"})
     return found
+
+
+def ops_key(request: Request, _: HTTPAuthorizationCredentials | None = Security(schema.OPS_KEY)) -> int:
+    """Route dependency: an ops key is required (documented as the `opsKey` scheme); its index."""
+    return require(request, request.app.state.settings.ops_keys, "ops")
+
+
+def ops_actor(request: Request, key_index: int = Depends(ops_key)) -> str:
+    """Who acts, for the audit trail: the name of the ops key (the check itself ran once, cached)."""
+    return request.app.state.settings.ops_key_name(key_index)

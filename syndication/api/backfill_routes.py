@@ -24,11 +24,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.json_schema import SkipJsonSchema
 
 from syndication.api import query, schema
-from syndication.api.delivery_routes import _actor, _ops
+from syndication.api.auth import ops_actor, ops_key
 from syndication.delivery import backfill
 from syndication.ops import audit
 
-router = APIRouter(tags=["partners"], dependencies=[Depends(_ops), Depends(query.known_only)],
+router = APIRouter(tags=["partners"], dependencies=[Depends(ops_key), Depends(query.known_only)],
                    responses=schema.errors(401, 429, 503))
 
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -107,7 +107,7 @@ class Backfilled(BaseModel):
                                         e404="No such partner", e413="The body is over 16 KiB",
                                         e422="The body does not give exactly one of `last` (1..10000) "
                                              "and `since`")})
-def backfill_partner(partner_id: str, body: BackfillRequest, request: Request, actor: str = Depends(_actor)):
+def backfill_partner(partner_id: str, body: BackfillRequest, request: Request, actor: str = Depends(ops_actor)):
     """Create the partner's deliveries of the current version of every published, non-embargoed article
     its filters take (the `last` N newest, or those published `since`), oldest first. Delivery ids are
     the ones a normal push has, so a second request creates nothing new."""

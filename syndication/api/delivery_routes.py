@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Depends, Query, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -28,20 +27,11 @@ from syndication.delivery import deadletters
 from syndication.delivery import records
 from syndication.api import query, schema
 from syndication.errors import UnknownDelivery
-from syndication.api.auth import require
+from syndication.api.auth import ops_actor, ops_key
 from syndication.ops import audit
 
 
-def _ops(request: Request, _: HTTPAuthorizationCredentials | None = Security(schema.OPS_KEY)) -> int:
-    return require(request, request.app.state.settings.ops_keys, "ops")
-
-
-def _actor(request: Request, key_index: int = Depends(_ops)) -> str:
-    """Who acts, for the audit trail: the name of the ops key (the check itself ran once, cached)."""
-    return request.app.state.settings.ops_key_name(key_index)
-
-
-router = APIRouter(tags=["deliveries"], dependencies=[Depends(_ops), Depends(query.known_only)],
+router = APIRouter(tags=["deliveries"], dependencies=[Depends(ops_key), Depends(query.known_only)],
                    responses=schema.errors(401, 429, 503))
 
 
@@ -131,7 +121,7 @@ def get_delivery(delivery_id: str, request: Request):
              responses={202: {"model": schema.ReplayAccepted}, **schema.errors(404),
                         **_conflict("Not replayed, and why: a finished delivery (delivered, superseded, "
                                     "cancelled, discarded) is never replayed; a pending one is due already")})
-def replay_delivery(delivery_id: str, request: Request, actor: str = Depends(_actor)):
+def replay_delivery(delivery_id: str, request: Request, actor: str = Depends(ops_actor)):
     """Put a dead, parked or retrying delivery back in line now; partners see the same delivery id."""
     ctx = request.app.state.ctx
     result = deadletters.replay(ctx, [delivery_id])
@@ -147,7 +137,7 @@ def replay_delivery(delivery_id: str, request: Request, actor: str = Depends(_ac
              response_description="Discarded: no longer a dead letter; the record expires with the retention",
              responses={200: {"model": Discarded}, **schema.errors(404),
                         **_conflict("Not discarded, and why: only a dead (or parked) delivery can be")})
-def discard_delivery(delivery_id: str, request: Request, actor: str = Depends(_actor)):
+def discard_delivery(delivery_id: str, request: Request, actor: str = Depends(ops_actor)):
     """Discard a dead letter: it leaves the dead letters for good and expires like a delivered one."""
     ctx = request.app.state.ctx
     result = deadletters.discard(ctx, [delivery_id])
@@ -162,7 +152,7 @@ def discard_delivery(delivery_id: str, request: Request, actor: str = Depends(_a
 @router.post("/v1/partners/{partner_id}/dead-letters/replay", status_code=202, tags=["partners"],
              summary="Send every dead letter of a partner again",
              responses={202: {"model": PartnerReplay}, **schema.errors(404, e404="No such partner")})
-def replay_partner(partner_id: str, request: Request, actor: str = Depends(_actor)):
+def replay_partner(partner_id: str, request: Request, actor: str = Depends(ops_actor)):
     """Every dead letter of the partner back in line now (same delivery ids); `skipped` says why any was not."""
     ctx = request.app.state.ctx
     if ctx.settings.partner(partner_id) is None:
@@ -177,7 +167,7 @@ def replay_partner(partner_id: str, request: Request, actor: str = Depends(_acto
 @router.post("/v1/partners/{partner_id}/dead-letters/discard", tags=["partners"],
              summary="Give up on every dead letter of a partner",
              responses={200: {"model": PartnerDiscard}, **schema.errors(404, e404="No such partner")})
-def discard_partner(partner_id: str, request: Request, actor: str = Depends(_actor)):
+def discard_partner(partner_id: str, request: Request, actor: str = Depends(ops_actor)):
     """Every dead letter of the partner discarded (they expire with the retention)."""
     ctx = request.app.state.ctx
     if ctx.settings.partner(partner_id) is None:
