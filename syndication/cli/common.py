@@ -66,13 +66,23 @@ def redis_unreachable(url: str) -> str | None:
     """None when the Redis at `url` answers PING, else why not. One try with short timeouts (no
     retries: this is the "fail fast" check, not the service's resilient client)."""
     import redis
+    import redis.sentinel
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2, retry=Retry(NoBackoff(), 0))
+    from syndication.configuration import DEFAULT_REDIS_MASTER, _sentinels
+    from syndication.infra.redis_client import connect
+
+    # With Sentinel, the primary the sentinels name now (what every process will use), not the URL's host.
+    client = connect(url, sentinels=_sentinels(os.environ.get("SYNDICATION_REDIS_SENTINELS")),
+                     master=os.environ.get("SYNDICATION_REDIS_MASTER") or DEFAULT_REDIS_MASTER,
+                     socket_connect_timeout=2, socket_timeout=2, retry=Retry(NoBackoff(), 0), retry_on_error=[])
     try:
         client.ping()
         return None
+    except redis.sentinel.MasterNotFoundError:
+        return (f"no sentinel of {os.environ.get('SYNDICATION_REDIS_SENTINELS')} names a primary for "
+                f"{os.environ.get('SYNDICATION_REDIS_MASTER') or DEFAULT_REDIS_MASTER!r}")
     except redis.RedisError as exc:
         return str(exc) or type(exc).__name__
     finally:

@@ -72,7 +72,7 @@ def cmd_up(args) -> int:
         extra = _local_demo(env)
         os.environ.update(env)
         settings = settings_or_exit()
-        _warn_redis_persistence(settings.redis_url)
+        _warn_redis_persistence(settings)
         data_dir().mkdir(parents=True, exist_ok=True)
         level = args.log_level.upper()
         env["SYNDICATION_LOG_LEVEL"] = level
@@ -203,11 +203,11 @@ def _reload_on_sighup(settings) -> None:
     signal.signal(signal.SIGHUP, handler)
 
 
-def _warn_redis_persistence(url: str) -> None:
-    from syndication.infra.redis_client import connect
+def _warn_redis_persistence(settings) -> None:
+    from syndication.infra.redis_client import connect_settings
 
     try:
-        reply = connect(url).config_get("appendonly")
+        reply = connect_settings(settings).config_get("appendonly")
         aof = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
                for k, v in reply.items()}.get("appendonly")
     except Exception:  # CONFIG may be disabled on managed Redis; nothing to warn about then
