@@ -6,7 +6,7 @@ smoke test (namespaces up, one event across the bridge, all torn down) runs by d
 network namespaces cannot be built (not root, no `ip`), every test here skips and says why.
 
 Figures the tests measure go to `FIGURES`; the session ends by printing them as one table
-(and writing docs/scale.json when the run was `--scale`).
+(and writing docs/scale.json after a `--scale` run that passed and measured everything).
 """
 
 from __future__ import annotations
@@ -99,8 +99,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tr.write_line(line)
     if not config.getoption("--scale", default=False):
         return
-    if not {*SCENARIOS, "throughput"} <= set(FIGURES):
-        tr.write_line(f"a partial run: {DOCS.name} left as it was")
+    if exitstatus != 0 or not {*SCENARIOS, "throughput"} <= set(FIGURES):
+        tr.write_line(f"a failed or partial run: {DOCS.relative_to(HERE.parents[1])} left as it was")
         return
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=HERE).stdout.strip()
