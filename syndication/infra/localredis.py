@@ -1,7 +1,8 @@
 """A local Redis for `syndication up`, when none is configured and none answers.
 
 It runs with AOF on (`appendfsync everysec`) in a data directory, so
-accepted events survive a restart of the local service, as in production.
+accepted events survive a restart of the local service, and with a memory ceiling and no
+eviction, as in production (eviction would delete delivery state; `status` warns without both).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from syndication.infra.redis_client import connect, ping
 
+LOCAL_MAXMEMORY = "1gb"
 INSTALL_HINT = (
     "redis-server is not installed. Install it with:\n"
     "  Debian/Ubuntu: sudo apt-get install -y redis-server\n"
@@ -31,7 +33,7 @@ def start(data_dir: Path, port: int = 6379, timeout: float = 10.0,
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir.resolve()),
          "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-         "--maxmemory-policy", "noeviction", "--logfile", "redis.log"],
+         "--maxmemory", LOCAL_MAXMEMORY, "--maxmemory-policy", "noeviction", "--logfile", "redis.log"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **(popen_options or {}),
     )
     client = connect(f"redis://127.0.0.1:{port}/0")

@@ -96,6 +96,9 @@ def test_make_run_then_the_readme_publish_shows_signed_pushes_at_the_demo_receiv
                                          timeout=5))
         assert listed.status_code == 200, listed.text
         assert [(d["partner"], d["status"]) for d in listed.json()["deliveries"]] == [("demo", "delivered")]
+        # A fresh local run is healthy by the service's own check (its Redis has a ceiling, no eviction).
+        check = shell_in(up.p.pid, ".venv/bin/syndication status --check", host_env())
+        assert check.returncode == 0 and check.stdout.startswith("OK"), check.stdout + check.stderr
         feed = f"{BASE}/feeds/partners-full.rss"  # the README's example of a partner feed
         assert ns(lambda: requests.get(feed, timeout=5).status_code) == 401
         opened = ns(lambda: requests.get(feed, headers={"Authorization": f"Bearer {demo.LOCAL_FEED_KEY}"},
