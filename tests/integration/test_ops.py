@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import requests
 from tests.conftest import OPS_KEY
 from tests.integration.test_cli import cli
 from tests.integration.test_push import OPS, metric, post, status_is
+from tests.support.browser import chromium
 from tests.support.events import article_event
 from tests.support.processes import ROOT, wait_for
 from tests.support.receiver import Reply
@@ -121,8 +121,6 @@ def test_ops_page_needs_a_key(service):
 def test_browser_replays_a_dead_letter_from_the_ops_page(service, unique, tmp_path, failing_partner):
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "Debian chromium is needed for the /ops browser test (apt-get install -y chromium)"
     aid = f"opsdead-{unique}"
     partner = service.partners["opsdead"]
     partner.script([Reply(400, body=b'{"error":"schema"}')])
@@ -130,9 +128,7 @@ def test_browser_replays_a_dead_letter_from_the_ops_page(service, unique, tmp_pa
     dead = wait_for(lambda: status_is(service, aid, "opsdead", "dead"), what="dead letter")
     post(service, article_event(f"failing-shot-{unique}", categories=["Failing"]))  # a failing partner on screen
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = chromium(pw)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{service.api_url}/ops")

@@ -16,13 +16,13 @@ from __future__ import annotations
 import os
 import shutil
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
 from syndication.ops import audit
 from tests.conftest import OPS_KEY
 from tests.integration.test_push import post, status_is
+from tests.support.browser import chromium
 from tests.support.events import article_event
 from tests.support.processes import ROOT, wait_for
 from tests.support.receiver import Reply
@@ -37,12 +37,8 @@ def chromium_page(service):
     """A signed-in /ops page in Debian's headless Chromium; yields (page, console messages)."""
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "Debian chromium is needed for the /ops browser test (apt-get install -y chromium)"
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = chromium(pw)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
             console: list[str] = []

@@ -13,7 +13,6 @@ import hashlib
 import http.client
 import json
 import re
-import shutil
 import socket
 import time
 
@@ -25,6 +24,7 @@ from syndication.ops import audit
 from syndication.infra.keys import Keys
 from tests.conftest import API_KEY, OPS_KEY
 from tests.integration.test_push import OPS, post, status_is
+from tests.support.browser import chromium
 from tests.support.events import article_event
 from tests.support import logscan, processes
 from tests.support.processes import free_port, wait_for
@@ -342,9 +342,8 @@ def test_a_hostile_partner_answer_is_shown_as_text_in_the_attempt_detail(service
 
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        browser = chromium(pw)
         try:
             bpage = browser.new_page()
             dialogs = []
@@ -400,12 +399,8 @@ def test_every_ops_response_carries_the_security_headers(service):
 def test_a_browser_signs_in_and_out_without_csp_violations(service):
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "Debian chromium is needed for the /ops browser test (apt-get install -y chromium)"
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = chromium(pw)
         try:
             context = browser.new_context()
             page = context.new_page()
