@@ -154,14 +154,7 @@ def discard_delivery(delivery_id: str, request: Request, actor: str = Depends(op
              responses={202: {"model": PartnerReplay}, **schema.errors(404, e404="No such partner")})
 def replay_partner(partner_id: str, request: Request, actor: str = Depends(ops_actor)):
     """Every dead letter of the partner back in line now (same delivery ids); `skipped` says why any was not."""
-    ctx = request.app.state.ctx
-    if ctx.settings.partner(partner_id) is None:
-        return _unknown_partner(partner_id)
-    result = deadletters.replay(ctx, deadletters.select(ctx, partner=partner_id))
-    audit.record(ctx, "replay", target=f"partner {partner_id}", actor=actor, count=len(result.replayed),
-                 skipped=len(result.skipped))
-    return JSONResponse({"partner": partner_id, "replayed": len(result.replayed), "skipped": result.skipped},
-                        status_code=202)
+    return _all_dead_letters(request, partner_id, actor, "replay", deadletters.replay, "replayed", 202)
 
 
 @router.post("/v1/partners/{partner_id}/dead-letters/discard", tags=["partners"],
@@ -169,10 +162,15 @@ def replay_partner(partner_id: str, request: Request, actor: str = Depends(ops_a
              responses={200: {"model": PartnerDiscard}, **schema.errors(404, e404="No such partner")})
 def discard_partner(partner_id: str, request: Request, actor: str = Depends(ops_actor)):
     """Every dead letter of the partner discarded (they expire with the retention)."""
+    return _all_dead_letters(request, partner_id, actor, "discard", deadletters.discard, "discarded", 200)
+
+
+def _all_dead_letters(request: Request, partner_id: str, actor: str, action: str, run, done: str, status: int):
+    """Replay or discard every dead letter of a partner, audited once with the count."""
     ctx = request.app.state.ctx
     if ctx.settings.partner(partner_id) is None:
         return _unknown_partner(partner_id)
-    result = deadletters.discard(ctx, deadletters.select(ctx, partner=partner_id))
-    audit.record(ctx, "discard", target=f"partner {partner_id}", actor=actor, count=len(result.discarded),
-                 skipped=len(result.skipped))
-    return {"partner": partner_id, "discarded": len(result.discarded), "skipped": result.skipped}
+    result = run(ctx, deadletters.select(ctx, partner=partner_id))
+    count = len(getattr(result, done))
+    audit.record(ctx, action, target=f"partner {partner_id}", actor=actor, count=count, skipped=len(result.skipped))
+    return JSONResponse({"partner": partner_id, done: count, "skipped": result.skipped}, status_code=status)

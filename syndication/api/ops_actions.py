@@ -22,7 +22,6 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from syndication.api import ops_guard, ops_html
-from syndication.api.ops_state import DISCARDABLE, REPLAYABLE
 from syndication.api.throttle import TooManyAttempts
 from syndication.delivery import circuit, deadletters, records
 from syndication.ops import audit
@@ -46,29 +45,23 @@ async def act(request: Request, what: str, action: Callable[[object, str], str])
 
 
 def replay_delivery(ctx, did: str, actor: str) -> str:
-    rec = records.get(ctx, did)
-    if rec is None:
-        return f"no delivery {did}"
-    if rec["status"] not in REPLAYABLE:
-        return f"not replayed: {did} is {rec['status']}"
-    result = deadletters.replay(ctx, [did])
-    if did not in result.replayed:
-        return f"not replayed: {did}: {result.skipped.get(did, 'unknown')}"
-    audit.record(ctx, "replay", target=did, actor=actor, partner=rec["partner"])
-    return f"replayed {did}"
+    return _on_delivery(ctx, did, actor, "replay", "replayed", deadletters.replay, "replayed")
 
 
 def discard_delivery(ctx, did: str, actor: str) -> str:
+    return _on_delivery(ctx, did, actor, "discard", "discarded", deadletters.discard, "discarded")
+
+
+def _on_delivery(ctx, did: str, actor: str, action: str, done: str, run, done_field: str) -> str:
+    """One delivery's replay or discard; the core decides what it may do and says why not."""
     rec = records.get(ctx, did)
     if rec is None:
         return f"no delivery {did}"
-    if rec["status"] not in DISCARDABLE:
-        return f"not discarded: {did} is {rec['status']}, not a dead letter"
-    result = deadletters.discard(ctx, [did])
-    if did not in result.discarded:
-        return f"not discarded: {did}: {result.skipped.get(did, 'unknown')}"
-    audit.record(ctx, "discard", target=did, actor=actor, partner=rec["partner"])
-    return f"discarded {did}"
+    result = run(ctx, [did])
+    if did not in getattr(result, done_field):
+        return f"not {done}: {did}: {result.skipped.get(did, rec['status'])}"
+    audit.record(ctx, action, target=did, actor=actor, partner=rec["partner"])
+    return f"{done} {did}"
 
 
 def _partner_action(ctx, pid: str, verb: str, actor: str) -> str:
