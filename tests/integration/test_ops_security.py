@@ -370,7 +370,7 @@ def test_a_hostile_partner_answer_is_shown_as_text_in_the_attempt_detail(service
 def test_every_ops_response_carries_the_security_headers(service):
     s = login(service)
     u = service.api_url
-    responses = {
+    answers = {
         "login page": requests.get(f"{u}/ops", timeout=5),
         "page by bearer": requests.get(f"{u}/ops", headers=OPS, timeout=10),
         "page by session": s.get(f"{u}/ops", timeout=10),
@@ -385,12 +385,12 @@ def test_every_ops_response_carries_the_security_headers(service):
         "state without one": requests.get(f"{u}/ops/state.json", timeout=5),
         "script": requests.get(f"{u}/ops/ops.js", timeout=5),
     }
-    assert [r.status_code for r in responses.values()] == [401, 200, 200, 401, 303, 403, 413, 413, 405, 404,
+    assert [r.status_code for r in answers.values()] == [401, 200, 200, 401, 303, 403, 413, 413, 405, 404,
                                                            200, 401, 200]
-    assert responses["script"].headers["Content-Type"].startswith("text/javascript")
-    assert set(responses["state by session"].json()) == {"at", "problems", "sections"}
-    assert responses["state without one"].json()["error"] == "unauthorized"
-    for what, resp in responses.items():
+    assert answers["script"].headers["Content-Type"].startswith("text/javascript")
+    assert set(answers["state by session"].json()) == {"at", "problems", "sections"}
+    assert answers["state without one"].json()["error"] == "unauthorized"
+    for what, resp in answers.items():
         for name, value in SECURITY_HEADERS.items():
             assert resp.headers.get(name) == value, (what, name, resp.headers.get(name))
     assert "Content-Security-Policy" not in requests.get(f"{u}/healthz", timeout=5).headers

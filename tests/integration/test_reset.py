@@ -92,7 +92,7 @@ def test_no_answer_is_no(server):
 
 
 def test_a_redis_that_is_not_local_is_refused_from_its_url_before_connecting():
-    url = f"redis://:{PASSWORD}@redis.invalid:6379/0"  # resolves nowhere: connecting would fail with exit 1
+    url = f"redis://:{PASSWORD}@redis.invalid:7000/0"  # resolves nowhere: connecting would fail with exit 1
     started = time.monotonic()
     out = reset(url, "--yes")
     assert out.returncode == 2, out.stdout + out.stderr

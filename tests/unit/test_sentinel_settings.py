@@ -10,7 +10,7 @@ from syndication.infra.redis_client import broker_sentinel_options, broker_url
 
 
 def test_sentinels_give_kombus_sentinel_transport_with_the_urls_db_and_password():
-    s = load_settings({"SYNDICATION_REDIS_URL": "redis://:p%40ss@ignored:6379/3",
+    s = load_settings({"SYNDICATION_REDIS_URL": "redis://:p%40ss@ignored:7000/3",
                        "SYNDICATION_REDIS_SENTINELS": "s1:26379, s2:26380,s3", "SYNDICATION_REDIS_MASTER": "news",
                        "SYNDICATION_REDIS_MIN_REPLICAS": "1", "SYNDICATION_REDIS_REPLICA_TIMEOUT": "0.25"})
     assert s.redis_sentinels == (("s1", 26379), ("s2", 26380), ("s3", 26379))
