@@ -127,7 +127,8 @@ class Group:
         # The circuit needs order only at the end: a success resets the count, failures after it add up.
         success_at = circuit.queue_success(pipe, k, pid, now) if any(self.health) else None
         last_success = max((i for i, ok in enumerate(self.health) if ok), default=-1)
-        for _ in self.health[last_success + 1:]:
+        failures = len(self.health) - last_success - 1
+        for _ in range(failures):
             scripts.append((self.ctx.script(circuit.OBSERVE), [k.partner_circuit(pid)],
                             [0, now, self.partner.breaker_threshold]))
         self.tally.flush(pipe, k)
@@ -139,19 +140,20 @@ class Group:
             pipe.zcount(k.partner_due(pid), "-inf", now)
         results = pipe.execute(raise_on_error=False)
         _rerun_unloaded(self.ctx, results, scripts, scripts_at)
-        self._tell_ops(results, success_at, now)
+        end = scripts_at + len(scripts)
+        observed = results[end - failures:end]  # the circuit's answers: the last scripts, after the ack's
+        self._tell_ops(results, success_at, observed, now)
         self.__init__(self.ctx, self.partner)
         return int(results[-1]) if end_slot is not None else None
 
-    def _tell_ops(self, results: list, success_at: int | None, now: float) -> None:
+    def _tell_ops(self, results: list, success_at: int | None, observed: list, now: float) -> None:
         """After the transaction: start or end an incident, report dead letters and a disabled partner."""
         ctx, partner = self.ctx, self.partner
         if success_at is not None:
             before, incident, affected = results[success_at:success_at + 3]
             if before in (b"open", b"half_open"):
                 notices.close_incident(ctx, partner, incident.decode() if incident else None, int(affected or 0), now)
-        # Only the circuit script answers "opened" (closed -> open) in this transaction.
-        if any(r in (b"opened", "opened") for r in results if isinstance(r, (bytes, str))):
+        if any(r in (b"opened", "opened") for r in observed):  # closed -> open: an incident starts
             notices.open_incident(ctx, partner, circuit.health(ctx, partner.id), now)
         if self.gone is not None:
             notices.notify(ctx, "partner.disabled", partner.id, {
