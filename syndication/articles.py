@@ -13,6 +13,11 @@ pipeline/changelog.py) when, and only when, it becomes current: one atomic
 step, so whatever crashes and redeliveries happen the log has every version
 once, in apply order. `log=False` leaves that to a later
 `changelog.append` (an embargoed version enters the log at its release).
+
+Beside the current data the hash keeps `released_data`, the newest version released to
+everyone (`ArticleState.released_data`). Whatever is shown of a story to someone who was not
+sent its current version (public feeds, the change log, hold partners' tombstones, anonymous
+reads) comes from it, so a version held by an embargo and then withdrawn leaks nowhere.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from syndication.events import embargoed_until
 
 if TYPE_CHECKING:  # the store is handed its key builder by infra.context
     from syndication.infra.keys import Keys
@@ -43,12 +50,18 @@ local function log_append(stream, trimmed, retention_ms, fields)
 end
 """
 
-# KEYS: 1 article hash, 2 the change log, 3 the change log's trimmed mark (pipeline/changelog.py).
+# KEYS: 1 article hash, 2 the change log, 3 the change log's trimmed mark (pipeline/changelog.py),
+#       4 embargo:due (only read, for a hash written before `released_data` existed).
 # ARGV: 1 version, 2 data ('' keeps the old data), 3 withdrawn, 4 event_id, 5 now, 6 reason,
-#       7 log now (1/0), 8 log retention (ms), 9 change type ('' : derived), 10 occurred_at, 11 article id
+#       7 log now (1/0: 0 for a version an embargo holds), 8 log retention (ms), 9 change type ('' : derived),
+#       10 occurred_at, 11 article id
 # Returns {outcome, previous_version, previous_data, log_id}; outcome: applied | replay | stale.
 # Only 'applied' writes to the log: a replay or a stale version is already there or never will be,
 # so the log holds every version exactly once, in the order they became current.
+# `released_data` is the newest version released to everyone (applied with no embargo ahead, or
+# released by pipeline/embargo.py). A withdrawal's log entry carries it, never the data a held
+# version has: the log is what hold partners read. A story never released writes no withdrawal
+# entry at all: the readers of the log never heard of it.
 _CAS = LOG_APPEND_LUA + """
 local cur = redis.call('HGET', KEYS[1], 'version')
 if cur then
@@ -63,17 +76,29 @@ if cur then
   end
 end
 local prev = redis.call('HGET', KEYS[1], 'data') or ''
+local released = redis.call('HGET', KEYS[1], 'released_data')
+if not released then
+  -- Stored before the field existed: its data was out unless an embargo still held it back.
+  if cur and not redis.call('ZSCORE', KEYS[4], ARGV[11]) then released = prev else released = '' end
+  redis.call('HSET', KEYS[1], 'released_data', released)
+end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'data', ARGV[2]) end
+if ARGV[3] ~= '1' and ARGV[7] == '1' and ARGV[2] ~= '' then
+  released = ARGV[2]
+  redis.call('HSET', KEYS[1], 'released_data', released)
+end
 redis.call('HSET', KEYS[1], 'version', ARGV[1], 'withdrawn', ARGV[3], 'event_id', ARGV[4],
            'updated_at', ARGV[5], 'reason', ARGV[6])
 local logged = ''
-if ARGV[7] == '1' then
+-- A withdrawal takes back what was released, and of a story never released there is nothing to take back.
+local log_now = ARGV[7] == '1' and not (ARGV[3] == '1' and released == '')
+if log_now then
   local kind = ARGV[9]
   if kind == '' then
     if ARGV[3] == '1' then kind = 'withdrawn' elseif cur then kind = 'updated' else kind = 'published' end
   end
   local data = ARGV[2]
-  if data == '' then data = prev end  -- a withdrawal: the last published data it takes back
+  if ARGV[3] == '1' then data = released end  -- a withdrawal: the last released data it takes back
   logged = log_append(KEYS[2], KEYS[3], ARGV[8], {'id', ARGV[11], 'version', ARGV[1], 'type', kind,
                       'event_id', ARGV[4], 'at', ARGV[5], 'data', data, 'reason', ARGV[6], 'occurred_at', ARGV[10]})
 end
@@ -113,6 +138,10 @@ class ArticleState:
     event_id: str
     updated_at: float
     reason: str
+    # The newest version released to everyone (hold partners, the change log, public feeds and
+    # readers): `data` itself unless an embargo holds the current version back; None when no
+    # version was ever released. What may be shown of the story to someone it was not sent to.
+    released_data: dict[str, Any] | None = None
 
     def public(self) -> dict[str, Any]:
         return {
@@ -150,7 +179,8 @@ class ArticleStore:
         tells a first version from a later one. `log=False`: the version becomes current but enters
         the change log later, by `changelog.append` (an embargo's release)."""
         payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")) if data else ""
-        return self._cas(keys=[self.keys.article(article_id), self.keys.changelog, self.keys.changelog_trimmed],
+        return self._cas(keys=[self.keys.article(article_id), self.keys.changelog, self.keys.changelog_trimmed,
+                               self.keys.embargo_due],
                          args=[version, payload, int(withdrawn), event_id, now, reason, int(log),
                                int(self.log_retention * 1000), event_type.removeprefix("article."),
                                occurred_at or "", article_id], client=client)
@@ -184,13 +214,20 @@ def _s(v) -> str:
 
 def _state(article_id: str, h: dict) -> ArticleState:
     h = {_s(k): v for k, v in h.items()}
-    data = h.get("data")
+    data = json.loads(h["data"]) if h.get("data") else None
+    updated_at = float(h.get("updated_at") or 0)
+    if "released_data" in h:
+        released = json.loads(h["released_data"]) if h["released_data"] else None
+    else:  # stored before the field existed: out unless its embargo lay ahead when it was applied
+        until = embargoed_until(data)
+        released = data if until is None or until <= updated_at else None
     return ArticleState(
         id=article_id,
         version=int(h.get("version", 0)),
         withdrawn=_s(h.get("withdrawn")) == "1",
-        data=json.loads(data) if data else None,
+        data=data,
         event_id=_s(h.get("event_id")),
-        updated_at=float(h.get("updated_at") or 0),
+        updated_at=updated_at,
         reason=_s(h.get("reason")),
+        released_data=released,
     )

@@ -3,7 +3,8 @@
 Who sees what (the README's security model):
 - publisher or ops key: everything stored (version, status, data, withdrawal reason);
 - anyone: a published article that a *public* feed carries (the same text that feed
-  serves), and the tombstone of a withdrawn one (id, version, status);
+  serves), and the tombstone of a withdrawn one (id, version, status) if its last released
+  version was such an article (a story killed under embargo was never public: 404);
 - anything else answers 404, the same as an unknown id, so ids of partner-only
   or unpublished stories are not revealed.
 An article under embargo (its `embargoed` instant still ahead) is `status: "embargoed"`, with
@@ -61,9 +62,14 @@ def get_article(article_id: str, request: Request):
         is not None
     if article is not None and trusted:
         return _with_embargo(article)
-    if article is not None and article.withdrawn:
-        return {"id": article.id, "version": article.version, "status": "withdrawn", "withdrawn_reason": None,
-                "last_event_id": None, "article": None}
-    if article is not None and public(article) and _publicly_visible(state.settings, article.data):
+    if article is None:
+        raise UnknownArticle(f"no article with id {article_id!r}")
+    if article.withdrawn:
+        # Only a story the public could read has a public tombstone: one never released (killed under
+        # embargo) or only ever in partner-only feeds is as unknown as an id never used.
+        if article.released_data is not None and _publicly_visible(state.settings, article.released_data):
+            return {"id": article.id, "version": article.version, "status": "withdrawn", "withdrawn_reason": None,
+                    "last_event_id": None, "article": None}
+    elif public(article) and _publicly_visible(state.settings, article.data):
         return article.public()
     raise UnknownArticle(f"no article with id {article_id!r}")

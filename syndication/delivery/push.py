@@ -94,10 +94,24 @@ def superseded(d: Delivery, loaded: Loaded) -> DeliveryStatus | None:
     return None
 
 
-def build_push(d: Delivery, state: ArticleState | None) -> Push:
+def released_to(partner, state: ArticleState | None, feed_specs) -> dict | None:
+    """What a partner may be shown of the article in a withdrawal: the version it was entitled to.
+
+    A `send` partner was sent a held version at once when its filters wanted it, so the current
+    data is its own; everyone else gets what was released to all (`released_data`, None for a
+    story never released: the tombstone then carries identity and reason only)."""
+    if state is None:
+        return None
+    if partner.embargo == "send" and state.data is not None and partner.filters.wants(state.data, feed_specs):
+        return state.data
+    return state.released_data
+
+
+def build_push(d: Delivery, state: ArticleState | None, article: dict | None) -> Push:
+    """`article`: the data to render: the delivery's own version, or for a withdrawal `released_to`."""
     return Push(
         delivery_id=d.id, event_id=d.event_id, event_type=d.event_type, article_id=d.article_id,
-        version=d.version, article=state.data if state else None,
+        version=d.version, article=article,
         withdrawn=d.event_type == "article.withdrawn", reason=state.reason if state else "",
         occurred_at=d.occurred_at or None,
     )
@@ -105,7 +119,14 @@ def build_push(d: Delivery, state: ArticleState | None) -> Push:
 
 def _prepare_article(ctx: Context, partner, d: Delivery, loaded: Loaded, now: float) -> tuple[bytes, dict]:
     fmt = PUSH_FORMATS[partner.format]
-    body = fmt.render(build_push(d, loaded.articles.get(d.article_id)), base_url=ctx.settings.base_url)
+    state = loaded.articles.get(d.article_id)
+    # A version is sent only while it is current (`superseded`), so `state.data` is this delivery's
+    # own version; a withdrawal shows only what this partner was entitled to see.
+    if d.event_type == "article.withdrawn":
+        article = released_to(partner, state, ctx.settings.feeds)
+    else:
+        article = state.data if state else None
+    body = fmt.render(build_push(d, state, article), base_url=ctx.settings.base_url)
     headers = {"Content-Type": fmt.media_type}
     headers.update(auth_headers(partner, ctx.settings.secrets_for(partner.id), d.id, int(now), body))
     return body, headers

@@ -45,7 +45,10 @@ class StoredFeed:
 
 def live_articles(ctx: Context, name: str, limit: int) -> list[dict]:
     ids = index.items(ctx, name, limit)
-    return [s.data for s in ctx.articles.get_many(ids) if s and s.data and not s.withdrawn]
+    # What was released to everyone, not the current data: a version an embargo holds is applied
+    # a moment before `place` takes the article out of its feeds, and a render in that moment
+    # must not publish it.
+    return [s.released_data for s in ctx.articles.get_many(ids) if s and s.released_data and not s.withdrawn]
 
 
 def render_all(ctx: Context, name: str) -> dict[str, bytes]:

@@ -29,6 +29,14 @@ way at once and the entry is forgotten. A withdrawal forgets the entry; its own 
 the withdrawal to partners holding a delivery of an older version, i.e. only the `send`
 partners of a story that was never released. An already public article updated under an
 embargo leaves the feeds until the release.
+
+What a withdrawal shows is only what was released to whoever sees it: the article hash keeps
+`released_data`, the newest version released to everyone (written by the compare-and-set for a
+version applied with no embargo ahead, and by the release here). The change log's withdrawal
+entry, the tombstone pushed to a hold partner and the anonymous article read are built from it;
+a story never released has no withdrawal entry in the log at all, and no hold partner is sent
+one (it holds no delivery of the story). A `send` partner's tombstone may carry the held version
+it was sent (delivery/push.py `released_to`).
 """
 
 from __future__ import annotations
@@ -167,6 +175,9 @@ def _queue_release(ctx: Context, pipe, state: ArticleState, event_type: str, occ
     changelog.append(pipe, ctx.keys, article_id=state.id, version=state.version,
                      kind=event_type.removeprefix("article."), event_id=state.event_id, data=state.data,
                      occurred_at=occurred_at, now=now, retention=ctx.articles.log_retention)
-    pipe.hset(ctx.keys.article(state.id), "released", state.version)
+    # From now on it is what everyone may see of the story (a later withdrawal's tombstone included).
+    pipe.hset(ctx.keys.article(state.id), mapping={
+        "released": state.version,
+        "released_data": json.dumps(state.data, ensure_ascii=False, separators=(",", ":"))})
     pipe.zrem(ctx.keys.embargo_due, state.id)
     return feeds, targets

@@ -543,7 +543,7 @@ def pushes_for(service, article_id: str, event: dict) -> Push:
     state = ctx.articles.get(article_id)
     if recs:
         return build_push(records.Delivery.from_hash({k.encode(): str(v).encode() for k, v in recs[0].items()}),
-                          state)
+                          state, state.data if state else None)
     return Push(delivery_id=f"{PREFIX}-by-hand", event_id=event["event_id"], event_type=event["type"],
                 article_id=article_id, version=version, article=state.data if state else None,
                 withdrawn=event["type"] == "article.withdrawn", reason=state.reason if state else "",
