@@ -152,6 +152,13 @@ def session_for(partner, resolver=None) -> requests.Session:
     return s
 
 
+def _error_text(exc: requests.RequestException) -> str:
+    """`Kind: cause`, the cause being urllib3's own reason: the retry wrapper's text quotes the
+    request path (a partner URL may carry a token there) and is cut before the cause at 300."""
+    reason = exc.args[0] if exc.args else exc
+    return f"{type(exc).__name__}: {getattr(reason, 'reason', None) or reason}"[:300]
+
+
 def send(partner, body: bytes, headers: dict[str, str], resolver=None) -> Response:
     """POST one push; `resolver` (default socket.getaddrinfo) is injectable for tests."""
     started = time.perf_counter()
@@ -171,7 +178,7 @@ def send(partner, body: bytes, headers: dict[str, str], resolver=None) -> Respon
     except requests.Timeout as exc:
         return Response(None, {}, "", time.perf_counter() - started, f"timeout: {type(exc).__name__}")
     except requests.RequestException as exc:
-        return Response(None, {}, "", time.perf_counter() - started, f"{type(exc).__name__}: {exc}"[:300])
+        return Response(None, {}, "", time.perf_counter() - started, _error_text(exc))
     chunks, size = [], 0
     try:
         for chunk in resp.iter_content(8192):

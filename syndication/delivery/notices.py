@@ -6,6 +6,14 @@
     delivery.dead            a delivery became a dead letter (ERROR)
     event.dead               an event failed to apply too often and was parked (ERROR)
 
+What a notice carries (`data`) is ids, counts, times and a classification, never text from
+outside (issue 22): the partner is named by its id, never by its URL (partner URLs are often
+capabilities, a token in the path or query); a failure is its HTTP status and `failure`, one
+word from FAILURES (`failure_of`), never the partner's response text or an exception's message
+(which quotes the URL, or an article's text); an article is named by id and version, never by
+its headline (which may be embargoed). `notify` keeps only the FIELDS below, of the types they
+have, so a caller cannot add more by mistake; the log line keeps the detail for ops.
+
 Every notice is logged. With SYNDICATION_OPS_WEBHOOK_URL set it is also POSTed there, as Svix
 sends its operational webhooks: a JSON body `{"type", "timestamp", "data"}`, signed per
 Standard Webhooks with SYNDICATION_OPS_WEBHOOK_SECRET. It travels as a delivery to the
@@ -40,6 +48,15 @@ NOTICE_EVENT = records.NOTICE_EVENT
 WINDOW = 300.0
 NOTICE_TTL = 7 * 86400
 INCIDENT_DAYS = 7
+# The only fields a notice's data may carry (ids, counts, times, classifications) and their types.
+FIELDS: dict[str, tuple[type, ...]] = {
+    "partner": (str,), "incident": (str,), "delivery_id": (str,), "event_id": (str,), "article_id": (str,),
+    "version": (int,), "attempts": (int,), "consecutive_failures": (int,), "affected": (int,),
+    "status": (int,), "failure": (str,), "error_type": (str,), "failing_since": (str,)}
+# `failure`: why a push (or an event) failed, as a word; the detail stays in the log and in /ops.
+FAILURES = ("gone", "rate_limited", "server_error", "client_error", "redirect", "unexpected_status",
+            "timeout", "connection_refused", "dns_error", "tls_error", "connection_error", "address_refused",
+            "url_refused", "render_failed", "no_response", "apply_failed")
 LEVELS = {"partner.circuit_opened": logging.ERROR, "partner.recovered": logging.WARNING,
           "partner.disabled": logging.ERROR, "delivery.dead": logging.ERROR, "event.dead": logging.ERROR}
 
@@ -61,6 +78,35 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def failure_of(status: int | str | None, error: str | None) -> str:
+    """One word of FAILURES for a failed push: from its HTTP status, else from the kind of error
+    (delivery/http.py's `error` strings start with the error's kind; their text is not forwarded)."""
+    if status not in (None, ""):
+        code = int(status)
+        return ("gone" if code == 410 else "rate_limited" if code == 429 else "server_error" if code >= 500
+                else "client_error" if code >= 400 else "redirect" if 300 <= code < 400 else "unexpected_status")
+    error = error or ""
+    for prefix, word in (("timeout", "timeout"), ("address refused", "address_refused"),
+                         ("url refused", "url_refused"), ("cannot render", "render_failed"), ("SSLError", "tls_error")):
+        if error.startswith(prefix):
+            return word
+    if "NameResolutionError" in error or "Failed to resolve" in error:
+        return "dns_error"
+    if "Connection refused" in error or "ECONNREFUSED" in error:
+        return "connection_refused"
+    return "connection_error" if error else "no_response"
+
+
+def _safe(data: dict[str, Any]) -> dict[str, Any]:
+    """The FIELDS of `data` that have their type (None allowed); anything else is not sent."""
+    out = {}
+    for key, value in data.items():
+        types = FIELDS.get(key)
+        if types and (value is None or (isinstance(value, types) and not isinstance(value, bool))):
+            out[key] = value
+    return out
+
+
 def notify(ctx: Context, kind: str, subject: str, data: dict[str, Any], now: float | None = None,
            message: str = "") -> str | None:
     """Log the notice; push it to the ops webhook unless rate-limited. Returns the notice id if pushed."""
@@ -75,7 +121,7 @@ def notify(ctx: Context, kind: str, subject: str, data: dict[str, Any], now: flo
     if int(held) < 0:
         return None
     nid = "ntc_" + hashlib.sha256(f"{kind}\x00{subject}\x00{now}".encode()).hexdigest()[:26]
-    body = {"type": kind, "timestamp": _iso(now), "data": {**data, "suppressed": int(held)}}
+    body = {"type": kind, "timestamp": _iso(now), "data": {**_safe(data), "suppressed": int(held)}}
     ctx.redis.set(ctx.keys.notice(nid), json.dumps(body, separators=(",", ":"), default=str), ex=NOTICE_TTL)
     records.create(ctx, OPS_WEBHOOK_PARTNER_ID, nid, 0, event_id=nid, event_type=NOTICE_EVENT, now=now)
     schedule.kick(ctx, [OPS_WEBHOOK_PARTNER_ID])
@@ -105,10 +151,11 @@ def open_incident(ctx: Context, partner, health: dict[str, str], now: float) -> 
     pipe.zremrangebyscore(k.incidents, "-inf", now - INCIDENT_DAYS * 86400)
     pipe.execute()
     why = f"HTTP {health['last_status']}" if health.get("last_status") else (health.get("last_error") or "failures")
+    status = int(health["last_status"]) if (health.get("last_status") or "").isdigit() else None
     notify(ctx, "partner.circuit_opened", partner.id, {
-        "partner": partner.id, "url": partner.url, "failing_since": _iso(since), "incident": iid,
-        "consecutive_failures": int(health.get("failures") or 0), "status": health.get("last_status") or None,
-        "error": health.get("last_error") or None}, now,
+        "partner": partner.id, "failing_since": _iso(since), "incident": iid,
+        "consecutive_failures": int(health.get("failures") or 0), "status": status,
+        "failure": failure_of(status, health.get("last_error"))}, now,
         message=f"partner {partner.id}: circuit opened after {health.get('failures')} consecutive failures "
                 f"({why}); pushes stop until a probe succeeds")
     return iid

@@ -156,14 +156,15 @@ class Group:
         if any(r in (b"opened", "opened") for r in observed):  # closed -> open: an incident starts
             notices.open_incident(ctx, partner, circuit.health(ctx, partner.id), now)
         if self.gone is not None:
-            notices.notify(ctx, "partner.disabled", partner.id, {
-                "partner": partner.id, "url": partner.url, "status": self.gone.status}, now,
+            notices.notify(ctx, "partner.disabled", partner.id, {  # by id: its URL may hold a token
+                "partner": partner.id, "status": self.gone.status, "failure": "gone"}, now,
                 message=f"partner {partner.id}: disabled, its endpoint answered HTTP 410 Gone; deliveries "
                         f"are parked until `syndication partners enable {partner.id}`")
         for d, resp in self.dead:
             notices.notify(ctx, "delivery.dead", partner.id, {
                 "partner": partner.id, "delivery_id": d.id, "article_id": d.article_id, "version": d.version,
-                "attempts": d.attempts + 1, "status": resp.status, "error": resp.error}, now,
+                "attempts": d.attempts + 1, "status": resp.status,
+                "failure": notices.failure_of(resp.status, resp.error)}, now,
                 message=f"dead letter: delivery {d.id} to {partner.id} gave up after {d.attempts + 1} attempts "
                         f"({_why(resp)})")
 

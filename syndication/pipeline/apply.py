@@ -97,9 +97,10 @@ def apply_or_park(ctx: Context, event_id: str, kick: bool = True, cas: CasResult
         pipe.execute()
         log.error("event parked as dead after %d failed attempts", failures,
                   extra={"event_id": event_id, "attempt": failures, "outcome": "dead"}, exc_info=True)
-        notices.notify(ctx, "event.dead", "events", {"event_id": event_id, "attempts": failures, "error": error},
-                       message=f"dead event: {event_id} parked after {failures} failed attempts to apply ({error}); "
-                               f"`syndication events replay {event_id}` after the fix")
+        notices.notify(ctx, "event.dead", "events", {  # the error's text may quote the article: not sent
+            "event_id": event_id, "attempts": failures, "failure": "apply_failed", "error_type": type(exc).__name__},
+            message=f"dead event: {event_id} parked after {failures} failed attempts to apply ({error}); "
+                    f"`syndication events replay {event_id}` after the fix")
         return FollowUp(outcome="dead")
 
 
