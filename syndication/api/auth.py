@@ -1,10 +1,11 @@
 """Key checks for publishers and ops: constant-time, and throttled per client.
 
 A key someone sends is compared with every configured key without stopping
-early, as bytes (any text a client sends compares without raising). Before
-the comparison the client's recent failures are looked at, and a wrong key
-is counted (throttle.py): a client that keeps guessing gets 429 instead of
-more answers. A missing key is not an attempt and is not counted.
+early, as bytes (any text a client sends compares without raising). Then the
+client's recent failures are looked at, and a wrong key is counted
+(throttle.py): a client that keeps guessing gets 429 instead of more answers,
+while a valid key already seen to work from that address still passes (one
+address is often many clients). A missing key is not an attempt and is not counted.
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ def matching_key(token: str | None, keys: tuple[Secret, ...]) -> int | None:
 
 
 def check_key(request: Request, token: str, keys: tuple[Secret, ...]) -> int | None:
-    """`matching_key`, throttled: raises throttle.TooManyAttempts (429) without comparing when
-    this client has failed too often; a wrong key counts as a failure."""
-    throttle.before_attempt(request)
-    found = matching_key(token, keys)
+    """`matching_key`, throttled: raises throttle.TooManyAttempts (429) when this client has failed
+    too often, unless the key is valid and has worked from this client before; a wrong key counts
+    as a failure."""
+    found = matching_key(token, keys)  # always compared: a refused attempt takes as long as any other
+    throttle.before_attempt(request, keys[found] if found is not None else None)
     if found is None:
         throttle.failed(request)
     return found

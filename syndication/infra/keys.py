@@ -191,6 +191,9 @@ class Keys:
     def auth_failures(self, client: str) -> str:
         return f"{self.prefix}auth:failures:{key_part(client)}"
 
+    def auth_known(self, client: str) -> str:
+        return f"{self.prefix}auth:known:{key_part(client)}"
+
 
 @dataclass(frozen=True)
 class Family:
@@ -270,6 +273,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("ops:session:{token_hash}", "hash", "an /ops session; TTL = session lifetime (12 h)",
            ("key_name", "key_index", "key_check", "csrf", "created_at")),
     Family("auth:failures:{client}", "string", "failed key attempts of a client (TTL 60 s, or the announced wait)"),
+    Family("auth:known:{client}", "set", "fingerprints of the keys that worked from a client: they still pass "
+           "while it is throttled (api/throttle.py; TTL 7 days from the last success)"),
     Family("celery:{celery_key}", "any", "Celery's broker: queue lists (events, feeds, deliveries), unacked "
            "messages and their index, bindings"),
 )

@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from syndication.api import throttle
+from syndication.settings import Secret
 from syndication.ops import audit
 from syndication.infra.keys import Keys
 from tests.conftest import API_KEY, OPS_KEY
@@ -45,10 +46,13 @@ SECURITY_HEADERS = {
 
 @pytest.fixture(autouse=True)
 def clean_failures(service):
-    """No failed-key count from this module outlives its test (other modules share 127.0.0.1)."""
-    service.ctx.redis.delete(service.ctx.keys.auth_failures("127.0.0.1"))
+    """No failed-key count (nor key known to have worked) from this module outlives its test, and
+    none from other modules (they share 127.0.0.1) is in one of its tests."""
+    k = service.ctx.keys
+    service.ctx.redis.delete(k.auth_failures("127.0.0.1"), k.auth_known("127.0.0.1"))
     yield
-    service.ctx.redis.delete(service.ctx.keys.auth_failures("127.0.0.1"), service.ctx.keys.auth_failures("127.0.0.2"))
+    service.ctx.redis.delete(*(key for addr in ("127.0.0.1", "127.0.0.2", "127.0.0.3")
+                               for key in (k.auth_failures(addr), k.auth_known(addr))))
 
 
 def rss_mib(service) -> float:
@@ -426,9 +430,10 @@ def test_a_browser_signs_in_and_out_without_csp_violations(service):
 # --- throttling (last: these send wrong keys on purpose) ---------------------------------------------------
 
 
-def _from_127_0_0_2(service, method: str, path: str, headers: dict, body: bytes = b"") -> tuple[int, dict, bytes]:
+def _from_127_0_0_2(service, method: str, path: str, headers: dict, body: bytes = b"",
+                    address: str = "127.0.0.2") -> tuple[int, dict, bytes]:
     host, port = service.api_url.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=5, source_address=("127.0.0.2", 0))
+    conn = http.client.HTTPConnection(host, int(port), timeout=5, source_address=(address, 0))
     try:
         conn.request(method, path, body=body, headers=headers)
         resp = conn.getresponse()
@@ -444,7 +449,8 @@ def test_eleven_wrong_keys_in_a_minute_get_429_with_growing_waits(service, uniqu
         resp = requests.post(f"{u}/v1/events", data=body, headers=service.headers("wrong-key"), timeout=5)
         assert resp.status_code == 401
     waits = []
-    for key in ("wrong-key", API_KEY, "wrong-key"):  # from now on the key is not even looked at
+    # From now on only a key already seen to work from this address would pass: API_KEY has not (yet).
+    for key in ("wrong-key", API_KEY, "wrong-key"):
         resp = requests.post(f"{u}/v1/events", data=body, headers=service.headers(key), timeout=5)
         assert resp.status_code == 429 and resp.json()["error"] == "too_many_attempts", resp.text
         waits.append(int(resp.headers["Retry-After"]))
@@ -504,3 +510,40 @@ def test_a_clean_mark_never_buys_a_guess_in_the_process_that_saw_the_failure(red
         t.failed("10.0.0.9")
         t.before_attempt("10.0.0.9")
     assert t.before_attempt("10.0.0.9") > 0  # the mark went with the first failure
+
+
+def test_a_stale_token_behind_a_nat_never_locks_out_a_key_that_works_there(service, unique):
+    """One address (127.0.0.3), two clients: a publisher, and a partner polling with a stale pull
+    token. The partner's failures throttle the address; the publisher's key, seen to work from
+    there, keeps passing. A valid key never used from there gets 429 like a wrong one (so a
+    guesser cannot tell a right guess from a wrong one while refused)."""
+    nat = "127.0.0.3"
+
+    def send(method: str, path: str, key: str, body: bytes = b"") -> tuple[int, dict]:
+        headers = {**service.headers(key), "Content-Type": "application/json"}
+        status, answer_headers, _ = _from_127_0_0_2(service, method, path, headers, body, address=nat)
+        return status, answer_headers
+
+    def publish(n: int) -> int:
+        return send("POST", "/v1/events", API_KEY, json.dumps(article_event(f"nat-{unique}-{n}")).encode())[0]
+
+    assert publish(0) == 202  # the publisher at work before the partner's token went stale
+    stale = "/v1/partners/partner-a/items"
+    for _ in range(throttle.LIMIT):
+        assert send("GET", stale, "pull-token-rotated-away")[0] in (401, 404)
+    status, headers = send("GET", stale, "pull-token-rotated-away")
+    assert status == 429 and headers["retry-after"] == "1"
+    for n in range(1, 4):  # the publisher is not locked out, and its successes do not reset the count
+        assert publish(n) == 202
+    status, headers = send("GET", stale, "pull-token-rotated-away")  # still refused, waiting longer
+    assert status == 429 and headers["retry-after"] == "2"
+    failures = int(service.ctx.redis.get(service.ctx.keys.auth_failures(nat)))
+    assert failures == throttle.LIMIT + 2
+    # The ops key never worked from this address: refused like a wrong key, and counted.
+    status, headers = send("GET", "/v1/deliveries?article_id=x", OPS_KEY)
+    assert status == 429
+    assert int(service.ctx.redis.get(service.ctx.keys.auth_failures(nat))) == failures + 1
+    # Only a fingerprint of the key is stored, never the key.
+    known = service.ctx.redis.smembers(service.ctx.keys.auth_known(nat))
+    assert known == {throttle.fingerprint(Secret(API_KEY)).encode()} and API_KEY.encode() not in b"".join(known)
+    assert publish(4) == 202
