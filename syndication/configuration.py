@@ -95,6 +95,15 @@ def _replicas(env: Mapping[str, str]) -> int:
     return int(raw)
 
 
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise ConfigError(f"{name}: expected a whole number of at least 1, got {raw!r}")
+    return int(raw)
+
+
 def _path(env: Mapping[str, str], name: str) -> Path | None:
     return Path(env[name]) if env.get(name) else None
 
@@ -126,6 +135,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ops_key_names=ops_key_names,
         delivery_retention=_duration(env, "SYNDICATION_DELIVERY_RETENTION", 30 * DAY),
         changelog_retention=_duration(env, "SYNDICATION_CHANGELOG_RETENTION", 30 * DAY),
+        pull_max_waits_per_partner=_count(env, "SYNDICATION_PULL_MAX_WAITS_PER_PARTNER", 50),
+        pull_max_waits=_count(env, "SYNDICATION_PULL_MAX_WAITS", 500),
         ops_webhook_partner=ops_webhook,
         feed_keys=_keys(env.get("SYNDICATION_FEED_KEYS")),
         partners_file=partners_file,

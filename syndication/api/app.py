@@ -120,7 +120,9 @@ def create_app(settings: Settings, enqueue: Callable[[FollowUp], None], ctx: Con
                   description="Article events in; RSS/Atom/JSON feeds and signed partner pushes out.")
     app.state.settings = settings
     app.state.ctx = ctx or Context.build(settings)
-    app.state.aredis = aconnect_settings(settings)
+    app.state.aredis = aconnect_settings(settings)  # bounded: nothing holds one of its connections for long
+    # /readyz asks on a pool of its own, which no burst of requests can use up.
+    app.state.aredis_health = aconnect_settings(settings, max_connections=2, pool_wait=1.0)
     app.state.enqueue = enqueue
     app.state.feed_keys = settings.feed_keys
     app.state.metrics = metrics_routes.ApiMetrics(app.state.ctx)
@@ -128,11 +130,12 @@ def create_app(settings: Settings, enqueue: Callable[[FollowUp], None], ctx: Con
                    metrics_routes, ops_page, pull_routes):
         app.include_router(module.router)
     _install_error_handlers(app)
-    from syndication.api import config_follow, docs_page, schema
+    from syndication.api import config_follow, docs_page, longpoll, schema
 
     docs_page.install(app)  # /docs, /redoc: assets served by us (works offline)
 
     config_follow.install(app)  # partners-file reloads (ops/reload.py)
+    longpoll.install(app)  # pull long polls: 429 past the bounds; the reader stops at shutdown (after config_follow)
     schema.install(app)  # /openapi.json: the event body and our error shape (schema.py)
     return app
 

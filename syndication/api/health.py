@@ -1,4 +1,7 @@
-"""Liveness (/healthz: the process answers) and readiness (/readyz: Redis answers)."""
+"""Liveness (/healthz: the process answers) and readiness (/readyz: Redis answers).
+
+/readyz pings on a client of its own (`app.state.aredis_health`, two connections): however busy
+the shared pool is, readiness says whether Redis answers, not whether a connection was free."""
 
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ def healthz():
 )
 async def readyz(request: Request):
     try:
-        await request.app.state.aredis.ping()
+        await request.app.state.aredis_health.ping()
     except Exception as exc:  # any failure to reach Redis means "not ready", never a 500
         log.warning("not ready: redis: %s: %s", type(exc).__name__, exc)
         # Where Redis lives is not for anonymous callers: the API log says why.

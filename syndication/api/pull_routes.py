@@ -14,18 +14,38 @@ entries that did not match, so a partner with narrow filters never rescans
 them. A client that always sends back the last `next` it got sees every
 version of every article it wants exactly once, in order.
 
-`wait` long-polls: when nothing is left to read, the request waits (XREAD
-BLOCK on the asyncio client, in slices shorter than its socket timeout, so
-the event loop keeps serving) until a matching item arrives or `wait` ends.
-One request looks at MAX_SCAN entries at most, so a partner whose filters
-match little still gets a prompt answer (empty, with `next` moved on).
+`wait` long-polls: when nothing is left to read, the request waits until a
+matching item arrives or `wait` ends, without holding a Redis connection
+(api/longpoll.py: one reader per API process wakes the waiters, which then
+read with XRANGE). Open long polls are bounded per partner and in all, per
+API process (`SYNDICATION_PULL_MAX_WAITS_PER_PARTNER`, default 50;
+`SYNDICATION_PULL_MAX_WAITS`, default 500): past either, 429
+`too_many_long_polls` with Retry-After. One request looks at MAX_SCAN
+entries at most, so a partner whose filters match little still gets a prompt
+answer (empty, with `next` moved on).
 
-Errors: 401 without the partner's own token (another partner's token is
-refused the same way; wrong tokens are throttled like every key), 404 for
-an unknown partner or one without `pull` in the partners file, 403 for a
-disabled one, 410 for a cursor whose following entries were trimmed
-(`SYNDICATION_CHANGELOG_RETENTION`), 422 for a malformed cursor or a
-`limit`/`wait` out of range.
+A page holds `limit` items and about PAGE_BYTES (1 MiB) of JSON at most,
+always at least one item: past the budget it ends early, and `next` is the
+cursor of its last item, so nothing is skipped. Filtering and rendering run
+in the thread pool, never on the event loop, and the page's JSON is built
+there too (the rendered JSON items are embedded as they are).
+
+Cursors: only a text `next` / `cursor` gave out passes (base64url of a
+stream id `ms-seq`, ASCII digits, each part at most 2^64-1); anything else is
+422 naming `after`, never a Redis error. A cursor beyond the newest entry the
+log ever had is 410, like a trimmed one: a store that lost data (a restore,
+a failover to a lagging replica) or another deployment's cursor; either way
+what it pointed at is not in this log, and the one safe way on is the same:
+start again without `after` (delivery ids let a client drop repeats).
+
+Errors: 401 without a recognised token, in one shape whatever the reason (no
+such partner, a partner without `pull`, another partner's token, a wrong
+one), so the answer tells nothing about which partner ids exist; wrong tokens
+are throttled like every key (429 `too_many_attempts`). 403 for a disabled
+partner (only with its own token), 410 for a cursor whose following entries
+were trimmed (`SYNDICATION_CHANGELOG_RETENTION`) or that lies beyond the log,
+422 for a malformed cursor or a `limit`/`wait` out of range, 429 past the
+long-poll bounds.
 """
 
 from __future__ import annotations
@@ -34,22 +54,28 @@ import asyncio
 import json
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
+import redis
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from syndication.api import query, schema
+from syndication.api import longpoll, query, schema
 from syndication.api.auth import bearer, check_key
 from syndication.delivery import records
 from syndication.partners.formats import PUSH_FORMATS, Push
 from syndication.pipeline import changelog
+from syndication.settings import Secret
 
 MAX_LIMIT = 500
 MAX_WAIT = 30.0
 SCAN_BATCH = 200  # entries read per round trip
 MAX_SCAN = 5000  # entries looked at per request, matching or not
-BLOCK_SLICE = 2.0  # seconds per XREAD BLOCK: below the asyncio client's 5 s socket timeout
+WAIT_SLICE = 2.0  # seconds a waiter sleeps between looks at its connection (and, reader down, the log)
+PAGE_BYTES = 1 << 20  # JSON bytes of a page's items, past which it ends (it always has one item)
+# What a token for nothing is compared with: every refusal costs the same comparison.
+_NOBODY = Secret("\x00no partner has this pull token")
 
 PULL_TOKEN = HTTPBearer(scheme_name="pullToken", auto_error=False,
                         description="A partner's pull token (`pull: {token_env: ...}` in the partners file): "
@@ -75,7 +101,10 @@ class PullPage(BaseModel):
 
 def _partner(partner_id: str, request: Request,
              _: HTTPAuthorizationCredentials | None = Security(PULL_TOKEN)):
-    """The partner, if the request carries its pull token (a dependency: checked before the query)."""
+    """The partner, if the request carries its pull token (a dependency: checked before the query).
+
+    No such partner, a partner without `pull` and a wrong token get the same 401, body and
+    throttling: the answer is no oracle of which partner ids exist or pull."""
     token = bearer(request)
     if token is None:
         raise HTTPException(401, "missing pull token: send 'Authorization: Bearer <token>'",
@@ -83,10 +112,8 @@ def _partner(partner_id: str, request: Request,
     ctx = request.app.state.ctx
     partner = ctx.settings.partner(partner_id)
     own = ctx.settings.secrets_for(partner_id).get("pull_token") if partner is not None and partner.pull else None
-    # Compared (and throttled) even when there is nothing to compare with: no free oracle of ids.
-    if check_key(request, token, (own,) if own else ()) is None:
-        if own is None:
-            raise HTTPException(404, f"no partner {partner_id!r} with pull access")
+    # Compared (and throttled) even when there is nothing to compare with, against a key nobody has.
+    if check_key(request, token, (own or _NOBODY,)) is None or own is None:
         raise HTTPException(401, f"pull token not recognised for partner {partner_id!r}",
                             headers={"WWW-Authenticate": "Bearer"})
     if not partner.enabled:
@@ -99,22 +126,29 @@ router = APIRouter(tags=["pull"], dependencies=[Depends(query.known_only)])
 _DISABLED = {"model": schema.ErrorBody, "description": "The partner is disabled (`enabled: false`)"}
 _GONE = {"model": schema.ErrorBody,
          "description": "The cursor is older than the retained log (`SYNDICATION_CHANGELOG_RETENTION`): "
-                        "items after it were trimmed; start again without `after`"}
+                        "items after it were trimmed; or it lies beyond the newest entry the log ever had "
+                        "(a store that lost data, another deployment's cursor). Start again without `after`"}
 
 
 @router.get(
     "/v1/partners/{partner_id}/items", summary="A partner's items, by cursor (pull instead of push)",
     responses={200: {"model": PullPage}, 403: _DISABLED, 410: _GONE,
-               **schema.errors(401, 404, 422, 429, 503,
-                               e404="No such partner, or it has no `pull` token configured",
-                               e422="`after` is not a cursor, or `limit` / `wait` is out of range")},
+               **schema.errors(401, 422, 429, 503,
+                               e401="No token, or not this partner's pull token; the same answer for a "
+                                    "partner id that does not exist or has no `pull` (`WWW-Authenticate: "
+                                    "Bearer`)",
+                               e422="`after` is not a cursor, or `limit` / `wait` is out of range",
+                               e429="Too many wrong tokens from this address (`too_many_attempts`), or too "
+                                    "many open long polls (`wait`) for this partner or this server "
+                                    "(`too_many_long_polls`): wait `Retry-After` seconds")},
 )
 async def pull_items(
     request: Request,
     partner=Depends(_partner),
-    after: str | None = Query(None, description="The `next` (or an item's `cursor`) of an earlier answer; "
-                                                "omitted: from the oldest item kept"),
-    limit: int = Query(50, ge=1, le=MAX_LIMIT, description="At most this many items"),
+    after: str | None = Query(None, max_length=100,
+                              description="The `next` (or an item's `cursor`) of an earlier answer; "
+                                          "omitted: from the oldest item kept"),
+    limit: int = Query(50, ge=1, le=MAX_LIMIT, description="At most this many items (and about 1 MiB)"),
     wait: float = Query(0, ge=0, le=MAX_WAIT, description="Seconds to wait for a first item when none is there "
                                                           "yet (long poll)"),
 ):
@@ -122,59 +156,115 @@ async def pull_items(
 
     With `wait`, an answer that would be empty waits until an item arrives or `wait` seconds pass.
     Keep sending `next` back: every version of every article the partner wants comes exactly once."""
-    ctx, aredis = request.app.state.ctx, request.app.state.aredis
+    state = request.app.state
     position = changelog.START
     if after is not None:
         try:
             position = changelog.position(after)
         except ValueError as exc:
             raise RequestValidationError([{"loc": ("query", "after"), "msg": str(exc), "type": "value_error"}])
-        if changelog.lost(position, await aredis.get(ctx.keys.changelog_trimmed)):
-            raise HTTPException(410, "the cursor is older than the retained change log: items after it were "
-                                     f"trimmed (retention {ctx.settings.changelog_retention:g} s); start again "
-                                     "without `after`")
-    items, position = await _read(request, partner, position, limit, wait)
-    return {"items": items, "next": changelog.cursor(position)}
+        await _check_kept(state, position)
+    if wait > 0:
+        with longpoll.admit(state, partner.id):
+            items, position = await _read(request, partner, position, limit, wait)
+    else:
+        items, position = await _read(request, partner, position, limit, wait)
+    body = b'{"items":[' + b",".join(items) + b'],"next":' + json.dumps(changelog.cursor(position)).encode() + b"}"
+    return Response(body, media_type="application/json")
 
 
-async def _read(request: Request, partner, position: str, limit: int, wait: float) -> tuple[list[dict], str]:
-    """Matching items after `position` and the position after the last entry looked at."""
-    ctx, aredis = request.app.state.ctx, request.app.state.aredis
-    key, settings = ctx.keys.changelog, ctx.settings
+async def _check_kept(state, position: str) -> None:
+    """410 when entries after `position` were trimmed, or when no entry was ever there."""
+    ctx, aredis = state.ctx, state.aredis
+    if changelog.lost(position, await aredis.get(ctx.keys.changelog_trimmed)):
+        raise HTTPException(410, "the cursor is older than the retained change log: items after it were "
+                                 f"trimmed (retention {ctx.settings.changelog_retention:g} s); start again "
+                                 "without `after`")
+    watcher = longpoll.watcher(state)
+    if not changelog.beyond(position, watcher.newest):
+        return
+    # Past what this process knows: ask the log itself (a cursor at the very end never gets here).
+    try:
+        last = (await aredis.xinfo_stream(ctx.keys.changelog))["last-generated-id"]
+    except redis.ResponseError:  # no log at all: nothing was ever written (or it was lost)
+        last = None
+    watcher.saw(last)
+    if changelog.beyond(position, last):
+        raise HTTPException(410, "the cursor lies beyond the newest entry of the change log: it is not a cursor "
+                                 "of this log (or the log lost entries); start again without `after`")
+
+
+async def _read(request: Request, partner, position: str, limit: int, wait: float) -> tuple[list[bytes], str]:
+    """Matching items (JSON) after `position`, and the position after the last entry taken."""
+    state = request.app.state
+    ctx, aredis, settings = state.ctx, state.aredis, state.ctx.settings
+    key = ctx.keys.changelog
+    watcher = longpoll.watcher(state) if wait > 0 else None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    items: list[dict] = []
+    page = _Page(partner, settings, limit)
     scanned = 0
-    while len(items) < limit and scanned < MAX_SCAN:
+    while not page.done and scanned < MAX_SCAN:
+        token = watcher.token() if watcher else None  # before the read: growth after it wakes us
         raw = await aredis.xrange(key, min=f"({position}", max="+", count=SCAN_BATCH)
-        if not raw:
+        if raw:
+            taken, position = await run_in_threadpool(page.take, raw, position)
+            scanned += taken
+            continue
+        if page.items or watcher is None:
+            break
+        while True:  # nothing after `position` yet: wait for the log to grow, the deadline, or a hang-up
             left = deadline - loop.time()
-            if items or left <= 0 or await request.is_disconnected():
+            if left <= 0 or await request.is_disconnected():
+                return page.items, position
+            if await watcher.wait(token, min(left, WAIT_SLICE)) or not watcher.healthy:
                 break
-            # An id, not "$": whatever was added since the XRANGE comes back at once, nothing is skipped.
-            block = max(1, int(min(left, BLOCK_SLICE) * 1000))
-            found = await aredis.xread({key: position}, count=SCAN_BATCH, block=block)
-            if not found:
-                continue
-            raw = found[0][1]
+    if page.items:
+        watcher = watcher or longpoll.watcher(state)
+        watcher.saw(position)
+    return page.items, position
+
+
+class _Page:
+    """A page being filled: run in the thread pool (filters and rendering are CPU work)."""
+
+    def __init__(self, partner, settings, limit: int):
+        self.partner, self.settings, self.limit = partner, settings, limit
+        self.items: list[bytes] = []
+        self.size = 0
+        self.done = False
+
+    def take(self, raw: list, position: str) -> tuple[int, str]:
+        """Add the matching entries of `raw` until the page is full; (entries taken, position after them).
+        An entry that does not fit is not taken: the next page starts with it."""
+        taken = 0
         for entry in changelog.parse(raw):
-            position = entry.stream_id
-            scanned += 1
-            if entry.data is not None and partner.filters.wants(entry.data, settings.feeds):
-                items.append(_item(partner, entry, settings.base_url))
-                if len(items) >= limit:
+            if entry.data is not None and self.partner.filters.wants(entry.data, self.settings.feeds):
+                item = _item(self.partner, entry, self.settings.base_url)
+                if self.items and self.size + len(item) > PAGE_BYTES:
+                    self.done = True
                     break
-    return items, position
+                self.items.append(item)
+                self.size += len(item) + 1
+            position = entry.stream_id
+            taken += 1
+            if len(self.items) >= self.limit:
+                self.done = True
+                break
+        return taken, position
 
 
-def _item(partner, entry: changelog.Entry, base_url: str) -> dict[str, Any]:
-    """One entry as the partner's push of that version would carry it (same delivery id)."""
+def _item(partner, entry: changelog.Entry, base_url: str) -> bytes:
+    """One entry as the partner's push of that version would carry it (same delivery id), as JSON."""
     fmt = PUSH_FORMATS[partner.format]
     push = Push(delivery_id=records.delivery_id(entry.article_id, entry.version, partner.id),
                 event_id=entry.event_id, event_type=f"article.{entry.kind}", article_id=entry.article_id,
                 version=entry.version, article=entry.data, withdrawn=entry.withdrawn, reason=entry.reason,
                 occurred_at=entry.occurred_at or None)
     body = fmt.render(push, base_url=base_url)
-    return {"cursor": changelog.cursor(entry.stream_id), "article_id": entry.article_id, "version": entry.version,
-            "type": entry.kind, "content_type": fmt.media_type,
-            "item": json.loads(body) if fmt.media_type.endswith("json") else body.decode()}
+    head = json.dumps({"cursor": changelog.cursor(entry.stream_id), "article_id": entry.article_id,
+                       "version": entry.version, "type": entry.kind, "content_type": fmt.media_type},
+                      ensure_ascii=False, separators=(",", ":"))
+    # A JSON format's body is a JSON document already: embedded as it is, not parsed and dumped again.
+    item = body if fmt.media_type.endswith("json") else json.dumps(body.decode(), ensure_ascii=False).encode()
+    return head[:-1].encode() + b',"item":' + item + b"}"

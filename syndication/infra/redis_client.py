@@ -13,7 +13,7 @@ READONLY, and both are dropped and retried. SYNDICATION_REDIS_URL then gives
 only the database number and the password; its host is not used.
 
     client = connect_settings(settings)            # sync, for Context and the CLI
-    aclient = aconnect_settings(settings)          # asyncio, for the API's fast paths
+    aclient = aconnect_settings(settings)          # asyncio, for the API's fast paths (bounded pool)
     broker_url(settings)                           # what Celery (kombu) connects to
 """
 
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 # How long a sentinel may take to answer "who is the primary?" before the next one is asked.
 SENTINEL_TIMEOUT = 0.5
+# The API's shared asyncio pool: connections per process, and how long a request waits for one.
+API_POOL_SIZE = 64
+POOL_WAIT = 2.0
 
 
 def _defaults(decode: bool) -> dict:
@@ -66,24 +69,36 @@ def connect_settings(settings: "Settings", *, decode: bool = False, **overrides)
                    master=settings.redis_master, **overrides)
 
 
-def aconnect(url: str, *, sentinels: tuple = (), master: str | None = None):
-    """The asyncio client the API serves feeds with: same timeouts and reconnect policy."""
+def aconnect(url: str, *, sentinels: tuple = (), master: str | None = None, max_connections: int = API_POOL_SIZE,
+             pool_wait: float = POOL_WAIT, socket_timeout: float = 5, retries: int = 5):
+    """An asyncio client (same timeouts and reconnect policy) with a pool of `max_connections`.
+
+    redis-py 8's pools raise MaxConnectionsError at their cap instead of waiting (STACK.md, trap 17),
+    so without Sentinel the pool is a BlockingConnectionPool: a request past the cap waits up to
+    `pool_wait` seconds for a free connection, then fails with ConnectionError (the API's 503).
+    Sentinel's pool cannot block; it gets the same explicit cap. Nothing may hold a pooled
+    connection for long (no blocking reads: the pull API's long polls wait on api/longpoll.py's
+    one reader, on a client of its own)."""
     import redis.asyncio as aioredis
     from redis.asyncio.retry import Retry as AsyncRetry
 
-    options = dict(socket_connect_timeout=2, socket_timeout=5, health_check_interval=15,
-                   retry=AsyncRetry(ExponentialBackoff(cap=1.0, base=0.05), retries=5),
+    options = dict(socket_connect_timeout=2, socket_timeout=socket_timeout, health_check_interval=15,
+                   retry=AsyncRetry(ExponentialBackoff(cap=1.0, base=0.05), retries=retries),
                    retry_on_error=[redis.ConnectionError, redis.TimeoutError])
     if not sentinels:
-        return aioredis.Redis.from_url(url, **options)
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=pool_wait,
+                                                        **options)
+        return aioredis.Redis.from_pool(pool)  # closing the client closes its pool
     from redis.asyncio.sentinel import Sentinel
 
     return Sentinel(list(sentinels), sentinel_kwargs=_sentinel_kwargs()).master_for(
-        master, **options, **_url_auth(url))
+        master, max_connections=max_connections, **options, **_url_auth(url))
 
 
-def aconnect_settings(settings: "Settings"):
-    return aconnect(settings.redis_url, sentinels=settings.redis_sentinels, master=settings.redis_master)
+def aconnect_settings(settings: "Settings", **overrides):
+    """`aconnect` for these settings; `overrides`: max_connections, pool_wait, socket_timeout, retries."""
+    return aconnect(settings.redis_url, sentinels=settings.redis_sentinels, master=settings.redis_master,
+                    **overrides)
 
 
 def broker_url(settings: "Settings") -> str:

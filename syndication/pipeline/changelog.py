@@ -28,6 +28,7 @@ after it was ever removed) is not told to start over. Redis's own
     changelog.append(pipe, keys, article_id=..., version=..., kind="published", ...)  # a delayed entry
     changelog.cursor("1764000000000-0") -> opaque text; changelog.position(text) -> stream id
     changelog.parse(stream_entries) -> [Entry]; changelog.lost(position, trimmed_id) -> bool
+    changelog.beyond(position, last_generated_id) -> bool   # a cursor past every entry ever written
 """
 
 from __future__ import annotations
@@ -42,7 +43,11 @@ from typing import Any
 from syndication.articles import LOG_APPEND_LUA
 
 START = "0-0"  # before every entry: `after` omitted reads from the oldest one kept
-_STREAM_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+# ASCII digits only (`\d` takes any Unicode digit), the whole text (`$` would let a final newline
+# through); each part must also fit the 64 bits Redis gives it (checked in `position`).
+_STREAM_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_MAX_PART = 2**64 - 1
 
 
 @dataclass(frozen=True)
@@ -103,14 +108,29 @@ def cursor(stream_id: str) -> str:
 
 
 def position(text: str) -> str:
-    """The stream id a cursor stands for; ValueError if `text` is no cursor of ours."""
+    """The stream id a cursor stands for; ValueError if `text` is no cursor of ours.
+
+    Only what `cursor` produces passes: URL-safe base64 without padding (a padded copy is
+    accepted) of `ms-seq`, both ASCII decimal without leading zeros and at most 2^64-1, so
+    whatever passes is a stream id Redis accepts as a command argument."""
+    bare = text.rstrip("=") if isinstance(text, str) else ""
+    if not _CURSOR.fullmatch(bare):
+        raise ValueError("is not a cursor this service gave out")
     try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
+        raw = base64.urlsafe_b64decode(bare + "=" * (-len(bare) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ValueError("is not a cursor this service gave out") from None
-    if not _STREAM_ID.match(raw):
+    found = _STREAM_ID.fullmatch(raw)
+    if found is None or cursor(raw) != bare or any(int(part) > _MAX_PART for part in found.groups()) \
+            or any(len(part) > 1 and part.startswith("0") for part in found.groups()):
         raise ValueError("is not a cursor this service gave out")
     return raw
+
+
+def beyond(position: str, last_id: str | bytes | None) -> bool:
+    """True when `position` lies after `last_id`, the newest id the log ever generated (XINFO
+    STREAM's last-generated-id; None or "0-0" for a log never written): no entry was ever there."""
+    return _key(position) > _key(_s(last_id) or START)
 
 
 def _key(stream_id: str) -> tuple[int, int]:

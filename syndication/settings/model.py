@@ -56,6 +56,9 @@ class Settings:
     delivery_retention: float = 30 * DAY
     # The change log (pull API) keeps entries this long; an older cursor is answered 410 Gone.
     changelog_retention: float = 30 * DAY
+    # Pull long polls (`wait`) open at once per API process, per partner and in all; 429 past either.
+    pull_max_waits_per_partner: int = 50
+    pull_max_waits: int = 500
     # Operational notifications (circuit opened, recovered, dead letters...), pushed like a partner.
     ops_webhook_partner: Partner | None = None
     # Redis Sentinel ((host, port), ...): follow the current primary of `redis_master` (infra/redis_client.py);

@@ -8,7 +8,10 @@ filters on a category only this module uses.
 
 - paging from the start, in apply order, in each partner's format, tombstones for withdrawals;
 - `wait` long-polls until a *matching* item arrives (a non-matching one does not end the wait);
-- tokens: none, another partner's, a wrong one are refused; unknown partners are 404;
+- tokens: none, another partner's, a wrong one are refused; an unknown partner, one without
+  `pull` and a wrong token get the same answer (issue 22, item 6: no oracle of partner ids);
+- cursors Redis would reject, or beyond the newest entry, are 422 / 410, never 500 or an empty
+  page forever (issue 22, items 4 and 8); a page stops at its byte budget without skipping;
 - a cursor whose following entries were trimmed is 410; a real retention trims the log, and only
   an applied version writes to it (a replay or a stale one does not);
 - issue 15, item 4: a client paging with `wait` while 500 events (updates and withdrawals of
@@ -18,6 +21,7 @@ filters on a category only this module uses.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -144,16 +148,17 @@ def test_paging_from_the_start_in_apply_order_in_each_format(service, pull_api, 
     # ninjs as pushes render it: the urn, the version, a withdrawal as a canceled tombstone.
     first, gone = seen[0]["item"], seen[-1]["item"]
     assert seen[0]["content_type"] == "application/json"
-    assert first["uri"] == f"urn:syndication:article:{ids[0]}" and first["version"] == "1"
+    # (the id scheme of `uri` is the feeds' business, issue 22 item 5: only that it names the article)
+    assert first["uri"].endswith(f":article:{ids[0]}") and first["version"] == "1"
     assert first["pubstatus"] == "usable" and first["headlines"][0]["value"] == f"Headline {ids[0]} v1"
-    assert gone["uri"] == f"urn:syndication:article:{ids[1]}" and gone["pubstatus"] == "canceled"
+    assert gone["uri"].endswith(f":article:{ids[1]}") and gone["pubstatus"] == "canceled"
     assert gone["ednote"] == "test withdrawal" and "bodies" not in gone
 
     # Another partner on the same category, in its own format (Atom: the XML as a string).
     atom, _ = drain(pull_api, "pull-atom")
     assert [(i["article_id"], i["version"]) for i in atom] == [e[:2] for e in expected]
     assert atom[0]["content_type"].startswith("application/atom+xml")
-    assert f"urn:syndication:article:{ids[0]}" in atom[0]["item"] and atom[0]["item"].lstrip().startswith("<")
+    assert f":article:{ids[0]}<" in atom[0]["item"] and atom[0]["item"].lstrip().startswith("<")
 
     # Asking from a cursor in the middle continues right after it.
     middle = seen[3]["cursor"]
@@ -171,6 +176,88 @@ def test_bad_parameters_are_422_in_the_error_shape(pull_api):
         assert [p["field"] for p in body["problems"]] == [field]
 
 
+def _raw_cursor(stream_id: str) -> str:
+    """A cursor as a client could forge one: base64url of any text, padding stripped."""
+    return base64.urlsafe_b64encode(stream_id.encode()).decode().rstrip("=")
+
+
+def test_issue22_item4_cursors_redis_would_reject_are_422_naming_after(service, pull_api):
+    """Texts the old `^\\d{1,20}-\\d{1,20}$` let through reached XRANGE and came back as 500."""
+    for raw in ("1-0\n", f"{2**64}-0", f"0-{2**64}", f"{10**20 - 1}-0", "\u0661\u0662-0", "1-\u0663",
+                "01-0", "1", "1-0-0", " 1-0"):
+        resp = pull(pull_api, "pull-json", after=_raw_cursor(raw))
+        assert resp.status_code == 422, (raw, resp.status_code, resp.text)
+        assert [p["field"] for p in resp.json()["problems"]] == ["query.after"], raw
+    for text in ("MS0w\n", "MS0w!", "MS 0w", "x" * 101):  # not base64url, or too long
+        resp = pull(pull_api, "pull-json", after=text)
+        assert resp.status_code == 422 and resp.json()["problems"][0]["field"] == "query.after", text
+    # The largest ids Redis has are still cursors (and lie beyond the log: 410, below).
+    assert pull(pull_api, "pull-json", after=_raw_cursor(f"{2**64 - 1}-{2**64 - 1}")).status_code == 410
+    # A padded copy of a real cursor is the same cursor.
+    _, end = drain(pull_api, "pull-json")
+    assert pull(pull_api, "pull-json", after=end + "=" * (-len(end) % 4)).status_code == 200
+
+
+def test_issue22_item8_a_cursor_beyond_the_newest_entry_is_410_not_an_empty_page_forever(service, pull_api,
+                                                                                           unique):
+    publish(service, article_event(f"pull-future-{unique}", 1, categories=["PullStream"]))
+    _, end = drain(pull_api, "pull-json")
+    newest = changelog.position(end)
+    ms = int(newest.split("-")[0])
+    for future in (f"{ms}-{int(newest.split('-')[1]) + 1}", f"{ms + 86_400_000}-0", f"{2**64 - 1}-0"):
+        resp = pull(pull_api, "pull-json", after=_raw_cursor(future), wait=1)
+        assert resp.status_code == 410, (future, resp.text)
+        assert resp.json()["error"] == "gone" and "beyond the newest entry" in resp.json()["detail"]
+    # The newest entry's own cursor is the end of the log, not beyond it: an empty page, at once.
+    resp = pull(pull_api, "pull-json", after=end)
+    assert resp.status_code == 200 and resp.json() == {"items": [], "next": end}
+
+
+def test_issue22_item6_no_oracle_of_partner_ids(service, pull_api):
+    """An unknown partner, one without `pull` and a wrong token: same status, body, header, throttling."""
+    failures = service.ctx.keys.auth_failures("127.0.0.1")
+    token = TOKENS["PULL_NINJS_TOKEN"]
+    try:
+        answers = {}
+        for label, partner, tok in (("unknown", "no-such-partner", token), ("no pull", "partner-a", token),
+                                    ("wrong token", "pull-json", token), ("wrong token 2", "pull-ninjs", "x" * 20)):
+            before = int(service.ctx.redis.get(failures) or 0)
+            resp = pull(pull_api, partner, token=tok)
+            answers[label] = (resp.status_code, resp.headers.get("WWW-Authenticate"),
+                              resp.json()["error"], resp.json()["detail"].replace(repr(partner), "<id>"),
+                              tuple(sorted(resp.json())))
+            assert int(service.ctx.redis.get(failures) or 0) == before + 1, f"{label}: not counted as a failure"
+        assert len(set(answers.values())) == 1, answers
+        assert answers["unknown"][:3] == (401, "Bearer", "unauthorized")
+        doc = requests.get(f"{pull_api.url}/openapi.json", timeout=10).json()
+        assert "404" not in doc["paths"]["/v1/partners/{partner_id}/items"]["get"]["responses"]
+    finally:
+        service.ctx.redis.delete(failures)
+
+
+def test_issue22_item2_a_page_stops_at_its_byte_budget_and_skips_nothing(service, pull_api, unique):
+    _, before = drain(pull_api, "pull-json")
+    ids = [f"pull-big-{unique}-{n}" for n in range(4)]
+    paragraph = "<p>" + "Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 30 + "</p>"
+    big = paragraph * (350_000 // len(paragraph))  # ~350 kB each: three fit in 1 MiB, four do not
+    for aid in ids:
+        post(service, article_event(aid, 1, categories=["PullStream"], body_html=big))
+    for aid in ids:
+        applied(service, aid, 1)
+    pages, after = [], before
+    while True:
+        resp = pull(pull_api, "pull-json", after=after, limit=500)
+        assert resp.status_code == 200
+        body = resp.json()
+        if not body["items"]:
+            break
+        pages.append((len(resp.content), [i["article_id"] for i in body["items"]]))
+        after = body["next"]
+        assert after == body["items"][-1]["cursor"], "next is the cursor of the last item returned"
+    assert [aid for _, page in pages for aid in page] == ids, pages
+    assert len(pages) >= 2 and all(size <= (1 << 20) + 4096 for size, _ in pages), pages
+
+
 def test_only_the_partners_own_token_reads_its_items(service, pull_api):
     try:
         resp = pull(pull_api, "pull-ninjs", token=None)
@@ -180,9 +267,6 @@ def test_only_the_partners_own_token_reads_its_items(service, pull_api):
         assert other.status_code == 401, "another partner's token must not read this partner's items"
         assert pull(pull_api, "pull-ninjs", token="pull-ninjs-token-7f3b").status_code == 401
         assert pull(pull_api, "no-such-partner", token=None).status_code == 401
-        unknown = pull(pull_api, "no-such-partner", token=TOKENS["PULL_NINJS_TOKEN"])
-        assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
-        assert pull(pull_api, "partner-a", token=TOKENS["PULL_NINJS_TOKEN"]).status_code == 404  # no `pull`
         assert pull(pull_api, "pull-ninjs").status_code == 200
     finally:  # our wrong tokens must not make other tests' clients wait (the throttle is per address)
         for key in service.ctx.redis.scan_iter(match=f"{service.ctx.keys.prefix}auth:failures:*"):
