@@ -106,18 +106,6 @@ return {'applied', cur or '0', prev, logged}
 """
 
 
-def article_urn(article_id: str) -> str:
-    """The article's identity in every output: `urn:syndication:article:<id>`.
-
-    Feeds use it as RSS guid (isPermaLink="false"), Atom id and JSON Feed id,
-    and pushes as ninjs uri and Atom entry id. Not the URL: two articles may
-    share a URL (a live page, a re-used slug) and readers would merge them.
-    Ids never change across versions and only hold characters legal in a
-    URN's namespace-specific string (events.ID_PATTERN).
-    """
-    return f"urn:syndication:article:{article_id}"
-
-
 DEFAULT_LOG_RETENTION = 30 * 86400.0  # seconds; settings.changelog_retention in a running service
 
 

@@ -15,14 +15,16 @@ import json
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from feedgen.feed import FeedGenerator
 
 from syndication import __version__
-from syndication.articles import article_urn
 from syndication.text import as_html, plain_text
 from syndication.feeds.ext import SyndEntryExtension, SyndFeedExtension
+from syndication.feeds.links import as_uri, rss_url
 from syndication.feeds.spec import FeedSpec
+from syndication.identity import article_uri
 
 CONTENT_TYPES = {
     "rss": "application/rss+xml; charset=utf-8",
@@ -46,6 +48,12 @@ def _updated(article: dict[str, Any]) -> datetime:
 
 def _description(article: dict[str, Any]) -> str:
     return article.get("summary") or plain_text(article.get("body_html", ""), limit=500)
+
+
+def publisher(article: dict[str, Any]) -> str:
+    """Who published it: `source`, else the host of the article URL. The Atom author of an
+    article without authors, in feeds and pushes alike (one entry, one author: RFC 4287 4.2.6)."""
+    return article.get("source") or urlsplit(article.get("url") or "").hostname or "syndication"
 
 
 def _instant(ts: float) -> datetime:
@@ -84,14 +92,18 @@ def _generator(spec: FeedSpec, articles: list[dict], base_url: str, hub: str | N
     fg.lastBuildDate(when)
     fg.updated(when)
     for article in articles:
+        # RSS carries only the URLs it can (feeds/links.py): a link or image it cannot is left out.
+        to_uri = rss_url if fmt == "rss" else as_uri
+        url = to_uri(article["url"])
+        images = [{**img, "url": u} for img in article.get("images") or [] if (u := to_uri(img["url"]))]
         fe = fg.add_entry(order="append")
-        fe.id(article_urn(article["id"]))
-        fe.guid(article_urn(article["id"]), permalink=False)
+        fe.id(article_uri(article["id"], base_url))
+        fe.guid(article_uri(article["id"], base_url), permalink=False)
         fe.title(article["headline"])
-        if fmt == "rss":
-            fe.link(href=article["url"])  # RSS <link>; Atom links come from the extension
-        fe.synd.alternate = article["url"]
-        fe.synd.images = list(article.get("images") or [])
+        if fmt == "rss" and url:
+            fe.link(href=url)  # RSS <link>; Atom links come from the extension
+        fe.synd.alternate = url
+        fe.synd.images = images
         fe.description(as_html(_description(article)))  # RSS <description> is HTML to readers
         fe.summary(_description(article))  # Atom <summary> (feedgen drops it when content is set)
         if article.get("body_html"):
@@ -99,14 +111,15 @@ def _generator(spec: FeedSpec, articles: list[dict], base_url: str, hub: str | N
             fe.content(article["body_html"], type="html")
         for name in article.get("authors") or []:
             fe.dc.dc_creator(name)
-            if fmt == "atom":
+        if fmt == "atom":  # RFC 4287 4.1.2: an entry MUST have an author (the feed has none of its own)
+            for name in article.get("authors") or [publisher(article)]:
                 fe.author({"name": name})
         for cat in article.get("categories") or []:
             fe.category(term=cat)
         fe.published(_dt(article["published_at"]))
         fe.updated(_updated(article))
-        if fmt == "rss" and article.get("images"):
-            img = article["images"][0]
+        if fmt == "rss" and images:
+            img = images[0]
             fe.enclosure(img["url"], str(img.get("length") or 0), img.get("mime_type") or "image/jpeg")
     return fg
 
@@ -133,8 +146,8 @@ def render_json(spec, articles, base_url, hub=None, changed_at=0.0) -> bytes:
         feed["hubs"] = [{"type": "WebSub", "url": hub}]
     for a in articles:
         item: dict[str, Any] = {
-            "id": article_urn(a["id"]),
-            "url": a["url"],
+            "id": article_uri(a["id"], base_url),
+            "url": as_uri(a["url"]),
             "title": a["headline"],
             "summary": _description(a),
             "content_html": a.get("body_html") or f"<p>{as_html(_description(a))}</p>",
@@ -147,9 +160,9 @@ def render_json(spec, articles, base_url, hub=None, changed_at=0.0) -> bytes:
         if a.get("categories"):
             item["tags"] = list(a["categories"])
         if a.get("images"):
-            item["image"] = a["images"][0]["url"]
+            item["image"] = as_uri(a["images"][0]["url"])
             item["attachments"] = [
-                {"url": i["url"], "mime_type": i.get("mime_type") or "image/jpeg",
+                {"url": as_uri(i["url"]), "mime_type": i.get("mime_type") or "image/jpeg",
                  **({"title": i["caption"]} if i.get("caption") else {})}
                 for i in a["images"]
             ]

@@ -15,6 +15,7 @@ import pytest
 import requests
 from lxml import etree
 
+from syndication.identity import article_uri
 from tests.conftest import FEED_KEY
 from tests.support.events import article_event, sentinel, withdrawal
 from tests.support.processes import wait_for
@@ -131,7 +132,8 @@ def test_every_format_is_complete_and_valid(service, unique):
         if fmt == "rss":
             assert e.media_content[0]["url"] == f"https://news.example/{aid}.jpg"
             assert e.enclosures[0]["href"] == f"https://news.example/{aid}.jpg"
-            assert e.guidislink is False and e.id == f"urn:syndication:article:{aid}"  # unique, not the URL
+            assert e.guidislink is False  # the id is the article's, not the URL
+            assert e.id == article_uri(aid, service.env["SYNDICATION_BASE_URL"])
         else:
             enc = [link for link in e.links if link.rel == "enclosure"]
             assert enc and enc[0].type == "image/jpeg" and enc[0].length == "12345"

@@ -21,6 +21,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from syndication.feeds import index
+from syndication.identity import article_uri
 from tests.conftest import OPS_KEY
 from tests.support.events import article_event
 from tests.support.processes import wait_for
@@ -52,7 +53,7 @@ def ids(service, fmt: str) -> list[str]:
 
 
 def urn(aid: str) -> str:
-    return f"urn:syndication:article:{aid}"
+    return article_uri(aid, "http://127.0.0.1")  # the host of the session service's SYNDICATION_BASE_URL
 
 
 def renders(service) -> int:

@@ -8,6 +8,7 @@ from lxml import etree
 
 from syndication.feeds.render import render_atom, render_rss
 from syndication.feeds.spec import FeedSpec
+from syndication.identity import article_uri
 from tests.unit.test_render import art
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -96,8 +97,8 @@ def test_our_rss_and_atom_advertise_the_hub():
     assert [x.get("href") for x in feed.findall(f"{ATOM}link") if x.get("rel") == "hub"] == ["https://hub.example/"]
 
 
-def test_rss_guid_is_the_article_urn_and_ttl_and_language():
+def test_rss_guid_is_the_article_uri_and_ttl_and_language():
     channel = etree.fromstring(render_rss(SPEC, [art()], "http://h"))[0]
     assert channel.find("ttl").text == "5" and channel.find("language").text == "en"
     guid = channel.find("item/guid")
-    assert guid.get("isPermaLink") == "false" and guid.text == f"urn:syndication:article:{art()['id']}"
+    assert guid.get("isPermaLink") == "false" and guid.text == article_uri(art()["id"], "http://h")

@@ -28,7 +28,8 @@ AT = "http://purl.org/atompub/tombstones/1.0"
 NS = {"a": ATOM, "at": AT, "dc": "http://purl.org/dc/elements/1.1/",
       "content": "http://purl.org/rss/1.0/modules/content/", "media": "http://search.yahoo.com/mrss/"}
 URL = "https://news.example/kk/ekonomika/astana-lrt"
-URN = "urn:syndication:article:kk-2026-11-20-lrt"  # the identity in every output (not the URL)
+URN = "tag:syndication.example,2026-12-07:article:kk-2026-11-20-lrt"  # the identity in every output (not the URL)
+NEVER = "tag:syndication.example,2026-12-07:article:never-1"
 REASON = "Эмбарго бұзылды / Нарушено эмбарго\x0b."  # \x0b: XML-illegal, must not break XML formats
 
 checker = FormatChecker()  # jsonschema ships no date-time/uri checkers without extra packages
@@ -119,7 +120,7 @@ def ninjs(fmt: str, case: str) -> dict:
 @pytest.mark.parametrize("case", list(PUSHES))
 def test_ninjs_valid_against_iptc_schema(fmt, case):
     doc = ninjs(fmt, case)
-    assert doc["uri"] == (URN if case != "withdrawn-unpublished" else "urn:syndication:article:never-1")
+    assert doc["uri"] == (URN if case != "withdrawn-unpublished" else NEVER)
     assert doc["version"] == str(PUSHES[case].version)
 
 
@@ -229,7 +230,7 @@ def test_atom_withdrawal_is_an_rfc6721_tombstone():
     assert root.xpath("string(at:comment)", namespaces=NS) == "Эмбарго бұзылды / Нарушено эмбарго."
     assert feedparser.parse(render("atom", "withdrawn")).bozo == 0
     bare = etree.fromstring(render("atom", "withdrawn-unpublished"))
-    assert (bare.get("ref"), bare.get("when")) == ("urn:syndication:article:never-1", "1970-01-01T00:00:00+00:00")
+    assert (bare.get("ref"), bare.get("when")) == (NEVER, "1970-01-01T00:00:00+00:00")
 
 
 # --- RSS ------------------------------------------------------------------------------
@@ -273,7 +274,7 @@ def test_rss_withdrawal_keeps_the_guid():
     assert item.find("{%s}encoded" % NS["content"]) is None and not e.get("enclosures")
     item, e = rss("withdrawn-unpublished")
     assert (e.id, item.find("guid").get("isPermaLink"), item.find("link")) == (
-        "urn:syndication:article:never-1", "false", None)
+        NEVER, "false", None)
 
 
 # --- json (our own) ---------------------------------------------------------------------

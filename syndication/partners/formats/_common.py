@@ -1,4 +1,4 @@
-"""What the partner formats share: the article's identity, its dates, the withdrawal test.
+"""What the partner formats share: the article's identity and publisher, its dates, the withdrawal test.
 
 Pure helpers, no clock: a push renders from the `Push` alone, so the same
 push is always the same bytes (partners' signatures and dedup rely on it).
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-from syndication.articles import article_urn  # noqa: F401 (the formats' shared identity)
+from syndication.feeds.render import publisher  # noqa: F401 (the feeds' rule: one entry, one author)
+from syndication.identity import article_uri  # noqa: F401 (the formats' shared identity)
 from syndication.text import plain_text
 from syndication.partners.formats.base import Push
 
@@ -60,11 +60,6 @@ def withdrawn_at(push: Push, article: dict[str, Any] | None) -> str:
 def description(article: dict[str, Any]) -> str:
     """The summary, else the start of the body as plain text (the feeds' rule)."""
     return article.get("summary") or plain_text(article.get("body_html") or "", limit=500)
-
-
-def publisher(article: dict[str, Any]) -> str:
-    """Who published it: `source`, else the host of the article URL."""
-    return article.get("source") or urlsplit(article.get("url") or "").hostname or "syndication"
 
 
 def reason(push: Push) -> str:

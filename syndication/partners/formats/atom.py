@@ -8,9 +8,9 @@ Entry: id, title, updated, published, one author per article author (the
 publisher when there are none: an entry document MUST have an author),
 category terms, an alternate link, one enclosure link per image (type,
 length when known, caption as title), summary (text) and content
-(type="html"). The id is `urn:syndication:article:<id>`, as in our Atom
-feeds, so the pushed entry and the feed's entry are one entry (RFC 4287
-4.2.6), and two articles sharing a URL stay two entries.
+(type="html"). The id is the article's tag URI (syndication/identity.py),
+as in our Atom feeds, so the pushed entry and the feed's entry are one entry
+(RFC 4287 4.2.6), and two articles sharing a URL stay two entries.
 
 Embargo: an article with an `embargoed` instant carries it as a Dublin Core
 `<dcterms:available>` extension element (http://purl.org/dc/terms/, "date that
@@ -31,6 +31,7 @@ from typing import Any
 
 from lxml import etree
 
+from syndication.feeds.links import as_uri
 from syndication.partners.formats import _common as c
 from syndication.partners.formats.base import Format, Push
 
@@ -47,12 +48,12 @@ def _add(parent: etree._Element, tag: str, text: str | None = None, **attrs: str
     return el
 
 
-def entry(a: dict[str, Any]) -> etree._Element:
+def entry(a: dict[str, Any], base_url: str) -> etree._Element:
     embargoed = c.embargoed(a)
     nsmap = {None: ATOM_NS, **({"dcterms": DCTERMS_NS} if embargoed else {})}
     root = etree.Element(f"{{{ATOM_NS}}}entry", nsmap=nsmap)
     root.set(XML_LANG, a["language"])
-    _add(root, "id", c.article_urn(a["id"]))
+    _add(root, "id", c.article_uri(a["id"], base_url))
     _add(root, "title", a["headline"], type="text")
     _add(root, "updated", c.updated(a))
     _add(root, "published", c.published(a))
@@ -62,9 +63,9 @@ def entry(a: dict[str, Any]) -> etree._Element:
         _add(_add(root, "author"), "name", name)
     for term in a.get("categories") or []:
         _add(root, "category", term=term)
-    _add(root, "link", rel="alternate", type="text/html", href=a["url"])
+    _add(root, "link", rel="alternate", type="text/html", href=as_uri(a["url"]))
     for img in a.get("images") or []:
-        attrs = {"rel": "enclosure", "type": img.get("mime_type") or "image/jpeg", "href": img["url"]}
+        attrs = {"rel": "enclosure", "type": img.get("mime_type") or "image/jpeg", "href": as_uri(img["url"])}
         if img.get("length"):
             attrs["length"] = str(img["length"])
         if img.get("caption"):
@@ -77,9 +78,9 @@ def entry(a: dict[str, Any]) -> etree._Element:
     return root
 
 
-def tombstone(push: Push) -> etree._Element:
+def tombstone(push: Push, base_url: str) -> etree._Element:
     a = push.article
-    ref = c.article_urn(push.article_id)
+    ref = c.article_uri(push.article_id, base_url)
     when = c.withdrawn_at(push, a)
     root = etree.Element(f"{{{TOMBSTONE_NS}}}deleted-entry", {"ref": ref, "when": when},
                          nsmap={"at": TOMBSTONE_NS})
@@ -96,5 +97,5 @@ class AtomFormat(Format):
     media_type = "application/atom+xml;type=entry"
 
     def render(self, push: Push, *, base_url: str) -> bytes:
-        root = tombstone(push) if c.is_withdrawal(push) else entry(c.require_article(push))
+        root = tombstone(push, base_url) if c.is_withdrawal(push) else entry(c.require_article(push), base_url)
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

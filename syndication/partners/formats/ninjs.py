@@ -6,7 +6,7 @@ tests/schemas/, which every rendering is validated against). ninjs defines
 no media type of its own, so it goes out as `application/json`.
 
 Mapping (ninjs 2.2 property <- article field):
-- uri: `urn:syndication:article:<id>`, the same for every version (ninjs
+- uri: the article's tag URI (syndication/identity.py), the same for every version (ninjs
   says the uri identifies the item, not a link); the web URL is in altids
   (role "url"); version: the push version as a string (the schema's type)
 - firstcreated <- published_at; versioncreated <- updated_at (else published_at)
@@ -53,11 +53,11 @@ def _picture(n: int, img: dict[str, Any]) -> dict[str, Any]:
     return pic
 
 
-def build(push: Push, standard: dict[str, str] = STANDARD) -> dict[str, Any]:
+def build(push: Push, base_url: str, standard: dict[str, str] = STANDARD) -> dict[str, Any]:
     """The ninjs 2.2 item (lower-case property names) for this push."""
     withdrawn = c.is_withdrawal(push)
     a = push.article if withdrawn else c.require_article(push)
-    doc: dict[str, Any] = {"uri": c.article_urn(push.article_id), "standard": dict(standard),
+    doc: dict[str, Any] = {"uri": c.article_uri(push.article_id, base_url), "standard": dict(standard),
                            "type": "text", "version": str(push.version)}
     doc["pubstatus"] = "canceled" if withdrawn else "usable"
     doc["representationtype"] = "partial" if withdrawn else "full"
@@ -103,4 +103,4 @@ class NinjsFormat(Format):
     media_type = "application/json"
 
     def render(self, push: Push, *, base_url: str) -> bytes:
-        return dump(build(push))
+        return dump(build(push, base_url))

@@ -50,4 +50,4 @@ class Ninjs3Format(Format):
     media_type = "application/json"
 
     def render(self, push: Push, *, base_url: str) -> bytes:
-        return dump(to_v3(build(push, STANDARD)))
+        return dump(to_v3(build(push, base_url, STANDARD)))

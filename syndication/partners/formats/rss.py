@@ -4,7 +4,7 @@ Standard: RSS 2.0 (https://www.rssboard.org/rss-specification), with the
 content (content:encoded), Dublin Core (dc:creator) and Media RSS
 (media:content) modules. The item is rendered by the feeds' own renderer
 (feeds.render.render_rss), so a pushed item is byte-for-byte the item our
-RSS feeds carry: same guid (`urn:syndication:article:<id>`, isPermaLink="false"), title,
+RSS feeds carry: same guid (the article's tag URI, isPermaLink="false"), title,
 link, description, content:encoded, dc:creator, categories, pubDate,
 enclosure and media:content. The channel is titled after the publisher
 and describes the push (article id and version); the renderer's
@@ -37,12 +37,12 @@ DCTERMS_NS = "http://purl.org/dc/terms/"
 WITHDRAWN = "withdrawn"
 
 
-def withdrawal_item(push: Push) -> dict[str, Any]:
+def withdrawal_item(push: Push, base_url: str) -> dict[str, Any]:
     """The article as the renderer sees it when withdrawn (see the module docstring)."""
     a = push.article or {}
     return {
         "id": push.article_id,
-        "url": a.get("url") or c.article_urn(push.article_id),
+        "url": a.get("url") or c.article_uri(push.article_id, base_url),
         "source": a.get("source"),
         "language": a.get("language") or "en",
         "headline": f"Withdrawn: {a.get('headline') or push.article_id}",
@@ -64,7 +64,8 @@ def _finish(xml: bytes, has_url: bool, embargoed: str | None = None) -> bytes:
     if not has_url:  # no article data at all: no link, no date to give
         item = channel.find("item")
         for tag in ("link", "pubDate"):
-            item.remove(item.find(tag))
+            for el in item.findall(tag):  # (the renderer leaves out a link RSS cannot carry)
+                item.remove(el)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
@@ -74,7 +75,7 @@ class RssFormat(Format):
 
     def render(self, push: Push, *, base_url: str) -> bytes:
         withdrawn = c.is_withdrawal(push)
-        article = withdrawal_item(push) if withdrawn else c.require_article(push)
+        article = withdrawal_item(push, base_url) if withdrawn else c.require_article(push)
         what = "Withdrawal of" if withdrawn else "Article"
         spec = FeedSpec(name="push", title=c.publisher(article), language=article["language"],
                         description=f"{what} {push.article_id}, version {push.version}")
