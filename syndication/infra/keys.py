@@ -219,7 +219,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("events:log", "list", "recent outcomes (applied/stale) as JSON, capped at 1000"),
     Family("articles", "zset", "article_id -> published-at: every article ever applied (feed rebuilds)"),
     Family("article:{article_id}", "hash", "the newest version of an article",
-           ("version", "withdrawn", "data", "event_id", "updated_at", "reason", "released")),
+           ("version", "withdrawn", "data", "event_id", "updated_at", "reason", "released",
+            "released_data")),
     Family("article:{article_id}:deliveries", "set", "delivery ids of the article (history)"),
     Family("embargo:due", "zset", "article_id -> embargo instant: held versions the sweep releases then "
            "(pipeline/embargo.py); `released` on the article hash is the version last released"),
