@@ -8,7 +8,21 @@ It does what a careful partner does: verifies the Standard Webhooks signature wi
 `standardwebhooks` library (secret read from the variable `--secret-env` names; several,
 space-separated, while rotating), answers 401 to a bad one, and dedupes by `webhook-id`
 (a retry or a replay of a delivery it already has is `duplicate`, answered 200 so the sender
-stops). Everything else gets 200. Memory stays bounded: the newest SEEN_MAX ids are kept.
+stops). Memory stays bounded: the newest SEEN_MAX ids are kept.
+
+It is the tool that tells a partner our signatures are right, so it must not be lied to:
+- Only verified data is printed. A request that fails verification prints one line, `rejected
+  signature BAD (why)`, with nothing taken from its body or headers; `why` is one of a fixed
+  set of phrases, never an exception's text. (Without `--secret-env` nothing is verified, and
+  every line says `signature unchecked`.)
+- Every field printed goes through `shown` (cli/shown.py): a plain id as it is, anything else
+  quoted with control characters, bidi overrides and line separators escaped, so a body cannot
+  end the line, forge another, or drive the terminal.
+- Bodies are read by Content-Length only: a chunked body (or none declared) is 411, a bad
+  length 400, more than BODY_MAX 413, each answered without reading the body and with the
+  connection closed (what follows on it is no longer a request boundary).
+- Every socket read and write times out after IDLE_SECONDS, a whole request gets
+  REQUEST_SECONDS (a slow-loris peer is cut off), and at most MAX_CONNECTIONS are served at once.
 """
 
 from __future__ import annotations
@@ -16,15 +30,26 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import sys
 import threading
 from collections import OrderedDict
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from syndication.cli.shown import shown
+from syndication.identity import article_id_from_uri
+
 SEEN_MAX = 100_000  # webhook-ids remembered for dedupe (oldest forgotten first)
 BODY_MAX = 10 * 1024 * 1024  # a push bigger than this is not one of ours: 413
-ARTICLE_URN = re.compile(r"urn:syndication:article:([^<\"'\s]+)")
+IDLE_SECONDS = 5.0  # any one read or write on a connection (an idle keep-alive connection is closed)
+REQUEST_SECONDS = 10.0  # a whole request, first byte to answer
+MAX_CONNECTIONS = 64
+# Why a verification failed, in the library's own words when it is one of its fixed messages.
+KNOWN_FAILURES = ("Missing required headers", "Invalid Signature Headers", "Message timestamp too old",
+                  "Message timestamp too new", "No matching signature found")
+# An article's identity URI in a feed document: the tag URI, or the urn used before issue 22.
+ARTICLE_URI = re.compile(r"(?:tag:[^,:/\s<\"']+,[0-9-]+:article:|urn:syndication:article:)[^<\"'\s]+")
 RSS_VERSION = re.compile(r"version (\d+)")
 
 
@@ -33,9 +58,9 @@ def describe(content_type: str, body: bytes) -> tuple[str, str, str]:
     content_type = content_type.lower()
     if "atom" in content_type or "rss" in content_type:
         text = body.decode("utf-8", "replace")
-        urn = ARTICLE_URN.search(text)
+        uri = ARTICLE_URI.search(text)
         version = RSS_VERSION.search(text) if "rss" in content_type else None  # atom carries none
-        return (urn.group(1) if urn else "-", version.group(1) if version else "-",
+        return ((uri and article_id_from_uri(uri.group(0))) or "-", version.group(1) if version else "-",
                 "rss" if "rss" in content_type else "atom")
     try:
         doc = json.loads(body)
@@ -46,8 +71,7 @@ def describe(content_type: str, body: bytes) -> tuple[str, str, str]:
     standard = doc.get("standard") if isinstance(doc.get("standard"), dict) else {}
     if standard.get("name") == "ninjs":
         fmt = "ninjs3" if str(standard.get("version", "")).startswith("3") else "ninjs"
-        urn = ARTICLE_URN.match(str(doc.get("uri", "")))
-        return urn.group(1) if urn else "-", str(doc.get("version", "-")), fmt
+        return article_id_from_uri(str(doc.get("uri", ""))) or "-", str(doc.get("version", "-")), fmt
     article = doc.get("article") if isinstance(doc.get("article"), dict) else {}
     return str(article.get("id", "-")), str(article.get("version", "-")), "json"
 
@@ -72,7 +96,8 @@ class Verifier:
                 hook.verify(body, headers, json_parse=False)
                 return None
             except Exception as exc:  # WebhookVerificationError, or a malformed header/body it trips on
-                reason = str(exc) or type(exc).__name__
+                # An exception's text may quote the request (a header value): only fixed phrases.
+                reason = str(exc) if str(exc) in KNOWN_FAILURES else f"malformed headers ({type(exc).__name__})"
         return reason
 
 
@@ -95,52 +120,121 @@ class Seen:
             return True
 
 
+def refusal(headers) -> tuple[int, str] | None:
+    """(status, why) when a POST's framing is not one we read, before a byte of its body is."""
+    if headers.get_all("Transfer-Encoding"):
+        return 411, "chunked or otherwise encoded body: send it with a Content-Length"
+    lengths = headers.get_all("Content-Length") or []
+    if not lengths:
+        return 411, "no Content-Length"
+    if len(lengths) > 1 or not lengths[0].strip().isdigit() or not lengths[0].strip().isascii():
+        return 400, "Content-Length is not one decimal number"
+    if int(lengths[0]) > BODY_MAX:
+        return 413, f"body over {BODY_MAX} bytes"
+    return None
+
+
 def handler(verifier: Verifier, seen: Seen, out=sys.stdout):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "syndication-receiver"
+        timeout = IDLE_SECONDS  # every read and write on the socket: an idle or stalled peer is dropped
 
         def log_message(self, *args):  # our one line per push is the log
             pass
+
+        def handle_one_request(self):
+            # A peer that trickles a byte every few seconds passes every per-read timeout: the
+            # whole request gets REQUEST_SECONDS, then the socket is shut and the thread is free.
+            timer = threading.Timer(REQUEST_SECONDS, self._cut)
+            timer.daemon = True
+            timer.start()
+            try:
+                super().handle_one_request()
+            finally:
+                timer.cancel()
+
+        def _cut(self) -> None:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
         def do_GET(self):
             self._answer(200, {"receiver": "syndication", "push": "POST here, any path"})
 
         def do_POST(self):
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = -1
-            if not 0 <= length <= BODY_MAX:
-                self.close_connection = True
-                return self._answer(413, {"error": f"Content-Length 0..{BODY_MAX} required"})
+            refused = refusal(self.headers)
+            if refused:
+                self.close_connection = True  # the body was not read: the stream is no longer in step
+                self._say(f"rejected  HTTP {refused[0]}  ({refused[1]})")
+                return self._answer(refused[0], {"error": refused[1]})
+            length = int(self.headers["Content-Length"])
             body = self.rfile.read(length)
+            if len(body) < length:
+                self.close_connection = True
+                return self._say(f"rejected  incomplete body  ({len(body)} of {length} bytes arrived)")
             headers = {k.lower(): v for k, v in self.headers.items()}
-            webhook_id = headers.get("webhook-id") or "-"
-            article, version, fmt = describe(headers.get("content-type", ""), body)
             if verifier.checking:
                 why = verifier.check(body, headers)
-                signature = "signature ok" if why is None else "signature BAD"
+                if why is not None:  # nothing of the request is shown: none of it is verified
+                    self._say(f"rejected  signature BAD  ({why})")
+                    return self._answer(401, {"error": "bad signature", "detail": why})
+                signature = "signature ok"
             else:
-                why, signature = None, "signature unchecked"
-            fresh = why is None and (webhook_id == "-" or seen.first_time(webhook_id))
-            outcome = "rejected" if why else ("new" if fresh else "duplicate")
-            when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-            line = f"{when}  {article} v{version}  {fmt}  {signature}  {outcome}  {webhook_id}"
-            print(line + (f"  ({why})" if why else ""), file=out, flush=True)
-            if why:
-                return self._answer(401, {"error": "bad signature", "detail": why})
+                signature = "signature unchecked"
+            webhook_id = headers.get("webhook-id") or "-"
+            fresh = webhook_id == "-" or seen.first_time(webhook_id)
+            article, version, fmt = (shown(x) for x in describe(headers.get("content-type", ""), body))
+            self._say(f"{article} v{version}  {fmt}  {signature}  {'new' if fresh else 'duplicate'}  "
+                      f"{shown(webhook_id)}")
             self._answer(200, {"ok": True, "duplicate": not fresh})
+
+        def _say(self, line: str) -> None:
+            when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+            print(f"{when}  {line}", file=out, flush=True)
 
         def _answer(self, status: int, doc: dict) -> None:
             data = json.dumps(doc).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(data)
 
     return Handler
+
+
+class Server(ThreadingHTTPServer):
+    """At most MAX_CONNECTIONS at once (one thread each); a connection beyond is closed at once."""
+
+    daemon_threads = True
+
+    def __init__(self, *args, **kwargs):
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def handle_error(self, request, client_address):
+        pass  # a peer that went away or was cut off: nothing to print over the push lines
 
 
 def cmd_receiver(args) -> int:
@@ -157,11 +251,10 @@ def cmd_receiver(args) -> int:
         print(f"receiver: {args.secret_env} does not hold a whsec_<base64> secret: {exc}", file=sys.stderr)
         return 2
     try:
-        server = ThreadingHTTPServer((args.host, args.port), handler(verifier, Seen()))
+        server = Server((args.host, args.port), handler(verifier, Seen()))
     except OSError as exc:
         print(f"receiver: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    server.daemon_threads = True
     checked = (f"signatures checked with ${args.secret_env}" if verifier.checking
                else "signatures are not checked (no --secret-env)")
     print(f"receiver: listening on http://{args.host}:{server.server_port}/ (any path); {checked}; "
