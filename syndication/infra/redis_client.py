@@ -75,8 +75,8 @@ def aconnect(url: str, *, sentinels: tuple = (), master: str | None = None, max_
 
     redis-py 8's pools raise MaxConnectionsError at their cap instead of waiting (STACK.md, trap 17),
     so without Sentinel the pool is a BlockingConnectionPool: a request past the cap waits up to
-    `pool_wait` seconds for a free connection, then fails with ConnectionError (the API's 503).
-    Sentinel's pool cannot block; it gets the same explicit cap. Nothing may hold a pooled
+    `pool_wait` seconds for a free connection, then fails with ConnectionError (the API's 503);
+    with Sentinel, its pool made blocking the same way. Nothing may hold a pooled
     connection for long (no blocking reads: the pull API's long polls wait on api/longpoll.py's
     one reader, on a client of its own)."""
     import redis.asyncio as aioredis
@@ -92,7 +92,20 @@ def aconnect(url: str, *, sentinels: tuple = (), master: str | None = None, max_
     from redis.asyncio.sentinel import Sentinel
 
     return Sentinel(list(sentinels), sentinel_kwargs=_sentinel_kwargs()).master_for(
-        master, max_connections=max_connections, **options, **_url_auth(url))
+        master, connection_pool_class=_blocking_sentinel_pool(), max_connections=max_connections,
+        timeout=pool_wait, **options, **_url_auth(url))
+
+
+def _blocking_sentinel_pool():
+    """Sentinel's asyncio pool, waiting for a free connection like BlockingConnectionPool (whose
+    get_connection / release it takes: SentinelConnectionPool overrides neither)."""
+    from redis.asyncio import BlockingConnectionPool
+    from redis.asyncio.sentinel import SentinelConnectionPool
+
+    class BlockingSentinelConnectionPool(SentinelConnectionPool, BlockingConnectionPool):
+        pass
+
+    return BlockingSentinelConnectionPool
 
 
 def aconnect_settings(settings: "Settings", **overrides):
