@@ -135,7 +135,7 @@ def _on_sighup(name: str) -> None:
                 reload.request(context(), os.environ, actor=f"SIGHUP {name}")
             except ConfigError as exc:
                 logging.getLogger("syndication.config").error(
-                    "SIGHUP: partners file rejected, the running configuration stays: %s", exc)
+                    "SIGHUP: partners reload refused, the running configuration stays: %s", exc)
         threading.Thread(target=run, name="reload", daemon=True).start()  # not inside the signal frame
 
     if threading.current_thread() is threading.main_thread():

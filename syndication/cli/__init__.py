@@ -11,7 +11,7 @@
     syndication deliveries discard [ID...] [--partner P] [--all] [--dry-run]
     syndication events dead | events replay ID...|--all   events parked after failing to apply
     syndication partners pause|resume|enable P
-    syndication partners reload              every process re-reads the partners file (also: SIGHUP)
+    syndication partners reload [--allow-empty] [--timeout S]   every process re-reads its partners file (also: SIGHUP)
     syndication partners backfill P --last N|--since T [--force] [--dry-run]   what a new partner missed
     syndication status [--json] [--watch [SECONDS]] [--check]
     syndication receiver [--port 8010] [--secret-env NAME]   a partner endpoint that verifies and prints pushes
@@ -32,7 +32,7 @@ from syndication.cli.common import LOCAL_DEV_KEY, settings_or_exit
 from syndication.cli.dead_letters import cmd_deliveries_discard, cmd_deliveries_replay
 from syndication.cli.repair import cmd_config_check, cmd_deliveries_list, cmd_deliveries_show, cmd_events_dead, cmd_events_replay, cmd_partners, cmd_schema
 from syndication.cli.backfill import cmd_partners_backfill
-from syndication.cli.partners_reload import cmd_partners_reload
+from syndication.cli.partners_reload import DEFAULT_TIMEOUT, cmd_partners_reload, timeout_arg
 from syndication.cli.publish import cmd_publish
 from syndication.cli.receiver import cmd_receiver
 from syndication.cli.reset import cmd_reset
@@ -141,8 +141,13 @@ def parser() -> argparse.ArgumentParser:
         s = pt.add_parser(action, help=hlp)
         s.add_argument("partner")
         s.set_defaults(fn=cmd_partners, action=action)
-    pt.add_parser("reload", help="every process re-reads the partners file (waits until all workers did; invalid: rejected whole)") \
-        .set_defaults(fn=cmd_partners_reload)
+    s = pt.add_parser("reload", help="every process re-reads its partners file (waits until every worker and API "
+                      "process did; invalid, missing or emptied: refused whole)")
+    s.add_argument("--allow-empty", action="store_true",
+                   help="allow a file that leaves no enabled partner (cancels every partner's pending deliveries)")
+    s.add_argument("--timeout", type=timeout_arg, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"how long to wait for every process to apply it (default: {DEFAULT_TIMEOUT:g})")
+    s.set_defaults(fn=cmd_partners_reload)
     s = pt.add_parser("backfill", help="send a partner the current version of matching articles it never had")
     s.add_argument("partner")
     s.add_argument("--last", type=int, metavar="N", help="the N newest matching articles (1..10000)")

@@ -147,6 +147,14 @@ class Keys:
         return f"{self.prefix}config:partners"
 
     @property
+    def config_request(self) -> str:
+        return f"{self.prefix}config:request"
+
+    @property
+    def config_running(self) -> str:
+        return f"{self.prefix}config:running"
+
+    @property
     def changelog(self) -> str:
         return f"{self.prefix}changelog"
 
@@ -250,8 +258,13 @@ FAMILIES: tuple[Family, ...] = (
            None),
     Family("config:version", "string", "bumped by `partners reload` / SIGHUP: every process re-reads the "
            "partners file when it moves"),
-    Family("config:partners", "hash", "partner id -> digest of its settings as the last reload published "
-           "(what the next reload reports as changed)", None),
+    Family("config:partners", "hash", "partner id -> digest of its settings as the processes last applied "
+           "them (what the next reload reports as changed)", None),
+    Family("config:request", "hash", "the last reload requested: who, when, which file, and whether it may "
+           "leave no partner (ops/reload.py)", ("actor", "at", "file", "allow_empty")),
+    Family("config:running", "hash", "process name -> JSON {kind, host, pid, last_seen, version, file, digest, "
+           "partners, cancelled, rejected}: the partners configuration each worker and API process runs, "
+           "in its own words (ops/running_config.py)", None),
     Family("changelog", "stream", "every version as it became current (the pull API's log), one entry "
            "each: id, version, type, event_id, at, data, reason, occurred_at; trimmed by "
            "changelog_retention"),

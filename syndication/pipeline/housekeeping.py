@@ -5,7 +5,8 @@
 Once a second it runs the sweeper (re-drives, retries coming due, lost renders; see
 sweeper.py) and hands what it found to `dispatch`; every HEARTBEAT seconds it writes this
 worker's heartbeat (ops/workers.py); every second it looks whether the partners file was
-reloaded (ops/reload.py); once a minute it trims delivery history past retention.
+reloaded (ops/reload.py) and reports the configuration it runs (ops/running_config.py) at
+once when that changes; once a minute it trims delivery history past retention.
 
 Why in every worker and not in beat: the sweep is what turns a scheduled retry into a push.
 Run by one process (beat, or a task on one queue), that process was a single point of failure
@@ -26,7 +27,7 @@ from redis.exceptions import RedisError
 
 from syndication.delivery import retention
 from syndication.infra.context import Context
-from syndication.ops import reload, workers
+from syndication.ops import reload, running_config, workers
 from syndication.pipeline import sweeper
 
 log = logging.getLogger("syndication.sweeper")
@@ -38,14 +39,16 @@ def run(ctx: Context, stopping: threading.Event, name: str, queues: list[str], d
         env: Mapping[str, str]) -> None:
     started = time.time()
     next_beat = next_trim = 0.0
-    config_seen: list = []
+    following = reload.Following()
     away = False
     while not stopping.is_set():
         now = time.time()
         try:
-            # A reload is looked for every second (one GET) and reported in the heartbeat at once.
-            if reload.follow(ctx, env, config_seen) is not None or now >= next_beat:
-                workers.beat(ctx, name, queues, started, now, config_version=config_seen[0])
+            # A reload is looked for every second (one round trip) and reported at once: `partners
+            # reload` waits on the report.
+            if reload.follow(ctx, env, following) or now >= next_beat:
+                workers.beat(ctx, name, queues, started, now, config_version=following.applied)
+                reload.report(ctx, name, "worker", following)
                 next_beat = now + workers.HEARTBEAT
             found = sweeper.sweep(ctx, now)
             if found.outcome == "ran":
@@ -67,6 +70,7 @@ def run(ctx: Context, stopping: threading.Event, name: str, queues: list[str], d
         stopping.wait(SWEEP_EVERY)
     try:
         workers.leave(ctx, name)
+        running_config.leave(ctx, name)
     except RedisError:
         pass
 
