@@ -194,7 +194,8 @@ def _reload_on_sighup(settings) -> None:
 
             try:
                 change = reload.request(Context.build(settings), os.environ, actor="SIGHUP up")
-                print(f"syndication: partners file reloaded: {change.summary()}")
+                print("syndication: partners reload requested (each process applies its own file): "
+                      f"{change.summary()}")
             except ConfigError as exc:
                 print(f"syndication: partners file rejected, the running configuration stays: {exc}",
                       file=sys.stderr)
