@@ -43,8 +43,8 @@ Scenarios (--scenarios; all by default; FULL sizes, --quick in brackets):
 
 Every partner is `format: json`, `auth: standard-webhooks` (a random secret per run; one push per
 design is verified), `allow_private_network: true`. TLS partners are trusted through the clients'
-environment (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE = the throwaway CA): the partners
-file has no per-partner CA option yet.
+environment (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE = the throwaway CA), and by the
+partners file too once it has a CA field (`ca_file` or `tls: {ca_file}`: picked up when present).
 
 Printed: per fan-out, cold and warm completion (202 -> last partner has it), deliveries/s, per
 delivery p50/p99 (from the scheduled send time), CPU per delivery by process role, connections
@@ -169,12 +169,14 @@ def run(args, procs: processes.Processes, logdir: Path) -> int:
     naive_pool = "gevent -c 500" if gevent_available() else "threads -c 200 (gevent not installed)"
     specs = next((res.get("commands") for sc in results for res in sc["results"] if res.get("design") == "service"
                   and res.get("commands")), None)
-    report.print_header(out, "syndication push benchmark: partners far away", m,
+    version = code_version()
+    report.print_header(out, f"syndication push benchmark: partners far away (code: {version})", m,
                         " (AOF everysec)" if args.aof else " (no persistence)", reproduce_command(args),
                         specs or ["(no service run)"], inside=[
                             where, "round trip and server time added by the receiver (no netem in this kernel)",
                             "every push signed (standard-webhooks); one push per scenario verified",
                             f"naive design: one Celery task per delivery, -P {naive_pool}",
+                            *[f"{name}: {text}" for name, text in describe(results).items()],
                             "latency from the scheduled send time; ledger: expected = received + lost"])
     for t in (tables.fanout_table(results), tables.cpu_table(results), tables.steady_table(results),
               tables.crowd_table(results)):
@@ -190,7 +192,7 @@ def run(args, procs: processes.Processes, logdir: Path) -> int:
     for err in r.errors:
         out.print(f"FAILED {err}", markup=False, soft_wrap=True)
     report.print_footer(out, started)
-    doc = {"benchmark": "wan", "machine": m, "reproduce": reproduce_command(args), "where": where,
+    doc = {"benchmark": "wan", "code": version, "machine": m, "reproduce": reproduce_command(args), "where": where,
            "naive_pool": naive_pool, "size": args.size, "quick": args.quick, "scenarios": results, "goals": goals,
            "void": void, "errors": r.errors, "seconds": time.time() - started}
     if args.docs and not (void or r.errors):
@@ -205,6 +207,31 @@ def run(args, procs: processes.Processes, logdir: Path) -> int:
         drawn = figures.draw(doc, Path(args.figures), f"{m['cpu']}, nproc={m['nproc']}, load avg at start {m['load']}")
         out.print(drawn if isinstance(drawn, str) else "plot: " + ", ".join(map(str, drawn)), markup=False)
     return 1 if (void or r.errors) else 0
+
+
+def describe(results: list[dict]) -> dict[str, str]:
+    """Each design as it ran (its first scenario's description; TLS scenarios say how the CA was given)."""
+    out: dict[str, str] = {}
+    for sc in results:
+        for res in sc["results"]:
+            if res.get("describe") and (res["design"] not in out or sc["tls"]):
+                out[res["design"]] = res["describe"]
+    return out
+
+
+def code_version() -> str:
+    """The commit measured (and whether the service's code differs from it), or $BENCH_COMMIT for an
+    exported tree (`git archive HEAD`: measures the commit, not someone's uncommitted changes)."""
+    import subprocess
+
+    def git(*a):
+        return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") if (ROOT / ".git").exists() else ""
+    if not head:
+        return os.environ.get("BENCH_COMMIT", "unknown")
+    dirty = git("status", "--porcelain", "--", "syndication", "workers")
+    return head + (" + uncommitted changes in syndication/ or workers/" if dirty else "")
 
 
 def finite(v):

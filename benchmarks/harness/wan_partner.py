@@ -29,7 +29,8 @@ meets the same failures. The article id is read from the push body (json format:
 
 Control (plain HTTP on CONTROL_PORT): POST /_setup {"tls", "partners": [[id, profile], ...],
 "profiles": {name: {...}}} -> {"ports": {id: port}} (closes the previous listeners and
-connections); GET /_stats; GET /_log (every request: partner, article, attempt, status, times);
+connections); GET /_stats; GET /_log (every request: partner, article, attempt, status, times; a hung request's
+"answered" time is when the client closed the connection);
 GET /_sample (the first signed push: id, timestamp, signature, body); POST /_reset (forget the
 counts and log). `WanPartners` is the driver's handle.
 """
@@ -109,7 +110,7 @@ class _Push(asyncio.Protocol):
         self.rtt = profile.get("rtt_ms", 100) / 1000
         self.buf = bytearray()
         self.first = True
-        self.hanging = False
+        self.hanging: list | None = None  # the log entry of the request this connection hangs on
         self.free_at = 0.0  # answers on one connection go out in order
         self.transport = None
 
@@ -121,6 +122,8 @@ class _Push(asyncio.Protocol):
     def connection_lost(self, exc):
         self.state.conns.discard(self)
         self.transport = None
+        if self.hanging:
+            self.hanging[6] = time.time()  # how long the client was held
 
     def data_received(self, data: bytes):
         if self.hanging:
@@ -157,8 +160,8 @@ class _Push(asyncio.Protocol):
                          "body": body.decode("latin-1")}
         has = now + shake + self.rtt / 2
         if prof.get("hang") or (attempt == 1 and x < prof.get("phang", 0.0)):
-            self.hanging = True
-            st.record([self.pid, article, attempt, 0, now, has, None, shake > 0, wid])
+            self.hanging = [self.pid, article, attempt, 0, now, has, None, shake > 0, wid]
+            st.record(self.hanging)  # its "answered" time becomes the moment the client gives up
             return
         status = 503 if attempt == 1 and x < prof.get("phang", 0.0) + prof.get("p5xx", 0.0) else 200
         server = max(0.0, prof.get("server_ms", 0) + (2 * jitter - 1) * prof.get("jitter_ms", 0)) / 1000

@@ -6,7 +6,7 @@
 - `Service`: the service exactly as `syndication up` starts it: `syndication api` and one Celery
   worker per syndication.cli.topology.worker_specs(env), fresh per scenario, with the scenario's
   partners file; TLS trust through REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE / SSL_CERT_FILE in its
-  environment (the partners file has no per-partner CA option today).
+  environment, and in the partners file too where it has a CA field (workload.ca_entry).
 
 Naive and Service share `publish(body)` (POST /v1/events; the time of the 202), `pids()` (label
 -> pid for CPU; role = label without trailing digits) and `lost(articles)` (what the design itself
@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from benchmarks.harness import API_KEY, HOST, OPS_KEY, ROOT, BenchError, processes
 from benchmarks.harness.cpu import children
 from benchmarks.pushbench.workload import SECRET_ENV, push_body_like_the_service, write_feeds_file
-from benchmarks.wanbench.workload import Scenario, warmup_event, write_partners_file
+from benchmarks.wanbench.workload import Scenario, ca_entry, warmup_event, write_partners_file
 
 KEY_PREFIX = "benchwan:"
 
@@ -173,7 +173,8 @@ class Service(_Published):
         self.run, self.sc = run, sc
         self.port = processes.free_port()
         partners_file, feeds_file = run.logdir / f"partners-{sc.key}.yaml", run.logdir / "feeds.yaml"
-        write_partners_file(partners_file, sc, {p: run.wp.url(p) for p, _ in sc.partners})
+        write_partners_file(partners_file, sc, {p: run.wp.url(p) for p, _ in sc.partners}, run.trust["SSL_CERT_FILE"])
+        self.ca_in_file = bool(sc.tls and ca_entry(run.trust["SSL_CERT_FILE"]))
         write_feeds_file(feeds_file)
         extra = {"SYNDICATION_PARTNERS_FILE": str(partners_file), "SYNDICATION_FEEDS_FILE": str(feeds_file),
                  "SYNDICATION_OPS_KEYS": OPS_KEY, SECRET_ENV: run.secret, **run.trust}
@@ -185,8 +186,10 @@ class Service(_Published):
         self.ctx = processes.service_context(self.env)
 
     def describe(self) -> str:
+        trust = ("; TLS: the CA in the partners file" if self.ca_in_file else
+                 "; TLS: the CA through REQUESTS_CA_BUNDLE / SSL_CERT_FILE" if self.sc.tls else "")
         return "the service as `syndication up` runs it: " + ", ".join(
-            f"{s.name} ({processes.pool_of(s)})" for s in self.specs)
+            f"{s.name} ({processes.pool_of(s)})" for s in self.specs) + trust
 
     def __enter__(self) -> Service:
         self.ctx.redis.flushdb()

@@ -211,6 +211,8 @@ def crowd(run, sc: Scenario, design: Service) -> dict:
            "breaking_to_healthy_s": max(t - t_202 for t in to_healthy) if all(to_healthy) else None,
            "breaking_post_s": t_202 - t_sent,
            "hanging_requests": sum(1 for e in log if e[3] == 0), "in_flight": in_flight(log),
+           "hung_at_once": in_flight([e for e in log if e[3] == 0]),
+           "hung_held": quantiles([e[6] - e[4] for e in log if e[3] == 0 and e[6] is not None]),
            "received": len(got), "expected_healthy_slow": want,
            "cdf_ms": cdf([1000 * x for x in lat(healthy, set(sched) - {breaking[0]})])}
     res["ledger"] = published_ledger(run, design, list(sched), sc, cut=True)

@@ -126,17 +126,18 @@ def steady_table(scen: list[dict]):
 def crowd_table(scen: list[dict]):
     t = report.table("Crowd: healthy partners' publish -> push while others are slow or hang",
                      ["scenario", "healthy p50", "p95", "p95 1st s", "slow p50", "p95", "breaking -> healthy",
-                      "requests that hung", "ledger"], left=("scenario",))
+                      "requests that hung", "hung at once", "ledger"], left=("scenario",))
     for sc in scen:
         if sc["shape"] != "crowd":
             continue
         for r in sc["results"]:
             if "error" in r:
-                t.add_row(f"({sc['key']}) {r['design']}", "FAILED", "", "", "", "", "", "", "")
+                t.add_row(f"({sc['key']}) {r['design']}", "FAILED", "", "", "", "", "", "", "", "")
                 continue
             t.add_row(f"({sc['key']}) {r['design']}", _ms(r["healthy"]["p50"]), _ms(r["healthy"]["p95"]),
                       _ms(r["healthy_first_second"]["p95"]), _ms(r["slow"]["p50"]), _ms(r["slow"]["p95"]),
-                      _s(r["breaking_to_healthy_s"]), str(r["hanging_requests"]), _ledger(r["ledger"]))
+                      _s(r["breaking_to_healthy_s"]), str(r["hanging_requests"]), str(r["hung_at_once"]),
+                      _ledger(r["ledger"]))
     return t
 
 

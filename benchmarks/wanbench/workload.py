@@ -72,16 +72,33 @@ def scenarios(size: dict) -> dict[str, Scenario]:
     }
 
 
-def write_partners_file(path: Path, sc: Scenario, urls: dict[str, str]) -> None:
+def write_partners_file(path: Path, sc: Scenario, urls: dict[str, str], ca_pem: str | None = None) -> None:
     """Every partner `format: json`, signed (standard-webhooks), on the benchmark's category only (so a
-    warm-up event in another category reaches nobody), `allow_private_network` (10.213.N.2 / 127.0.0.1)."""
+    warm-up event in another category reaches nobody), `allow_private_network` (10.213.N.2 / 127.0.0.1).
+    TLS partners also name the throwaway CA where the partners file has a field for it."""
     import yaml
 
+    ca = ca_entry(ca_pem) if sc.tls and ca_pem else {}
     entries = [{"id": pid, "url": urls[pid], "format": "json",
                 "auth": {"type": "standard-webhooks", "secret_env": SECRET_ENV}, "allow_private_network": True,
-                "filters": {"categories": [CATEGORY]}, "timeouts": {"connect": 3.0, "read": sc.read_timeout}}
+                "filters": {"categories": [CATEGORY]}, "timeouts": {"connect": 3.0, "read": sc.read_timeout}, **ca}
                for pid, _ in sc.partners]
     path.write_text(yaml.safe_dump({"partners": entries}, sort_keys=False))
+
+
+def ca_entry(ca_pem: str) -> dict:
+    """The partner entry's CA field, if the service has one (`ca_file`, or `tls: {ca_file}`); else {} and
+    the CA reaches the service through its environment only (REQUESTS_CA_BUNDLE, SSL_CERT_FILE)."""
+    from syndication.partners.registry import Partner
+
+    fields = Partner.model_fields
+    if "ca_file" in fields:
+        return {"ca_file": ca_pem}
+    tls = fields.get("tls")
+    model = getattr(tls, "annotation", None) if tls else None
+    if model is not None and "ca_file" in getattr(model, "model_fields", {}):
+        return {"tls": {"ca_file": ca_pem}}
+    return {}
 
 
 def event(run: str, i: int, published: datetime) -> tuple[str, bytes]:
