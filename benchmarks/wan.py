@@ -182,6 +182,9 @@ def run(args, procs: processes.Processes, logdir: Path) -> int:
               tables.crowd_table(results)):
         if t.row_count:
             out.print(t)
+    out.print("ledger: expected = received (first 2xx at the partners) + lost (what the design counts as not "
+              "delivered: raw and naive, failed POSTs; the service, its records when counted, by state)",
+              highlight=False)
     goals = tables.goals(results)
     out.print(tables.goals_table(goals))
     out.print("Not measured here: the loopback goals (benchmarks/push.py) and the worker shape (tests).",

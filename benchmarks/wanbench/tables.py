@@ -62,8 +62,10 @@ def _ledger(ld: dict | None) -> str:
     if not ld:
         return "-"
     word = "ok" if ld["balanced"] else "VOID"
+    rest = {k: v for k, v in (ld.get("states") or {}).items() if k != "delivered"}  # what "lost" is, by state
     return f"{word}: {ld['expected']} = {ld['received']} + {ld['lost']}" + (
-        f", {ld['duplicates']} dup" if ld.get("duplicates") else "")
+        f", {ld['duplicates']} dup" if ld.get("duplicates") else "") + (
+        " (" + ", ".join(f"{v} {k}" for k, v in sorted(rest.items())) + ")" if rest else "")
 
 
 def fanout_table(scen: list[dict]):
