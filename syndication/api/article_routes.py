@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Security
 
-from syndication.api import query, schema
+from syndication.api import params, query, schema
 from syndication.errors import UnknownArticle
 from syndication.feeds.index import public
 from syndication.api.auth import bearer, check_key
@@ -47,9 +47,10 @@ def _with_embargo(article) -> dict:
     responses={200: {"model": schema.ArticleState},
                **schema.errors(404, e404="Unknown, or not readable without a key (the same answer, so ids "
                                          "of unpublished or partner-only stories are not revealed)"),
+               **schema.errors(422, e422="Not an article id (events.ID_PATTERN): no article can have it"),
                **schema.errors(429, 503)},
 )
-def get_article(article_id: str, request: Request):
+def get_article(article_id: params.ArticleId, request: Request):
     """The article's current version and status.
 
     With a publisher or ops key: everything stored. Without: a published article that a public

@@ -7,61 +7,51 @@ The same core as `syndication partners backfill` (delivery/backfill.py): the cur
 of every published, non-embargoed article the partner's filters take, oldest first, with the
 delivery ids a normal push has, so asking twice creates nothing new (`skipped` counts what was
 already there). 404 for an unknown partner, 409 for a disabled one, 422 (`problems`) for a body
-that does not give exactly one of `last` (1..10000) and `since`. One audit record per request,
-naming the ops key's name.
+that does not give exactly one of `last` (1..10000) and `since`, or whose fields are not of
+their JSON type exactly (`"force": "yes"`, `"last": true` and `"since": "١٢h"` are 422s:
+api/params.py). One audit record per request, naming the ops key's name.
 """
 
 from __future__ import annotations
 
-import re
-import time
-from datetime import datetime
-from typing import Annotated
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.json_schema import SkipJsonSchema
 
-from syndication.api import query, schema
+from syndication import inputs
+from syndication.api import params, query, schema
 from syndication.api.auth import ops_actor, ops_key
 from syndication.delivery import backfill
 from syndication.ops import audit
 
 router = APIRouter(tags=["partners"], dependencies=[Depends(ops_key), Depends(query.known_only)],
                    responses=schema.errors(401, 429, 503))
-
-_AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+Last = params.JsonCount(1, backfill.MAX_LAST)
 
 
-def since_time(text: str) -> float:
-    """'30m', '2h', '1d' (ago) or an ISO 8601 time with its zone -> unix seconds (ValueError if neither)."""
-    m = _AGO.match(text.strip())
-    if m:
-        return time.time() - float(m.group(1)) * _UNITS[m.group(2)]
-    text = text.strip().upper()  # RFC 3339 allows lower-case t and z
-    # ... and a leap second, which datetime does not: the second before it is as good a start.
-    when = datetime.fromisoformat(re.sub(r"(T\d\d:\d\d):60", r"\1:59", text))
-    if when.tzinfo is None:
-        raise ValueError("an ISO 8601 time needs its zone (Z or +hh:mm)")
-    return when.timestamp()
+def _document(schema: dict) -> None:
+    """Exactly one of `last` and `since`, neither ever null (the schema says so too: partners
+    generate clients from it)."""
+    for name in ("last", "since"):
+        schema["properties"][name].pop("default", None)
+    schema["oneOf"] = [{"required": ["last"]}, {"required": ["since"]}]
+    schema["examples"] = [{"last": 20}, {"since": "2h"}, {"since": "2026-05-01T06:00:00Z", "force": True}]
 
 
 class BackfillRequest(BaseModel):
     """Exactly one of `last` and `since` (the schema says so too: partners generate clients from it)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "oneOf": [{"required": ["last"]}, {"required": ["since"]}],
-        "examples": [{"last": 20}, {"since": "2h"}, {"since": "2026-05-01T06:00:00Z", "force": True}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document)
 
-    last: Annotated[int, Field(ge=1, le=backfill.MAX_LAST)] | SkipJsonSchema[None] = Field(
-        None, description="The N newest matching articles (by publish time)")
-    since: Annotated[str, Field(max_length=64)] | SkipJsonSchema[None] = Field(
-        None, json_schema_extra={"anyOf": [{"pattern": _AGO.pattern}, {"format": "date-time"}]},
-        description="Every matching article published since: `30m`, `2h`, `1d` ago, or an RFC 3339 time")
-    force: bool = Field(False, description="Make versions the partner already has a delivery of due again "
-                                           "(same delivery ids, fresh retry budget)")
+    # Strict types (api/params.py): `"last": true`, `"force": "yes"` or a `since` in other digits
+    # is a 422 naming the field, not read as 1, true or a time the caller did not write.
+    # Not `| None`: a union would name its branches in the 422 (`body.last.function-before[...]`).
+    # An absent field keeps the default None (defaults are not validated); a null is refused below.
+    last: Last = Field(None, description="The N newest matching articles (by publish time)")
+    since: params.JsonInstant = Field(None, description=f"Every matching article published since: "
+                                                        f"{inputs.TIME_HELP}")
+    force: params.JsonBool = Field(False, description="Make versions the partner already has a delivery of "
+                                                      "due again (same delivery ids, fresh retry budget)")
 
     @field_validator("last", "since", mode="before")
     @classmethod
@@ -69,17 +59,6 @@ class BackfillRequest(BaseModel):
         # Leave a field out rather than send null (the schema allows no null; validators skip defaults).
         if value is None:
             raise ValueError("leave it out instead of null")
-        return value
-
-    @field_validator("since")
-    @classmethod
-    def _readable(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                since_time(value)
-            except (ValueError, OverflowError) as exc:
-                raise ValueError(f"cannot read time {value!r}: use 30m, 2h, 1d or an ISO 8601 time with "
-                                 f"its zone ({exc})") from None
         return value
 
     @model_validator(mode="after")
@@ -106,15 +85,17 @@ class Backfilled(BaseModel):
                         **schema.errors(400, 404, 413, 422, e400="The body is not JSON (it cannot be parsed)",
                                         e404="No such partner", e413="The body is over 16 KiB",
                                         e422="The body does not give exactly one of `last` (1..10000) "
-                                             "and `since`")})
-def backfill_partner(partner_id: str, body: BackfillRequest, request: Request, actor: str = Depends(ops_actor)):
+                                             "and `since`, a field is of the wrong type, or the partner id "
+                                             "is not one a partner can have")})
+def backfill_partner(partner_id: params.PartnerId, body: BackfillRequest, request: Request,
+                     actor: str = Depends(ops_actor)):
     """Create the partner's deliveries of the current version of every published, non-embargoed article
     its filters take (the `last` N newest, or those published `since`), oldest first. Delivery ids are
     the ones a normal push has, so a second request creates nothing new."""
     ctx = request.app.state.ctx
     try:
         result = backfill.run(ctx, partner_id, last=body.last,
-                              since=since_time(body.since) if body.since is not None else None, force=body.force)
+                              since=inputs.instant(body.since) if body.since is not None else None, force=body.force)
     except backfill.UnknownPartner as exc:
         return JSONResponse({"error": "not_found", "detail": str(exc)}, status_code=404)
     except backfill.PartnerDisabled as exc:

@@ -12,12 +12,15 @@
 The key is checked by a dependency, so a caller without one gets 401 before
 anything else about the request is looked at (a 422 would tell them what the
 operation takes). Each replay or discard is one audit record naming the ops
-key's *name* (`SYNDICATION_OPS_KEYS=alice:...`), never the key.
+key's *name* (`SYNDICATION_OPS_KEYS=alice:...`), never the key. Ids and `limit` are read
+strictly (api/params.py): an id no delivery, article or partner can have, or a `limit` that is
+not ASCII digits in range (`1_000`, ` 12`, `١٢`), is a 422 naming the parameter.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -25,7 +28,7 @@ from pydantic import BaseModel
 
 from syndication.delivery import deadletters
 from syndication.delivery import records
-from syndication.api import query, schema
+from syndication.api import params, query, schema
 from syndication.errors import UnknownDelivery
 from syndication.api.auth import ops_actor, ops_key
 from syndication.ops import audit
@@ -33,6 +36,9 @@ from syndication.ops import audit
 
 router = APIRouter(tags=["deliveries"], dependencies=[Depends(ops_key), Depends(query.known_only)],
                    responses=schema.errors(401, 429, 503))
+Limit = params.Limit(1000)
+_BAD_ID = schema.errors(422, e422="Not a delivery id (`msg_` and 26 hex digits): no delivery can have it")
+_BAD_PARTNER = schema.errors(422, e422="Not a partner id: no partner can have it")
 
 
 class Discarded(BaseModel):
@@ -82,14 +88,15 @@ def _newest_everywhere(ctx, state: str | None, limit: int) -> list[dict]:
 @router.get(
     "/v1/deliveries", summary="Deliveries, with every attempt",
     responses={200: {"model": schema.DeliveryList},
-               **schema.errors(422, e422="A parameter is invalid (`limit` out of range, an unknown `state`)")},
+               **schema.errors(422, e422="A parameter is invalid (`limit` out of range or not in ASCII digits, "
+                                        "an unknown `state`, an id no article or partner can have)")},
 )
 def list_deliveries(
     request: Request,
-    article_id: str | None = Query(None, description="Every delivery of this article"),
-    partner: str | None = Query(None, description="This partner's deliveries, newest first"),
+    article_id: params.ArticleId | None = Query(None, description="Every delivery of this article"),
+    partner: params.PartnerId | None = Query(None, description="This partner's deliveries, newest first"),
     state: records.DeliveryStatus | None = Query(None, description="Only deliveries in this state"),
-    limit: int = Query(100, ge=1, le=1000, description="At most this many"),
+    limit: Annotated[Limit, Query(description="At most this many")] = 100,
 ):
     """Deliveries with every attempt: of an article, of a partner (newest first), or without either,
     the newest across every partner. `state` and `partner` narrow what an article has."""
@@ -107,8 +114,8 @@ def list_deliveries(
 
 
 @router.get("/v1/deliveries/{delivery_id}", summary="One delivery, with every attempt",
-            responses={200: {"model": schema.Delivery}, **schema.errors(404)})
-def get_delivery(delivery_id: str, request: Request):
+            responses={200: {"model": schema.Delivery}, **schema.errors(404), **_BAD_ID})
+def get_delivery(delivery_id: params.DeliveryId, request: Request):
     ctx = request.app.state.ctx
     rec = records.get(ctx, delivery_id)
     if rec is None:
@@ -118,10 +125,10 @@ def get_delivery(delivery_id: str, request: Request):
 
 @router.post("/v1/deliveries/{delivery_id}/replay", status_code=202, summary="Send a delivery again",
              response_description="Back in line now, with the same delivery id",
-             responses={202: {"model": schema.ReplayAccepted}, **schema.errors(404),
+             responses={202: {"model": schema.ReplayAccepted}, **schema.errors(404), **_BAD_ID,
                         **_conflict("Not replayed, and why: a finished delivery (delivered, superseded, "
                                     "cancelled, discarded) is never replayed; a pending one is due already")})
-def replay_delivery(delivery_id: str, request: Request, actor: str = Depends(ops_actor)):
+def replay_delivery(delivery_id: params.DeliveryId, request: Request, actor: str = Depends(ops_actor)):
     """Put a dead, parked or retrying delivery back in line now; partners see the same delivery id."""
     ctx = request.app.state.ctx
     result = deadletters.replay(ctx, [delivery_id])
@@ -135,9 +142,9 @@ def replay_delivery(delivery_id: str, request: Request, actor: str = Depends(ops
 
 @router.post("/v1/deliveries/{delivery_id}/discard", summary="Give up on a dead letter",
              response_description="Discarded: no longer a dead letter; the record expires with the retention",
-             responses={200: {"model": Discarded}, **schema.errors(404),
+             responses={200: {"model": Discarded}, **schema.errors(404), **_BAD_ID,
                         **_conflict("Not discarded, and why: only a dead (or parked) delivery can be")})
-def discard_delivery(delivery_id: str, request: Request, actor: str = Depends(ops_actor)):
+def discard_delivery(delivery_id: params.DeliveryId, request: Request, actor: str = Depends(ops_actor)):
     """Discard a dead letter: it leaves the dead letters for good and expires like a delivered one."""
     ctx = request.app.state.ctx
     result = deadletters.discard(ctx, [delivery_id])
@@ -151,16 +158,16 @@ def discard_delivery(delivery_id: str, request: Request, actor: str = Depends(op
 
 @router.post("/v1/partners/{partner_id}/dead-letters/replay", status_code=202, tags=["partners"],
              summary="Send every dead letter of a partner again",
-             responses={202: {"model": PartnerReplay}, **schema.errors(404, e404="No such partner")})
-def replay_partner(partner_id: str, request: Request, actor: str = Depends(ops_actor)):
+             responses={202: {"model": PartnerReplay}, **schema.errors(404, e404="No such partner"), **_BAD_PARTNER})
+def replay_partner(partner_id: params.PartnerId, request: Request, actor: str = Depends(ops_actor)):
     """Every dead letter of the partner back in line now (same delivery ids); `skipped` says why any was not."""
     return _all_dead_letters(request, partner_id, actor, "replay", deadletters.replay, "replayed", 202)
 
 
 @router.post("/v1/partners/{partner_id}/dead-letters/discard", tags=["partners"],
              summary="Give up on every dead letter of a partner",
-             responses={200: {"model": PartnerDiscard}, **schema.errors(404, e404="No such partner")})
-def discard_partner(partner_id: str, request: Request, actor: str = Depends(ops_actor)):
+             responses={200: {"model": PartnerDiscard}, **schema.errors(404, e404="No such partner"), **_BAD_PARTNER})
+def discard_partner(partner_id: params.PartnerId, request: Request, actor: str = Depends(ops_actor)):
     """Every dead letter of the partner discarded (they expire with the retention)."""
     return _all_dead_letters(request, partner_id, actor, "discard", deadletters.discard, "discarded", 200)
 

@@ -21,7 +21,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from syndication.api import ops_guard, ops_html
+from syndication.api import ops_guard, ops_html, query
 from syndication.api.throttle import TooManyAttempts
 from syndication.delivery import circuit, deadletters, records
 from syndication.ops import audit
@@ -40,6 +40,9 @@ async def act(request: Request, what: str, action: Callable[[object, str], str])
         return ops_html.login(f"Sign in to {what}.")
     if who.session is not None and not await ops_guard.form_ok(request, who.session):
         return ops_html.forbidden()
+    if not query.plain_path(request):  # `{event_id:path}` would stop at a newline: act on no cut-off id
+        return RedirectResponse(f"/ops?note={quote('nothing done: the address holds a control character')}",
+                                status_code=303)
     note = await run_in_threadpool(action, request.app.state.ctx, who.actor)
     return RedirectResponse(f"/ops?note={quote(note)}", status_code=303)
 

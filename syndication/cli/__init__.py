@@ -28,6 +28,7 @@ import os
 import sys
 
 from syndication.errors import ConfigError, QueueUnavailable
+from syndication.cli import options
 from syndication.cli.common import LOCAL_DEV_KEY, settings_or_exit
 from syndication.cli.dead_letters import cmd_deliveries_discard, cmd_deliveries_replay
 from syndication.cli.repair import cmd_config_check, cmd_deliveries_list, cmd_deliveries_show, cmd_events_dead, cmd_events_replay, cmd_partners, cmd_schema
@@ -96,18 +97,19 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--partner", required=True)
     s.add_argument("--state", choices=["pending", "retrying", "delivered", "dead", "parked", "superseded",
                                        "cancelled", "discarded"])
-    s.add_argument("--since", help="30m, 2h, 1d or an ISO 8601 time")
-    s.add_argument("--limit", type=int, default=100, help="at most this many (default: 100)")
+    s.add_argument("--since", help="30m, 2h, 1d or an RFC 3339 time with its zone")
+    s.add_argument("--limit", type=options.count("--limit", 1, 10_000), default=100,
+                   help="at most this many (default: 100)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_deliveries_list)
     s = dl.add_parser("replay", help="send deliveries again (same ids): by id, partner, time range")
     s.add_argument("ids", nargs="*", metavar="DELIVERY_ID")
     s.add_argument("--partner", help="every dead letter of this partner")
-    s.add_argument("--since", help="dead letters since (30m, 2h, 1d or ISO 8601)")
+    s.add_argument("--since", help="dead letters since (30m, 2h, 1d or RFC 3339 with its zone)")
     s.add_argument("--until", help="dead letters until")
     s.add_argument("--all", action="store_true", help="every dead letter")
     s.add_argument("--dry-run", action="store_true", help="print what would be replayed or skipped; change nothing")
-    s.add_argument("--wait", type=float, nargs="?", const=60.0, metavar="SECONDS",
+    s.add_argument("--wait", type=options.seconds("--wait", 0, 86400), nargs="?", const=60.0, metavar="SECONDS",
                    help="follow each replayed delivery until it lands or fails again (default 60 s); "
                         "exit 1 if any did not land")
     s.set_defaults(fn=cmd_deliveries_replay)
@@ -119,7 +121,8 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_deliveries_discard)
     ev = sub.add_parser("events", help="dead events: list and replay").add_subparsers(dest="sub", required=True)
     s = ev.add_parser("dead", help="events parked after failing to apply, with their error")
-    s.add_argument("--limit", type=int, default=100, help="at most this many (default: 100)")
+    s.add_argument("--limit", type=options.count("--limit", 1, 100_000), default=100,
+                   help="at most this many (default: 100)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_events_dead)
     s = ev.add_parser("replay", help="put dead events back in line (after a fix)")
@@ -128,7 +131,7 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_events_replay)
     s = sub.add_parser("status", help="queues, workers, partners, retries, dead letters")
     s.add_argument("--json", action="store_true", help="machine-readable")
-    s.add_argument("--watch", type=float, nargs="?", const=2.0, metavar="SECONDS",
+    s.add_argument("--watch", type=options.seconds("--watch", 0.1, 3600), nargs="?", const=2.0, metavar="SECONDS",
                    help="refresh every SECONDS (default: 2)")
     s.add_argument("--check", action="store_true",
                    help="one line, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (monitoring plugins)")
@@ -150,8 +153,9 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_partners_reload)
     s = pt.add_parser("backfill", help="send a partner the current version of matching articles it never had")
     s.add_argument("partner")
-    s.add_argument("--last", type=int, metavar="N", help="the N newest matching articles (1..10000)")
-    s.add_argument("--since", metavar="TIME", help="every matching article published since (30m, 2h, 1d or ISO 8601)")
+    s.add_argument("--last", type=options.count("--last", 1, 10_000), metavar="N",
+                   help="the N newest matching articles (1..10000)")
+    s.add_argument("--since", metavar="TIME", help="every matching article published since (30m, 2h, 1d or RFC 3339)")
     s.add_argument("--force", action="store_true",
                    help="make versions the partner already has a delivery of due again (same delivery ids)")
     s.add_argument("--dry-run", action="store_true", help="count what would be created; change nothing")

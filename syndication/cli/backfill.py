@@ -6,6 +6,9 @@ a terminal (plain lines otherwise) and one summary line:
 
     kazinform: 20 matched, 20 deliveries created, 0 already there
 
+`--last` is 1..10000 in ASCII digits (cli/options.py); `--since` is 30m, 2h, 1d or an RFC 3339
+time with its zone (syndication/inputs.py, the same reading as the HTTP body).
+
 Exit codes: 0 done, 2 an unknown or disabled partner or bad options (one line), 1 Redis
 unreachable (one line). A run that is not a dry run writes one audit record (actor `cli:$USER`).
 """
@@ -14,7 +17,8 @@ from __future__ import annotations
 
 import sys
 
-from syndication.cli.common import parse_time, settings_or_exit
+from syndication import inputs
+from syndication.cli.common import settings_or_exit
 
 
 class _Progress:
@@ -56,12 +60,13 @@ def cmd_partners_backfill(args) -> int:
 
     if (args.last is None) == (args.since is None):
         return _bad("give --last N or --since TIME (one of them)")
-    if args.last is not None and not 1 <= args.last <= backfill.MAX_LAST:
+    if args.last is not None and not 1 <= args.last <= backfill.MAX_LAST:  # options.count read it
         return _bad(f"--last must be between 1 and {backfill.MAX_LAST}")
+    # Read as the HTTP route reads its body (syndication/inputs.py): a bounded time, ASCII digits.
     try:
-        since = parse_time(args.since)
-    except SystemExit as exc:  # parse_time's one-line message
-        return _bad(str(exc))
+        since = None if args.since is None else inputs.instant(args.since)
+    except inputs.BadInput as exc:
+        return _bad(f"--since {exc}")
     ctx = Context.build(settings_or_exit())
     try:
         backfill.partner_of(ctx, args.partner)

@@ -4,10 +4,7 @@ and the one-line answer to "is Redis there?"."""
 from __future__ import annotations
 
 import os
-import re
 import sys
-import time
-from datetime import datetime
 from pathlib import Path
 
 from syndication.errors import ConfigError
@@ -36,21 +33,16 @@ def context():
     return Context.build(settings_or_exit())
 
 
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+def parse_time(value: str | None, option: str = "--since") -> float | None:
+    """'2h', '30m', '1d' (ago) or an RFC 3339 time with its zone -> unix seconds (syndication/inputs.py);
+    anything else exits 2 with one line naming the option."""
+    from syndication import inputs
 
-
-def parse_time(value: str | None) -> float | None:
-    """'2h', '30m', '1d' (ago) or an ISO 8601 time -> unix seconds."""
-    if value is None:
-        return None
-    m = _RELATIVE.match(value.strip())
-    if m:
-        return time.time() - float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
     try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise SystemExit(f"cannot read time {value!r}: use 30m, 2h, 1d or an ISO 8601 time") from None
-    return when.timestamp()
+        return None if value is None else inputs.instant(value)
+    except inputs.BadInput as exc:
+        print(f"{option} {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def redacted_url(url: str) -> str:

@@ -9,7 +9,9 @@ the reason. The selectors (--partner, --since, --until, --all) pick dead
 letters. `--wait` follows each replayed delivery until it was attempted
 again (or ended unsent) and prints each outcome and a summary. Exit codes:
 0 done (with --wait: every replayed delivery landed), 1 some failed again or
-were still waiting at the deadline, 2 bad input (an unknown id, no selection).
+were still waiting at the deadline, 2 bad input (an unknown id, no selection, a time or
+--wait that syndication/inputs.py does not read: times are 30m, 2h, 1d or RFC 3339 with a
+zone, --wait is 0..86400 seconds in ASCII digits; one line naming the option).
 Every run that changes something writes one audit record (actor `cli:$USER`).
 """
 
@@ -19,7 +21,8 @@ import os
 import sys
 import time
 
-from syndication.cli.common import context, parse_time
+from syndication import inputs
+from syndication.cli.common import context
 
 
 def actor() -> str:
@@ -36,7 +39,7 @@ def _selection(args, ctx) -> tuple[list[str], str] | None:
         ids = list(dict.fromkeys(args.ids))
         shown = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
         return ids, f"deliveries {shown}"
-    since, until = parse_time(getattr(args, "since", None)), parse_time(getattr(args, "until", None))
+    since, until = _time(args, "since"), _time(args, "until")
     if not (args.partner or since is not None or until is not None or args.all):
         return None
     words = [f"of partner {args.partner}" if args.partner else "",
@@ -44,6 +47,20 @@ def _selection(args, ctx) -> tuple[list[str], str] | None:
              f"until {getattr(args, 'until')}" if until is not None else ""]
     target = " ".join(["dead letters", *(w for w in words if w)]) if any(words) else "every dead letter"
     return deadletters.select(ctx, partner=args.partner, since=since, until=until), target
+
+
+def _time(args, name: str) -> float | None:
+    """--since / --until read strictly (syndication/inputs.py); BadInput names the option."""
+    value = getattr(args, name, None)
+    try:
+        return None if value is None else inputs.instant(value)
+    except inputs.BadInput as exc:
+        raise inputs.BadInput(f"--{name} {exc}") from None
+
+
+def _bad(exc: Exception) -> int:
+    print(exc, file=sys.stderr)
+    return 2
 
 
 class _Progress:
@@ -87,7 +104,10 @@ def cmd_deliveries_replay(args) -> int:
     from syndication.ops import audit
 
     ctx = context()
-    picked = _selection(args, ctx)
+    try:
+        picked = _selection(args, ctx)
+    except inputs.BadInput as exc:
+        return _bad(exc)
     if picked is None:
         print("give delivery ids, or --partner/--since/--until, or --all (every dead letter)", file=sys.stderr)
         return 2
@@ -159,7 +179,10 @@ def cmd_deliveries_discard(args) -> int:
     from syndication.ops import audit
 
     ctx = context()
-    picked = _selection(args, ctx)
+    try:
+        picked = _selection(args, ctx)
+    except inputs.BadInput as exc:
+        return _bad(exc)
     if picked is None:
         print("give delivery ids, or --partner P, or --all (every dead letter)", file=sys.stderr)
         return 2

@@ -88,8 +88,10 @@ def test_deliveries_narrowed_by_partner_and_state_newest_first_and_one_by_id(ser
     assert (body["id"], body["partner"], body["article_id"], body["status"]) == (dead["id"], "listing", dead_aid, "dead")
     assert [(a["status"], a["response"]) for a in body["attempt_log"]] == [(400, '{"error":"no thanks"}')]
     assert requests.get(f"{url}/{dead['id']}", timeout=5).status_code == 401
-    missing = requests.get(f"{url}/msg_{unique}", headers=OPS, timeout=5)
+    missing = requests.get(f"{url}/msg_{unique:0<26}", headers=OPS, timeout=5)  # a delivery id's shape, unknown
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    malformed = requests.get(f"{url}/msg_{unique}", headers=OPS, timeout=5)  # no delivery can have it
+    assert malformed.status_code == 422 and malformed.json()["problems"][0]["field"] == "path.delivery_id"
 
 
 def test_a_retry_of_an_accepted_but_unapplied_event_is_queued_again_at_once(service, unique):
