@@ -73,8 +73,11 @@ def fanout(run, sc: Scenario, design) -> dict:
         out["events"].append(ev)
         run.say(f"  {design.name} event {len(out['events'])}/{len(evs)}: {ev['received']}/{n} in "
                 f"{ev['last_s'] or float('nan'):.2f} s" + ("  (timed out)" if not done else ""))
+        if not done:
+            break  # its backlog would be inside the next event's figures
         time.sleep(GAP)
-    out["ledger"] = published_ledger(run, design, [a for a, _ in evs], sc, cut=timed_out)
+    sent = [e["article"] for e in out["events"]]
+    out["ledger"] = published_ledger(run, design, sent, sc, cut=timed_out)
     return out
 
 
