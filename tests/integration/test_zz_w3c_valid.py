@@ -8,7 +8,7 @@ in article and image URLs, markup and control characters in plain-text fields, a
 instant, a withdrawal.
 
 - every feed `GET /feeds` lists, in RSS and Atom (the partner feeds with a feed key), is
-  validated by the vendored W3C validator (tests/feedvalidator/, tests/support/w3c.py) as
+  validated by the vendored W3C validator (tests/vendor/feedvalidator/, tests/support/w3c.py) as
   served (its Content-Type checked too): zero errors;
 - every Atom and RSS push the `fmt-atom` and `fmt-rss` partners received for those articles
   is validated the same way. A withdrawal in Atom is an RFC 6721 `at:deleted-entry`, a

@@ -1,4 +1,4 @@
-"""The W3C feed validator (vendored in tests/feedvalidator/) as one function: bytes in, problems out.
+"""The W3C feed validator (vendored in tests/vendor/feedvalidator/) as one function: bytes in, problems out.
 
 `validate(body, content_type=..., base=...)` returns the validator's errors and warnings as
 readable lines ("line 3, column 5: <message> [ClassName]"). Errors are what the W3C service
@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-VENDORED = Path(__file__).resolve().parent.parent / "feedvalidator"
+VENDORED = Path(__file__).resolve().parent.parent / "vendor" / "feedvalidator"
 _lock = threading.Lock()
 _modules: dict = {}
 
