@@ -156,7 +156,11 @@ def _error_text(exc: requests.RequestException) -> str:
     """`Kind: cause`, the cause being urllib3's own reason: the retry wrapper's text quotes the
     request path (a partner URL may carry a token there) and is cut before the cause at 300."""
     reason = exc.args[0] if exc.args else exc
-    return f"{type(exc).__name__}: {getattr(reason, 'reason', None) or reason}"[:300]
+    cause = getattr(reason, "reason", None) or reason
+    # The cause's class first (NameResolutionError, NewConnectionError, ...): what ops read and
+    # `notices.failure_of` classifies, and it is never cut off.
+    kind = f"{type(cause).__name__}: " if isinstance(cause, BaseException) else ""
+    return f"{type(exc).__name__}: {kind}{cause}"[:300]
 
 
 def send(partner, body: bytes, headers: dict[str, str], resolver=None) -> Response:
