@@ -16,7 +16,7 @@ from pathlib import Path
 from syndication.errors import ConfigError
 from syndication.feeds.spec import load_feeds
 from syndication.partners.registry import Partner, load_partners, resolve_secrets
-from syndication.settings.model import DAY, DEFAULT_REDIS_MASTER, DEFAULT_REDIS_URL, OPS_WEBHOOK_PARTNER_ID, WEBSUB_PARTNER_ID, Settings
+from syndication.settings.model import DAY, DELIVERY_IN_FLIGHT, DEFAULT_REDIS_MASTER, DEFAULT_REDIS_URL, OPS_WEBHOOK_PARTNER_ID, WEBSUB_PARTNER_ID, Settings
 from syndication.settings.secret import Secret
 
 KEY_NAME = re.compile(r"^([A-Za-z][A-Za-z0-9_.@-]{0,31}):(.+)$")
@@ -95,6 +95,16 @@ def _replicas(env: Mapping[str, str]) -> int:
     return int(raw)
 
 
+def _in_flight(env: Mapping[str, str]) -> int:
+    """SYNDICATION_DELIVERY_IN_FLIGHT: pushes in flight per deliveries process (1-4096)."""
+    raw = (env.get("SYNDICATION_DELIVERY_IN_FLIGHT") or "").strip()
+    if not raw:
+        return DELIVERY_IN_FLIGHT
+    if not raw.isdigit() or not 1 <= int(raw) <= 4096:
+        raise ConfigError(f"SYNDICATION_DELIVERY_IN_FLIGHT: expected a whole number from 1 to 4096, got {raw!r}")
+    return int(raw)
+
+
 def _path(env: Mapping[str, str], name: str) -> Path | None:
     return Path(env[name]) if env.get(name) else None
 
@@ -143,4 +153,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         redis_master=env.get("SYNDICATION_REDIS_MASTER") or DEFAULT_REDIS_MASTER,
         redis_min_replicas=_replicas(env),
         redis_replica_timeout=_duration(env, "SYNDICATION_REDIS_REPLICA_TIMEOUT", 1.0),
+        delivery_in_flight=_in_flight(env),
     )

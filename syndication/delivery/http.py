@@ -1,4 +1,9 @@
-"""Sending one push over HTTP: a keep-alive session per partner per thread.
+"""Sending one push over HTTP: one keep-alive session per partner per process, shared by its pushers.
+
+A partner's session pools up to `max_in_flight` connections (requests' default keeps 10 and
+discards the rest: STACK.md, trap 15), so its concurrent pushes each reuse a kept-alive
+connection; TLS connections share one SSL context per CA bundle per process (building one reads
+the whole bundle: ~17 ms, trap 14), verified always.
 
 Every request has explicit (connect, read) timeouts from the partner entry.
 The SSRF guard (address.py) runs inside the connection itself: the URL is
@@ -14,10 +19,12 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -33,7 +40,15 @@ from syndication.partners import address
 
 EXCERPT_BYTES = 2048
 _READ_CAP = 64 * 1024
-_local = threading.local()
+_sessions: dict[tuple, requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+@lru_cache(maxsize=16)
+def tls_context(ca_bundle: str) -> ssl.SSLContext:
+    """The process's SSL context for a CA bundle: built once, shared by every TLS connection."""
+    return ssl.create_default_context(cafile=None if os.path.isdir(ca_bundle) else ca_bundle,
+                                      capath=ca_bundle if os.path.isdir(ca_bundle) else None)
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,11 @@ class Response:
     latency: float
     error: str | None = None
     permanent: bool = False  # our side cannot send this (address refused, cannot render): no retry
+
+    @property
+    def timed_out(self) -> bool:
+        """No answer within the partner's timeouts: it may be hanging (its concurrency is cut to 1)."""
+        return self.status is None and (self.error or "").startswith("timeout")
 
 
 class _CheckedConnect:
@@ -116,6 +136,19 @@ class GuardedAdapter(HTTPAdapter):
                        "https": type("GuardedTLSPool", (HTTPSConnectionPool,), {"ConnectionCls": tls})}
         super().__init__(**kwargs)
 
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        """TLS with verification: the process's shared context for the CA bundle, not a new one per connection."""
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        if host_params["scheme"] == "https" and verify and cert is None:
+            bundle = verify if isinstance(verify, str) else requests.utils.DEFAULT_CA_BUNDLE_PATH
+            pool_kwargs = {"ssl_context": tls_context(bundle), "cert_reqs": "CERT_REQUIRED"}
+        return host_params, pool_kwargs
+
+    def cert_verify(self, conn, url, verify, cert):
+        super().cert_verify(conn, url, verify, cert)
+        if url.lower().startswith("https") and verify and cert is None:
+            conn.ca_certs = conn.ca_cert_dir = None  # in the shared context already: urllib3 would load them again
+
     def init_poolmanager(self, *args, **kwargs):
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = self._pools
@@ -130,25 +163,37 @@ class GuardedAdapter(HTTPAdapter):
 
 
 def session_for(partner, resolver=None) -> requests.Session:
+    """The partner's session in this process, shared by every pusher (requests' connection pools are
+    thread-safe); a partner entry changed by a reload (url, max_in_flight, ...) gets a new one."""
     resolver = resolver or socket.getaddrinfo
-    sessions = getattr(_local, "sessions", None)
-    if sessions is None:
-        sessions = _local.sessions = {}
-    key = (partner.id, partner.allow_private_network, resolver)
-    s = sessions.get(key)
-    if s is None:
-        s = requests.Session()
-        for prefix in ("http://", "https://"):
-            s.mount(prefix, GuardedAdapter(check=not partner.allow_private_network, resolver=resolver,
-                                           pool_connections=1, pool_maxsize=2, max_retries=0))
-        s.headers["User-Agent"] = USER_AGENT
-        # The environment (proxies, CA bundle) is read once, here, not on every request: requests
-        # would otherwise walk os.environ twice per POST, a third of a push's CPU. It still counts:
-        # a proxy for the partner's URL reaches GuardedAdapter, which refuses it unless allowed.
-        s.trust_env = False
-        s.proxies.update(requests.utils.get_environ_proxies(partner.url))
-        s.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        sessions[key] = s
+    key = (partner.id, partner.url, partner.allow_private_network, partner.max_in_flight, resolver)
+    s = _sessions.get(key)
+    if s is not None:
+        return s
+    with _sessions_lock:
+        s = _sessions.get(key)
+        if s is None:
+            for old in [k for k in _sessions if k[0] == partner.id and k[-1] is resolver]:
+                del _sessions[old]  # the entry before a reload: its pushes have finished or will soon
+            s = _sessions[key] = _new_session(partner, resolver)
+    return s
+
+
+def _new_session(partner, resolver) -> requests.Session:
+    s = requests.Session()
+    # One connection per request in flight, kept alive; never blocks (the partner's slots bound
+    # its requests in flight, so the pool is never short of one).
+    size = max(2, partner.max_in_flight)
+    for prefix in ("http://", "https://"):
+        s.mount(prefix, GuardedAdapter(check=not partner.allow_private_network, resolver=resolver,
+                                       pool_connections=1, pool_maxsize=size, max_retries=0))
+    s.headers["User-Agent"] = USER_AGENT
+    # The environment (proxies, CA bundle) is read once, here, not on every request: requests
+    # would otherwise walk os.environ twice per POST, a third of a push's CPU. It still counts:
+    # a proxy for the partner's URL reaches GuardedAdapter, which refuses it unless allowed.
+    s.trust_env = False
+    s.proxies.update(requests.utils.get_environ_proxies(partner.url))
+    s.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     return s
 
 

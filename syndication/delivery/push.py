@@ -1,10 +1,12 @@
 """Pushing a batch of one partner's due deliveries: claim -> load -> send -> record.
 
-A push batch (a pump runs it, pipeline/pump.py) works for one partner, on its keep-alive session:
+A push batch (a pusher of the delivery engine runs it, engine.py) works for one partner, on its
+keep-alive session (http.py: pooled per partner per process):
 
 1. in one round trip (`begin`): check the partner may be sent to (enabled, not
-   paused, circuit), take one of its `max_in_flight` slots and claim up to
-   `batch_size` due ids under a lease (schedule.py);
+   paused, circuit), take one of its `max_in_flight` slots and claim its share of
+   the due ids (up to `batch_size`) under a lease (schedule.py), leaving the rest
+   to batches that run at the same time;
 2. load everything the batch needs in two round trips: the delivery records,
    then the article states and the versions the partner already acknowledged;
 3. for each delivery: skip it as *superseded* when the article moved past
@@ -194,7 +196,9 @@ def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.H
         decision = decide(resp, partner.retry, d, now)
         group.attempt(d, resp, decision, now)
         result.count(decision.result)
-        if (careful or not decision.delivered or group.full()) and not close_group():
+        # After a timeout the partner may be hanging: the rest of the batch goes back to due rather
+        # than wait a read timeout each here; the partner is cut to one slot (recording.py).
+        if (careful or not decision.delivered or group.full()) and (not close_group() or resp.timed_out):
             _give_back(ctx, partner, ids[i + 1:], clock())
             break
     done = list(group.released)
@@ -211,14 +215,18 @@ def _give_back(ctx: Context, partner, ids: list[str], now: float) -> None:
         pipe.execute()
 
 
-def push_batch(ctx: Context, partner_id: str, clock=time.time) -> BatchResult:
-    """Send up to one batch of the partner's due deliveries."""
+def push_batch(ctx: Context, partner_id: str, clock=time.time, on_claim=None) -> BatchResult:
+    """Send up to one batch of the partner's due deliveries. `on_claim(partner_id, more)`, called
+    when the claim left work that `more` other batches could start on now (delivery/engine.py)."""
     result = BatchResult(partner_id)
     partner = ctx.settings.partner(partner_id)
     if partner is None:
         return result
     slot = uuid.uuid4().hex
-    state, ids = begin(ctx, partner, slot, clock())
+    claim = begin(ctx, partner, slot, clock())
+    state, ids = claim
+    if claim.more and on_claim is not None:
+        on_claim(partner_id, claim.more)
     if not ids:  # paused, disabled, cooling down, max_in_flight batches running, or nothing due
         return result
     try:
@@ -230,9 +238,9 @@ def push_batch(ctx: Context, partner_id: str, clock=time.time) -> BatchResult:
     return result
 
 
-# KEYS: paused, circuit, slots, due, inflight.
-# ARGV: now, cooldown, max_in_flight, slot token, lease until, limit, enabled (1|0).
-# Returns {circuit state or why nothing was claimed, claimed ids...}.
+# KEYS: paused, circuit, slots, due, inflight, partners ready.
+# ARGV: now, cooldown, max_in_flight, slot token, lease until, limit, enabled (1|0), partner id.
+# Returns {circuit state or why nothing was claimed, [more batches possible, claimed ids...]}.
 _BEGIN = """
 if ARGV[7] == '0' or redis.call('EXISTS', KEYS[1]) == 1 then return {'paused'} end
 if redis.call('HGET', KEYS[2], 'disabled') == '1' then return {'disabled'} end
@@ -242,32 +250,58 @@ if state ~= 'closed' then
   local since = tonumber(redis.call('HGET', KEYS[2], state == 'open' and 'opened_at' or 'probe_at') or '0')
   if now - since < tonumber(ARGV[2]) then return {'cooling'} end
 end
+local slots, limit = tonumber(ARGV[3]), tonumber(ARGV[6])
+if redis.call('HGET', KEYS[2], 'cut') == '1' then slots, limit = 1, 1 end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[3]) then return {'busy'} end
-local ids = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[6]))
-if #ids == 0 then return {'empty'} end
+local free = slots - redis.call('ZCARD', KEYS[3])
+if free <= 0 then return {'busy'} end
+local due = redis.call('ZCOUNT', KEYS[4], '-inf', ARGV[1])
+if due == 0 then return {'empty'} end
+local take = math.min(limit, math.ceil(due / free))
+local ids = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', ARGV[1], 'LIMIT', 0, take)
 if state ~= 'closed' then redis.call('HSET', KEYS[2], 'state', 'half_open', 'probe_at', ARGV[1]) end
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[4], id)
   redis.call('ZADD', KEYS[5], ARGV[5], id)
 end
+local more = 0
+if state == 'closed' and due > #ids and free > 1 then
+  more = math.min(free - 1, due - #ids)
+  redis.call('ZADD', KEYS[6], 'NX', ARGV[1], ARGV[8])
+end
+table.insert(ids, 1, tostring(more))
 table.insert(ids, 1, state)
 return ids
 """
 
 
-def begin(ctx: Context, partner, slot: str, now: float) -> tuple[str, list[str]]:
+class Claim(tuple):
+    """(state, ids) of push.begin, and `more`: how many more batches could start on the rest now."""
+
+    more: int = 0
+
+
+def begin(ctx: Context, partner, slot: str, now: float) -> Claim:
     """In one round trip: may the partner be sent to (enabled, not paused, circuit), take one of its
-    `max_in_flight` slots, claim up to `batch_size` due ids under a lease. Returns the circuit state
-    (or why nothing was claimed) and the ids; a half-open circuit's probe is taken here.
+    `max_in_flight` slots, claim due ids under a lease. Returns the circuit state (or why nothing
+    was claimed) and the ids; a half-open circuit's probe is taken here.
+
+    What is due is split among the partner's free slots (up to `batch_size` per batch) and, when
+    some is left and a slot is free, the partner is marked ready again at once: another pusher
+    claims the next share (the engine hands it to its idle pushers at once: `Claim.more`, `on_claim`),
+    so one partner's requests run concurrently up to `max_in_flight`
+    instead of one after another in a single batch. A partner that timed out (`cut` in its
+    circuit, recording.py) gets one slot and one delivery per batch until it answers again.
     """
     k = ctx.keys
     lease_until = now + schedule.lease_seconds(partner)
     reply = ctx.script(_BEGIN)(
         keys=[k.partner_paused(partner.id), k.partner_circuit(partner.id), k.partner_slots(partner.id),
-              k.partner_due(partner.id), k.partner_inflight(partner.id)],
+              k.partner_due(partner.id), k.partner_inflight(partner.id), k.partners_ready],
         args=[now, partner.breaker_cooldown, partner.max_in_flight, slot, lease_until, partner.batch_size,
-              int(partner.enabled)])
-    state, *ids = [x.decode() for x in reply]
-    return state, ids
+              int(partner.enabled), partner.id])
+    state, *rest = [x.decode() for x in reply]
+    claim = Claim((state, rest[1:]))
+    claim.more = int(rest[0]) if rest else 0
+    return claim

@@ -56,6 +56,8 @@ class Group:
         self.acked: list[str] = []
         self.recent: list[str] = []
         self.health: list[bool] = []
+        self.started: list[float] = []  # when each request of `health` started (time spent failing)
+        self.cut: bool | None = None  # True: the last word on health was a timeout; False: a success
         self.size = 0
         self.opened = time.monotonic()
         self.dead: list[tuple[Delivery, http.Response]] = []
@@ -97,6 +99,9 @@ class Group:
             self.acked += [d.article_id, str(d.version)]
         if decision.health is not None:
             self.health.append(decision.health)
+            self.started.append(now - resp.latency)
+            if decision.health or resp.timed_out:
+                self.cut = resp.timed_out
         self.tally.inc("delivery_attempts", partner=pid, outcome=decision.result)
         self.tally.observe("delivery_latency_seconds", resp.latency, partner=pid)
         self.recent.append(f"{now:.3f},{resp.latency:.4f},{int(decision.delivered)}")
@@ -128,9 +133,11 @@ class Group:
         success_at = circuit.queue_success(pipe, k, pid, now) if any(self.health) else None
         last_success = max((i for i, ok in enumerate(self.health) if ok), default=-1)
         failures = len(self.health) - last_success - 1
-        for _ in range(failures):
+        if self.cut:  # after the success's reset: a timeout was the last word on this partner
+            pipe.hset(k.partner_circuit(pid), "cut", 1)
+        for started in self.started[last_success + 1:]:
             scripts.append((self.ctx.script(circuit.OBSERVE), [k.partner_circuit(pid)],
-                            [0, now, self.partner.breaker_threshold]))
+                            circuit.observe_args(self.partner, success=False, now=now, started=started)))
         self.tally.flush(pipe, k)
         scripts_at = len(pipe)
         for script, keys, args in scripts:

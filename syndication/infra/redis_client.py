@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 # How long a sentinel may take to answer "who is the primary?" before the next one is asked.
 SENTINEL_TIMEOUT = 0.5
+# How long a thread waits for a free connection of a full pool before it is an error.
+POOL_WAIT = 20.0
 
 
 def _defaults(decode: bool) -> dict:
@@ -50,11 +52,21 @@ def _sentinel_kwargs() -> dict:
 
 
 def connect(url: str, *, decode: bool = False, sentinels: tuple = (), master: str | None = None,
-            **overrides) -> redis.Redis:
-    """A client of `url`'s server, or with `sentinels`, of `master`'s current primary."""
+            max_connections: int | None = None, **overrides) -> redis.Redis:
+    """A client of `url`'s server, or with `sentinels`, of `master`'s current primary.
+
+    With `max_connections` the pool holds that many connections and a thread that finds them all
+    in use waits for one (up to POOL_WAIT): redis-py's default pool raises "Too many connections"
+    at 100 instead, which hundreds of pushers reach (STACK.md, trap 17)."""
     options = {**_defaults(decode), **overrides}
     if not sentinels:
-        return redis.Redis.from_url(url, **options)
+        if max_connections is None:
+            return redis.Redis.from_url(url, **options)
+        pool = redis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=POOL_WAIT,
+                                                     **options)
+        return redis.Redis.from_pool(pool)
+    if max_connections is not None:  # Sentinel's pool does not block: sized, it raises only past the size
+        options["max_connections"] = max_connections
     from redis.sentinel import Sentinel
 
     return Sentinel(list(sentinels), sentinel_kwargs=_sentinel_kwargs()).master_for(
@@ -62,6 +74,8 @@ def connect(url: str, *, decode: bool = False, sentinels: tuple = (), master: st
 
 
 def connect_settings(settings: "Settings", *, decode: bool = False, **overrides) -> redis.Redis:
+    """The process's client, its pool sized for the delivery engine's pushers (settings.redis_pool_size)."""
+    overrides.setdefault("max_connections", settings.redis_pool_size)
     return connect(settings.redis_url, decode=decode, sentinels=settings.redis_sentinels,
                    master=settings.redis_master, **overrides)
 

@@ -35,7 +35,8 @@ RETENTION_EVERY = 60.0
 
 
 def run(ctx: Context, stopping: threading.Event, name: str, queues: list[str], dispatch: Callable,
-        env: Mapping[str, str]) -> None:
+        env: Mapping[str, str], counts: Callable[[], dict] | None = None) -> None:
+    """`counts`: the process's delivery engine counts, reported in its heartbeat (None: no engine)."""
     started = time.time()
     next_beat = next_trim = 0.0
     config_seen: list = []
@@ -45,7 +46,8 @@ def run(ctx: Context, stopping: threading.Event, name: str, queues: list[str], d
         try:
             # A reload is looked for every second (one GET) and reported in the heartbeat at once.
             if reload.follow(ctx, env, config_seen) is not None or now >= next_beat:
-                workers.beat(ctx, name, queues, started, now, config_version=config_seen[0])
+                workers.beat(ctx, name, queues, started, now, config_version=config_seen[0],
+                             engine=counts() if counts else None)
                 next_beat = now + workers.HEARTBEAT
             found = sweeper.sweep(ctx, now)
             if found.outcome == "ran":
@@ -72,9 +74,9 @@ def run(ctx: Context, stopping: threading.Event, name: str, queues: list[str], d
 
 
 def start(ctx: Context, name: str, queues: list[str], dispatch: Callable,
-          env: Mapping[str, str]) -> tuple[threading.Event, threading.Thread]:
+          env: Mapping[str, str], counts: Callable[[], dict] | None = None) -> tuple[threading.Event, threading.Thread]:
     stopping = threading.Event()
-    thread = threading.Thread(target=run, args=(ctx, stopping, name, queues, dispatch, env), name="housekeeping",
-                              daemon=True)
+    thread = threading.Thread(target=run, args=(ctx, stopping, name, queues, dispatch, env, counts),
+                              name="housekeeping", daemon=True)
     thread.start()
     return stopping, thread
