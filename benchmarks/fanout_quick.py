@@ -191,6 +191,7 @@ def main() -> None:
             env["SYNDICATION_DELIVERY_PROCESSES"] = str(args.processes)
         service = [start([sys.executable, "-m", "syndication.cli", "api", "--host", HOST, "--port", str(aport)],
                          "api", env)]
+        names = ["api"] + [spec.name for spec in worker_specs(env)]
         for spec in worker_specs(env):
             argv = ["-Q", spec.queue, "-n", f"{spec.name}@%h"] if args.bare else spec.args()
             service.append(start([sys.executable, "-m", "celery", "-A", "workers", "worker", *argv,
@@ -207,6 +208,7 @@ def main() -> None:
             requests.post(f"http://{HOST}:{pport}/reset", timeout=5)
             ev = article_event(f"story-{run}-{uuid.uuid4().hex[:6]}")
             cpu0 = cpu_seconds([p.pid for p in service])
+            each0 = [cpu_seconds([p.pid]) for p in service]
             t0 = time.time()
             r = requests.post(f"http://{HOST}:{aport}/v1/events", data=json.dumps(ev), timeout=10,
                               headers={"Authorization": "Bearer bench", "Content-Type": "application/json"})
@@ -220,11 +222,13 @@ def main() -> None:
             took = s["last"] - t202
             time.sleep(0.5)
             cpu = cpu_seconds([p.pid for p in service]) - cpu0
+            each = [cpu_seconds([p.pid]) - c for p, c in zip(service, each0)]
             if run:
                 results.append((took, raw, cpu / max(1, s["distinct"])))
             print(f"  run {run}{' (warm-up)' if not run else ''}: service {took:.2f} s for {s['distinct']} "
                   f"partners ({s['count']} requests); raw requests {raw:.2f} s; ratio {took / raw:.1f}x; "
-                  f"service CPU {cpu * 1000 / max(1, s['distinct']):.2f} ms/delivery")
+                  f"service CPU {cpu * 1000 / max(1, s['distinct']):.2f} ms/delivery (by process, s: "
+                  f"{' '.join(f'{n}={c:.2f}' for n, c in zip(names, each))})")
         if results:
             med = sorted(results)[len(results) // 2]
             print(f"median: service {med[0]:.2f} s, raw {med[1]:.2f} s, ratio {med[0] / med[1]:.1f}x, "

@@ -98,20 +98,24 @@ def observe(ctx: Context, partner, *, success: bool, now: float, started: float 
     return state.decode() if isinstance(state, bytes) else state
 
 
-def queue_success(pipe, keys, partner_id: str, now: float) -> int:
-    """Queue on `pipe` what OBSERVE does with a success (unconditional: no script needed).
+# KEYS: circuit hash, failed ids (HyperLogLog). ARGV: now. What OBSERVE does with a success, in
+# one command (a group's transaction runs it; six plain commands cost a delivery more CPU than
+# its outcome). Returns what the success ended: {state before, open incident, deliveries affected}.
+SUCCESS = """
+local before = redis.call('HGET', KEYS[1], 'state') or false
+local incident = redis.call('HGET', KEYS[1], 'incident') or false
+local affected = redis.call('PFCOUNT', KEYS[2])
+redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0, 'last_success_at', ARGV[1])
+redis.call('HDEL', KEYS[1], 'failing_since', 'incident', 'cut')  -- answering again: full concurrency back
+redis.call('DEL', KEYS[2])
+return {before, incident, affected}
+"""
 
-    First it reads what the success ends (state, open incident, distinct deliveries that failed
-    meanwhile): returns the index of those three results in the pipeline's answer."""
-    key = keys.partner_circuit(partner_id)
-    at = len(pipe)
-    pipe.hget(key, "state")
-    pipe.hget(key, "incident")
-    pipe.pfcount(keys.partner_failed_ids(partner_id))
-    pipe.hset(key, mapping={"state": "closed", "failures": 0, "last_success_at": now})
-    pipe.hdel(key, "failing_since", "incident", "cut")  # answering again: its full concurrency back
-    pipe.delete(keys.partner_failed_ids(partner_id))
-    return at
+
+def success_script(ctx: Context, partner_id: str, now: float) -> tuple:
+    """(script, keys, args) of SUCCESS for a group's transaction (recording.py runs it by SHA)."""
+    return (ctx.script(SUCCESS), [ctx.keys.partner_circuit(partner_id), ctx.keys.partner_failed_ids(partner_id)],
+            [now])
 
 
 def queue_failure(pipe, keys, partner_id: str, delivery_id: str, status: int | None, error: str | None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -84,7 +85,12 @@ class Settings:
             return self.websub_partner
         if partner_id == OPS_WEBHOOK_PARTNER_ID:
             return self.ops_webhook_partner
-        return next((p for p in self.partners if p.id == partner_id), None)
+        return self._partners_by_id.get(partner_id)
+
+    @cached_property
+    def _partners_by_id(self) -> dict[str, Partner]:
+        # Every push looks its partner up, several times: a scan of 500 partners cost more than a Redis command.
+        return {p.id: p for p in self.partners}
 
     def secrets_for(self, partner_id: str) -> Mapping[str, Secret]:
         return self.partner_secrets.get(partner_id, {})
