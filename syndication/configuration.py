@@ -16,7 +16,8 @@ from pathlib import Path
 from syndication.errors import ConfigError
 from syndication.feeds.spec import load_feeds
 from syndication.partners.registry import Partner, load_partners, resolve_secrets
-from syndication.settings.model import DAY, DEFAULT_REDIS_MASTER, DEFAULT_REDIS_URL, OPS_WEBHOOK_PARTNER_ID, WEBSUB_PARTNER_ID, Settings
+from syndication.settings.model import (DAY, DELIVERY_IN_FLIGHT, DEFAULT_REDIS_MASTER, DEFAULT_REDIS_URL,
+                                        OPS_WEBHOOK_PARTNER_ID, WEBSUB_PARTNER_ID, Settings)
 from syndication.settings.secret import Secret
 
 KEY_NAME = re.compile(r"^([A-Za-z][A-Za-z0-9_.@-]{0,31}):(.+)$")
@@ -95,12 +96,14 @@ def _replicas(env: Mapping[str, str]) -> int:
     return int(raw)
 
 
-def _count(env: Mapping[str, str], name: str, default: int) -> int:
+def _count(env: Mapping[str, str], name: str, default: int, maximum: int | None = None) -> int:
+    """A whole number of at least 1 (ASCII digits only), at most `maximum` if given."""
     raw = (env.get(name) or "").strip()
     if not raw:
         return default
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
-        raise ConfigError(f"{name}: expected a whole number of at least 1, got {raw!r}")
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1 or (maximum is not None and int(raw) > maximum):
+        bound = f"from 1 to {maximum}" if maximum is not None else "of at least 1"
+        raise ConfigError(f"{name}: expected a whole number {bound}, got {raw!r}")
     return int(raw)
 
 
@@ -154,4 +157,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         redis_master=env.get("SYNDICATION_REDIS_MASTER") or DEFAULT_REDIS_MASTER,
         redis_min_replicas=_replicas(env),
         redis_replica_timeout=_duration(env, "SYNDICATION_REDIS_REPLICA_TIMEOUT", 1.0),
+        delivery_in_flight=_count(env, "SYNDICATION_DELIVERY_IN_FLIGHT", DELIVERY_IN_FLIGHT, 4096),
     )

@@ -4,9 +4,10 @@
   not lost (our tasks are idempotent, so a redelivery is harmless);
 - prefetch 1: a worker holds no extra messages it might sit on;
 - JSON only; task events on (Flower);
-- a worker consuming the deliveries queue also runs pumps (one per pool slot), long-lived
-  threads that take ready partners from Redis and push their batches without a Celery
-  message per batch (pipeline/pump.py says why);
+- a worker consuming the deliveries queue hosts the delivery engine (delivery/engine.py):
+  its pushers (SYNDICATION_DELIVERY_IN_FLIGHT per process, not Celery's -c) take ready
+  partners from Redis and push their batches without a Celery message per batch; this
+  module only starts and stops it;
 - every worker runs housekeeping beside its pool (pipeline/housekeeping.py): its heartbeat
   and the sweeper (one sweep a second among all workers, by a Redis lock), so retries and
   re-drives go on whichever process is down; there is no beat;
@@ -54,7 +55,6 @@ def make_app(settings: Settings) -> Celery:
             "syndication.apply_event": {"queue": "events"},
             "syndication.apply_events": {"queue": "events"},
             "syndication.render_feed": {"queue": "feeds"},
-            "syndication.push_batch": {"queue": "deliveries"},
         },
         task_serializer="json",
         result_serializer="json",
@@ -66,6 +66,13 @@ def make_app(settings: Settings) -> Celery:
         task_time_limit=TASK_TIME_LIMIT,
         task_soft_time_limit=TASK_TIME_LIMIT - 30,
         worker_prefetch_multiplier=1,
+        # The shape of `celery -A workers worker -Q <queue>` as written (DESIGN.md, Interfaces):
+        # one process running tasks on threads, so partners-file reloads reach everything that
+        # applies events or pushes, and the delivery engine's pushers live where the work is.
+        # Celery uses these when the command line gives none, and runs the configured pool even for
+        # an explicit `-P prefork` (STACK.md, trap 18); pools we cannot run are refused (below).
+        worker_pool="threads",
+        worker_concurrency=2,
         worker_send_task_events=True,
         task_send_sent_event=True,
         worker_hijack_root_logger=False,
@@ -93,6 +100,32 @@ def context() -> Context:
     return Context.build(settings())
 
 
+def pool_refusal(pool_cls, queues: str = "<queue>") -> str | None:
+    """Why this worker's pool cannot run the service correctly (one line, with what to run), or None."""
+    module = getattr(pool_cls, "__module__", "") or ""
+    run = f"run `celery -A workers worker -Q {queues}` (the app sets its threads pool)"
+    if module.endswith(".prefork"):
+        return (f"syndication: the prefork pool is refused: its child processes apply events and push without "
+                f"the parent's partners-file reloads and delivery engine; {run}, one per core for more")
+    if module.endswith((".gevent", ".eventlet")):
+        return (f"syndication: the {module.rsplit('.', 1)[1]} pool is refused: it monkey-patches the threads and "
+                f"Redis pool the delivery engine runs on; {run} and size pushes with SYNDICATION_DELIVERY_IN_FLIGHT")
+    return None
+
+
+@signals.worker_init.connect
+def _refuse_pool(sender=None, **_):
+    """A pool the service cannot run correctly stops the worker before it consumes anything."""
+    import sys
+
+    queues = ",".join(sorted(q.name for q in getattr(sender.app.amqp, "queues", {}).consume_from.values())) \
+        if sender is not None and getattr(sender.app.amqp.queues, "consume_from", None) else "<queue>"
+    refusal = pool_refusal(getattr(sender, "pool_cls", None), queues)
+    if refusal:
+        print(refusal, file=sys.stderr, flush=True)
+        raise SystemExit(2)  # SystemExit: Celery's signal dispatch catches Exception, not this
+
+
 @signals.setup_logging.connect
 def _json_logs(loglevel=None, **_):
     """Workers log one JSON object per line, like the API (Celery's own lines included)."""
@@ -101,24 +134,26 @@ def _json_logs(loglevel=None, **_):
     configure(loglevel or "INFO")
 
 
-_loops: list = []  # (stopping event, threads) of this process's pumps and housekeeping
+_loops: list = []  # (stopping event, threads) of this process's housekeeping
+_engines: list = []  # the delivery engine of this process, if it consumes the deliveries queue
 
 
 @signals.worker_ready.connect
 def _start_loops(sender=None, **_):
     """Every worker runs housekeeping (heartbeat + sweeper); a worker consuming the deliveries
-    queue also runs one pump per pool slot (pipeline/pump.py)."""
-    from syndication.pipeline import housekeeping, pump
+    queue also hosts the delivery engine (delivery/engine.py)."""
+    from syndication.delivery.engine import Engine
+    from syndication.pipeline import housekeeping
     from workers.tasks import dispatch
 
     queues = sorted(q.name for q in sender.task_consumer.queues) if sender and sender.task_consumer else []
     name = getattr(sender, "hostname", None) or f"worker@{os.getpid()}"
-    stopping, thread = housekeeping.start(context(), name, queues, dispatch, os.environ)
+    if "deliveries" in queues:
+        _engines.append(Engine(context()).start())
+    counts = _engines[0].counts if _engines else None
+    stopping, thread = housekeeping.start(context(), name, queues, dispatch, os.environ, counts)
     _on_sighup(name)
     _loops.append((stopping, [thread]))
-    if "deliveries" in queues:
-        count = max(1, int(sender.controller.concurrency or 1))
-        _loops.append(pump.start(context(), count))
 
 
 def _on_sighup(name: str) -> None:
@@ -146,9 +181,11 @@ def _on_sighup(name: str) -> None:
 def _stop_loops(**_):
     for stopping, _ in _loops:
         stopping.set()
+    for engine in _engines:
+        engine.stop()  # pushes in flight finish and record (bounded by their timeouts)
     for _, threads in _loops:
         for t in threads:
-            t.join(timeout=15)  # a push in flight finishes and records (bounded by its timeouts)
+            t.join(timeout=15)
 
 
 app = make_app(settings())

@@ -18,7 +18,7 @@ def dispatch(follow: FollowUp) -> None:
         apply_events.apply_async()
     for name in follow.feeds:
         render_feed.apply_async((name,))
-    # follow.partners are marked ready in Redis already: the deliveries workers' pumps take them.
+    # follow.partners are marked ready in Redis already: the deliveries workers' engines take them.
 
 
 @app.task(name="syndication.apply_events")
@@ -42,9 +42,3 @@ def render_feed(name: str) -> str:
     dispatch(follow)
     return follow.outcome
 
-
-@app.task(name="syndication.push_batch")
-def push_batch(partner_id: str) -> str:
-    follow = steps.push_batch(context(), partner_id)
-    dispatch(follow)
-    return follow.outcome

@@ -40,9 +40,37 @@ def cmd_config_check(args) -> int:
         except OSError as exc:  # not a refusal (deliveries retry it), but worth a look now
             note, problems = f"UNRESOLVED: cannot resolve the host now: {exc}", problems + 1
         print(f"  {p.id}: {p.format} -> {p.url} [{p.auth.type}] {note}")
+    problems += _check_engine(settings)
     if not settings.api_keys:
         print("warning: SYNDICATION_API_KEYS is empty")
     return 2 if problems else 0
+
+
+def _check_engine(settings) -> int:
+    """Pushes in flight per process against what partners may hold: the problems found (each printed).
+
+    A partner holds at most its `max_in_flight` pushers, and one that hangs holds them only until
+    its first read timeout: it is then cut to one request in flight (delivery/circuit.py) until it
+    answers, and its circuit opens after failing for `breaker_failing_for`. So a partner allowed more than
+    half of a process's pushers is refused (hanging, it alone would stall the others for a
+    read timeout); a sum above the pushers is reported, since only partners hanging at the same
+    moment hold their full share, and each for one read timeout."""
+    pushers = settings.delivery_in_flight
+    targets = settings.push_targets
+    total = sum(p.max_in_flight for p in targets)
+    print(f"delivery engine: {pushers} pushes in flight per deliveries process (SYNDICATION_DELIVERY_IN_FLIGHT), "
+          f"Redis pool {settings.redis_pool_size}; partners' max_in_flight sum {total}")
+    problems = 0
+    for p in targets:
+        if p.max_in_flight * 2 > pushers:
+            problems += 1
+            print(f"  REFUSED: partner {p.id}: max_in_flight {p.max_in_flight} is more than half of the "
+                  f"{pushers} pushes in flight per process: hanging, it would hold them until its read timeout; "
+                  f"lower max_in_flight or raise SYNDICATION_DELIVERY_IN_FLIGHT")
+    if total >= pushers and not problems:
+        print(f"  note: partners hanging at the same moment could hold every pusher for one read timeout; "
+              f"each is then cut to one request in flight")
+    return problems
 
 
 def cmd_schema(args) -> int:

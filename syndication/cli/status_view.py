@@ -96,7 +96,15 @@ def _health_lines(data: dict) -> list[str]:
     memory = f"Redis memory: {_mib(mem['used_memory'])} of {limit}, policy {mem['policy']}"
     if mem["warning"]:
         memory += f"   [yellow]warning: {mem['warning']}[/]"
-    return [_workers_line(data), *_host_lines(data), f"sweeper: {sweeper}", memory]
+    return [_workers_line(data), *_host_lines(data), *_engine_line(data), f"sweeper: {sweeper}", memory]
+
+
+def _engine_line(data: dict) -> list[str]:
+    e = data.get("engine")
+    if not e or not e["processes"]:
+        return []
+    return [f"delivery engine: {e['processes']} process(es), {e['pushers']} pushes in flight allowed, {e['busy']} busy; "
+            f"partners' max_in_flight: largest {e['partner_max_in_flight']}, sum {e['partner_max_in_flight_sum']}"]
 
 
 def _why(p: dict) -> str:

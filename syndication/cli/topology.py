@@ -5,17 +5,18 @@ start the service's Celery workers from `worker_commands()`, so what is measured
 
 Why these shapes:
 
-- deliveries: several *processes* (one per core by default), each with a few threads, and as
-  many pumps (pipeline/pump.py). A push batch is CPU-bound between its HTTP round trips
-  (render, sign, requests' own overhead), so one Python process tops out at one core (the
-  GIL); processes scale with cores, and threads only overlap the waits on partners (a slow
-  partner holds its `max_in_flight` pumps, not a core).
+- deliveries: several *processes* (one per core by default), each hosting a delivery engine
+  (delivery/engine.py) with SYNDICATION_DELIVERY_IN_FLIGHT pushers (hundreds: real partners
+  answer in hundreds of milliseconds, so pushes in flight, not cores, bound throughput). A
+  push is CPU-bound between its HTTP round trips (render, sign, requests' own overhead), so
+  one Python process tops out at one core (the GIL): processes scale with cores. The Celery
+  pool of a deliveries worker runs no tasks (pushes are not Celery tasks); its -c is moot.
 - events: one process; events are applied in batches (one task drains many), so two threads
   are enough to overlap Redis round trips.
 - feeds: one process with two threads; renders are coalesced per feed (the render lock).
 
-`SYNDICATION_DELIVERY_PROCESSES` and `SYNDICATION_DELIVERY_THREADS` override the deliveries
-shape (README, "Scaling").
+`SYNDICATION_DELIVERY_PROCESSES` overrides the number of deliveries processes (README, "Scaling");
+`SYNDICATION_DELIVERY_IN_FLIGHT` (settings) the pushers of each.
 """
 
 from __future__ import annotations

@@ -1,12 +1,16 @@
 """Partner health: circuit breaker, pause and disable, shared by all workers in Redis.
 
-    closed --N consecutive failures--> open --cool-down passes--> half_open
+    closed --N consecutive failures, or failing for S seconds--> open --cool-down passes--> half_open
     half_open --success--> closed        half_open --failure--> open (again)
 
 Only failures that say something about the partner's health count (5xx,
 429, timeouts, refused connections); a 4xx about one payload does not.
 While open, pushes to that partner stop at once and its deliveries wait in
 Redis, so a dead partner costs the deliveries workers nothing.
+
+A partner whose request timed out is *cut* to one request in flight (`cut` in its circuit hash,
+read by push.begin) until it answers again: a hanging partner holds one pusher, not its
+`max_in_flight`, while its circuit decides whether to open.
 
 Ops can *pause* a partner (deliveries queue, nothing is attempted) and a 410
 Gone *disables* it until ops re-enable it (its deliveries are parked).
@@ -16,25 +20,35 @@ from __future__ import annotations
 
 from syndication.infra.context import Context
 
-# KEYS[1] circuit hash. ARGV: success (1|0), now, threshold. Returns the new state ('opened': it
-# just went from closed to open).
+# KEYS[1] circuit hash. ARGV: success (1|0), now, threshold, failing for (seconds), when the failed
+# request started. Returns the new state ('opened': it just went from closed to open).
+# The circuit opens after `threshold` consecutive failures, or once the partner has failed for
+# `failing for` seconds without a success (at least two failures): a hanging partner fails once
+# per read timeout, and counting alone let five 15 s timeouts hold its pushers for 75 s.
 OBSERVE = """
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 if ARGV[1] == '1' then
   redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0, 'last_success_at', ARGV[2])
-  redis.call('HDEL', KEYS[1], 'failing_since')
+  redis.call('HDEL', KEYS[1], 'failing_since', 'cut')
   return 'closed'
 end
 local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
 redis.call('HSET', KEYS[1], 'last_failure_at', ARGV[2])
-if redis.call('HEXISTS', KEYS[1], 'failing_since') == 0 then
-  redis.call('HSET', KEYS[1], 'failing_since', ARGV[2])
+local started = tonumber(ARGV[5] or ARGV[2])
+local ok_at = tonumber(redis.call('HGET', KEYS[1], 'last_success_at') or '0')
+if started < ok_at then started = ok_at end  -- failing only since the last success
+local since = tonumber(redis.call('HGET', KEYS[1], 'failing_since') or '')
+if since == nil or started < since then
+  redis.call('HSET', KEYS[1], 'failing_since', started)
+  since = started
 end
 if state == 'half_open' then  -- the probe failed: open again, the same incident goes on
   redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', ARGV[2])
   return 'open'
 end
-if state == 'closed' and failures >= tonumber(ARGV[3]) then
+local window = tonumber(ARGV[4] or '0')
+local long = window > 0 and failures >= 2 and tonumber(ARGV[2]) - since >= window
+if state == 'closed' and (failures >= tonumber(ARGV[3]) or long) then
   redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', ARGV[2])
   redis.call('HINCRBY', KEYS[1], 'opened_count', 1)
   return 'opened'  -- closed -> open: an incident starts (delivery/notices.py)
@@ -72,26 +86,36 @@ def may_send(ctx: Context, partner, now: float, *, take: bool = True) -> bool:
                                       args=[now, partner.breaker_cooldown, int(take)]))
 
 
-def observe(ctx: Context, partner, *, success: bool, now: float) -> str:
+def observe_args(partner, *, success: bool, now: float, started: float | None = None) -> list:
+    """OBSERVE's ARGV for one outcome of a request to `partner` that started at `started` (default now)."""
+    return [int(success), now, partner.breaker_threshold, partner.breaker_failing_for,
+            now if started is None else started]
+
+
+def observe(ctx: Context, partner, *, success: bool, now: float, started: float | None = None) -> str:
     state = ctx.script(OBSERVE)(keys=[ctx.keys.partner_circuit(partner.id)],
-                                args=[int(success), now, partner.breaker_threshold])
+                                args=observe_args(partner, success=success, now=now, started=started))
     return state.decode() if isinstance(state, bytes) else state
 
 
-def queue_success(pipe, keys, partner_id: str, now: float) -> int:
-    """Queue on `pipe` what OBSERVE does with a success (unconditional: no script needed).
+# KEYS: circuit hash, failed ids (HyperLogLog). ARGV: now. What OBSERVE does with a success, in
+# one command (a group's transaction runs it; six plain commands cost a delivery more CPU than
+# its outcome). Returns what the success ended: {state before, open incident, deliveries affected}.
+SUCCESS = """
+local before = redis.call('HGET', KEYS[1], 'state') or false
+local incident = redis.call('HGET', KEYS[1], 'incident') or false
+local affected = redis.call('PFCOUNT', KEYS[2])
+redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0, 'last_success_at', ARGV[1])
+redis.call('HDEL', KEYS[1], 'failing_since', 'incident', 'cut')  -- answering again: full concurrency back
+redis.call('DEL', KEYS[2])
+return {before, incident, affected}
+"""
 
-    First it reads what the success ends (state, open incident, distinct deliveries that failed
-    meanwhile): returns the index of those three results in the pipeline's answer."""
-    key = keys.partner_circuit(partner_id)
-    at = len(pipe)
-    pipe.hget(key, "state")
-    pipe.hget(key, "incident")
-    pipe.pfcount(keys.partner_failed_ids(partner_id))
-    pipe.hset(key, mapping={"state": "closed", "failures": 0, "last_success_at": now})
-    pipe.hdel(key, "failing_since", "incident")
-    pipe.delete(keys.partner_failed_ids(partner_id))
-    return at
+
+def success_script(ctx: Context, partner_id: str, now: float) -> tuple:
+    """(script, keys, args) of SUCCESS for a group's transaction (recording.py runs it by SHA)."""
+    return (ctx.script(SUCCESS), [ctx.keys.partner_circuit(partner_id), ctx.keys.partner_failed_ids(partner_id)],
+            [now])
 
 
 def queue_failure(pipe, keys, partner_id: str, delivery_id: str, status: int | None, error: str | None,

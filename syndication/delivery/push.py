@@ -1,10 +1,12 @@
 """Pushing a batch of one partner's due deliveries: claim -> load -> send -> record.
 
-A push batch (a pump runs it, pipeline/pump.py) works for one partner, on its keep-alive session:
+A push batch (a pusher of the delivery engine runs it, engine.py) works for one partner, on its
+keep-alive session (http.py: pooled per partner per process):
 
 1. in one round trip (`begin`): check the partner may be sent to (enabled, not
-   paused, circuit), take one of its `max_in_flight` slots and claim up to
-   `batch_size` due ids under a lease (schedule.py);
+   paused, circuit), take one of its `max_in_flight` slots and claim its share of
+   the due ids (up to `batch_size`) under a lease (schedule.py), leaving the rest
+   to batches that run at the same time;
 2. load everything the batch needs in two round trips: the delivery records,
    then the article states and the versions the partner already acknowledged;
 3. for each delivery: skip it as *superseded* when the article moved past
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 
 from syndication.articles import ArticleState
 from syndication.delivery import circuit, http, leases, notices, recording, schedule, websub
+from syndication.delivery.claim import Claim, begin  # noqa: F401 (begin: part of this module's interface)
 from syndication.delivery.decide import decide
 from syndication.delivery.records import Delivery, DeliveryStatus
 from syndication.infra.context import Context
@@ -62,20 +65,37 @@ class Loaded:
 
 
 def load(ctx: Context, partner_id: str, ids: list[str]) -> Loaded:
+    return load_many(ctx, [(partner_id, ids)])[0]
+
+
+def load_many(ctx: Context, batches: list[tuple[str, list[str]]]) -> list[Loaded]:
+    """What each (partner id, claimed ids) batch needs, for many partners in two round trips: the
+    records, then each partner's acknowledged versions and the article states (each article read
+    once for the whole wave: a breaking story to 500 partners is one article)."""
     pipe = ctx.redis.pipeline(transaction=False)
-    for did in ids:
-        pipe.hgetall(ctx.keys.delivery(did))
-    found = {did: Delivery.from_hash(h) for did, h in zip(ids, pipe.execute()) if h}
-    subjects = sorted({d.article_id for d in found.values() if d.kind == "article"})
-    if not subjects:
-        return Loaded(found, {}, {})
+    for _, ids in batches:
+        for did in ids:
+            pipe.hgetall(ctx.keys.delivery(did))
+    hashes = iter(pipe.execute())
+    found = [{did: Delivery.from_hash(h) for did, h in zip(ids, hashes) if h} for _, ids in batches]
+    subjects = [sorted({d.article_id for d in f.values() if d.kind == "article"}) for f in found]
+    articles = sorted({a for s in subjects for a in s})
+    if not articles:
+        return [Loaded(f, {}, {}) for f in found]
     pipe = ctx.redis.pipeline(transaction=False)
-    pipe.hmget(ctx.keys.partner_acked(partner_id), subjects)
-    for a in subjects:
+    for (pid, _), subj in zip(batches, subjects):
+        if subj:
+            pipe.hmget(ctx.keys.partner_acked(pid), subj)
+    for a in articles:
         pipe.hgetall(ctx.keys.article(a))
-    acked, *states = pipe.execute()
-    return Loaded(found, {a: ctx.articles.state_from(a, h) for a, h in zip(subjects, states)},
-                  {a: int(v or 0) for a, v in zip(subjects, acked)})
+    replies = pipe.execute()
+    states = {a: ctx.articles.state_from(a, h) for a, h in zip(articles, replies[len(replies) - len(articles):])}
+    acked = iter(replies)
+    out = []
+    for f, subj in zip(found, subjects):
+        versions = next(acked) if subj else []
+        out.append(Loaded(f, {a: states[a] for a in subj}, {a: int(v or 0) for a, v in zip(subj, versions)}))
+    return out
 
 
 def superseded(d: Delivery, loaded: Loaded) -> DeliveryStatus | None:
@@ -152,10 +172,11 @@ def prepare(ctx: Context, partner, d: Delivery, loaded: Loaded, now: float) -> t
 
 
 def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.Held, result: BatchResult,
-              clock, careful: bool) -> None:
+              clock, careful: bool, loaded: Loaded | None = None, recorder=None) -> None:
     """`careful` (the circuit is not closed): a probe; check the circuit after every delivery. The last
-    group frees `slot` and says whether more is due."""
-    loaded = load(ctx, partner.id, ids)
+    group frees `slot` and says whether more is due; with a `recorder` (engine.py) it is written by
+    the recorder, with other batches' last groups, and this returns without waiting for it."""
+    loaded = loaded or load(ctx, partner.id, ids)
     group = recording.Group(ctx, partner)
     started = time.monotonic()
 
@@ -194,11 +215,18 @@ def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.H
         decision = decide(resp, partner.retry, d, now)
         group.attempt(d, resp, decision, now)
         result.count(decision.result)
-        if (careful or not decision.delivered or group.full()) and not close_group():
+        # After a timeout the partner may be hanging: the rest of the batch goes back to due rather
+        # than wait a read timeout each here; the partner is cut to one slot (recording.py).
+        if (careful or not decision.delivered or group.full()) and (not close_group() or resp.timed_out):
             _give_back(ctx, partner, ids[i + 1:], clock())
             break
     done = list(group.released)
-    result.more_due = group.flush(clock(), end_slot=slot) > 0
+    if recorder is not None:
+        # The leases and the slot end in the recorder's transaction, milliseconds from now: long
+        # before they could run out (a third of a lease is left at the least), renewed or not.
+        recorder.record(group, clock(), slot, result)
+    else:
+        result.more_due = group.flush(clock(), end_slot=slot) > 0
     keeper.done(done)
 
 
@@ -211,63 +239,31 @@ def _give_back(ctx: Context, partner, ids: list[str], now: float) -> None:
         pipe.execute()
 
 
-def push_batch(ctx: Context, partner_id: str, clock=time.time) -> BatchResult:
-    """Send up to one batch of the partner's due deliveries."""
-    result = BatchResult(partner_id)
+def push_batch(ctx: Context, partner_id: str, clock=time.time, on_claim=None) -> BatchResult:
+    """Claim and send up to one batch of the partner's due deliveries. `on_claim(partner_id, more)`,
+    called when the claim left work that `more` other batches could start on now."""
     partner = ctx.settings.partner(partner_id)
     if partner is None:
-        return result
-    slot = uuid.uuid4().hex
-    state, ids = begin(ctx, partner, slot, clock())
+        return BatchResult(partner_id)
+    claim = begin(ctx, partner, uuid.uuid4().hex, clock())
+    if claim.more and on_claim is not None:
+        on_claim(partner_id, claim.more)
+    return run(ctx, partner, claim, clock)
+
+
+def run(ctx: Context, partner, claim: Claim, clock=time.time, *, loaded: Loaded | None = None,
+        recorder=None) -> BatchResult:
+    """Send a claimed batch (claim.py): `loaded` if the engine read it with its wave, `recorder` the
+    engine's Recorder for the last group."""
+    result = BatchResult(partner.id)
+    state, ids = claim
     if not ids:  # paused, disabled, cooling down, max_in_flight batches running, or nothing due
         return result
     try:
-        with leases.hold(ctx, partner, ids, slot, clock) as keeper:
-            _send_all(ctx, partner, ids, slot, keeper, result, clock, careful=state != "closed")
+        with leases.hold(ctx, partner, ids, claim.slot, clock) as keeper:
+            _send_all(ctx, partner, ids, claim.slot, keeper, result, clock, careful=state != "closed",
+                      loaded=loaded, recorder=recorder)
     except BaseException:
-        ctx.redis.zrem(ctx.keys.partner_slots(partner.id), slot)  # its leases end on their own
+        ctx.redis.zrem(ctx.keys.partner_slots(partner.id), claim.slot)  # its leases end on their own
         raise
     return result
-
-
-# KEYS: paused, circuit, slots, due, inflight.
-# ARGV: now, cooldown, max_in_flight, slot token, lease until, limit, enabled (1|0).
-# Returns {circuit state or why nothing was claimed, claimed ids...}.
-_BEGIN = """
-if ARGV[7] == '0' or redis.call('EXISTS', KEYS[1]) == 1 then return {'paused'} end
-if redis.call('HGET', KEYS[2], 'disabled') == '1' then return {'disabled'} end
-local state = redis.call('HGET', KEYS[2], 'state') or 'closed'
-local now = tonumber(ARGV[1])
-if state ~= 'closed' then
-  local since = tonumber(redis.call('HGET', KEYS[2], state == 'open' and 'opened_at' or 'probe_at') or '0')
-  if now - since < tonumber(ARGV[2]) then return {'cooling'} end
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[3]) then return {'busy'} end
-local ids = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[6]))
-if #ids == 0 then return {'empty'} end
-if state ~= 'closed' then redis.call('HSET', KEYS[2], 'state', 'half_open', 'probe_at', ARGV[1]) end
-redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
-for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[4], id)
-  redis.call('ZADD', KEYS[5], ARGV[5], id)
-end
-table.insert(ids, 1, state)
-return ids
-"""
-
-
-def begin(ctx: Context, partner, slot: str, now: float) -> tuple[str, list[str]]:
-    """In one round trip: may the partner be sent to (enabled, not paused, circuit), take one of its
-    `max_in_flight` slots, claim up to `batch_size` due ids under a lease. Returns the circuit state
-    (or why nothing was claimed) and the ids; a half-open circuit's probe is taken here.
-    """
-    k = ctx.keys
-    lease_until = now + schedule.lease_seconds(partner)
-    reply = ctx.script(_BEGIN)(
-        keys=[k.partner_paused(partner.id), k.partner_circuit(partner.id), k.partner_slots(partner.id),
-              k.partner_due(partner.id), k.partner_inflight(partner.id)],
-        args=[now, partner.breaker_cooldown, partner.max_in_flight, slot, lease_until, partner.batch_size,
-              int(partner.enabled)])
-    state, *ids = [x.decode() for x in reply]
-    return state, ids

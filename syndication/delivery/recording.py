@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 from redis.exceptions import NoScriptError
 
@@ -45,6 +46,18 @@ return 1
 """
 
 
+@dataclass(frozen=True)
+class Queued:
+    """What a queued group needs to read its answers (Group.queue -> Group.settle)."""
+
+    now: float
+    scripts: list
+    scripts_at: int
+    success_at: int | None
+    failures: int
+    last: bool
+
+
 class Group:
     """Outcomes waiting to be written in one transaction."""
 
@@ -56,6 +69,8 @@ class Group:
         self.acked: list[str] = []
         self.recent: list[str] = []
         self.health: list[bool] = []
+        self.started: list[float] = []  # when each request of `health` started (time spent failing)
+        self.cut: bool | None = None  # True: the last word on health was a timeout; False: a success
         self.size = 0
         self.opened = time.monotonic()
         self.dead: list[tuple[Delivery, http.Response]] = []
@@ -97,6 +112,9 @@ class Group:
             self.acked += [d.article_id, str(d.version)]
         if decision.health is not None:
             self.health.append(decision.health)
+            self.started.append(now - resp.latency)
+            if decision.health or resp.timed_out:
+                self.cut = resp.timed_out
         self.tally.inc("delivery_attempts", partner=pid, outcome=decision.result)
         self.tally.observe("delivery_latency_seconds", resp.latency, partner=pid)
         self.recent.append(f"{now:.3f},{resp.latency:.4f},{int(decision.delivered)}")
@@ -115,6 +133,13 @@ class Group:
         With `end_slot` this is the batch's last group: the slot is freed in the same transaction,
         and the count of deliveries due now is returned (more work: mark the partner ready).
         """
+        queued = self.queue(now, end_slot)
+        return self.settle(queued, self.pipe.execute(raise_on_error=False))
+
+    def queue(self, now: float, end_slot: str | None = None, tally: metrics.Tally | None = None) -> "Queued":
+        """Queue the group's writes on its pipeline (`flush` runs them; a Recorder runs many groups'
+        in one transaction, summing their metrics in `tally`, which it writes in the same
+        transaction) and return what `settle` needs to read their answers."""
         k, pid, pipe = self.ctx.keys, self.partner.id, self.pipe
         if self.released:
             pipe.zrem(k.partner_inflight(pid), *self.released)
@@ -125,32 +150,46 @@ class Group:
             pipe.lpush(k.partner_recent(pid), *self.recent)
             pipe.ltrim(k.partner_recent(pid), 0, 999)
         # The circuit needs order only at the end: a success resets the count, failures after it add up.
-        success_at = circuit.queue_success(pipe, k, pid, now) if any(self.health) else None
+        success_at = None
+        if any(self.health):
+            success_at = len(scripts)
+            scripts.append(circuit.success_script(self.ctx, pid, now))
         last_success = max((i for i, ok in enumerate(self.health) if ok), default=-1)
         failures = len(self.health) - last_success - 1
-        for _ in range(failures):
+        for started in self.started[last_success + 1:]:
             scripts.append((self.ctx.script(circuit.OBSERVE), [k.partner_circuit(pid)],
-                            [0, now, self.partner.breaker_threshold]))
-        self.tally.flush(pipe, k)
+                            circuit.observe_args(self.partner, success=False, now=now, started=started)))
+        if tally is None:
+            self.tally.flush(pipe, k)
+        else:
+            tally.merge(self.tally)
         scripts_at = len(pipe)
         for script, keys, args in scripts:
             pipe.evalsha(script.sha, len(keys), *keys, *args)
+        if self.cut:  # after the success's reset: a timeout was the last word on this partner
+            pipe.hset(k.partner_circuit(pid), "cut", 1)
         if end_slot is not None:
             pipe.zrem(k.partner_slots(pid), end_slot)
             pipe.zcount(k.partner_due(pid), "-inf", now)
-        results = pipe.execute(raise_on_error=False)
-        _rerun_unloaded(self.ctx, results, scripts, scripts_at)
-        end = scripts_at + len(scripts)
-        observed = results[end - failures:end]  # the circuit's answers: the last scripts, after the ack's
-        self._tell_ops(results, success_at, observed, now)
-        self.__init__(self.ctx, self.partner)
-        return int(results[-1]) if end_slot is not None else None
+        return Queued(now, scripts, scripts_at, success_at, failures, end_slot is not None)
 
-    def _tell_ops(self, results: list, success_at: int | None, observed: list, now: float) -> None:
-        """After the transaction: start or end an incident, report dead letters and a disabled partner."""
+    def settle(self, q: "Queued", results: list) -> int | None:
+        """Read the transaction's answers to this group's writes: re-run scripts Redis had forgotten,
+        tell ops what changed, start a new group. Returns the count due now for a last group."""
+        _rerun_unloaded(self.ctx, results, q.scripts, q.scripts_at)
+        end = q.scripts_at + len(q.scripts)
+        observed = results[end - q.failures:end]  # the circuit's answers: the last scripts, after the ack's
+        success = results[q.scripts_at + q.success_at] if q.success_at is not None else None
+        self._tell_ops(success, observed, q.now)
+        self.__init__(self.ctx, self.partner)
+        return int(results[-1]) if q.last else None
+
+    def _tell_ops(self, success: list | None, observed: list, now: float) -> None:
+        """After the transaction: start or end an incident, report dead letters and a disabled partner.
+        `success`: what the group's success ended (circuit.SUCCESS's answer), None without one."""
         ctx, partner = self.ctx, self.partner
-        if success_at is not None:
-            before, incident, affected = results[success_at:success_at + 3]
+        if success is not None:
+            before, incident, affected = success
             if before in (b"open", b"half_open"):
                 notices.close_incident(ctx, partner, incident.decode() if incident else None, int(affected or 0), now)
         if any(r in (b"opened", "opened") for r in observed):  # closed -> open: an incident starts
@@ -174,8 +213,8 @@ def _why(resp: http.Response) -> str:
 
 
 def _rerun_unloaded(ctx: Context, results: list, scripts: list, scripts_at: int) -> None:
-    """A script Redis did not know (restarted since we loaded it) is loaded and run again (each one
-    is idempotent), its answer put in `results` where the failed one was (a circuit that just
+    """A script Redis did not know (restarted since we loaded it) is loaded and run (after the
+    transaction, so each must be correct on its own), its answer put in `results` where the failed one was (a circuit that just
     opened must still start its incident); any other error is raised."""
     failures = [r for r in results if isinstance(r, Exception)]
     if not failures:
@@ -184,4 +223,7 @@ def _rerun_unloaded(ctx: Context, results: list, scripts: list, scripts_at: int)
     if len(unloaded) != len(failures):
         raise next(r for r in failures if not isinstance(r, NoScriptError))
     for i, (script, keys, args) in enumerate(scripts):
-        results[scripts_at + i] = script(keys=keys, args=args)  # redis-py loads it on NOSCRIPT
+        # Only the scripts that did not run: one that ran in the transaction must not run twice (a
+        # failure counted twice; a success's answer, what it ended, read after it ended it).
+        if isinstance(results[scripts_at + i], NoScriptError):
+            results[scripts_at + i] = script(keys=keys, args=args)  # redis-py loads it on NOSCRIPT

@@ -61,10 +61,10 @@ def due_count(ctx: Context, partner_id: str, now: float) -> int:
 
 
 def kick(ctx: Context, partner_ids: list[str]) -> list[str]:
-    """Mark partners ready for a pump (pipeline/pump.py); return those not already waiting.
+    """Mark partners ready for a delivery engine (delivery/engine.py); return those not already waiting.
 
-    `partners:ready` keeps when each partner first became ready, so pumps take the partner
-    waiting longest first, and marking it again before a pump took it changes nothing.
+    `partners:ready` keeps when each partner first became ready, so engines take the partner
+    waiting longest first, and marking it again before one took it changes nothing.
     """
     if not partner_ids:
         return []

@@ -243,7 +243,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("delivery:{delivery_id}:attempts", "list", "one JSON per attempt, capped at 200"),
     Family("partner:{partner_id}:due", "zset", "delivery_id -> due time: ready now or a scheduled retry"),
     Family("partner:{partner_id}:inflight", "zset", "delivery_id -> lease deadline; expired leases go back to due"),
-    Family("partners:ready", "zset", "partner_id -> when it became ready: has due deliveries, a pump takes it"),
+    Family("partners:ready", "zset", "partner_id -> when it became ready: has due deliveries, a delivery engine takes it"),
     Family("partner:{partner_id}:acked", "hash", "article_id -> highest version the partner acknowledged", None),
     Family("partner:{partner_id}:circuit", "hash", "circuit breaker and health",
            ("state", "failures", "opened_at", "last_success_at", "last_failure_at", "failing_since", "probe_at",

@@ -132,6 +132,12 @@ class Tally:
             pipe.hincrbyfloat(keys.metric(name), field, amount)
         self._sums.clear()
 
+    def merge(self, other: "Tally") -> None:
+        """Add `other`'s sums to this tally (several groups written in one transaction: recorder.py)."""
+        for (name, field), amount in other._sums.items():
+            self._add(name, field, amount)
+        other._sums.clear()
+
 
 class RedisCollector:
     """prometheus_client collector of the counters and histograms every process writes to Redis."""

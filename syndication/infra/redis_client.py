@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 SENTINEL_TIMEOUT = 0.5
 # The API's shared asyncio pool: connections per process, and how long a request waits for one.
 API_POOL_SIZE = 64
-POOL_WAIT = 2.0
+API_POOL_WAIT = 2.0
+# How long a worker thread waits for a free connection of its full (sync) pool before it is an error.
+POOL_WAIT = 20.0
 
 
 def _defaults(decode: bool) -> dict:
@@ -53,11 +55,21 @@ def _sentinel_kwargs() -> dict:
 
 
 def connect(url: str, *, decode: bool = False, sentinels: tuple = (), master: str | None = None,
-            **overrides) -> redis.Redis:
-    """A client of `url`'s server, or with `sentinels`, of `master`'s current primary."""
+            max_connections: int | None = None, **overrides) -> redis.Redis:
+    """A client of `url`'s server, or with `sentinels`, of `master`'s current primary.
+
+    With `max_connections` the pool holds that many connections and a thread that finds them all
+    in use waits for one (up to POOL_WAIT): redis-py's default pool raises "Too many connections"
+    at 100 instead, which hundreds of pushers reach (STACK.md, trap 17)."""
     options = {**_defaults(decode), **overrides}
     if not sentinels:
-        return redis.Redis.from_url(url, **options)
+        if max_connections is None:
+            return redis.Redis.from_url(url, **options)
+        pool = redis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=POOL_WAIT,
+                                                     **options)
+        return redis.Redis.from_pool(pool)
+    if max_connections is not None:  # Sentinel's pool does not block: sized, it raises only past the size
+        options["max_connections"] = max_connections
     from redis.sentinel import Sentinel
 
     return Sentinel(list(sentinels), sentinel_kwargs=_sentinel_kwargs()).master_for(
@@ -65,12 +77,14 @@ def connect(url: str, *, decode: bool = False, sentinels: tuple = (), master: st
 
 
 def connect_settings(settings: "Settings", *, decode: bool = False, **overrides) -> redis.Redis:
+    """The process's client, its pool sized for the delivery engine's pushers (settings.redis_pool_size)."""
+    overrides.setdefault("max_connections", settings.redis_pool_size)
     return connect(settings.redis_url, decode=decode, sentinels=settings.redis_sentinels,
                    master=settings.redis_master, **overrides)
 
 
 def aconnect(url: str, *, sentinels: tuple = (), master: str | None = None, max_connections: int = API_POOL_SIZE,
-             pool_wait: float = POOL_WAIT, socket_timeout: float = 5, retries: int = 5):
+             pool_wait: float = API_POOL_WAIT, socket_timeout: float = 5, retries: int = 5):
     """An asyncio client (same timeouts and reconnect policy) with a pool of `max_connections`.
 
     redis-py 8's pools raise MaxConnectionsError at their cap instead of waiting (STACK.md, trap 17),

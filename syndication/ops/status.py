@@ -164,6 +164,16 @@ def by_host(roster: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return dict(sorted(out.items()))
 
 
+def engine_summary(roster: list[dict[str, Any]], targets) -> dict[str, Any]:
+    """The delivery engines online (delivery/engine.py, from heartbeats): pushes in flight they allow and
+    have busy, beside what partners may hold (their `max_in_flight`, largest and summed)."""
+    engines = [w["engine"] for w in roster if w.get("online") and w.get("engine")]
+    return {"processes": len(engines), "pushers": sum(e.get("pushers", 0) for e in engines),
+            "busy": sum(e.get("busy", 0) for e in engines),
+            "partner_max_in_flight": max((p.max_in_flight for p in targets), default=0),
+            "partner_max_in_flight_sum": sum(p.max_in_flight for p in targets)}
+
+
 def status(ctx: Context, now: float | None = None) -> dict[str, Any]:
     now = now or time.time()
     depths, unacked = queue_depths(ctx)
@@ -181,6 +191,7 @@ def status(ctx: Context, now: float | None = None) -> dict[str, Any]:
         "dead_events": ctx.redis.zcard(ctx.keys.events_dead),
         "feeds_dirty": ctx.redis.zcard(ctx.keys.feeds_dirty),
         "workers": {"queues": workers.by_queue(roster), "hosts": by_host(roster), "list": roster},
+        "engine": engine_summary(roster, ctx.settings.push_targets),
         "sweeper": sweeper(ctx, now),
         "redis": redis_memory(ctx),
     }

@@ -30,11 +30,14 @@ FORGET_STOPPED = 3600.0
 
 
 def beat(ctx: Context, name: str, queues: list[str], started_at: float, now: float | None = None,
-         config_version: int = 0) -> None:
-    """`config_version`: the partners-file reload this worker runs with (ops/reload.py waits on it)."""
+         config_version: int = 0, engine: dict | None = None) -> None:
+    """`config_version`: the partners-file reload this worker runs with (ops/reload.py waits on it);
+    `engine`: a deliveries worker's delivery engine counts (pushers, busy, ...: delivery/engine.py)."""
     now = now or time.time()
     doc = {"queues": sorted(queues), "host": socket.gethostname(), "pid": os.getpid(),
            "started_at": started_at, "last_seen": now, "config_version": config_version}
+    if engine is not None:
+        doc["engine"] = engine
     ctx.redis.hset(ctx.keys.workers, name, json.dumps(doc, separators=(",", ":")))
 
 

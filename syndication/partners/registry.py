@@ -84,13 +84,18 @@ class Partner(BaseModel):
     auth: Auth = Field(default_factory=Auth)
     filters: PartnerFilters = Field(default_factory=PartnerFilters)
     timeouts: Timeouts = Field(default_factory=Timeouts)
-    # Concurrent pushes to this partner. Keep the deliveries worker's threads well above the
-    # largest value, so a partner that hangs cannot hold every thread (isolation).
+    # Concurrent pushes to this partner (its slots, shared by every process). Keep
+    # SYNDICATION_DELIVERY_IN_FLIGHT well above the largest value (`config check` refuses one at
+    # half of it or more): a partner that hangs holds its slots until its first read timeout, then
+    # one (delivery/circuit.py, the cut).
     max_in_flight: int = Field(default=2, ge=1, le=256)
     batch_size: int = Field(default=50, ge=1, le=1000)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     breaker_threshold: int = Field(default=5, ge=1)
     breaker_cooldown: float = Field(default=30.0, gt=0)
+    # The circuit also opens once the partner has failed this long without a success (two
+    # failures at least): a hanging partner fails once per read timeout (delivery/circuit.py).
+    breaker_failing_for: float = Field(default=10.0, gt=0)
     enabled: bool = True
     allow_private_network: bool = False
     # An embargoed story (pipeline/embargo.py): `hold` (default) sends it at the embargo instant;

@@ -36,7 +36,8 @@ RETENTION_EVERY = 60.0
 
 
 def run(ctx: Context, stopping: threading.Event, name: str, queues: list[str], dispatch: Callable,
-        env: Mapping[str, str]) -> None:
+        env: Mapping[str, str], counts: Callable[[], dict] | None = None) -> None:
+    """`counts`: the process's delivery engine counts, reported in its heartbeat (None: no engine)."""
     started = time.time()
     next_beat = next_trim = 0.0
     following = reload.Following()
@@ -47,7 +48,8 @@ def run(ctx: Context, stopping: threading.Event, name: str, queues: list[str], d
             # A reload is looked for every second (one round trip) and reported at once: `partners
             # reload` waits on the report.
             if reload.follow(ctx, env, following) or now >= next_beat:
-                workers.beat(ctx, name, queues, started, now, config_version=following.applied)
+                workers.beat(ctx, name, queues, started, now, config_version=following.applied,
+                             engine=counts() if counts else None)
                 reload.report(ctx, name, "worker", following)
                 next_beat = now + workers.HEARTBEAT
             found = sweeper.sweep(ctx, now)
@@ -76,9 +78,9 @@ def run(ctx: Context, stopping: threading.Event, name: str, queues: list[str], d
 
 
 def start(ctx: Context, name: str, queues: list[str], dispatch: Callable,
-          env: Mapping[str, str]) -> tuple[threading.Event, threading.Thread]:
+          env: Mapping[str, str], counts: Callable[[], dict] | None = None) -> tuple[threading.Event, threading.Thread]:
     stopping = threading.Event()
-    thread = threading.Thread(target=run, args=(ctx, stopping, name, queues, dispatch, env), name="housekeeping",
-                              daemon=True)
+    thread = threading.Thread(target=run, args=(ctx, stopping, name, queues, dispatch, env, counts),
+                              name="housekeeping", daemon=True)
     thread.start()
     return stopping, thread

@@ -2,7 +2,7 @@
 
     render_feed(ctx, name)      render and store; ping the WebSub hub for changed formats;
                                 render once more if the feed went dirty meanwhile
-    push_batch(ctx, partner)    push one batch; queue the next while more are due
+    push_batch(ctx, partner)    push one batch; mark the partner ready again while more are due
 
 The work itself lives in feeds/ and delivery/; these only decide what comes next.
 """
@@ -25,4 +25,7 @@ def render_feed(ctx: Context, name: str) -> FollowUp:
 def push_batch(ctx: Context, partner_id: str) -> FollowUp:
     result = push.push_batch(ctx, partner_id)
     outcome = ",".join(f"{k}={v}" for k, v in sorted(result.outcomes.items()))
-    return FollowUp(outcome=outcome, partners=schedule.kick(ctx, [partner_id]) if result.more_due else [])
+    if not result.more_due:
+        return FollowUp(outcome=outcome)
+    schedule.kick(ctx, [partner_id])  # may be marked already: the claim does so when it leaves work to share
+    return FollowUp(outcome=outcome, partners=[partner_id])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,12 @@ DEFAULT_REDIS_MASTER = "syndication"
 WEBSUB_PARTNER_ID = "websub-hub"
 OPS_WEBHOOK_PARTNER_ID = "ops-webhook"
 DAY = 86400.0
+# Pushes in flight per deliveries process (delivery/engine.py): sized for WAN partners, 50-300 ms
+# away and answering in 250 ms to 2 s (Little's law: 128 in flight at 250 ms is ~500 deliveries/s).
+DELIVERY_IN_FLIGHT = 128
+# Redis connections a process needs beside its pushers: the engine's dispatcher, the lease renewer,
+# housekeeping, Celery's own result/event clients, the API's request threads.
+REDIS_POOL_SPARE = 16
 
 
 @dataclass(frozen=True)
@@ -68,13 +75,25 @@ class Settings:
     # Accepting an event waits until this many replicas hold it (WAIT), else 503: accepted survives a failover.
     redis_min_replicas: int = 0
     redis_replica_timeout: float = 1.0
+    # Pushes in flight per deliveries process (SYNDICATION_DELIVERY_IN_FLIGHT), independent of Celery's -c.
+    delivery_in_flight: int = DELIVERY_IN_FLIGHT
+
+    @property
+    def redis_pool_size(self) -> int:
+        """Connections of a process's Redis pool: one per pusher and the spare (infra/redis_client.py)."""
+        return self.delivery_in_flight + REDIS_POOL_SPARE
 
     def partner(self, partner_id: str) -> Partner | None:
         if partner_id == WEBSUB_PARTNER_ID:
             return self.websub_partner
         if partner_id == OPS_WEBHOOK_PARTNER_ID:
             return self.ops_webhook_partner
-        return next((p for p in self.partners if p.id == partner_id), None)
+        return self._partners_by_id.get(partner_id)
+
+    @cached_property
+    def _partners_by_id(self) -> dict[str, Partner]:
+        # Every push looks its partner up, several times: a scan of 500 partners cost more than a Redis command.
+        return {p.id: p for p in self.partners}
 
     def secrets_for(self, partner_id: str) -> Mapping[str, Secret]:
         return self.partner_secrets.get(partner_id, {})

@@ -71,3 +71,20 @@ def test_a_batch_claims_nothing_from_a_paused_disabled_or_cooling_partner(ctx):
     assert push.begin(ctx, PARTNER, "a", 111) == ("open", ["d1"])  # the half-open probe, taken
     assert circuit.health(ctx, "p")["state"] == "half_open"
     assert push.begin(ctx, PARTNER, "b", 112) == ("cooling", [])  # one probe per cool-down
+
+def test_a_wave_claims_for_many_partners_in_one_script_each_by_its_own_rules(ctx):
+    from syndication.delivery import claim
+
+    other = Partner(id="q", url="https://q.example/", max_in_flight=1)
+    third = Partner(id="r", url="https://r.example/", max_in_flight=4)
+    for pid, n in (("p", 3), ("q", 2), ("r", 1)):
+        ctx.redis.zadd(ctx.keys.partner_due(pid), {f"{pid}{i}": 1 for i in range(n)})
+    circuit.pause(ctx, "q")
+    first = claim.begin_many(ctx, [(PARTNER, "a"), (other, "b"), (third, "c")], 100)
+    assert [tuple(c) for c in first] == [("closed", ["p0", "p1"]), ("paused", []), ("closed", ["r0"])]
+    assert [c.more for c in first] == [1, 0, 0]  # p: 3 due over 2 free slots, one more batch could start now
+    assert ctx.redis.zscore(ctx.keys.partners_ready, "p") is not None
+    circuit.resume(ctx, "q")
+    second = claim.begin_many(ctx, [(PARTNER, "a2"), (other, "b2"), (PARTNER, "a3")], 100)
+    assert [tuple(c) for c in second] == [("closed", ["p2"]), ("closed", ["q0", "q1"]), ("busy", [])]
+    assert [c.slot for c in second] == ["a2", "b2", "a3"]

@@ -148,21 +148,32 @@ def test_a_partner_slower_than_the_lease_gets_each_delivery_once(ctx, receiver, 
     assert status(ctx, did) == "delivered" and inflight(ctx, "wire") == {}
 
 
-def test_pumps_push_what_an_apply_marks_ready_and_stop_when_told(ctx, receiver):
-    from syndication.pipeline import pump
+def test_the_engine_pushes_what_an_apply_marks_ready_and_stops_when_told(ctx, receiver):
+    from syndication.delivery.engine import POP_WAIT, Engine
     from tests.integration.pipeline_fixtures import publish
     from tests.support.processes import wait_for
 
-    stopping, threads = pump.start(ctx, 2)
+    engine = Engine(ctx, pushers=2).start()
     try:
         publish(ctx, article_event("pumped-1"))  # Economy: wire and economy
         wait_for(lambda: len(receiver.for_article("pumped-1")) == 2, timeout=10, what="both pushes")
+        wait_for(lambda: engine.counts()["deliveries"] == 2, timeout=5, what="the engine's count")
     finally:
-        stopping.set()
-        for t in threads:
-            t.join(pump.POP_WAIT + 5)
-    assert not any(t.is_alive() for t in threads)
+        engine.stop(POP_WAIT + 5)
+    assert not engine.alive
+    assert engine.counts() == {"pushers": 2, "busy": 0, "batches": 2, "deliveries": 2}
     assert ctx.redis.zcard(ctx.keys.partners_ready) == 0 and due(ctx, "wire") == {}
+
+
+def test_the_engine_has_as_many_pushers_as_the_setting_says(ctx):
+    from dataclasses import replace
+
+    from syndication.delivery.engine import Engine
+
+    assert Engine(ctx).size == ctx.settings.delivery_in_flight == 128  # the default, sized for WAN partners
+    ctx.settings = replace(ctx.settings, delivery_in_flight=300)
+    assert Engine(ctx).size == 300
+    assert ctx.settings.redis_pool_size > 300
 
 
 def test_a_redis_that_forgot_our_scripts_still_gets_the_acknowledgement(ctx, receiver):

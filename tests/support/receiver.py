@@ -4,6 +4,7 @@
     partner.script([503, 503, 503])        # next three requests get 503, then 200
     partner.requests                       # list of Request(path, headers, body, at)
     partner.effective()                    # requests deduplicated by webhook-id
+    partner.peak                           # the most requests it was answering at once
 
 Like svix's TestReceiver: status codes, extra headers and delays are settable.
 """
@@ -46,6 +47,8 @@ class Receiver:
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
         self.connections = 0
+        self.active = 0  # requests being answered now
+        self.peak = 0  # the most ever answered at once (a partner's concurrency, as it saw it)
 
     @classmethod
     def start(cls, host: str = "127.0.0.1") -> "Receiver":
@@ -68,6 +71,15 @@ class Receiver:
                     reply = outer._script.pop(0) if outer._script else outer.default
                     outer.requests.append(Request(self.path, {k.lower(): v for k, v in self.headers.items()},
                                                   body, time.time(), None if reply.hang else reply.status))
+                    outer.active += 1
+                    outer.peak = max(outer.peak, outer.active)
+                try:
+                    self._answer(reply)
+                finally:
+                    with outer.lock:
+                        outer.active -= 1
+
+            def _answer(self, reply: Reply) -> None:
                 if reply.hang:
                     time.sleep(30)
                     self.close_connection = True

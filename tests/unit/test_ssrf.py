@@ -219,7 +219,7 @@ def test_tls_uses_the_hostname_for_sni_and_certificate(tmp_path, monkeypatch):
     try:
         resolve = resolver(["127.0.0.1"])
         p = partner(f"https://partner.test:{srv.port}/in", private=True)
-        delivery_http.session_for(p, resolve).verify = str(cert)
+        delivery_http.transport_for(p, resolve).verify = str(cert)
         assert send(p, resolve).status == 200
         assert srv.sni == ["partner.test"] and srv.requests[0][1] == f"partner.test:{srv.port}"
     finally:
