@@ -188,8 +188,10 @@ class Service(_Published):
     def describe(self) -> str:
         trust = ("; TLS: the CA in the partners file" if self.ca_in_file else
                  "; TLS: the CA through REQUESTS_CA_BUNDLE / SSL_CERT_FILE" if self.sc.tls else "")
+        in_flight = getattr(getattr(self.ctx, "settings", None), "delivery_in_flight", None)  # engine of issue 23
         return "the service as `syndication up` runs it: " + ", ".join(
-            f"{s.name} ({processes.pool_of(s)})" for s in self.specs) + trust
+            f"{s.name} ({processes.pool_of(s)})" for s in self.specs) + (
+            f"; pushes in flight per deliveries process: {in_flight}" if in_flight else "") + trust
 
     def __enter__(self) -> Service:
         self.ctx.redis.flushdb()
