@@ -3,7 +3,7 @@
 
 Run from the repository root, as root (network namespaces):
 
-    .venv/bin/python benchmarks/wan.py              # full run (about 8-9 minutes on the engine of issue 23's report)
+    .venv/bin/python benchmarks/wan.py              # full run (5-9 minutes, depending on the engine)
     .venv/bin/python benchmarks/wan.py --quick      # smoke run, small sizes (under 2 minutes)
     .venv/bin/python benchmarks/wan.py --scenarios a,d --designs service   # some scenarios / designs only
 
@@ -32,11 +32,11 @@ Designs, each fresh per scenario, measured side by side in one run:
 
 Scenarios (--scenarios; all by default; FULL sizes, --quick in brackets):
 
-    a  breaking story: 1 event to 500 [30] partners, 100 ms round trip (2 events: cold, warm)
+    a  breaking story: 1 event to 500 [30] partners, 100 ms round trip; 4 [2] events one after another:
+       the first opens the connections ("cold"), the median of the others is "warm"
     b  breaking story: 1 event to 200 [12] partners, 200 ms round trip
     e  partners as they come, over TLS (throwaway CA: trustme): 500 [30] partners, 100 ms, server time
-       250 +- 50 ms, 1 % of first attempts answered 503, 0.1 % hanging (read timeout 5 [3] s);
-       1 event [2]: its TLS handshakes are part of it
+       250 +- 50 ms, 1 % of first attempts answered 503, 0.1 % hanging (read timeout 5 [3] s); 2 events
     c  steady: 1 event/s x 500 [30] partners at 100 ms for 10 [3] s: per-delivery p50/p99
     d  crowd (service only): 2 healthy + 4 slow (+150 ms) + 6 hanging partners (read timeout 15 [3]
        s, as issue 23 measured), 100 ms, 8 events/s for 20 [3] s, then a breaking story
@@ -82,7 +82,7 @@ from benchmarks.wanbench.workload import scenarios  # noqa: E402
 DOCS = ROOT / "docs" / "benchmarks"
 ORDER = "abecd"
 DESIGNS = ("raw", "naive", "service")
-FULL = {"wide": 500, "mid": 200, "events": 2, "real_events": 1, "real_read_timeout": 5.0,
+FULL = {"wide": 500, "mid": 200, "events": 4, "real_events": 2, "real_read_timeout": 5.0,
         "steady_rate": 1.0, "steady_seconds": 10.0, "crowd_rate": 8.0, "crowd_seconds": 20.0,
         "crowd_read_timeout": 15.0, "event_timeout": 45.0}
 QUICK = {"wide": 30, "mid": 12, "events": 2, "real_events": 2, "real_read_timeout": 3.0,
@@ -110,8 +110,8 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help=f"smoke run at small sizes: {QUICK}")
     p.add_argument("--scenarios", default=ORDER, help=f"which, in the order {ORDER} (default all)")
     p.add_argument("--designs", default=",".join(DESIGNS), help="raw,naive,service (default all)")
-    p.add_argument("--partners", type=int, help="partners of scenarios a, c, e (default 500; quick 50)")
-    p.add_argument("--events", type=int, help="events per fan-out scenario, one after another (default 2)")
+    p.add_argument("--partners", type=int, help="partners of scenarios a, c, e (default 500; quick 30)")
+    p.add_argument("--events", type=int, help="events per fan-out scenario, one after another (default 4, e: 2)")
     p.add_argument("--event-timeout", type=float,
                    help="seconds an event (or a stream, after its last POST) may take before what arrived is "
                         "counted (default 45; quick 20)")
