@@ -66,10 +66,10 @@ def _check_engine(settings) -> int:
             problems += 1
             print(f"  REFUSED: partner {p.id}: max_in_flight {p.max_in_flight} is more than half of the "
                   f"{pushers} pushes in flight per process: hanging, it would hold them until its read timeout; "
-                  f"lower max_in_flight or raise SYNDICATION_DELIVERY_IN_FLIGHT")
+                  "lower max_in_flight or raise SYNDICATION_DELIVERY_IN_FLIGHT")
     if total >= pushers and not problems:
-        print(f"  note: partners hanging at the same moment could hold every pusher for one read timeout; "
-              f"each is then cut to one request in flight")
+        print("  note: partners hanging at the same moment could hold every pusher for one read timeout; "
+              "each is then cut to one request in flight")
     return problems
 
 

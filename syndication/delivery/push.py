@@ -34,7 +34,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from syndication.articles import ArticleState
-from syndication.delivery import circuit, http, leases, notices, recording, schedule, websub
+from syndication.delivery import circuit, http, leases, notices, recording, websub
 from syndication.delivery.claim import Claim, begin  # noqa: F401 (begin: part of this module's interface)
 from syndication.delivery.decide import decide
 from syndication.delivery.records import Delivery, DeliveryStatus

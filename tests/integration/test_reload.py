@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -20,13 +19,12 @@ import time
 import uuid
 
 import pytest
-import requests
 import yaml
 from standardwebhooks import Webhook
 
 from tests.conftest import API_KEY
 from tests.support import config
-from tests.support.events import article_event
+from tests.support.events import article_event, post_all
 from tests.support.processes import api, free_port, private_env, redis_server, wait_for, worker
 from tests.support.receiver import Receiver, Reply
 
@@ -79,9 +77,7 @@ def cluster(tmp_path):
 
 
 def _publish(base: str, events: list[dict]) -> None:
-    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
-    for ev in events:
-        assert requests.post(f"{base}/v1/events", data=json.dumps(ev), headers=headers, timeout=10).status_code == 202
+    post_all(base, events, API_KEY)
 
 
 def _events(prefix: str, category: str, n: int) -> list[dict]:

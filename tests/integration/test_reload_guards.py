@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -25,7 +24,7 @@ import requests
 import yaml
 
 from tests.conftest import API_KEY, OPS_KEY
-from tests.support.events import article_event
+from tests.support.events import article_event, post_all
 from tests.support.processes import Proc, api, free_port, private_env, redis_server, wait_for, worker
 from tests.support.receiver import Receiver, Reply
 
@@ -84,9 +83,7 @@ def cluster(tmp_path_factory):
 
 
 def _publish(base: str, events: list[dict]) -> None:
-    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
-    for ev in events:
-        assert requests.post(f"{base}/v1/events", data=json.dumps(ev), headers=headers, timeout=10).status_code == 202
+    post_all(base, events, API_KEY)
 
 
 def _version(ctx) -> int:

@@ -49,3 +49,13 @@ def sentinel(**article) -> dict:
     is the newest item of every feed it matches; its id contains no other test's article id.
     """
     return article_event(f"sentinel-{uuid.uuid4().hex[:12]}", **article)
+
+
+def post_all(base_url: str, events: list[dict], key: str) -> None:
+    """POST each event to a running API with a publisher key; every one must be accepted (202)."""
+    import requests
+
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    for ev in events:
+        resp = requests.post(f"{base_url}/v1/events", data=json.dumps(ev), headers=headers, timeout=10)
+        assert resp.status_code == 202, resp.text
