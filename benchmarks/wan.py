@@ -115,6 +115,8 @@ def parse_args(argv=None):
     p.add_argument("--event-timeout", type=float,
                    help="seconds an event (or a stream, after its last POST) may take before what arrived is "
                         "counted (default 45; quick 20)")
+    p.add_argument("--raw-threads", type=int, default=500,
+                   help="the raw client's thread pool: at most this many, one per partner (default 500)")
     p.add_argument("--no-namespace", action="store_true", help="partners on 127.0.0.1 (no network namespace)")
     p.add_argument("--aof", action=argparse.BooleanOptionalAction, default=True,
                    help="Redis with AOF everysec, as production (default)")
@@ -133,7 +135,8 @@ def parse_args(argv=None):
     args.design_list = [d.strip() for d in args.designs.split(",") if d.strip()]
     if not args.scenario_list or set(args.design_list) - set(DESIGNS):
         p.error(f"--scenarios from {ORDER}, --designs from {','.join(DESIGNS)}")
-    args.docs = (not args.quick and not args.partners and not args.events and args.scenario_list == list(ORDER)
+    args.docs = (not args.quick and not args.partners and not args.events and args.raw_threads == 500
+                 and args.scenario_list == list(ORDER)
                  and args.design_list == list(DESIGNS))
     return args
 
@@ -147,6 +150,7 @@ def reproduce_command(args) -> str:
     opts += ["--partners", str(args.size["wide"]), "--events", str(args.size["events"]), "--event-timeout",
              f"{args.event_timeout:g}"] if (args.partners or args.events) else []
     opts += ["--no-namespace"] if args.no_namespace else []
+    opts += ["--raw-threads", str(args.raw_threads)] if args.raw_threads != 500 else []
     return report.reproduce_command("benchmarks/wan.py", opts + ([] if args.aof else ["--no-aof"]))
 
 

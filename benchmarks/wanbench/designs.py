@@ -49,7 +49,7 @@ class Raw:
 
     def __init__(self, run, sc: Scenario):
         self.run, self.sc = run, sc
-        self.threads = min(500, len(sc.partners))
+        self.threads = min(run.args.raw_threads, len(sc.partners))
         self.env = dict(os.environ, PYTHONUNBUFFERED="1", **{SECRET_ENV: run.secret}, **run.trust)
 
     def describe(self) -> str:
