@@ -17,6 +17,13 @@ URLs must parse as http(s) URLs with a host; no string may hold a lone
 surrogate (not Unicode, cannot be stored or sent). Whatever is accepted
 can be stored, rendered and pushed.
 
+`article.subjects` (optional) classifies the story with IPTC Media Topics beside the
+free-text `categories`: `[{"qcode": "medtop:11000000", "name": "politics"}]`. The qcode
+must be `medtop:` and eight digits; the name is optional (filled from the vocabulary
+when the service knows the topic, syndication/subjects.py). A qcode newer than the
+vendored vocabulary is accepted: IPTC adds topics, and a publisher must not be refused
+for using one.
+
 `article.embargoed` (optional, the name ninjs uses) holds a story back until
 that instant: stored at once, in no public feed and pushed only to partners
 with `embargo: send` until then (pipeline/embargo.py releases it).
@@ -34,6 +41,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, 
     ValidationError
 
 from syndication.errors import InvalidEvent
+from syndication.subjects import QCODE_PATTERN
 
 MAX_EVENT_BYTES = 1024 * 1024
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}$"
@@ -95,6 +103,19 @@ class Image(BaseModel):
     length: Annotated[int, Field(strict=True, ge=0, le=2**40), Int] | None = None
 
 
+class Subject(BaseModel):
+    """An IPTC Media Topic the article is about (ninjs `subjects`, NewsML-G2 `subject`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    qcode: Annotated[str, Field(pattern=QCODE_PATTERN, max_length=15,
+                                description="An IPTC Media Topic qcode: `medtop:` and eight digits",
+                                examples=["medtop:11000000"])]
+    name: Annotated[str, Field(min_length=1, max_length=200,
+                               description="The topic's name; the IPTC's English name when absent and known")] \
+        | None = None
+
+
 class ArticleRef(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -112,6 +133,7 @@ class Article(ArticleRef):
         Field(default_factory=list)
     categories: Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=100)] = \
         Field(default_factory=list)
+    subjects: Annotated[list[Subject], Field(max_length=50)] = Field(default_factory=list)
     section: Short | None = None
     dateline: Short | None = None
     source: Short | None = None

@@ -1,16 +1,23 @@
 """Which articles a feed or a partner wants: one matching rule for both.
 
 A filter lists accepted values per field (categories, sections, languages,
-authors). An empty or absent list accepts everything; within a list any one
+authors, subjects). An empty or absent list accepts everything; within a list any one
 value is enough; across fields all must match. Comparison ignores case and
 surrounding space, because newsroom taxonomies are typed by people.
+
+`subjects` lists IPTC Media Topic qcodes and takes each topic *with everything
+below it* (`subjects: [medtop:11000000]` takes an article tagged "election");
+a qcode the vendored vocabulary does not know is refused when the file is
+loaded (`syndication config check`), since nothing could ever sit below it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from syndication import subjects as topics
 
 
 def _norm(values: Any) -> set[str]:
@@ -30,6 +37,16 @@ class Filters(BaseModel):
     sections: list[str] = Field(default_factory=list)
     languages: list[str] = Field(default_factory=list)
     authors: list[str] = Field(default_factory=list)
+    subjects: list[Annotated[str, Field(pattern=topics.QCODE_PATTERN)]] = Field(default_factory=list)
+
+    @field_validator("subjects")
+    @classmethod
+    def _known_topics(cls, qcodes: list[str]) -> list[str]:
+        unknown = topics.unknown_in(qcodes)
+        if unknown:
+            raise ValueError(f"unknown IPTC Media Topic {', '.join(unknown)} (the vocabulary vendored in "
+                             f"syndication/mediatopic.tsv does not have it)")
+        return qcodes
 
     def matches(self, article: dict[str, Any]) -> bool:
         """True when `article` (the stored article dict) passes every non-empty list."""
@@ -42,6 +59,9 @@ class Filters(BaseModel):
         for wanted, have in checks:
             if wanted and not (_norm(wanted) & _norm(have)):
                 return False
+        if self.subjects:
+            tagged = [s.get("qcode") for s in article.get("subjects") or [] if isinstance(s, dict)]
+            return topics.covers(self.subjects, tagged)
         return True
 
 

@@ -11,7 +11,7 @@ Two kinds of text, one rule each:
   attribute once decoded (URLs are percent-encoded, other attributes are
   plain text with `'` for `"`).
 - Everything else (headline, summary, captions, authors, categories,
-  section, dateline, source, a withdrawal's reason) is *plain text*: tags
+  subject names, section, dateline, source, a withdrawal's reason) is *plain text*: tags
   are removed and entities decoded until nothing changes, so escaped
   markup (`&lt;img onerror=...&gt;`, even double-escaped) cannot come back
   to life when a reader decodes it; a `<` that could still open a tag gets
@@ -31,6 +31,8 @@ import re
 from typing import Any
 
 import nh3
+
+from syndication import subjects
 
 # Characters XML 1.0 cannot carry, plus lone surrogates (unencodable in UTF-8).
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -138,6 +140,19 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _clean_subjects(items: list[dict[str, Any]] | None) -> list[dict[str, str]]:
+    """Each Media Topic once, its name plain text, else the IPTC's name when the vocabulary has it."""
+    out, seen = [], set()
+    for item in items or []:
+        qcode = item.get("qcode")
+        if not qcode or qcode in seen:
+            continue
+        seen.add(qcode)
+        name = plain_text(item.get("name") or "") or subjects.name_of(qcode)
+        out.append({"qcode": qcode, **({"name": name} if name else {})})
+    return out
+
+
 def clean_article(article: dict[str, Any]) -> dict[str, Any]:
     """Copy of `article`: sanitized body, plain-text everything else, no XML-illegal characters."""
     out = _clean(article)
@@ -148,6 +163,7 @@ def clean_article(article: dict[str, Any]) -> dict[str, Any]:
             out[name] = plain_text(out[name])
     for name in _PLAIN_LISTS:
         out[name] = [t for t in (plain_text(v) for v in out.get(name) or []) if t]
+    out["subjects"] = _clean_subjects(out.get("subjects"))
     for image in out.get("images") or []:
         if image.get("caption"):
             image["caption"] = plain_text(image["caption"])

@@ -125,6 +125,12 @@ class StoredImage(BaseModel):
     length: int | None = None
 
 
+class StoredSubject(BaseModel):
+    qcode: str = Field(description="IPTC Media Topic qcode (`medtop:` and eight digits)")
+    name: str | SkipJsonSchema[None] = Field(default=None, description="As sent, else the IPTC's English name "
+                                                                       "when known")
+
+
 class StoredArticle(BaseModel):
     """The article as published: the event's `article`, cleaned (sanitized HTML, plain-text fields)."""
 
@@ -139,6 +145,7 @@ class StoredArticle(BaseModel):
     body_html: str = ""
     authors: list[str] = []
     categories: list[str] = []
+    subjects: list[StoredSubject] = []
     section: str | None = None
     dateline: str | None = None
     source: str | None = None
