@@ -9,6 +9,11 @@ The log scan (tests/support/logscan.py) runs after every test that uses
 `service` or lives in tests/integration: what any service process logged
 during the test must hold no key, secret, article body or (unless the test
 is marked `expect_traceback`) Python traceback, or that test fails.
+
+Order: tests marked `runs_last` (the key-family census, the W3C check of the served feeds)
+run after every other test of the session, so they judge what the whole run left behind;
+`pytest_collection_modifyitems` below puts them there (tests/support/ordering.py). No
+file-name ordering: a test file's name says what it checks, not when it runs.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from pytest_redis import factories
 
 from syndication.infra.context import Context
 from syndication.configuration import load_settings
-from tests.support import config, logscan
+from tests.support import config, logscan, ordering
 from tests.support.processes import Proc, api, free_port, worker
 from tests.support.receiver import Receiver
 
@@ -143,6 +148,12 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "expect_traceback(*contains, reason): this test makes a service process log a Python "
                    "traceback on purpose; the log scan allows one holding any of `contains` (any, if none)")
+    config.addinivalue_line("markers", ordering.DOC)
+
+
+@pytest.hookimpl(trylast=True)  # after any plugin's reordering, so `runs_last` has the last word
+def pytest_collection_modifyitems(config, items):
+    items[:] = ordering.runs_last(items)
 
 
 _SCAN = logscan.LogScan()

@@ -18,8 +18,7 @@ import pytest
 from syndication.delivery import records
 from syndication.pipeline import apply, batch, ingest
 from syndication.pipeline.followup import FollowUp
-from tests.integration.pipeline_fixtures import (  # noqa: F401 (fixtures)
-    FEEDS, PARTNERS, _partner_server, accept, ctx, due, publish, receiver, status)
+from tests.support.pipeline import FEEDS, PARTNERS, accept, due, publish, status
 from tests.support.events import article_event, withdrawal
 
 pytestmark = pytest.mark.integration

@@ -19,8 +19,7 @@ import standardwebhooks
 from syndication.delivery import circuit, push, records, schedule
 from syndication.pipeline import steps
 from syndication.text import clean_article
-from tests.integration.pipeline_fixtures import (  # noqa: F401 (fixtures)
-    WIRE_SECRET, _partner_server, ctx, due, due_delivery, inflight, receiver, status)
+from tests.support.pipeline import WIRE_SECRET, due, due_delivery, inflight, publish, status
 from tests.support.events import article_event
 from tests.support.receiver import Reply
 
@@ -150,7 +149,6 @@ def test_a_partner_slower_than_the_lease_gets_each_delivery_once(ctx, receiver, 
 
 def test_the_engine_pushes_what_an_apply_marks_ready_and_stops_when_told(ctx, receiver):
     from syndication.delivery.engine import POP_WAIT, Engine
-    from tests.integration.pipeline_fixtures import publish
     from tests.support.processes import wait_for
 
     engine = Engine(ctx, pushers=2).start()

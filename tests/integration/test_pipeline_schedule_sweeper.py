@@ -20,8 +20,7 @@ from syndication.delivery import push, schedule
 from syndication.feeds import index
 from syndication.pipeline import sweeper
 from syndication.pipeline.followup import FollowUp
-from tests.integration.pipeline_fixtures import (  # noqa: F401 (fixtures)
-    _partner_server, accept, ctx, due, inflight, receiver)
+from tests.support.pipeline import accept, due, inflight
 from tests.support.events import article_event
 
 pytestmark = pytest.mark.integration

@@ -29,7 +29,7 @@ from syndication.delivery import push, records
 from syndication.infra.context import Context
 from syndication.infra.keys import QUEUES
 from syndication.ops import workers
-from tests.integration.pipeline_fixtures import _partner_server, due_delivery, receiver  # noqa: F401 (fixtures)
+from tests.support.pipeline import due_delivery
 from tests.support.processes import free_port, redis_server
 from tests.support.receiver import Reply
 

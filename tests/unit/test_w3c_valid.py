@@ -4,7 +4,7 @@ A Hypothesis property over article data: every event the API's own validation ac
 stored as the service stores it (validated, dumped, cleaned), renders to feeds (RSS, Atom)
 and XML pushes (Atom entry, RSS; published and withdrawn) with zero validator errors. The
 withdrawal in Atom is an RFC 6721 tombstone, which the validator does not know: its `ref`
-must be the entry's id. The same check on real processes: integration/test_zz_w3c_valid.py.
+must be the entry's id. The same check on real processes: integration/test_w3c_valid_served.py.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Every key written during the test run is a documented key family (infra/keys.py FAMILIES).
 
-Runs after the other integration modules (the `zz` puts it last in the
-directory), against the session's throwaway Redis, so it sees every key the
-real API, workers and beat wrote while the suite exercised them: an
-undocumented key, a wrong type, or a hash field the table does not list fails.
+The census runs after every other test of the session (marked `runs_last` with the
+highest rank, tests/support/ordering.py), against the session's throwaway Redis, so it
+sees every key the real API, workers and beat wrote while the suite exercised them, the
+W3C check's included: an undocumented key, a wrong type, or a hash field the table does
+not list fails.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def test_the_matcher_can_fail():
     assert family_of("nosuch:thing") is None
 
 
+@pytest.mark.runs_last(rank=1)  # after the W3C check of the served feeds (rank 0) too
 def test_every_key_written_is_documented(service):
     r = service.ctx.redis
     undocumented, wrong_type, unknown_fields, seen = [], [], [], set()

@@ -1,7 +1,7 @@
 """Every feed and every XML push passes the W3C feed validator (issue 22, item 5), on real processes.
 
-Named to run last in tests/integration (pytest runs a directory's files in name order) on the
-session `service`: the feeds it checks then hold what every earlier test, the hostile-input
+Runs after every other test of the session (marked `runs_last`, tests/support/ordering.py) on
+the session `service`: the feeds it checks then hold what every earlier test, the hostile-input
 ones included, left in them, plus a range of hostile articles posted here: ids with `/` and
 dot-segments, no authors (with and without a `source`), IRIs and characters URIs cannot hold
 in article and image URLs, markup and control characters in plain-text fields, an embargo
@@ -36,7 +36,7 @@ from tests.support import w3c
 from tests.support.events import article_event, withdrawal
 from tests.support.processes import wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.runs_last]
 ATOM = "{http://www.w3.org/2005/Atom}"
 TOMBSTONE = "{http://purl.org/atompub/tombstones/1.0}deleted-entry"
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")

@@ -1,8 +1,9 @@
-"""Shared fixtures for the in-process pipeline tests (apply, push, schedule, sweeper).
+"""The in-process pipeline tests' world and helpers (apply, push, schedule, sweeper, status).
 
-Each test gets a Context on the session's throwaway redis-server (`redis_url`)
-with a key prefix of its own, and a real partner server (Receiver) on
-127.0.0.1. No Celery, no API process: the pipeline functions are called
+Their fixtures (`receiver`, `ctx`) live in tests/integration/conftest.py; this module holds
+what those fixtures build and what the tests call. Each test gets a Context on the session's
+throwaway redis-server (`redis_url`) with a key prefix of its own, and a real partner server
+(Receiver) on 127.0.0.1. No Celery, no API process: the pipeline functions are called
 directly and their FollowUp is inspected instead of being dispatched.
 
 Partners (all point at the one Receiver; requests tell them apart by webhook-id):
@@ -21,8 +22,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from pathlib import Path
 
-import pytest
 import yaml
 
 from syndication.configuration import load_settings
@@ -33,7 +34,6 @@ from syndication.pipeline.followup import FollowUp
 from syndication.text import clean_article
 from tests.support import config
 from tests.support.events import article_event
-from tests.support.receiver import Receiver, Reply
 
 WIRE_SECRET = config.secret("pipeline-wire")
 PARTNERS = ("wire", "economy", "sport")
@@ -44,31 +44,14 @@ FEEDS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def _partner_server():
-    server = Receiver.start()  # one for the session: stopping one costs half a second
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def receiver(_partner_server) -> Receiver:
-    """The partner server, with no requests recorded and answering 200 until scripted."""
-    with _partner_server.lock:
-        _partner_server.requests.clear()
-    _partner_server.script([])
-    _partner_server.default = Reply()
-    return _partner_server
-
-
-@pytest.fixture
-def ctx(redis_url, tmp_path, receiver) -> Context:
+def pipeline_context(redis_url: str, tmp_path: Path, partner_url: str) -> Context:
+    """A Context with the three partners above, all at `partner_url`, under a fresh key prefix."""
     partners = [
-        {"id": "wire", "url": receiver.url, "format": "json", "allow_private_network": True, "batch_size": 2,
+        {"id": "wire", "url": partner_url, "format": "json", "allow_private_network": True, "batch_size": 2,
          "auth": {"type": "standard-webhooks", "secret_env": "WIRE_SECRET"}},
-        {"id": "economy", "url": receiver.url, "format": "json", "allow_private_network": True,
+        {"id": "economy", "url": partner_url, "format": "json", "allow_private_network": True,
          "filters": {"categories": ["Economy"]}},
-        {"id": "sport", "url": receiver.url, "format": "json", "allow_private_network": True,
+        {"id": "sport", "url": partner_url, "format": "json", "allow_private_network": True,
          "filters": {"categories": ["Sport"]}},
     ]
     partners_file, feeds_file = tmp_path / "partners.yaml", tmp_path / "feeds.yaml"
