@@ -91,14 +91,15 @@ def seed_feed(ctx, category: str, count: int, start: datetime, first: int = 0) -
     Directly, not through POST /v1/events: sections 2 and 3 need feeds in a steady state before
     any worker runs, and seeding through the workers would put their work into the measurement.
     """
+    from syndication.articles import ArticleStore
     from syndication.feeds import index
     from syndication.text import clean_article
 
     for i in range(first, first + count):
         art = make_article(i, category, start + timedelta(seconds=i))
-        ctx.articles.apply(art["id"], art["version"], clean_article(art), withdrawn=False,
+        ArticleStore.of(ctx).apply(art["id"], art["version"], clean_article(art), withdrawn=False,
                            event_id=f"seed-{art['id']}", now=time.time())
-        index.place(ctx, ctx.articles.get(art["id"]), art["updated_at"])
+        index.place(ctx, ArticleStore.of(ctx).get(art["id"]), art["updated_at"])
 
 
 def render_feed(ctx, name: str):

@@ -149,6 +149,11 @@ class ArticleStore:
         self.log_retention = log_retention
         self._cas = redis.register_script(_CAS)
 
+    @classmethod
+    def of(cls, ctx) -> "ArticleStore":
+        """The article store of a context (infra/context.py): one per context, its script registered once."""
+        return ctx.cached(cls, lambda: cls(ctx.redis, ctx.keys, ctx.settings.changelog_retention))
+
     def apply(
         self, article_id: str, version: int, data: dict | None, *, withdrawn: bool,
         event_id: str, now: float, reason: str = "", event_type: str = "", occurred_at: str = "",

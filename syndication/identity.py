@@ -1,4 +1,4 @@
-"""The article's identity in every output: one `tag:` URI (RFC 4151) per article id.
+"""Identities in every output: one `tag:` URI (RFC 4151) per article id, one URL per feed.
 
     tag:news.example,2026-12-07:article:desk%2F2026%2Fstory
 
@@ -26,6 +26,9 @@ mints tag URIs for the same reason (`get_tag_uri`).
 
 An id changes only when the base URL's host changes (a move to a new
 domain): readers then see every item in the feed once more as new.
+
+A feed's identity is its URL (`feed_url`): the Atom feed id, the `self` link, the topic a
+WebSub hub is pinged about. It lives here, below feeds and delivery, because both name it.
 """
 
 from __future__ import annotations
@@ -56,6 +59,11 @@ def authority(base_url: str) -> str:
 def article_uri(article_id: str, base_url: str) -> str:
     """`tag:<host of base_url>,<TAG_DATE>:article:<article id, percent-encoded>`."""
     return f"tag:{authority(base_url)},{TAG_DATE}:article:{quote(article_id, safe=':@')}"
+
+
+def feed_url(base_url: str, name: str, fmt: str) -> str:
+    """The public URL of feed `name` in format `fmt` (rss, atom, json)."""
+    return f"{base_url}/feeds/{name}.{fmt}"
 
 
 def article_id_from_uri(uri: str) -> str | None:

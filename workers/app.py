@@ -8,7 +8,7 @@
   its pushers (SYNDICATION_DELIVERY_IN_FLIGHT per process, not Celery's -c) take ready
   partners from Redis and push their batches without a Celery message per batch; this
   module only starts and stops it;
-- every worker runs housekeeping beside its pool (pipeline/housekeeping.py): its heartbeat
+- every worker runs housekeeping beside its pool (ops/housekeeping.py): its heartbeat
   and the sweeper (one sweep a second among all workers, by a Redis lock), so retries and
   re-drives go on whichever process is down; there is no beat;
 - visibility_timeout far above the longest task (task_time_limit caps it), so
@@ -143,7 +143,7 @@ def _start_loops(sender=None, **_):
     """Every worker runs housekeeping (heartbeat + sweeper); a worker consuming the deliveries
     queue also hosts the delivery engine (delivery/engine.py)."""
     from syndication.delivery.engine import Engine
-    from syndication.pipeline import housekeeping
+    from syndication.ops import housekeeping
     from workers.tasks import dispatch
 
     queues = sorted(q.name for q in sender.task_consumer.queues) if sender and sender.task_consumer else []

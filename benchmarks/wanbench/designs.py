@@ -221,7 +221,7 @@ class Service(_Published):
     def warm_up(self) -> None:
         """An article no partner wants, through the whole path (API, events and feeds workers); every
         worker's heartbeat online. No push: the first measured event opens the connections (cold)."""
-        from syndication.ops import workers
+        from syndication.ops import heartbeats
 
         body = warmup_event(f"{self.sc.key}{int(time.time())}", datetime.now(UTC) - timedelta(hours=2))
         self.publish(body)
@@ -229,7 +229,7 @@ class Service(_Published):
         want = {s.name for s in self.specs}
         deadline = time.time() + 90
         while True:
-            online = {w["name"].split("@", 1)[0] for w in workers.roster(self.ctx) if w["online"]}
+            online = {w["name"].split("@", 1)[0] for w in heartbeats.roster(self.ctx) if w["online"]}
             if want <= online and self._get(f"/v1/articles/{aid}")[0] == 200:
                 return
             if time.time() > deadline:

@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 
 from syndication.infra.metrics import RedisCollector
 from syndication.ops.gauges import LiveGauges
+from syndication.ops.series import known_series
 from syndication.api import schema
 
 router = APIRouter(tags=["ops"])
@@ -26,7 +27,7 @@ class ApiMetrics:
                                      ["status"], registry=self.registry)
         for served in ("200", "304"):  # present from the first scrape, like every other series
             self.feed_requests.labels(served)
-        self.registry.register(RedisCollector(ctx))
+        self.registry.register(RedisCollector(ctx, known_series))
         self.registry.register(LiveGauges(ctx))
 
 

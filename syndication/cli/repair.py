@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
+from syndication.articles import ArticleStore
 from syndication.cli.common import context, parse_time, require_redis, settings_or_exit
 from syndication.cli.dead_letters import actor
 
@@ -111,7 +112,7 @@ def cmd_deliveries_show(args) -> int:
 
 def _no_deliveries_of(ctx, article_id: str) -> int:
     """An empty table would say "nothing went wrong" about a typo: say what is known instead."""
-    article = ctx.articles.get(article_id)
+    article = ArticleStore.of(ctx).get(article_id)
     if article is None:
         print(f"no article {article_id!r} (never published here, or a typo)", file=sys.stderr)
         return 1

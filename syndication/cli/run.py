@@ -145,13 +145,13 @@ def _base_url(host: str, port: int) -> str:
 def _readiness(settings, base: str, specs: dict):
     """The probe the supervisor calls: the API is ready when /healthz answers on its port (so
     "API on ..." is never said before the port is bound); a worker when its heartbeat (written
-    once it consumes, ops/workers.py) carries its pid."""
+    once it consumes, ops/heartbeats.py) carries its pid."""
     import urllib.request
 
     from redis import RedisError
 
     from syndication.infra.context import Context
-    from syndication.ops.workers import roster
+    from syndication.ops.heartbeats import roster
 
     ctx = Context.build(settings)
     local = base.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:")

@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from syndication.articles import ArticleState
+from syndication.articles import ArticleState, ArticleStore
 from syndication.delivery import records, schedule
 from syndication.feeds import index
 from syndication.infra.context import Context
@@ -155,7 +155,7 @@ def _pick(ctx: Context, partner, last: int | None, since: float | None) -> list[
         start += len(ids)
         fresh = [a for a in ids if a not in seen]
         seen.update(fresh)
-        states = [s for s in ctx.articles.get_many(fresh) if s is not None and _wanted(ctx, partner, s)]
+        states = [s for s in ArticleStore.of(ctx).get_many(fresh) if s is not None and _wanted(ctx, partner, s)]
         out += _with_events(ctx, states)
     return out if last is None else out[:last]
 

@@ -33,7 +33,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from syndication.articles import ArticleState
+from syndication.articles import ArticleState, ArticleStore
 from syndication.delivery import circuit, http, leases, notices, recording, websub
 from syndication.delivery.claim import Claim, begin  # noqa: F401 (begin: part of this module's interface)
 from syndication.delivery.decide import decide
@@ -89,7 +89,7 @@ def load_many(ctx: Context, batches: list[tuple[str, list[str]]]) -> list[Loaded
     for a in articles:
         pipe.hgetall(ctx.keys.article(a))
     replies = pipe.execute()
-    states = {a: ctx.articles.state_from(a, h) for a, h in zip(articles, replies[len(replies) - len(articles):])}
+    states = {a: ArticleStore.of(ctx).state_from(a, h) for a, h in zip(articles, replies[len(replies) - len(articles):])}
     acked = iter(replies)
     out = []
     for f, subj in zip(found, subjects):

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from syndication.identity import feed_url
 from syndication.infra.context import Context
 from syndication.delivery import records
 from syndication.settings.model import WEBSUB_PARTNER_ID
-from syndication.feeds.render import feed_url
 
 
 def create_pings(ctx: Context, name: str, formats: tuple[str, ...], etags: dict[str, str]) -> list[str]:

@@ -22,7 +22,7 @@ import time
 import uuid
 from datetime import datetime
 
-from syndication.articles import ArticleState
+from syndication.articles import ArticleState, ArticleStore
 from syndication.events import embargoed_until
 from syndication.infra.context import Context
 
@@ -152,7 +152,7 @@ def rebuild(ctx: Context, spec) -> int:
     ids = [a.decode() for a in ctx.redis.zrevrange(ctx.keys.articles, 0, -1)]
     members: dict[str, float] = {}
     for start in range(0, len(ids), 500):
-        for state in ctx.articles.get_many(ids[start:start + 500]):
+        for state in ArticleStore.of(ctx).get_many(ids[start:start + 500]):
             if state and public(state) and spec.filters.matches(state.data):
                 members[state.id] = _ts(state.data.get("published_at"))
     pipe = ctx.redis.pipeline(transaction=True)

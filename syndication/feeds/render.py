@@ -6,7 +6,8 @@ Articles arrive already cleaned (text.clean_article): sanitized HTML, no
 XML-illegal characters, so rendering never fails on newsroom input.
 
 Django's feedgenerator is the model: one small function per format, each
-with its content type (`CONTENT_TYPES`).
+with its content type (`CONTENT_TYPES`). One article as an RSS item or Atom
+entry is entries.py's, which the `rss` push format shares.
 """
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ import json
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from feedgen.feed import FeedGenerator
 
 from syndication import __version__
-from syndication.text import as_html, plain_text
-from syndication.feeds.ext import SyndEntryExtension, SyndFeedExtension
-from syndication.feeds.links import as_uri, rss_url
+from syndication.feeds import entries
+from syndication.feeds.entries import description, dt, updated
+from syndication.feeds.links import as_uri
 from syndication.feeds.spec import FeedSpec
-from syndication.identity import article_uri
+from syndication.identity import article_uri, feed_url
+from syndication.text import as_html
 
 CONTENT_TYPES = {
     "rss": "application/rss+xml; charset=utf-8",
@@ -32,28 +33,6 @@ CONTENT_TYPES = {
     "json": "application/feed+json; charset=utf-8",
 }
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def feed_url(base_url: str, name: str, fmt: str) -> str:
-    return f"{base_url}/feeds/{name}.{fmt}"
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def _updated(article: dict[str, Any]) -> datetime:
-    return _dt(article.get("updated_at")) or _dt(article["published_at"])
-
-
-def _description(article: dict[str, Any]) -> str:
-    return article.get("summary") or plain_text(article.get("body_html", ""), limit=500)
-
-
-def publisher(article: dict[str, Any]) -> str:
-    """Who published it: `source`, else the host of the article URL. The Atom author of an
-    article without authors, in feeds and pushes alike (one entry, one author: RFC 4287 4.2.6)."""
-    return article.get("source") or urlsplit(article.get("url") or "").hostname or "syndication"
 
 
 def _instant(ts: float) -> datetime:
@@ -64,16 +43,14 @@ def _instant(ts: float) -> datetime:
 
 
 def _build_date(articles: list[dict], changed_at: float) -> datetime:
-    newest = max((_updated(a) for a in articles), default=EPOCH)
+    newest = max((updated(a) for a in articles), default=EPOCH)
     changed = _instant(changed_at) if changed_at else EPOCH
     return max(newest, changed)
 
 
 def _generator(spec: FeedSpec, articles: list[dict], base_url: str, hub: str | None,
                changed_at: float, fmt: str) -> FeedGenerator:
-    fg = FeedGenerator()
-    fg.load_extension("dc", atom=True, rss=True)
-    fg.register_extension("synd", SyndFeedExtension, SyndEntryExtension)
+    fg = entries.generator()
     fg.synd.hub = hub
     self_url = feed_url(base_url, spec.name, fmt)
     fg.id(feed_url(base_url, spec.name, "atom"))
@@ -92,35 +69,7 @@ def _generator(spec: FeedSpec, articles: list[dict], base_url: str, hub: str | N
     fg.lastBuildDate(when)
     fg.updated(when)
     for article in articles:
-        # RSS carries only the URLs it can (feeds/links.py): a link or image it cannot is left out.
-        to_uri = rss_url if fmt == "rss" else as_uri
-        url = to_uri(article["url"])
-        images = [{**img, "url": u} for img in article.get("images") or [] if (u := to_uri(img["url"]))]
-        fe = fg.add_entry(order="append")
-        fe.id(article_uri(article["id"], base_url))
-        fe.guid(article_uri(article["id"], base_url), permalink=False)
-        fe.title(article["headline"])
-        if fmt == "rss" and url:
-            fe.link(href=url)  # RSS <link>; Atom links come from the extension
-        fe.synd.alternate = url
-        fe.synd.images = images
-        fe.description(as_html(_description(article)))  # RSS <description> is HTML to readers
-        fe.summary(_description(article))  # Atom <summary> (feedgen drops it when content is set)
-        if article.get("body_html"):
-            # type="html": the Atom-valid way; RSS gets it as content:encoded.
-            fe.content(article["body_html"], type="html")
-        for name in article.get("authors") or []:
-            fe.dc.dc_creator(name)
-        if fmt == "atom":  # RFC 4287 4.1.2: an entry MUST have an author (the feed has none of its own)
-            for name in article.get("authors") or [publisher(article)]:
-                fe.author({"name": name})
-        for cat in article.get("categories") or []:
-            fe.category(term=cat)
-        fe.published(_dt(article["published_at"]))
-        fe.updated(_updated(article))
-        if fmt == "rss" and images:
-            img = images[0]
-            fe.enclosure(img["url"], str(img.get("length") or 0), img.get("mime_type") or "image/jpeg")
+        entries.add(fg, article, base_url, fmt)
     return fg
 
 
@@ -149,10 +98,10 @@ def render_json(spec, articles, base_url, hub=None, changed_at=0.0) -> bytes:
             "id": article_uri(a["id"], base_url),
             "url": as_uri(a["url"]),
             "title": a["headline"],
-            "summary": _description(a),
-            "content_html": a.get("body_html") or f"<p>{as_html(_description(a))}</p>",
-            "date_published": _dt(a["published_at"]).isoformat(),
-            "date_modified": _updated(a).isoformat(),
+            "summary": description(a),
+            "content_html": a.get("body_html") or f"<p>{as_html(description(a))}</p>",
+            "date_published": dt(a["published_at"]).isoformat(),
+            "date_modified": updated(a).isoformat(),
             "language": a.get("language") or spec.language,
         }
         if a.get("authors"):

@@ -17,6 +17,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 
 from redis.exceptions import WatchError
 
+from syndication.articles import ArticleStore
 from syndication.infra import metrics
 from syndication.infra.context import Context
 from syndication.feeds import index
@@ -48,7 +49,7 @@ def live_articles(ctx: Context, name: str, limit: int) -> list[dict]:
     # What was released to everyone, not the current data: a version an embargo holds is applied
     # a moment before `place` takes the article out of its feeds, and a render in that moment
     # must not publish it.
-    return [s.released_data for s in ctx.articles.get_many(ids) if s and s.released_data and not s.withdrawn]
+    return [s.released_data for s in ArticleStore.of(ctx).get_many(ids) if s and s.released_data and not s.withdrawn]
 
 
 def render_all(ctx: Context, name: str) -> dict[str, bytes]:

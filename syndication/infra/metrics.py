@@ -12,20 +12,21 @@ ops/gauges.py. What only the API sees (feed requests) is counted in the API
 process, as usual for a scraped process.
 
 Every series a configuration can have is in the first scrape, at 0 until
-something happens (`known_series`): `increase()` and alert rules need a
-series to exist before its first increment, or the first dead letter of a
-partner is invisible to `increase(...[15m]) > 0`.
+something happens: `increase()` and alert rules need a series to exist before
+its first increment, or the first dead letter of a partner is invisible to
+`increase(...[15m]) > 0`. Which series those are is domain knowledge (event
+types, partners, feeds): ops/series.py knows them, and the API hands that
+function to the collector, so this module imports nothing above infra.
 
 All names start with `syndication_`.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
-from syndication.events import EVENT_TYPES
 from syndication.infra.keys import Keys
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -48,35 +49,6 @@ HISTOGRAMS = {
     "delivery_latency_seconds": ("Delivery request latency by partner", ("partner",), LATENCY_BUCKETS),
     "feed_render_seconds": ("Feed render duration by feed", ("feed",), RENDER_BUCKETS),
 }
-# The label values each counter can take (besides partners and feeds, which come from the settings).
-DELIVERY_RESULTS = ("delivered", "retry", "dead", "parked")  # decide.Decision.result
-# The API's reasons for refusing an event (api/app.py: 401, 413, 415 by name; 422 as "invalid").
-REJECT_REASONS = ("unauthorized", "body_too_large", "unsupported_media_type", "invalid")
-APPLY_OUTCOMES = ("applied", "replay", "stale")
-APPLY_FAILURES = ("retry", "dead")
-SWEEP_OUTCOMES = ("ran", "skipped")
-
-
-def known_series(settings) -> dict[str, list[dict[str, str]]]:
-    """metric -> every label set this configuration can produce: shown at 0 before the first increment."""
-    partners = [p.id for p in settings.push_targets]
-    feeds = [f.name for f in settings.feeds]
-    return {
-        "events_accepted": [{"type": t} for t in EVENT_TYPES],
-        "events_rejected": [{"reason": r} for r in REJECT_REASONS],
-        "events_applied": [{"outcome": o} for o in APPLY_OUTCOMES],
-        "events_failed": [{"outcome": o} for o in APPLY_FAILURES],
-        "delivery_attempts": [{"partner": p, "outcome": o} for p in partners for o in DELIVERY_RESULTS],
-        "retries_scheduled": [{"partner": p} for p in partners],
-        "dead_letters": [{"partner": p} for p in partners],
-        "feed_renders": [{"feed": f} for f in feeds],
-        "feed_items_skipped": [{"feed": f} for f in feeds],
-        "sweeps": [{"outcome": o} for o in SWEEP_OUTCOMES],
-        "delivery_latency_seconds": [{"partner": p} for p in partners],
-        "feed_render_seconds": [{"feed": f} for f in feeds],
-    }
-
-
 def _field(labels: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in labels.items())
 
@@ -140,11 +112,22 @@ class Tally:
 
 
 class RedisCollector:
-    """prometheus_client collector of the counters and histograms every process writes to Redis."""
+    """prometheus_client collector of the counters and histograms every process writes to Redis.
 
-    def __init__(self, ctx):
+    `known(settings)`: metric -> the label sets shown at 0 before their first increment; asked
+    again when a reload publishes new settings (a partner added by a reload is in the next scrape)."""
+
+    def __init__(self, ctx, known: Callable[[object], dict[str, list[dict[str, str]]]]):
         self.ctx = ctx
-        self.known = known_series(ctx.settings)
+        self._known_of = known
+        self._known: tuple[int, dict] | None = None
+
+    @property
+    def known(self) -> dict[str, list[dict[str, str]]]:
+        settings = self.ctx.settings
+        if self._known is None or self._known[0] != settings.version:
+            self._known = (settings.version, self._known_of(settings))
+        return self._known[1]
 
     def collect(self) -> Iterable:
         r, keys = self.ctx.redis, self.ctx.keys

@@ -23,7 +23,7 @@ import redis
 from prometheus_client.core import GaugeMetricFamily
 
 from syndication.infra.context import Context
-from syndication.ops import status, workers
+from syndication.ops import heartbeats, status
 
 CIRCUIT_STATES = ("closed", "half_open", "open")
 PARTNER_LABELS = ["partner"]
@@ -70,7 +70,7 @@ def _workers_by_queue(ctx: Context, live: dict) -> dict[str, dict[str, list[str]
     known = live.get("workers")
     if isinstance(known, dict) and "queues" in known:
         return known["queues"]
-    return workers.by_queue(workers.roster(ctx))
+    return heartbeats.by_queue(heartbeats.roster(ctx))
 
 
 def _sweeper_last_run(ctx: Context, live: dict) -> float:

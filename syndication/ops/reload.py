@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 from syndication.configuration import load_settings
@@ -166,7 +166,7 @@ def follow(ctx: Context, env: Mapping[str, str], following: Following) -> bool:
         return _refuse(following, version, f"its file {running_config.file_of(new) or '(none)'} leaves no enabled "
                                            "partner, and the reload did not say --allow-empty")
     change = diff(fingerprints(ctx.settings), fingerprints(new), new)
-    _swap(ctx, new, change)
+    _swap(ctx, replace(new, version=version), change)
     following.applied, following.rejected = version, None
     following.cancelled = cancel(ctx, change.removed, "partner removed from the partners file") + \
         cancel(ctx, change.disabled, "partner disabled in the partners file")
@@ -191,7 +191,7 @@ def _refuse(following: Following, version: int, reason: str) -> bool:
 
 
 def _swap(ctx: Context, new, change: Change) -> None:
-    ctx.settings = new
+    ctx.publish(new)  # a new snapshot; batches running keep theirs (infra/context.py) and give the rest back
     if change.added or change.removed or change.disabled or change.changed:
         log.warning("partners reloaded: %s", change.summary())
 

@@ -2,7 +2,7 @@
 
 `status(ctx)` is used by `syndication status`, `/ops` and the live gauges of
 `/metrics`: queues, partners (waiting, retrying, the last failure's why),
-workers from their heartbeats (ops/workers.py), the sweeper's last run,
+workers from their heartbeats (ops/heartbeats.py), the sweeper's last run,
 Redis memory, dead letters and dead events.
 
 `problems(status)` is the single place that decides what is wrong and how
@@ -19,7 +19,7 @@ from typing import Any
 from syndication.delivery import circuit
 from syndication.infra.context import Context
 from syndication.infra.keys import QUEUES
-from syndication.ops import workers
+from syndication.ops import heartbeats
 
 # kombu's Redis transport keeps priority sub-queues beside each queue: name + "\x06\x16" + priority.
 PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
@@ -178,7 +178,7 @@ def status(ctx: Context, now: float | None = None) -> dict[str, Any]:
     now = now or time.time()
     depths, unacked = queue_depths(ctx)
     partners = [partner_status(ctx, p, now) for p in ctx.settings.push_targets]
-    roster = workers.roster(ctx, now)
+    roster = heartbeats.roster(ctx, now)
     return {
         "at": now,
         "queues": depths,
@@ -190,7 +190,7 @@ def status(ctx: Context, now: float | None = None) -> dict[str, Any]:
         "dead_letters": ctx.redis.zcard(ctx.keys.deadletters),
         "dead_events": ctx.redis.zcard(ctx.keys.events_dead),
         "feeds_dirty": ctx.redis.zcard(ctx.keys.feeds_dirty),
-        "workers": {"queues": workers.by_queue(roster), "hosts": by_host(roster), "list": roster},
+        "workers": {"queues": heartbeats.by_queue(roster), "hosts": by_host(roster), "list": roster},
         "engine": engine_summary(roster, ctx.settings.push_targets),
         "sweeper": sweeper(ctx, now),
         "redis": redis_memory(ctx),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from syndication.articles import CasResult
+from syndication.articles import ArticleStore, CasResult
 from syndication.delivery import notices, records, schedule
 from syndication.feeds import index
 from syndication.infra import metrics
@@ -47,7 +47,7 @@ def apply_event(ctx: Context, event_id: str, kick: bool = True, cas: CasResult |
     withdrawn = event["type"] == "article.withdrawn"
     now = time.time()
     if cas is None:
-        cas = ctx.articles.apply(
+        cas = ArticleStore.of(ctx).apply(
             art["id"], art["version"], None if withdrawn else clean_article(art), withdrawn=withdrawn,
             event_id=event_id, now=now, reason=xml_safe(art.get("reason", "")) if withdrawn else "",
             event_type=event["type"], occurred_at=event.get("occurred_at") or "",
@@ -62,7 +62,7 @@ def apply_event(ctx: Context, event_id: str, kick: bool = True, cas: CasResult |
         # Feeds follow the article as it is now (placing is idempotent, so the last apply wins);
         # deliveries only for this event's own version: if a newer one landed in between, its
         # own apply fans out (and retires ours), and our event must not label its version.
-        state = ctx.articles.get(art["id"])
+        state = ArticleStore.of(ctx).get(art["id"])
         follow.feeds = index.mark_dirty(ctx, index.place(ctx, state, event.get("occurred_at")))
         if state.version == art["version"]:
             targets = fan_out(ctx, state, event, cas.previous_version)

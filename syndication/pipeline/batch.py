@@ -18,7 +18,7 @@ import json
 import logging
 import time
 
-from syndication.articles import CasResult
+from syndication.articles import ArticleStore, CasResult
 from syndication.delivery import records, schedule
 from syndication.feeds import index
 from syndication.infra.context import Context
@@ -93,10 +93,10 @@ def _apply_together(ctx: Context, ids: list[str], follows: dict[str, FollowUp],
     # Compare-and-set every article, in order (two versions of one article in a batch apply in turn).
     pipe = ctx.redis.pipeline(transaction=False)
     for event_id, event, aid, version, data, withdrawn, reason in parsed:
-        ctx.articles.queue_apply(pipe, aid, version, data, withdrawn=withdrawn, event_id=event_id, now=now,
+        ArticleStore.of(ctx).queue_apply(pipe, aid, version, data, withdrawn=withdrawn, event_id=event_id, now=now,
                                  reason=reason, event_type=event["type"], occurred_at=event.get("occurred_at") or "",
                                  log=not embargo.holds(data, now))  # held: the log gets it at release
-    cas = [ctx.articles.cas_result(raw) for raw in pipe.execute()]
+    cas = [ArticleStore.of(ctx).cas_result(raw) for raw in pipe.execute()]
     compared.update({p[0]: c for p, c in zip(parsed, cas)})
     # Only what needs no look at older deliveries goes on together: a first version (nothing older
     # to retire) that is still the article's newest and not held by an embargo (fewer partners, a
@@ -108,7 +108,7 @@ def _apply_together(ctx: Context, ids: list[str], follows: dict[str, FollowUp],
     pipe = ctx.redis.pipeline(transaction=False)
     for (_, _, aid, *_), _ in fresh:
         pipe.hgetall(ctx.keys.article(aid))
-    states = [ctx.articles.state_from(p[2], h) for (p, _), h in zip(fresh, pipe.execute())]
+    states = [ArticleStore.of(ctx).state_from(p[2], h) for (p, _), h in zip(fresh, pipe.execute())]
     # A newer version landed meanwhile (in this batch, say): its own apply fans out; ours, one by one.
     fresh = [(p, c, st) for (p, c), st in zip(fresh, states) if st is not None and st.version == p[3]]
     if not fresh:

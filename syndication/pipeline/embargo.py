@@ -47,7 +47,7 @@ import time
 
 from redis.exceptions import WatchError
 
-from syndication.articles import ArticleState
+from syndication.articles import ArticleState, ArticleStore
 from syndication.delivery import records
 from syndication.events import embargoed_until
 from syndication.feeds import index
@@ -121,7 +121,7 @@ def release(ctx: Context, article_id: str, now: float) -> FollowUp:
             try:
                 pipe.watch(key)
                 h = pipe.hgetall(key)
-                state = ctx.articles.state_from(article_id, h)
+                state = ArticleStore.of(ctx).state_from(article_id, h)
                 if state is None or not held(state) or int(h.get(b"released") or 0) == state.version:
                     pipe.multi()  # withdrawn, lifted, unknown or already released: nothing to release
                     pipe.zrem(due_key, article_id)
@@ -174,7 +174,7 @@ def _queue_release(ctx: Context, pipe, state: ArticleState, event_type: str, occ
     # The change log (the pull API) gets the version now: the apply kept it out (`log=False`).
     changelog.append(pipe, ctx.keys, article_id=state.id, version=state.version,
                      kind=event_type.removeprefix("article."), event_id=state.event_id, data=state.data,
-                     occurred_at=occurred_at, now=now, retention=ctx.articles.log_retention)
+                     occurred_at=occurred_at, now=now, retention=ArticleStore.of(ctx).log_retention)
     # From now on it is what everyone may see of the story (a later withdrawal's tombstone included).
     pipe.hset(ctx.keys.article(state.id), mapping={
         "released": state.version,

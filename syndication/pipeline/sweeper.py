@@ -1,6 +1,6 @@
 """The sweeper: finds work whose task was lost and hands it back, once a second.
 
-Run by every worker process's housekeeping loop (housekeeping.py). It never does the work itself; it returns
+Run by every worker process's housekeeping loop (ops/housekeeping.py). It never does the work itself; it returns
 what must be (re-)queued, as a FollowUp:
 
 - accepted events due for a whole sweep with no batch taking them (the batch

@@ -38,6 +38,9 @@ REDIS_POOL_SPARE = 16
 
 @dataclass(frozen=True)
 class Settings:
+    # Which configuration this is: the partners-file reload (`config:version` in Redis) it was
+    # published at; 0 as read at start. A reload publishes a new Settings, never changes one.
+    version: int = 0
     redis_url: str = DEFAULT_REDIS_URL
     key_prefix: str = "synd:"
     api_keys: tuple[Secret, ...] = ()

@@ -38,6 +38,7 @@ import feedparser
 import requests
 import yaml
 
+from syndication.articles import ArticleStore
 from syndication.configuration import load_settings
 from syndication.delivery import schedule
 from syndication.feeds import index, store
@@ -640,7 +641,7 @@ def check(cluster: Cluster, stream: Stream, scenario: str, fault_end: float, *,
     assert pending == 0, f"{pending} accepted events never applied"
     latest = stream.latest(exclude=lost)
     for aid, ev in latest.items():
-        state = ctx.articles.get(aid)
+        state = ArticleStore.of(ctx).get(aid)
         assert state is not None and state.version == ev["article"]["version"], (aid, state, ev["event_id"])
         assert state.withdrawn == (ev["type"] == "article.withdrawn"), aid
     # 2. What each partner holds: the 2xx requests, by (article, version), deduplicated by webhook-id.
@@ -748,7 +749,7 @@ def check(cluster: Cluster, stream: Stream, scenario: str, fault_end: float, *,
 def _records(ctx, aid: str) -> list:
     from syndication.delivery import records
 
-    state = ctx.articles.get(aid)
+    state = ArticleStore.of(ctx).get(aid)
     events = [json.loads(x) for x in ctx.redis.lrange(ctx.keys.events_log, 0, -1)]
     return [("state", state and (state.version, state.withdrawn, state.event_id)),
             [e for e in events if e["article_id"] == aid]] + [

@@ -15,6 +15,7 @@ import threading
 
 import pytest
 
+from syndication.articles import ArticleStore
 from syndication.configuration import load_settings
 from syndication.delivery import push, records
 from syndication.infra.context import Context
@@ -49,7 +50,7 @@ def test_a_withdrawal_applied_between_an_updates_store_and_its_fan_out_is_pushed
 
         # Order the two applies' steps with the compare-and-set as the seam.
         v2_stored, w3_stored, v2_done = threading.Event(), threading.Event(), threading.Event()
-        store = ctx.articles
+        store = ArticleStore.of(ctx)
         cas = store.apply
 
         def ordered(*args, event_id, **kw):

@@ -446,10 +446,10 @@ def test_feeds_worker_down_then_extra_sweepers(tmp_path, size, report_rows):
                              for d in retrying), timeout=T.BREAKER_COOLDOWN + T.MAX_BACKOFF + 10,
                  what="retries landed while the feeds worker is down")
         drained = time.time() - healed
-        from syndication.ops import workers
+        from syndication.ops import heartbeats
 
-        wait_for(lambda: any(w["name"].startswith("feeds-") and not w["online"] for w in workers.roster(ctx)),
-                 timeout=workers.OFFLINE_AFTER + 10, what="the dead feeds worker listed as missing")
+        wait_for(lambda: any(w["name"].startswith("feeds-") and not w["online"] for w in heartbeats.roster(ctx)),
+                 timeout=heartbeats.OFFLINE_AFTER + 10, what="the dead feeds worker listed as missing")
         time.sleep(max(0.0, stopped + feeds_down - time.time()))
         c.restart("feeds")
         end = time.time()

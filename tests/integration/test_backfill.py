@@ -28,6 +28,7 @@ import pytest
 import requests
 import yaml
 
+from syndication.articles import ArticleStore
 from syndication.delivery.records import delivery_id
 from syndication.ops import audit
 from tests.conftest import API_KEY, OPS_KEY
@@ -134,7 +135,7 @@ def _publish_the_morning(base: str, env: dict) -> dict:
 
     ctx = Context.build(load_settings(env))
     def applied(aid: str, version: int, withdrawn: bool = False) -> bool:
-        state = ctx.articles.get(aid)
+        state = ArticleStore.of(ctx).get(aid)
         return state is not None and state.version == version and state.withdrawn == withdrawn
 
     wait_for(lambda: all(applied(a, v) for a, v in current.items()) and applied(withdrawn, 2, True)

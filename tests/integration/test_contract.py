@@ -38,6 +38,7 @@ import requests
 import schemathesis
 from schemathesis.config import SchemathesisConfig
 
+from syndication.articles import ArticleStore
 from syndication.api.app import create_app
 from syndication.delivery import records
 from syndication.configuration import load_settings
@@ -208,7 +209,7 @@ def test_real_resources_keep_the_contract(service, unique, contained):
         check(service, path)
 
     assert check(service, "/v1/events", "POST", API_KEY, body=withdrawal(aid, 2)).status_code == 202
-    wait_for(lambda: ctx.articles.get(aid).withdrawn, timeout=30, what="withdrawn")
+    wait_for(lambda: ArticleStore.of(ctx).get(aid).withdrawn, timeout=30, what="withdrawn")
     tombstone = check(service, "/v1/articles/{article_id}", path_parameters={"article_id": aid}).json()
     assert (tombstone["status"], tombstone["article"]) == ("withdrawn", None)
     full = check(service, "/v1/articles/{article_id}", key=OPS_KEY, path_parameters={"article_id": aid}).json()

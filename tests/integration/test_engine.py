@@ -29,7 +29,7 @@ import yaml
 from syndication.configuration import load_settings
 from syndication.delivery import circuit, schedule
 from syndication.infra.context import Context
-from syndication.ops import workers
+from syndication.ops import heartbeats
 from tests.conftest import API_KEY
 from tests.support.events import article_event
 from tests.support.processes import Proc, api, free_port, private_env, wait_for, worker
@@ -73,7 +73,7 @@ def engine_service(redis_url, tmp_path_factory):
     try:
         for p in procs:
             p.start()
-        wait_for(lambda: [w for w in workers.roster(ctx) if "deliveries" in w["queues"] and w.get("engine")],
+        wait_for(lambda: [w for w in heartbeats.roster(ctx) if "deliveries" in w["queues"] and w.get("engine")],
                  timeout=30, what="the bare deliveries worker's engine in its heartbeat")
         yield {"url": f"http://127.0.0.1:{port}", "ctx": ctx, "receivers": receivers, "worker": bare}
     finally:
@@ -91,7 +91,7 @@ def _post(service, event: dict) -> float:
 
 
 def test_the_bare_deliveries_worker_runs_the_engine_with_the_pushers_the_setting_asks(engine_service):
-    [w] = [w for w in workers.roster(engine_service["ctx"]) if "deliveries" in w["queues"]]
+    [w] = [w for w in heartbeats.roster(engine_service["ctx"]) if "deliveries" in w["queues"]]
     assert w["engine"]["pushers"] == PUSHERS
 
 

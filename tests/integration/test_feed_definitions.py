@@ -6,6 +6,7 @@ import feedparser
 import pytest
 import yaml
 
+from syndication.articles import ArticleStore
 from syndication.infra.context import Context
 from syndication.feeds import index
 from syndication.feeds import store
@@ -33,9 +34,9 @@ def test_changed_filters_rebuild_and_rerender(redis_url, tmp_path, unique):
     for i, cat in enumerate(["Economy", "Sport", "Sport"]):
         ev = article_event(f"d{i}", categories=[cat])
         state_args = ev["article"]
-        before.articles.apply(state_args["id"], 1, clean_article(state_args), withdrawn=False,
+        ArticleStore.of(before).apply(state_args["id"], 1, clean_article(state_args), withdrawn=False,
                               event_id=ev["event_id"], now=0)
-        index.place(before, before.articles.get(state_args["id"]))
+        index.place(before, ArticleStore.of(before).get(state_args["id"]))
     assert index.stale_definitions(before) == ["desk"]  # never rendered
     store.render_feed(before, "desk")
     assert titles(before) == {"Headline d0 v1"} and index.stale_definitions(before) == []

@@ -16,6 +16,7 @@ import pytest
 import requests
 from lxml import etree
 
+from syndication.articles import ArticleStore
 from syndication.identity import article_uri
 from syndication.feeds import index
 from tests.conftest import OPS_KEY
@@ -91,8 +92,8 @@ def test_an_unrenderable_stored_item_never_stops_its_feed(service, unique):
     bad_id = f"poison-{unique}"
     data = {**article_event(bad_id)["article"], "published_at": "9999-12-31T23:59:59-00:01",
             "updated_at": "9999-12-31T23:59:59-00:01"}
-    ctx.articles.apply(bad_id, 1, data, withdrawn=False, event_id=f"evt-{bad_id}", now=time.time())
-    index.place(ctx, ctx.articles.get(bad_id))  # pins changed_at past year 9999, as it once did
+    ArticleStore.of(ctx).apply(bad_id, 1, data, withdrawn=False, event_id=f"evt-{bad_id}", now=time.time())
+    index.place(ctx, ArticleStore.of(ctx).get(bad_id))  # pins changed_at past year 9999, as it once did
     ctx.redis.zadd(ctx.keys.feeds_dirty, {"all": time.time()})
     good = posted(service, article_event(f"after-poison-{unique}"))["article"]["id"]
     wait_for(lambda: in_every_format(service, good), timeout=20, what="a new article despite the poison item")
@@ -102,8 +103,8 @@ def test_an_unrenderable_stored_item_never_stops_its_feed(service, unique):
         assert last_modified.timestamp() <= time.time() + 1, "Last-Modified must never lie in the future"
     metrics = requests.get(f"{service.api_url}/metrics", timeout=10).text
     assert 'syndication_feed_items_skipped_total{feed="all"}' in metrics
-    ctx.articles.apply(bad_id, 2, None, withdrawn=True, event_id=f"evt-{bad_id}-w", now=time.time())
-    index.place(ctx, ctx.articles.get(bad_id))
+    ArticleStore.of(ctx).apply(bad_id, 2, None, withdrawn=True, event_id=f"evt-{bad_id}-w", now=time.time())
+    index.place(ctx, ArticleStore.of(ctx).get(bad_id))
 
 
 # --- 2. stored XSS through plain-text fields ------------------------------------------------

@@ -27,7 +27,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from syndication.infra.keys import QUEUES
-from syndication.infra.metrics import DELIVERY_RESULTS
+from syndication.ops.series import DELIVERY_RESULTS
 from tests.integration.test_push import post
 from tests.support import promtool
 from tests.support.events import article_event

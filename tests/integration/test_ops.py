@@ -48,7 +48,7 @@ def test_status_metrics_and_history_show_a_failing_partner(service, unique, fail
     assert failing["failing_since"] and failing["consecutive_failures"] >= 2
     assert failing["success_rate_last_hour"] == 0.0 and failing["oldest_waiting_seconds"] > 0
     assert set(snap["queues"]) == {"events", "feeds", "deliveries"}
-    workers = snap["workers"]  # heartbeats (ops/workers.py): {"queues", "list"}; a ping's answers before that
+    workers = snap["workers"]  # heartbeats (ops/heartbeats.py): {"queues", "list"}; a ping's answers before that
     assert len(workers["list"] if "list" in workers else workers) >= 3  # events, feeds, deliveries workers
     healthy = next(p for p in snap["partners"] if p["id"] == "partner-a")
     assert healthy["circuit"] == "closed" and healthy["success_rate_last_hour"] == 1.0

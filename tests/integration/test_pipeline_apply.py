@@ -15,6 +15,7 @@ import json
 
 import pytest
 
+from syndication.articles import ArticleStore
 from syndication.delivery import records
 from syndication.pipeline import apply, batch, ingest
 from syndication.pipeline.followup import FollowUp
@@ -57,7 +58,7 @@ def test_a_newer_version_is_applied(ctx):
     publish(ctx, article_event("new-1", 1))
     follow = publish(ctx, article_event("new-1", 2))
     assert follow.outcome == "applied"
-    state = ctx.articles.get("new-1")
+    state = ArticleStore.of(ctx).get("new-1")
     assert (state.version, state.data["headline"]) == (2, "Headline new-1 v2")
     assert ctx.redis.hget(ctx.keys.event("evt-new-1-v2"), "status") == b"applied"
     assert ctx.redis.zscore(ctx.keys.events_pending, "evt-new-1-v2") is None
@@ -69,7 +70,7 @@ def test_a_stale_version_changes_nothing(ctx):
                      *[ctx.keys.feed_render_lock(f["name"]) for f in FEEDS])
     follow = publish(ctx, article_event("stale-1", 1))
     assert follow == FollowUp(outcome="stale")
-    assert ctx.articles.get("stale-1").data["headline"] == "Headline stale-1 v2"
+    assert ArticleStore.of(ctx).get("stale-1").data["headline"] == "Headline stale-1 v2"
     assert {r["version"] for r in records.for_article(ctx, "stale-1")} == {2}
     assert ctx.redis.hget(ctx.keys.event("evt-stale-1-v1"), "status") == b"stale"
     assert ctx.redis.zscore(ctx.keys.events_pending, "evt-stale-1-v1") is None
@@ -78,7 +79,7 @@ def test_a_stale_version_changes_nothing(ctx):
 def test_the_same_version_from_another_event_is_stale(ctx):
     publish(ctx, article_event("same-1", 1, event_id="evt-first"))
     assert publish(ctx, article_event("same-1", 1, event_id="evt-second", headline="Other")).outcome == "stale"
-    assert ctx.articles.get("same-1").data["headline"] == "Headline same-1 v1"
+    assert ArticleStore.of(ctx).get("same-1").data["headline"] == "Headline same-1 v1"
 
 
 def test_a_redelivered_event_is_a_replay_and_redoes_the_lost_follow_up(ctx, monkeypatch):
@@ -90,7 +91,7 @@ def test_a_redelivered_event_is_a_replay_and_redoes_the_lost_follow_up(ctx, monk
     monkeypatch.setattr(apply, "fan_out", crash)
     with pytest.raises(RuntimeError):
         apply.apply_event(ctx, "evt-crash-1-v1")
-    assert ctx.articles.get("crash-1").version == 1 and records.for_article(ctx, "crash-1") == []
+    assert ArticleStore.of(ctx).get("crash-1").version == 1 and records.for_article(ctx, "crash-1") == []
     monkeypatch.undo()
     follow = apply.apply_event(ctx, "evt-crash-1-v1")  # the task, redelivered
     assert follow.outcome == "replay"
@@ -134,7 +135,7 @@ def test_a_withdrawal_goes_only_to_partners_that_had_an_earlier_version(ctx):
     assert set(v2) == {"wire", "economy"}
     assert all(r["id"] in due(ctx, p) for p, r in v2.items()) and due(ctx, "sport") == {}
     assert {r["event_type"] for r in v2.values()} == {"article.withdrawn"}
-    assert ctx.articles.get("wd-1").withdrawn
+    assert ArticleStore.of(ctx).get("wd-1").withdrawn
 
 
 def test_a_withdrawal_cancels_pending_deliveries_and_leaves_delivered_ones(ctx):
@@ -199,7 +200,7 @@ def test_a_batch_ends_where_applying_its_events_one_at_a_time_ends(ctx):
     assert sorted(follow.outcome.split(",")) == ["applied=5", "failed=1"]
     assert sorted(follow.partners) == ["economy", "wire"]
     assert {n.decode() for n in ctx.redis.zrange(ctx.keys.feeds_dirty, 0, -1)} == {"all", "economy"}
-    states = {a: ctx.articles.get(a) for a in ("b-new", "b-two", "b-old", "b-gone")}
+    states = {a: ArticleStore.of(ctx).get(a) for a in ("b-new", "b-two", "b-old", "b-gone")}
     assert {a: (s.version, s.withdrawn) for a, s in states.items()} == {
         "b-new": (1, False), "b-two": (2, False), "b-old": (2, False), "b-gone": (2, True)}
     for ev in burst[:-1]:

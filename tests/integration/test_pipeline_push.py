@@ -16,6 +16,7 @@ import time
 import pytest
 import standardwebhooks
 
+from syndication.articles import ArticleStore
 from syndication.delivery import circuit, push, records, schedule
 from syndication.pipeline import steps
 from syndication.text import clean_article
@@ -98,7 +99,7 @@ def test_another_4xx_dead_letters_at_once(ctx, receiver):
 def test_a_version_the_article_moved_past_is_skipped_without_a_request(ctx, receiver):
     did = due_delivery(ctx, "wire", "moved-1", 1)
     v2 = article_event("moved-1", 2)  # applied by another worker; its fan-out has not run yet
-    ctx.articles.apply("moved-1", 2, clean_article(v2["article"]), withdrawn=False,
+    ArticleStore.of(ctx).apply("moved-1", 2, clean_article(v2["article"]), withdrawn=False,
                        event_id=v2["event_id"], now=time.time())
     assert push.push_batch(ctx, "wire").outcomes == {"superseded": 1}
     assert receiver.requests == []
@@ -169,7 +170,7 @@ def test_the_engine_has_as_many_pushers_as_the_setting_says(ctx):
     from syndication.delivery.engine import Engine
 
     assert Engine(ctx).size == ctx.settings.delivery_in_flight == 128  # the default, sized for WAN partners
-    ctx.settings = replace(ctx.settings, delivery_in_flight=300)
+    ctx.publish(replace(ctx.settings, version=ctx.settings.version + 1, delivery_in_flight=300))
     assert Engine(ctx).size == 300
     assert ctx.settings.redis_pool_size > 300
 

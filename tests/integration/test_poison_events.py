@@ -18,6 +18,7 @@ import redis
 from fastapi.testclient import TestClient
 from pytest_redis import factories
 
+from syndication.articles import ArticleStore
 from syndication.pipeline import apply
 from syndication.pipeline import ingest
 from syndication.ops import status
@@ -66,7 +67,7 @@ def test_a_replayed_dead_event_is_applied_after_the_fix(ctx):
     assert apply.replay_dead(ctx, "evt-fixed")
     assert ingest.due(ctx, 30) == ["evt-fixed"]  # overdue: the next sweep re-drives it at once
     assert apply.apply_or_park(ctx, "evt-fixed").outcome == "applied"
-    assert ctx.articles.get("a-evt-fixed").version == 1
+    assert ArticleStore.of(ctx).get("a-evt-fixed").version == 1
     assert apply.dead_events(ctx) == [] and not apply.replay_dead(ctx, "evt-fixed")
 
 
@@ -142,6 +143,6 @@ def test_dead_events_show_on_the_ops_page_and_replay_from_it(service, unique):
     resp = requests.post(f"{service.api_url}/ops/replay-event/{event_id}", headers=ops, timeout=10,
                          allow_redirects=False)
     assert resp.status_code == 303 and "replayed" in resp.headers["location"]
-    wait_for(lambda: (s := ctx.articles.get(f"a-{event_id}")) and s.version == 1, timeout=15,
+    wait_for(lambda: (s := ArticleStore.of(ctx).get(f"a-{event_id}")) and s.version == 1, timeout=15,
              what="the replayed event applied by the running workers")
     assert event_id not in requests.get(f"{service.api_url}/ops", headers=ops, timeout=10).text.split("<div id=dead-events>")[1].split("<div id=")[0]

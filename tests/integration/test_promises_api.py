@@ -13,6 +13,7 @@ import json
 import pytest
 import requests
 
+from syndication.articles import ArticleStore
 from tests.conftest import OPS_KEY
 from tests.support.events import article_event
 from tests.support.processes import wait_for
@@ -107,5 +108,5 @@ def test_a_retry_of_an_accepted_but_unapplied_event_is_queued_again_at_once(serv
     assert again.status_code == 200 and again.json() == {"event_id": event["event_id"], "status": "accepted"}
     # Applied well before the sweeper would re-drive it (SYNDICATION_EVENT_REDRIVE_AFTER, 30 s here).
     assert ctx.settings.event_redrive_after >= 30
-    wait_for(lambda: ctx.articles.get(aid) and ctx.redis.hget(ctx.keys.event(event["event_id"]), "status") == b"applied",
+    wait_for(lambda: ArticleStore.of(ctx).get(aid) and ctx.redis.hget(ctx.keys.event(event["event_id"]), "status") == b"applied",
              timeout=10, what="the repeated event applied at once")

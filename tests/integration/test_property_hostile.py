@@ -43,6 +43,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from syndication.articles import ArticleStore
 from syndication.delivery import records
 from syndication.delivery.push import build_push
 from syndication.errors import InvalidEvent
@@ -540,7 +541,7 @@ def pushes_for(service, article_id: str, event: dict) -> Push:
     version = event["article"]["version"]
     recs = [r for r in records.for_article(ctx, article_id)
             if r["version"] == version and r["event_type"] == event["type"]]
-    state = ctx.articles.get(article_id)
+    state = ArticleStore.of(ctx).get(article_id)
     if recs:
         return build_push(records.Delivery.from_hash({k.encode(): str(v).encode() for k, v in recs[0].items()}),
                           state, state.data if state else None)
@@ -553,7 +554,7 @@ def pushes_for(service, article_id: str, event: dict) -> Push:
 def render_and_check(service, event: dict, tally: Tally) -> None:
     ctx = service.ctx
     article_id = event["article"]["id"]
-    state = ctx.articles.get(article_id)
+    state = ArticleStore.of(ctx).get(article_id)
     assert state is not None and state.version >= event["article"]["version"]
     where = f"{event['type']} {article_id!r} v{state.version}"
     if state.data is not None and not state.withdrawn:
@@ -582,7 +583,7 @@ def run_case(service, case: Case, tally: Tally) -> None:
             tally.withdrawals_accepted += 1
             stored = applied(service, case.withdrawal["event_id"])
             render_and_check(service, stored, tally)
-            state = service.ctx.articles.get(stored["article"]["id"])
+            state = ArticleStore.of(service.ctx).get(stored["article"]["id"])
             if state.withdrawn:
                 tally.live.discard(stored["article"]["id"])
 
@@ -612,7 +613,7 @@ def withdraw_leftovers(service, tally: Tally) -> None:
     """Withdraw what is still live: future-dated stories must not crowd other tests out of the `all` feed."""
     ctx = service.ctx
     for n, article_id in enumerate(sorted(tally.live)):
-        state = ctx.articles.get(article_id)
+        state = ArticleStore.of(ctx).get(article_id)
         if state is None or state.withdrawn:
             continue
         event_id = f"{PREFIX}-cleanup-{n}-{int(time.time() * 1000)}"
@@ -624,9 +625,9 @@ def withdraw_leftovers(service, tally: Tally) -> None:
             assert resp.status_code == 202, resp.text
             applied(service, event_id)
         else:  # 2**53, the highest version an event may carry: withdraw in place; the sweeper re-renders
-            ctx.articles.apply(article_id, state.version + 1, None, withdrawn=True, event_id=event_id,
+            ArticleStore.of(ctx).apply(article_id, state.version + 1, None, withdrawn=True, event_id=event_id,
                                now=time.time(), reason="property test cleanup")
-            index.mark_dirty(ctx, index.place(ctx, ctx.articles.get(article_id)))
+            index.mark_dirty(ctx, index.place(ctx, ArticleStore.of(ctx).get(article_id)))
 
 
 def test_hostile_events_never_fail_a_render_or_leak_markup(service):

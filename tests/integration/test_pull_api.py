@@ -32,6 +32,7 @@ import pytest
 import requests
 import yaml
 
+from syndication.articles import ArticleStore
 from syndication.infra.context import Context
 from syndication.pipeline import changelog
 from syndication.text import clean_article
@@ -106,7 +107,7 @@ def post(service, event: dict) -> None:
 
 
 def applied(service, article_id: str, version: int, timeout: float = 45.0) -> None:
-    wait_for(lambda: (s := service.ctx.articles.get(article_id)) is not None and s.version >= version,
+    wait_for(lambda: (s := ArticleStore.of(service.ctx).get(article_id)) is not None and s.version >= version,
              timeout, what=f"{article_id} v{version} applied")
 
 
@@ -424,12 +425,12 @@ def test_the_log_has_applied_versions_only_and_a_real_retention_trims_it(service
     log_key = ctx.keys.changelog
     data = clean_article(article_event("log-a", 1)["article"])
 
-    first = ctx.articles.apply("log-a", 1, data, withdrawn=False, event_id="e1", now=time.time(),
+    first = ArticleStore.of(ctx).apply("log-a", 1, data, withdrawn=False, event_id="e1", now=time.time(),
                                event_type="article.published")
     assert first.outcome == "applied" and first.log_id
-    assert ctx.articles.apply("log-a", 1, data, withdrawn=False, event_id="e1", now=time.time()).outcome == "replay"
-    assert ctx.articles.apply("log-a", 1, data, withdrawn=False, event_id="e0", now=time.time()).outcome == "stale"
-    held = ctx.articles.apply("log-a", 2, data, withdrawn=False, event_id="e2", now=time.time(), log=False)
+    assert ArticleStore.of(ctx).apply("log-a", 1, data, withdrawn=False, event_id="e1", now=time.time()).outcome == "replay"
+    assert ArticleStore.of(ctx).apply("log-a", 1, data, withdrawn=False, event_id="e0", now=time.time()).outcome == "stale"
+    held = ArticleStore.of(ctx).apply("log-a", 2, data, withdrawn=False, event_id="e2", now=time.time(), log=False)
     assert held.outcome == "applied" and held.log_id == ""
     assert ctx.redis.xlen(log_key) == 1, "a replay, a stale version and log=False write nothing"
     (entry,) = changelog.parse(ctx.redis.xrange(log_key))
@@ -439,7 +440,7 @@ def test_the_log_has_applied_versions_only_and_a_real_retention_trims_it(service
     changelog.append(ctx.redis, ctx.keys, article_id="log-a", version=2, kind="updated", event_id="e2", data=data,
                      now=time.time(), retention=settings.changelog_retention)
     # A withdrawal's entry carries the data it takes back (filters and formats need it) and the reason.
-    ctx.articles.apply("log-a", 3, None, withdrawn=True, event_id="e3", now=time.time(), reason="legal")
+    ArticleStore.of(ctx).apply("log-a", 3, None, withdrawn=True, event_id="e3", now=time.time(), reason="legal")
     entries = changelog.parse(ctx.redis.xrange(log_key))
     assert [(e.version, e.kind) for e in entries] == [(1, "published"), (2, "updated"), (3, "withdrawn")]
     assert entries[2].data == data and entries[2].reason == "legal"
@@ -448,7 +449,7 @@ def test_the_log_has_applied_versions_only_and_a_real_retention_trims_it(service
     newest = entries[-1].stream_id
     wait_for(lambda: int(ctx.redis.time()[0]) * 1000 > int(newest.split("-")[0]) + 1100, 5,
              what="the retention to pass")
-    ctx.articles.apply("log-b", 1, data, withdrawn=False, event_id="eb", now=time.time())
+    ArticleStore.of(ctx).apply("log-b", 1, data, withdrawn=False, event_id="eb", now=time.time())
     left = changelog.parse(ctx.redis.xrange(log_key))
     assert [(e.article_id, e.version) for e in left] == [("log-b", 1)]
     trimmed = ctx.redis.get(ctx.keys.changelog_trimmed)

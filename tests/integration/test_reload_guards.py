@@ -216,7 +216,7 @@ def test_a_process_whose_own_copy_differs_is_named(cluster, tmp_path):
     other = Proc("worker-elsewhere", argv, {**env, "SYNDICATION_PARTNERS_FILE": str(copy)}, tmp_path,
                  ready=" ready.").start()
     try:
-        # Its first heartbeat; its configuration report goes out in the same round (pipeline/housekeeping.py).
+        # Its first heartbeat; its configuration report goes out in the same round (ops/housekeeping.py).
         wait_for(lambda: any(n.startswith(b"elsewhere-") for n in ctx.redis.hkeys(ctx.keys.workers)), timeout=20,
                  what="the other worker's heartbeat")
         copy.write_text("partners:\n  - id: failing\n    url: not a url\n")

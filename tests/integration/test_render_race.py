@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+from syndication.articles import ArticleStore
 from syndication.configuration import load_settings
 from syndication.feeds import index, store
 from syndication.infra.context import Context
@@ -28,8 +29,8 @@ def ctx(redis_url) -> Context:
 
 def publish(ctx: Context, article_id: str) -> None:
     data = article_event(article_id)["article"]
-    ctx.articles.apply(article_id, 1, data, withdrawn=False, event_id=f"evt-{article_id}", now=time.time())
-    index.mark_dirty(ctx, index.place(ctx, ctx.articles.get(article_id)))
+    ArticleStore.of(ctx).apply(article_id, 1, data, withdrawn=False, event_id=f"evt-{article_id}", now=time.time())
+    index.mark_dirty(ctx, index.place(ctx, ArticleStore.of(ctx).get(article_id)))
 
 
 def test_a_render_whose_lock_changed_hands_writes_nothing_and_leaves_the_feed_dirty(ctx):

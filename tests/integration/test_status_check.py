@@ -5,7 +5,7 @@ Each test runs the real CLI as a subprocess against a Redis of this module's own
 service really checks OK) and a key prefix of its own. The state it judges is
 written the way the service writes it: pushes to a real partner server
 (push.push_batch records circuit, retries and dead letters), a batch's claim
-(push.begin puts deliveries in flight), worker heartbeats (ops/workers.beat)
+(push.begin puts deliveries in flight), worker heartbeats (ops/heartbeats.beat)
 and the sweeper's last run.
 
 --check follows the monitoring-plugin convention: one line, exit 0 OK,
@@ -28,7 +28,7 @@ from syndication.configuration import load_settings
 from syndication.delivery import push, records
 from syndication.infra.context import Context
 from syndication.infra.keys import QUEUES
-from syndication.ops import workers
+from syndication.ops import heartbeats
 from tests.support.pipeline import due_delivery
 from tests.support.processes import free_port, redis_server
 from tests.support.receiver import Reply
@@ -66,7 +66,7 @@ class Deployment:
         """What a running service keeps writing: a heartbeat per queue's worker, a fresh sweep."""
         now = time.time()
         for q in QUEUES:
-            workers.beat(self.ctx, f"{q}-1@host", [q], now - 60, now)
+            heartbeats.beat(self.ctx, f"{q}-1@host", [q], now - 60, now)
         self.ctx.redis.set(self.ctx.keys.sweeper_last_run, now)
 
     def check(self) -> tuple[int, str]:
@@ -181,13 +181,13 @@ def test_a_delivery_claimed_by_a_batch_counts_as_waiting(deployment, receiver):
 def test_missing_workers_are_named_and_a_queue_without_any_is_critical(deployment):
     deployment.healthy()
     ctx, now = deployment.ctx, time.time()
-    workers.beat(ctx, "deliveries-2@host", ["deliveries"], now - 600, now - 60)  # stopped beating a minute ago
+    heartbeats.beat(ctx, "deliveries-2@host", ["deliveries"], now - 600, now - 60)  # stopped beating a minute ago
     code, line = deployment.check()
     assert code == 1 and "worker missing on queue deliveries: deliveries-2@host" in line, line
     shown = deployment.cli().stdout
     assert "deliveries 1/2 online missing: deliveries-2@host" in shown, shown
 
-    workers.beat(ctx, "feeds-1@host", ["feeds"], now - 600, now - 60)  # the only feeds worker goes quiet
+    heartbeats.beat(ctx, "feeds-1@host", ["feeds"], now - 600, now - 60)  # the only feeds worker goes quiet
     code, line = deployment.check()
     assert code == 2 and line.startswith("CRITICAL - no worker online on queue feeds (missing: feeds-1@host)"), line
     snap = deployment.snapshot()

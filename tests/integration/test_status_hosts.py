@@ -1,6 +1,6 @@
 """`syndication status` shows workers per host: a worker host that goes away is one host with every worker missing.
 
-Heartbeats are written as the workers write them (ops/workers.beat, whose `host` is the process's
+Heartbeats are written as the workers write them (ops/heartbeats.beat, whose `host` is the process's
 hostname), by processes that really run under another hostname: each "host" is a process in its
 own UTS namespace (`unshare --uts`, root) with `hostname` set, so nothing here fakes the host
 field. The status CLI runs as a subprocess, as on-call runs it.
@@ -20,7 +20,7 @@ import pytest
 
 from syndication.configuration import load_settings
 from syndication.infra.context import Context
-from syndication.ops import workers
+from syndication.ops import heartbeats
 
 pytestmark = pytest.mark.integration
 
@@ -28,13 +28,13 @@ BEAT = """
 import sys, time
 from syndication.configuration import load_settings
 from syndication.infra.context import Context
-from syndication.ops import workers
+from syndication.ops import heartbeats
 ctx = Context.build(load_settings())
 now = time.time()
 last_seen = now - float(sys.argv[1])
 for spec in sys.argv[2:]:
     name, queue = spec.split("=")
-    workers.beat(ctx, name, [queue], now - 600, last_seen)
+    heartbeats.beat(ctx, name, [queue], now - 600, last_seen)
 """
 
 
@@ -92,5 +92,5 @@ def test_status_groups_workers_by_host_and_names_a_host_gone_quiet(env):
     assert re.search(r"host worker-a: 4/4 online \(deliveries 2, events 1, feeds 1\)", shown.stdout), shown.stdout
     assert re.search(r"host worker-b: 0/2 online missing: deliveries1@worker-b, events@worker-b", shown.stdout), \
         shown.stdout
-    # The roster the screen reads is the one ops/workers keeps: host A's entries are this test's processes'.
-    assert {w["host"] for w in workers.roster(ctx) if w["online"]} == {"worker-a"}
+    # The roster the screen reads is the one ops/heartbeats keeps: host A's entries are this test's processes'.
+    assert {w["host"] for w in heartbeats.roster(ctx) if w["online"]} == {"worker-a"}

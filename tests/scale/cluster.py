@@ -32,7 +32,7 @@ from syndication.cli.topology import worker_specs
 from syndication.configuration import load_settings
 from syndication.delivery import schedule
 from syndication.infra.context import Context
-from syndication.ops import workers as roster
+from syndication.ops import heartbeats as roster
 from tests.faults.harness import API_KEY, SECRET, Cluster, Timing, parallel
 from tests.scale.network import Host, Network
 from tests.support.processes import Proc, wait_for

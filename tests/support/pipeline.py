@@ -26,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+from syndication.articles import ArticleStore
 from syndication.configuration import load_settings
 from syndication.delivery import records
 from syndication.infra.context import Context
@@ -83,7 +84,7 @@ def publish(ctx: Context, event: dict) -> FollowUp:
 def due_delivery(ctx: Context, partner_id: str, article_id: str, version: int = 1, **article) -> str:
     """Article state at `version` and one due delivery of it to one partner, without fan-out."""
     ev = article_event(article_id, version, **article)
-    ctx.articles.apply(article_id, version, clean_article(ev["article"]), withdrawn=False,
+    ArticleStore.of(ctx).apply(article_id, version, clean_article(ev["article"]), withdrawn=False,
                        event_id=ev["event_id"], now=time.time())
     did = records.create(ctx, partner_id, article_id, version, ev["event_id"], ev["type"],
                          occurred_at=ev["occurred_at"])

@@ -22,7 +22,7 @@ def test_compose_services_and_dependencies():
     doc = yaml.safe_load(COMPOSE.read_text())
     services = doc["services"]
     assert {"redis", "api", "worker-events", "worker-feeds", "worker-deliveries", "flower"} <= set(services)
-    assert "beat" not in services  # every worker sweeps (pipeline/housekeeping.py): no beat to lose
+    assert "beat" not in services  # every worker sweeps (ops/housekeeping.py): no beat to lose
     for name, svc in services.items():
         for dep in (svc.get("depends_on") or {}):
             assert dep in services, f"{name} depends on missing service {dep}"
@@ -40,7 +40,7 @@ def test_compose_services_and_dependencies():
 def test_scale_profile_adds_workers_the_way_our_cli_starts_them():
     """`--profile scale`: more deliveries replicas and a second events and feeds worker, each a Celery worker
     of one of our queues with the flags `syndication up` gives its workers (cli/run.py), named @%h so that
-    replicas never share a heartbeat name (ops/workers.py) and `status` shows them per host."""
+    replicas never share a heartbeat name (ops/heartbeats.py) and `status` shows them per host."""
     from syndication.cli.topology import worker_specs
     from syndication.infra.keys import QUEUES
 

@@ -6,6 +6,9 @@
 - The core never imports Celery (`workers/` is the only Celery shell; `cli/`, the
   composition root, is the one place that wires it in).
 - The README's module map names every package and only things that exist.
+- The layer rules (FORBIDDEN, INFRA_MAY_IMPORT): delivery never imports feeds, the engine
+  (pipeline/) never imports ops, push formats never import the feed renderer, infra imports
+  nothing above itself but the settings and the error tree.
 """
 
 from __future__ import annotations
@@ -160,3 +163,59 @@ def test_readme_module_map_names_every_package_and_nothing_else():
     assert not missing, f"packages missing from the README's module map: {missing}"
     for entry in named:
         assert (ROOT / entry).exists(), f"README names {entry}, which does not exist"
+
+
+# -- the layer rules (DESIGN.md "Layout"): who may never import whom --------------------------
+# (importer prefix, imported prefixes it must never reach, why). A prefix matches a module and
+# everything below it.
+FORBIDDEN = [
+    ("syndication.delivery", ("syndication.feeds",),
+     "delivery sends what it is given; feeds are a layer of their own (pass the URL, move the helper down)"),
+    ("syndication.pipeline", ("syndication.ops",),
+     "the engine never imports ops: ops watches the engine, not the other way round"),
+    ("syndication.partners.formats", ("syndication.feeds.render",),
+     "a push format never imports the feed renderer (both use feeds/entries.py, one article as an item)"),
+]
+# infra is the bottom: it may import only itself, the settings (a leaf) and the error tree.
+INFRA_MAY_IMPORT = ("syndication.infra", "syndication.settings", "syndication.errors")
+# Breaks being removed by another change right now (issue 24): each must go, and the test says when.
+KNOWN_BREAKS = {
+    "syndication.delivery.backfill imports syndication.feeds.index",  # item 1 (delivery state) moves it
+}
+
+
+def under(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def broken_rules(edges: dict[str, set[str]]) -> list[str]:
+    found = []
+    for src, targets in sorted(edges.items()):
+        for dst in sorted(targets):
+            for importer, banned, why in FORBIDDEN:
+                if under(src, importer) and any(under(dst, b) for b in banned):
+                    found.append(f"{src} imports {dst}: {why}")
+            if under(src, "syndication.infra") and not any(under(dst, p) for p in INFRA_MAY_IMPORT):
+                found.append(f"{src} imports {dst}: infra never imports the domain above it")
+    return found
+
+
+def test_layer_rules_hold():
+    found = broken_rules(graph())
+    new = [f for f in found if f.split(":")[0] not in KNOWN_BREAKS]
+    assert not new, "layer rules broken:\n" + "\n".join(new)
+    gone = KNOWN_BREAKS - {f.split(":")[0] for f in found}
+    assert not gone, f"fixed, so take them out of KNOWN_BREAKS: {sorted(gone)}"
+
+
+def test_layer_rules_can_fail():
+    assert broken_rules({"syndication.delivery.websub": {"syndication.feeds.render"},
+                         "syndication.pipeline.x": {"syndication.ops.reload"},
+                         "syndication.partners.formats.rss": {"syndication.feeds.render"},
+                         "syndication.infra.context": {"syndication.articles"},
+                         "syndication.infra.metrics": {"syndication.settings", "syndication.infra.keys"}}) == [
+        "syndication.delivery.websub imports syndication.feeds.render: " + FORBIDDEN[0][2],
+        "syndication.infra.context imports syndication.articles: infra never imports the domain above it",
+        "syndication.partners.formats.rss imports syndication.feeds.render: " + FORBIDDEN[2][2],
+        "syndication.pipeline.x imports syndication.ops.reload: " + FORBIDDEN[1][2],
+    ]

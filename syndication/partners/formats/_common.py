@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from syndication.feeds.render import publisher  # noqa: F401 (the feeds' rule: one entry, one author)
+from syndication.feeds.entries import publisher  # noqa: F401 (the feeds' rule: one entry, one author)
 from syndication.identity import article_uri  # noqa: F401 (the formats' shared identity)
 from syndication.text import plain_text
 from syndication.partners.formats.base import Push

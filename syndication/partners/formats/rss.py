@@ -2,13 +2,13 @@
 
 Standard: RSS 2.0 (https://www.rssboard.org/rss-specification), with the
 content (content:encoded), Dublin Core (dc:creator) and Media RSS
-(media:content) modules. The item is rendered by the feeds' own renderer
-(feeds.render.render_rss), so a pushed item is byte-for-byte the item our
-RSS feeds carry: same guid (the article's tag URI, isPermaLink="false"), title,
-link, description, content:encoded, dc:creator, categories, pubDate,
-enclosure and media:content. The channel is titled after the publisher
-and describes the push (article id and version); the renderer's
-`atom:link rel="self"` is removed, since a push has no feed URL.
+(media:content) modules. The item is built by the feeds' own entry builder
+(feeds/entries.py, which the feed renderer uses too), so a pushed item is
+byte-for-byte the item our RSS feeds carry: same guid (the article's tag URI,
+isPermaLink="false"), title, link, description, content:encoded, dc:creator,
+categories, pubDate, enclosure and media:content. The channel is titled after
+the publisher and describes the push (article id and version); it has no
+`atom:link rel="self"`, since a push has no feed URL.
 
 Embargo: an article with an `embargoed` instant carries it in its item as
 `<dcterms:available>` (Dublin Core terms, http://purl.org/dc/terms/: "date
@@ -27,12 +27,12 @@ from typing import Any
 
 from lxml import etree
 
-from syndication.feeds.render import render_rss
-from syndication.feeds.spec import FeedSpec
+from syndication import __version__
+from syndication.feeds import entries
 from syndication.partners.formats import _common as c
 from syndication.partners.formats.base import Format, Push
 
-ATOM_NS = "http://www.w3.org/2005/Atom"
+TTL = 5  # minutes, as our feeds say by default
 DCTERMS_NS = "http://purl.org/dc/terms/"
 WITHDRAWN = "withdrawn"
 
@@ -56,17 +56,29 @@ def withdrawal_item(push: Push, base_url: str) -> dict[str, Any]:
 def _finish(xml: bytes, has_url: bool, embargoed: str | None = None) -> bytes:
     root = etree.fromstring(xml)
     channel = root.find("channel")
-    for link in channel.findall(f"{{{ATOM_NS}}}link[@rel='self']"):
-        channel.remove(link)
     if embargoed:
         etree.SubElement(channel.find("item"), f"{{{DCTERMS_NS}}}available",
                          nsmap={"dcterms": DCTERMS_NS}).text = embargoed
     if not has_url:  # no article data at all: no link, no date to give
         item = channel.find("item")
         for tag in ("link", "pubDate"):
-            for el in item.findall(tag):  # (the renderer leaves out a link RSS cannot carry)
+            for el in item.findall(tag):  # (entries.add leaves out a link RSS cannot carry)
                 item.remove(el)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _document(article: dict[str, Any], base_url: str, description: str) -> bytes:
+    """An RSS 2.0 document whose channel describes the push and holds the one item."""
+    fg = entries.generator()
+    fg.title(c.publisher(article))
+    fg.description(description)
+    fg.language(article["language"])
+    fg.ttl(TTL)
+    fg.generator("syndication", __version__)
+    fg.link(href=f"{base_url}/feeds", rel="alternate", type="text/html")  # RSS requires a channel link
+    fg.lastBuildDate(entries.updated(article))
+    entries.add(fg, article, base_url, "rss")
+    return fg.rss_str(pretty=False)
 
 
 class RssFormat(Format):
@@ -77,8 +89,6 @@ class RssFormat(Format):
         withdrawn = c.is_withdrawal(push)
         article = withdrawal_item(push, base_url) if withdrawn else c.require_article(push)
         what = "Withdrawal of" if withdrawn else "Article"
-        spec = FeedSpec(name="push", title=c.publisher(article), language=article["language"],
-                        description=f"{what} {push.article_id}, version {push.version}")
-        xml = render_rss(spec, [article], base_url)
+        xml = _document(article, base_url, description=f"{what} {push.article_id}, version {push.version}")
         return _finish(xml, has_url=bool(push.article and push.article.get("url")),
                        embargoed=None if withdrawn else c.embargoed(article))

@@ -4,9 +4,12 @@
 
 Once a second it runs the sweeper (re-drives, retries coming due, lost renders; see
 sweeper.py) and hands what it found to `dispatch`; every HEARTBEAT seconds it writes this
-worker's heartbeat (ops/workers.py); every second it looks whether the partners file was
+worker's heartbeat (heartbeats.py); every second it looks whether the partners file was
 reloaded (ops/reload.py) and reports the configuration it runs (ops/running_config.py) at
 once when that changes; once a minute it trims delivery history past retention.
+
+Why in ops and not in the engine (pipeline/): it composes the engine's sweeper with ops' own
+chores (heartbeats, reloads, retention); the engine never imports ops.
 
 Why in every worker and not in beat: the sweep is what turns a scheduled retry into a push.
 Run by one process (beat, or a task on one queue), that process was a single point of failure
@@ -27,7 +30,7 @@ from redis.exceptions import RedisError
 
 from syndication.delivery import retention
 from syndication.infra.context import Context
-from syndication.ops import reload, running_config, workers
+from syndication.ops import heartbeats, reload, running_config
 from syndication.pipeline import sweeper
 
 log = logging.getLogger("syndication.sweeper")
@@ -48,10 +51,10 @@ def run(ctx: Context, stopping: threading.Event, name: str, queues: list[str], d
             # A reload is looked for every second (one round trip) and reported at once: `partners
             # reload` waits on the report.
             if reload.follow(ctx, env, following) or now >= next_beat:
-                workers.beat(ctx, name, queues, started, now, config_version=following.applied,
+                heartbeats.beat(ctx, name, queues, started, now, config_version=following.applied,
                              engine=counts() if counts else None)
                 reload.report(ctx, name, "worker", following)
-                next_beat = now + workers.HEARTBEAT
+                next_beat = now + heartbeats.HEARTBEAT
             found = sweeper.sweep(ctx, now)
             if found.outcome == "ran":
                 dispatch(found)
@@ -71,7 +74,7 @@ def run(ctx: Context, stopping: threading.Event, name: str, queues: list[str], d
             log.exception("housekeeping: sweep failed", extra={"worker": name})
         stopping.wait(SWEEP_EVERY)
     try:
-        workers.leave(ctx, name)
+        heartbeats.leave(ctx, name)
         running_config.leave(ctx, name)
     except RedisError:
         pass
