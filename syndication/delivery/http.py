@@ -9,9 +9,10 @@ guard refuses that unless the partner allows private networks.
 
 A partner's pool keeps up to `max_in_flight` connections (requests' default keeps 10 and
 discards the rest: STACK.md, trap 15), so its concurrent pushes each reuse a kept-alive
-connection; TLS connections share one SSL context per CA bundle per process (building one reads
-the whole bundle: ~17 ms, trap 14), verified always (REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE name
-another bundle, as for requests: trap 16).
+connection; TLS connections share one SSL context per CA bundle and client certificate per
+process (tls.py), verified always: the partner's `tls.ca_file` if it names one, else
+REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, as for requests (trap 16), else requests' bundle; with
+`tls.client_cert` the partner sees our certificate (mutual TLS).
 
 Every request has explicit (connect, read) timeouts from the partner entry.
 The SSRF guard (address.py) runs inside the connection itself: the URL is
@@ -32,7 +33,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -45,19 +45,13 @@ from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from syndication import USER_AGENT
 from syndication.errors import AddressRefused
+from syndication.delivery.tls import tls_context, tls_failure
 from syndication.partners import address
 
 EXCERPT_BYTES = 2048
 _READ_CAP = 64 * 1024
 _transports: dict[tuple, "Transport"] = {}
 _transports_lock = threading.Lock()
-
-
-@lru_cache(maxsize=16)
-def tls_context(ca_bundle: str) -> ssl.SSLContext:
-    """The process's SSL context for a CA bundle: built once, shared by every TLS connection."""
-    return ssl.create_default_context(cafile=None if os.path.isdir(ca_bundle) else ca_bundle,
-                                      capath=ca_bundle if os.path.isdir(ca_bundle) else None)
 
 
 @dataclass(frozen=True)
@@ -135,12 +129,14 @@ class GuardedHTTPSConnection(_CheckedConnect, HTTPSConnection):
 class GuardedAdapter(HTTPAdapter):
     """An HTTPAdapter whose connections go through the guard (`check`) with `resolver`."""
 
-    def __init__(self, *, check: bool = True, resolver=socket.getaddrinfo, **kwargs):
+    def __init__(self, *, check: bool = True, resolver=socket.getaddrinfo, context: ssl.SSLContext | None = None,
+                 **kwargs):
         # urllib3 builds connections from classes, not instances: bind the settings in subclasses.
         attrs = {"check_addresses": check, "resolver": staticmethod(resolver)}
         plain = type("GuardedHTTPConnection", (GuardedHTTPConnection,), attrs)
         tls = type("GuardedHTTPSConnection", (GuardedHTTPSConnection,), attrs)
         self.check_addresses = check
+        self.context = context  # the partner's (its CA file, our client certificate), else per CA bundle
         self._pools = {"http": type("GuardedPool", (HTTPConnectionPool,), {"ConnectionCls": plain}),
                        "https": type("GuardedTLSPool", (HTTPSConnectionPool,), {"ConnectionCls": tls})}
         super().__init__(**kwargs)
@@ -150,7 +146,7 @@ class GuardedAdapter(HTTPAdapter):
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
         if host_params["scheme"] == "https" and verify and cert is None:
             bundle = verify if isinstance(verify, str) else requests.utils.DEFAULT_CA_BUNDLE_PATH
-            pool_kwargs = {"ssl_context": tls_context(bundle), "cert_reqs": "CERT_REQUIRED"}
+            pool_kwargs = {"ssl_context": self.context or tls_context(bundle), "cert_reqs": "CERT_REQUIRED"}
         return host_params, pool_kwargs
 
     def cert_verify(self, conn, url, verify, cert):
@@ -205,9 +201,23 @@ class Transport:
         if self.verify is False:
             options.update(cert_reqs="CERT_NONE", assert_hostname=False)
         else:
-            bundle = self.verify if isinstance(self.verify, str) else requests.utils.DEFAULT_CA_BUNDLE_PATH
-            options.update(ssl_context=tls_context(bundle), cert_reqs="CERT_REQUIRED")
+            options.update(ssl_context=self.context(), cert_reqs="CERT_REQUIRED")
         return type("GuardedTLSPool", (HTTPSConnectionPool,), {"ConnectionCls": conn})(self.host, self.port, **options)
+
+    def context(self) -> ssl.SSLContext:
+        """The process's shared SSL context for this partner's trust and client certificate: the
+        partner's CA file, else the bundle (REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, else requests')."""
+        tls = self.partner.tls  # its CA file and our client certificate (partners/tls.py), or None
+        bundle = self.verify if isinstance(self.verify, str) else requests.utils.DEFAULT_CA_BUNDLE_PATH
+        try:
+            if tls is None:
+                return tls_context(bundle)
+            return tls_context(tls.ca_file or bundle, tls.client_cert, tls.client_key, tls.digest)
+        except (OSError, ValueError):
+            # Checked when the partners file was loaded; gone or changed since. The attempt says
+            # what kind of thing failed, never the paths (they are the operator's, not history's).
+            raise urllib3.exceptions.SSLError("cannot load the partner's CA file or client certificate "
+                                              "(`syndication config check` names the problem)") from None
 
     def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         """POST and read the answer up to the cap: (status, headers, body read). Raises on no answer."""
@@ -231,7 +241,8 @@ class Transport:
 
     def _post_proxied(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         if self.session is None:
-            self.session = _proxied_session(self.partner, self.resolver, self.verify)
+            self.session = _proxied_session(self.partner, self.resolver, self.verify,
+                                            self.context() if self.scheme == "https" and self.verify else None)
         resp = self.session.post(self.partner.url, data=body, headers=headers, stream=True, allow_redirects=False,
                                  timeout=(self.partner.timeouts.connect, self.partner.timeouts.read))
         chunks, size = [], 0
@@ -253,7 +264,7 @@ def transport_for(partner, resolver=None) -> Transport:
     thread-safe); a partner entry changed by a reload (url, max_in_flight, ...) gets a new one."""
     resolver = resolver or socket.getaddrinfo
     key = (partner.id, partner.url, partner.allow_private_network, partner.max_in_flight, partner.timeouts,
-           resolver)
+           partner.tls, partner.tls.digest if partner.tls else "", resolver)
     t = _transports.get(key)
     if t is not None:
         return t
@@ -266,12 +277,12 @@ def transport_for(partner, resolver=None) -> Transport:
     return t
 
 
-def _proxied_session(partner, resolver, verify) -> requests.Session:
+def _proxied_session(partner, resolver, verify, context: ssl.SSLContext | None) -> requests.Session:
     """requests, for a partner an environment proxy covers: GuardedAdapter refuses the proxy unless
     the partner allows private networks (the guard cannot check where a proxy connects)."""
     s = requests.Session()
     for prefix in ("http://", "https://"):
-        s.mount(prefix, GuardedAdapter(check=not partner.allow_private_network, resolver=resolver,
+        s.mount(prefix, GuardedAdapter(check=not partner.allow_private_network, resolver=resolver, context=context,
                                        pool_connections=1, pool_maxsize=max(2, partner.max_in_flight), max_retries=0))
     s.headers["User-Agent"] = USER_AGENT
     s.trust_env = False
@@ -283,7 +294,10 @@ def _proxied_session(partner, resolver, verify) -> requests.Session:
 def _error_text(exc: BaseException) -> str:
     """`Kind: cause`, the cause being urllib3's own error: a retry wrapper's text (requests'
     ConnectionError, urllib3's MaxRetryError) quotes the request path, where a partner URL may
-    carry a token, and is cut before the cause at 300."""
+    carry a token, and is cut before the cause at 300. A TLS failure reads `SSLError: ...` (tls.py)."""
+    tls = tls_failure(exc)
+    if tls:
+        return tls
     cause = exc.args[0] if isinstance(exc, requests.RequestException) and exc.args else exc
     cause = getattr(cause, "reason", None) or cause
     if cause is exc:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from syndication.partners import address
 from syndication.partners.formats import PUSH_FORMATS
+from syndication.partners.tls import PartnerTls, checked as tls_checked
 from syndication.errors import AddressRefused, ConfigError
 from syndication.filters import PartnerFilters
 from syndication.settings.files import load_entries
@@ -102,6 +103,7 @@ class Partner(BaseModel):
     # `send` (trusted agencies) sends it at once, marked embargoed in the partner's format.
     embargo: Literal["hold", "send"] = "hold"
     pull: Pull | None = None  # None: this partner cannot use the pull API
+    tls: PartnerTls | None = None  # its CA file and our client certificate (partners/tls.py)
 
     @field_validator("url")
     @classmethod
@@ -141,6 +143,7 @@ def load_partners(path: Path | None) -> tuple[Partner, ...]:
     if path is None:
         return ()
     partners = load_entries(path, "partners", Partner, lambda partner: partner.id)
+    partners = tuple(tls_checked(p, path) for p in partners)  # files read now, not at the first push
     for reserved, what in ((WEBSUB_PARTNER_ID, "the WebSub hub"), (OPS_WEBHOOK_PARTNER_ID, "the ops webhook")):
         if any(p.id == reserved for p in partners):
             raise ConfigError(f"{path}: partner id {reserved!r} is reserved for {what}")
