@@ -99,7 +99,9 @@ def render(fmt: str, case: str) -> bytes:
 def test_registry():
     assert {n: f.media_type for n, f in PUSH_FORMATS.items()} == {
         "json": "application/json", "ninjs": "application/json", "ninjs3": "application/json",
-        "atom": "application/atom+xml;type=entry", "rss": "application/rss+xml"}
+        "atom": "application/atom+xml;type=entry", "rss": "application/rss+xml",
+        "newsml-g2": "application/vnd.iptc.g2.newsitem+xml",
+        "newsml-g2-message": "application/vnd.iptc.g2.newsmessage+xml"}
 
 
 @pytest.mark.parametrize("fmt,case", ALL)
