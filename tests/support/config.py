@@ -24,6 +24,8 @@ SECRETS = {
     "NINJS_SECRET": secret("ninjs"),
     "ATOM_TOKEN": "atom-bearer-token",
     "RSS_PASSWORD": "rss-password",
+    "NEWSML_SECRET": secret("newsml"),
+    "NEWSML_PULL_TOKEN": "newsml-pull-token",
 }
 FAST_RETRY = {"base_delay": 0.2, "max_delay": 0.5}
 
@@ -34,6 +36,8 @@ SCENARIOS = {
     "fmt-atom": ("atom", ["FormatTest"], {"auth": {"type": "bearer", "token_env": "ATOM_TOKEN"}}),
     "fmt-rss": ("rss", ["FormatTest"], {"auth": {"type": "basic", "username": "rss-user",
                                                   "password_env": "RSS_PASSWORD"}}),
+    "fmt-newsml": ("newsml-g2", ["NewsmlTest"], {"auth": {"type": "standard-webhooks", "secret_env": "NEWSML_SECRET"},
+                                                 "pull": {"token_env": "NEWSML_PULL_TOKEN"}}),
     "rotating": ("json", ["Rotation"], {"auth": {"type": "standard-webhooks", "secret_env": "ROTATING_SECRET"}}),
     "flaky": ("json", ["Flaky"], {"retry": FAST_RETRY}),
     "throttled": ("json", ["Throttled"], {"retry": FAST_RETRY}),
