@@ -1,7 +1,7 @@
 """Embargoed versions never leak through a withdrawal (issue 22, item 1), on real processes.
 
 A service of this module's own (tests/support/leaks.py): `embargo: hold` partners in every push
-format (json, ninjs, ninjs3, atom, rss), `embargo: send` partners, every one with a pull token,
+format (json, ninjs, ninjs3, atom, rss, newsml-g2), `embargo: send` partners, every one with a pull token,
 public feeds and a partner feed. Embargoes are an hour ahead, so nothing is released during
 the test: a held version is released only to the send partners.
 
@@ -42,8 +42,9 @@ def fresh() -> str:
 
 
 def is_withdrawal(body: str) -> bool:
-    """A tombstone, in any of the formats (json, ninjs, ninjs3, atom, rss)."""
-    return any(sign in body for sign in ('"article.withdrawn"', '"canceled"', "deleted-entry", "Withdrawn:"))
+    """A tombstone, in any of the formats (json, ninjs, ninjs3, atom, rss, newsml-g2)."""
+    return any(sign in body for sign in ('"article.withdrawn"', '"canceled"', "deleted-entry", "Withdrawn:",
+                                         "stat:canceled"))
 
 
 def test_a_story_embargoed_and_withdrawn_before_release_reaches_no_hold_partner_and_no_reader(world):

@@ -34,6 +34,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import feedparser
@@ -59,6 +60,8 @@ from tests.support.processes import wait_for
 pytestmark = pytest.mark.integration
 
 PREFIX = "prop"
+G2_SCHEMA = etree.XMLSchema(etree.parse(str(
+    Path(__file__).resolve().parents[1] / "schemas" / "newsml-g2-2.35" / "NewsML-G2_2.35-spec-All-Power.xsd")))
 MAX_EXAMPLES = 100
 _serial = itertools.count(1)  # numbers every drawn case: ids are `prop-<n>-...`, unique in the session
 
@@ -476,8 +479,18 @@ def check_json(body: bytes, where: str) -> None:
     check_strings(json_strings(json.loads(body)), where)
 
 
+def check_g2(body: bytes, where: str) -> None:
+    """NewsML-G2 pushes: strict XML, valid against the IPTC 2.35 schema, no markup in any text."""
+    assert not _SCRIPT.search(body.decode("utf-8")), f"{where}: <script in the raw XML"
+    root = etree.fromstring(body)
+    assert G2_SCHEMA.validate(root), f"{where}: not NewsML-G2 2.35: {G2_SCHEMA.error_log.last_error}"
+    check_strings(xml_strings(root), where)
+
+
 def check_output(fmt: str, body: bytes, where: str) -> None:
-    (check_xml if fmt in ("rss", "atom") else check_json)(body, where)
+    """`fmt`: a feed format (rss, atom, json) or a push format's name."""
+    checks = {"rss": check_xml, "atom": check_xml, "newsml-g2": check_g2, "newsml-g2-message": check_g2}
+    checks.get(fmt, check_json)(body, where)
 
 
 # --- the property ------------------------------------------------------------------------------
@@ -566,7 +579,7 @@ def render_and_check(service, event: dict, tally: Tally) -> None:
     push = pushes_for(service, article_id, event)
     for name, fmt in PUSH_FORMATS.items():
         body = fmt.render(push, base_url=ctx.settings.base_url)
-        check_output(name if name in ("rss", "atom") else "json", body, f"push {name} of {where}")
+        check_output(name, body, f"push {name} of {where}")
         tally.renders += 1
 
 

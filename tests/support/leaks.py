@@ -11,8 +11,8 @@ prefix of its own (so its change log, feeds and deliveries hold only these tests
 Partners, all matching every article (no filters), each with its own receiver and a pull token:
 
 - `embargo: hold` (the default) in every push format: hold-json, hold-ninjs, hold-ninjs3,
-  hold-atom, hold-rss;
-- `embargo: send`: send-ninjs, send-json (held versions are released to them at once).
+  hold-atom, hold-rss, hold-newsml;
+- `embargo: send`: send-ninjs, send-json, send-newsml (held versions are released to them at once).
 
 Feeds: `all` and `leak` (public), `partners` (`access: partner`, read with a feed key); an ops
 webhook receiver. "Nothing was pushed" is only asserted after `settle`: a sentinel article posted
@@ -41,8 +41,9 @@ from tests.support.events import article_event, sentinel
 from tests.support.processes import api, free_port, wait_for, worker
 from tests.support.receiver import Receiver
 
-HOLD = {"hold-json": "json", "hold-ninjs": "ninjs", "hold-ninjs3": "ninjs3", "hold-atom": "atom", "hold-rss": "rss"}
-SEND = {"send-ninjs": "ninjs", "send-json": "json"}
+HOLD = {"hold-json": "json", "hold-ninjs": "ninjs", "hold-ninjs3": "ninjs3", "hold-atom": "atom", "hold-rss": "rss",
+        "hold-newsml": "newsml-g2"}
+SEND = {"send-ninjs": "ninjs", "send-json": "json", "send-newsml": "newsml-g2"}
 CATEGORY = ["Leak"]
 PUBLIC_FEEDS = ("all", "leak")
 PARTNER_FEED = "partners"

@@ -192,3 +192,24 @@ def test_news_message_header():
 def test_a_non_withdrawal_without_article_data_fails_loudly():
     with pytest.raises(ValueError, match="no article data"):
         PUSH_FORMATS["newsml-g2"].render(Push("d", "e", "article.updated", "lost-1", 4, None, False), base_url=BASE)
+
+
+# --- what the hostile-input property found (tests/integration/test_property_hostile.py) -------
+
+def test_a_slug_decoded_from_the_url_is_plain_text():
+    article = {**V1, "url": "https://news.example/a/%00%3Cscript%3Ealert(1)%3C%2Fscript%3E%0B-slug"}
+    ni = valid(PUSH_FORMATS["newsml-g2"].render(Push("d", "e", "article.published", V1["id"], 1, article, False),
+                                                base_url=BASE))
+    assert x(ni, "g:contentMeta/g:slugline/text()") == ["alert(1) -slug"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_offsets_beyond_14_hours_are_given_in_utc(fmt):
+    # RFC 3339 allows -23:59; xs:dateTime stops at 14:00: same instant, in UTC.
+    article = stored(published_at="1900-01-01T00:00:00-23:59", updated_at="2026-11-20T09:00:00+14:00",
+                     embargoed="2026-11-21T00:00:00+23:00")
+    push = Push("d", "e", "article.published", article["id"], 1, article, False, occurred_at="2026-11-20T12:00:00-15:00")
+    ni = valid(PUSH_FORMATS[fmt].render(push, base_url=BASE))
+    assert x(ni, "g:itemMeta/g:firstCreated/text()") == ["1900-01-01T23:59:00+00:00"]
+    assert x(ni, "g:itemMeta/g:versionCreated/text()") == ["2026-11-20T09:00:00+14:00"]  # within range: as stored
+    assert x(ni, "g:itemMeta/g:embargoed/text()") == ["2026-11-20T01:00:00+00:00"]

@@ -40,6 +40,7 @@ was released to this partner is the guid, canceled, and the reason only.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -53,6 +54,7 @@ NAR_NS = "http://iptc.org/std/nar/2006-10-01/"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 STANDARD_VERSION = "2.35"
 CATALOG = "http://www.iptc.org/std/catalog/catalog.IPTC-G2-Standards_35.xml"
+MAX_OFFSET = timedelta(hours=14)  # XML Schema 1.0 (xs:dateTime): timezones -14:00..+14:00
 
 
 def _add(parent: etree._Element, name: str, text: str | None = None, **attrs: str) -> etree._Element:
@@ -69,9 +71,19 @@ def _named(parent: etree._Element, tag: str, name: str, **attrs: str) -> etree._
 
 
 def slug(url: str | None) -> str:
-    """The last segment of the URL's path, decoded: how newsrooms name a story in its URL."""
+    """The last segment of the URL's path, decoded: how newsrooms name a story in its URL.
+
+    Plain text like every other field (percent-decoding may yield markup or XML-illegal characters)."""
     path = urlsplit(url or "").path.rstrip("/")
-    return unquote(path.rsplit("/", 1)[-1]) if path else ""
+    return c.plain_text(unquote(path.rsplit("/", 1)[-1])) if path else ""
+
+
+def g2_date(value: str) -> str:
+    """An ISO date as xs:dateTime takes it: RFC 3339 allows offsets up to 23:59, XML Schema only up
+    to 14:00, so a time with a wider offset is given in UTC (the same instant)."""
+    when = datetime.fromisoformat(value)
+    offset = when.utcoffset()
+    return when.astimezone(timezone.utc).isoformat() if offset and abs(offset) > MAX_OFFSET else value
 
 
 def subjects(article: dict[str, Any]) -> list[tuple[str, str]]:
@@ -90,11 +102,11 @@ def _item_meta(root: etree._Element, push: Push, a: dict[str, Any] | None, withd
     meta = _add(root, "itemMeta")
     _add(meta, "itemClass", qcode="ninat:text")
     _named(meta, "provider", c.publisher(a) if a else urlsplit(base_url).hostname or base_url, uri=base_url)
-    _add(meta, "versionCreated", c.withdrawn_at(push, a) if withdrawn else c.updated(a))
+    _add(meta, "versionCreated", g2_date(c.withdrawn_at(push, a) if withdrawn else c.updated(a)))
     if a:
-        _add(meta, "firstCreated", c.published(a))
+        _add(meta, "firstCreated", g2_date(c.published(a)))
     if a and not withdrawn and c.embargoed(a):
-        _add(meta, "embargoed", c.embargoed(a))
+        _add(meta, "embargoed", g2_date(c.embargoed(a)))
     _add(meta, "pubStatus", qcode="stat:canceled" if withdrawn else "stat:usable")
     if withdrawn and c.reason(push):
         _add(meta, "edNote", c.reason(push))
@@ -171,7 +183,7 @@ def news_message(push: Push, base_url: str) -> etree._Element:
     root = etree.Element(f"{{{NAR_NS}}}newsMessage", nsmap={None: NAR_NS})
     header = _add(root, "header")
     a = push.article
-    _add(header, "sent", c.rfc3339(push.occurred_at) or (c.updated(a) if a else c.NO_DATE))
+    _add(header, "sent", g2_date(c.rfc3339(push.occurred_at) or (c.updated(a) if a else c.NO_DATE)))
     _add(header, "sender", c.publisher(a) if a else urlsplit(base_url).hostname or base_url)
     _add(header, "transmitId", push.delivery_id)
     _add(root, "itemSet").append(item)
