@@ -4,7 +4,8 @@ The session's service (API, workers, redis-server) and the `fmt-newsml` partner'
 127.0.0.1 (tests/support/config.py): an article with an image is published, updated and withdrawn;
 every push the partner receives carries a Standard Webhooks signature that verifies with its
 secret, goes out as `application/vnd.iptc.g2.newsitem+xml`, and is a newsItem valid against the
-IPTC NewsML-G2 2.35 XSD, with the status and signal of its step. The partner's pull stream holds
+IPTC NewsML-G2 2.35 XSD, with the status and signal of its step (and the Media Topic the event
+named, with its IPTC name). The partner's pull stream holds
 the same three items (the pull API renders through the same format).
 """
 
@@ -46,7 +47,8 @@ def test_a_newsml_partner_receives_signed_valid_items_and_pulls_the_same(service
     aid = f"newsml-{unique}"
     receiver = service.partners[PARTNER]
     image = {"url": "https://news.example/i.jpg", "caption": "Сурет <b>1</b>", "mime_type": "image/jpeg"}
-    steps = [(article_event(aid, categories=["NewsmlTest"], images=[image]), ("stat:usable", [])),
+    topic = [{"qcode": "medtop:20000003"}]  # animation, below arts, culture, entertainment and media
+    steps = [(article_event(aid, categories=["NewsmlTest"], images=[image], subjects=topic), ("stat:usable", [])),
              (article_event(aid, 2, categories=["NewsmlTest"], images=[image]), ("stat:usable", ["sig:update"])),
              (withdrawal(aid, 3), ("stat:canceled", []))]
     for n, (event, expected) in enumerate(steps, 1):
@@ -57,6 +59,9 @@ def test_a_newsml_partner_receives_signed_valid_items_and_pulls_the_same(service
         assert got.headers["content-type"] == "application/vnd.iptc.g2.newsitem+xml"
         assert status_and_signals(got.body) == expected, got.body
         assert etree.fromstring(got.body).get("version") == str(n)
+    first = etree.fromstring(receiver.for_article(aid)[0].body)
+    assert first.xpath("g:contentMeta/g:subject/@qcode", namespaces=NS) == ["medtop:20000003"]
+    assert first.xpath("string(g:contentMeta/g:subject/g:name)", namespaces=NS) == "animation"
 
     resp = requests.get(f"{service.api_url}/v1/partners/{PARTNER}/items", timeout=10,
                         headers={"Authorization": f"Bearer {config.SECRETS['NEWSML_PULL_TOKEN']}"})

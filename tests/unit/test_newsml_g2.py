@@ -140,15 +140,16 @@ def test_update_and_correction_signal_from_the_event():
     assert x(item("updated"), "g:itemMeta/g:versionCreated/text()") == ["2026-11-20T07:30:00+00:00"]
 
 
-def test_subjects_are_media_topic_qcodes_and_bad_ones_are_skipped():
-    article = {**V1, "subjects": [{"qcode": "medtop:04000000", "name": "economy, business and finance"},
-                                  {"qcode": "medtop:20000349"}, {"qcode": "no colon"}, {"name": "x"}, "medtop:1"]}
+def test_subjects_are_media_topic_qcodes_with_their_broader_topics_and_bad_ones_are_skipped():
+    article = {**V1, "subjects": [{"qcode": "medtop:20000003", "name": "Animation"}, {"qcode": "medtop:01000000"},
+                                  {"qcode": "medtop:99999999"}, {"qcode": "no colon"}, {"name": "x"}, "medtop:1"]}
     ni = valid(PUSH_FORMATS["newsml-g2"].render(Push("d", "e", "article.published", V1["id"], 1, article, False),
                                                 base_url=BASE))
     subjects = x(ni, "g:contentMeta/g:subject")
-    assert [(s.get("qcode"), s.get("type"), x(s, "string(g:name)")) for s in subjects] == [
-        ("medtop:04000000", "cpnat:abstract", "economy, business and finance"),
-        ("medtop:20000349", "cpnat:abstract", "")]
+    assert [(s.get("qcode"), s.get("type"), x(s, "string(g:name)"), x(s, "g:broader/@qcode")) for s in subjects] == [
+        ("medtop:20000003", "cpnat:abstract", "Animation", ["medtop:20000002", "medtop:01000000"]),
+        ("medtop:01000000", "cpnat:abstract", "arts, culture, entertainment and media", []),  # named by IPTC
+        ("medtop:99999999", "cpnat:abstract", "", [])]  # newer than the vocabulary: as sent
 
 
 def test_embargoed_for_a_send_partner_carries_the_instant_and_stays_usable():

@@ -19,7 +19,8 @@ Mapping (NewsML-G2 <- article):
   links (irel:seeAlso) to the web page (text/html) and to each image (its type, the caption as
   title). Images are links, not remoteContent: a contentSet holds renditions of the text itself.
 - contentMeta: infoSource <- source; one creator per author; language; subjects <-
-  `article.subjects` ([{"qcode": "medtop:...", "name": ...}], type cpnat:abstract); one keyword
+  `article.subjects` ([{"qcode": "medtop:...", "name": ...}], type cpnat:abstract, the name from the
+  IPTC vocabulary when the event gave none, and every broader topic as `broader`); one keyword
   per free-text category; slugline <- the last segment of the URL path (the newsroom's slug);
   headline; dateline; by (the authors, comma separated); description (role drol:summary) <- the
   summary, else the start of the body (the feeds' rule). No genre: events carry none.
@@ -46,6 +47,7 @@ from urllib.parse import unquote, urlsplit
 
 from lxml import etree
 
+from syndication import subjects as media_topics
 from syndication.partners.formats import _common as c
 from syndication.partners.formats.base import Format, Push
 from syndication.partners.formats.nitf import NITF_NS, body_content
@@ -136,8 +138,10 @@ def _content_meta(root: etree._Element, a: dict[str, Any], withdrawn: bool) -> N
         return
     for qcode, name in subjects(a):
         subject = _add(meta, "subject", type="cpnat:abstract", qcode=qcode)
-        if name:
-            _add(subject, "name", name)
+        if name or media_topics.name_of(qcode):
+            _add(subject, "name", name or media_topics.name_of(qcode))
+        for wider in media_topics.lineage(qcode)[1:]:  # so a receiver can select by any broader topic
+            _add(subject, "broader", qcode=wider)
     for term in a.get("categories") or []:
         _add(meta, "keyword", term)
     if slug(a.get("url")):
