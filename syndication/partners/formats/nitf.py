@@ -11,7 +11,8 @@ that list can only come from an older stored article and is kept as its text.
   blockquote -> bq holding one block (NITF's `bq` is block+); ul, ol, dl -> ul, ol, dl (li, dt, dd
   with inline text); table -> table (caption, thead, tbody, tfoot, tr, th, td, colspan/rowspan);
   pre -> pre (plain text); hr -> hr; img -> media (media-type image, media-reference with source,
-  mime-type from the file name, alternate-text, width, height), placed after the block it was in.
+  mime-type from the file name, alternate-text, width, height), placed after the block it was in;
+  a figure that is one img and its figcaption -> one media with that media-caption.
 - inline: a -> a (href, title); b, strong, i, u, small, abbr, cite, code, span, ins, sub, sup ->
   em with the HTML name as its class (NITF has one emphasis element: sub/sup are only allowed
   inside `num`); em -> em; q -> q; br -> br. del and s are left out with their text: struck text
@@ -56,15 +57,16 @@ def _tag(node) -> str | None:
     return node.tag.lower() if isinstance(node.tag, str) else None  # None: a comment
 
 
-def _media(img, out: etree._Element) -> None:
+def _media(img, out: etree._Element) -> etree._Element | None:
     src = img.get("src")
     if not src:
-        return
+        return None
     media = _el(out, "media", **{"media-type": "image"})
     _el(media, "media-reference", source=src, **{"mime-type": mimetypes.guess_type(src)[0] or "",
                                                   "alternate-text": img.get("alt") or "",
                                                   "width": _digits(img.get("width")),
                                                   "height": _digits(img.get("height"))})
+    return media
 
 
 def _digits(value: str | None) -> str:
@@ -136,12 +138,27 @@ def _table(src, out: etree._Element, dst: etree._Element | None = None) -> None:
         _media(img, out)
 
 
+def _captioned_picture(figure, out: etree._Element) -> bool:
+    """A figure that is one picture and its caption becomes one media with a media-caption."""
+    parts = {_tag(ch): ch for ch in figure if _tag(ch)}
+    loose = [figure.text, *(ch.tail for ch in figure)]
+    if len(figure) != 2 or set(parts) != {"img", "figcaption"} or any(t and t.strip() for t in loose):
+        return False
+    media = _media(parts["img"], out)
+    if media is None:
+        return False
+    _inline(parts["figcaption"], _el(media, "media-caption"), [])
+    return True
+
+
 def _block(src, out: etree._Element) -> None:
     tag = _tag(src)
     if tag in HEADINGS:
         _text_block(src, out, "hl2")
     elif tag in ("p", "figcaption"):
         _text_block(src, out, "p")
+    elif tag == "figure" and _captioned_picture(src, out):
+        pass
     elif tag in ("div", "figure"):
         _blocks(src, _el(out, "block"))
     elif tag == "blockquote":
