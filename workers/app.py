@@ -143,11 +143,13 @@ def _start_loops(sender=None, **_):
     """Every worker runs housekeeping (heartbeat + sweeper); a worker consuming the deliveries
     queue also hosts the delivery engine (delivery/engine.py)."""
     from syndication.delivery.engine import Engine
-    from syndication.ops import housekeeping
+    from syndication.ops import heartbeats, housekeeping
     from workers.tasks import dispatch
 
     queues = sorted(q.name for q in sender.task_consumer.queues) if sender and sender.task_consumer else []
     name = getattr(sender, "hostname", None) or f"worker@{os.getpid()}"
+    if name.partition("@")[0] == "celery":  # Celery's default name: every bare worker of a host has it
+        name = heartbeats.claim_name(context(), queues)
     if "deliveries" in queues:
         _engines.append(Engine(context()).start())
     counts = _engines[0].counts if _engines else None

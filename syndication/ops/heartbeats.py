@@ -76,3 +76,48 @@ def by_queue(workers: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
             if q in out:
                 out[q]["online" if w["online"] else "missing"].append(w["name"])
     return out
+
+
+def claim_name(ctx: Context, queues: list[str], now: float | None = None, pid: int | None = None) -> str:
+    """The heartbeat name of a worker started without `-n`: Celery names every such worker
+    `celery@<host>`, so the bare `celery -A workers worker -Q events` and `-Q deliveries` on one host
+    would beat (and report their partners-file reload) as one. `<queues>@<host>`, or `<queues>-2@<host>`,
+    ... the first no live process of this host holds: a restarted worker takes its name back, so
+    names stay stable, and a second worker for the same queue gets the next one."""
+    import redis
+
+    host, pid, now = socket.gethostname(), pid or os.getpid(), now or time.time()
+    base = "-".join(sorted(queues)) or "worker"
+    doc = json.dumps({"queues": sorted(queues), "host": host, "pid": pid, "started_at": now, "last_seen": now},
+                     separators=(",", ":"))
+    for n in range(1, 1000):
+        name = f"{base}@{host}" if n == 1 else f"{base}-{n}@{host}"
+        while True:  # every heartbeat writes the hash: a claim that raced one is tried again
+            with ctx.redis.pipeline() as pipe:
+                try:
+                    pipe.watch(ctx.keys.workers)
+                    raw = pipe.hget(ctx.keys.workers, name)
+                    if raw and _held(json.loads(raw), host, pid, now):
+                        break
+                    pipe.multi()
+                    pipe.hset(ctx.keys.workers, name, doc)
+                    pipe.execute()
+                    return name
+                except redis.WatchError:
+                    continue
+    raise RuntimeError(f"no free worker name for {base}@{host}")
+
+
+def _held(doc: dict, host: str, pid: int, now: float) -> bool:
+    """Another process of this host runs under this name: not stopped, beating, and alive."""
+    if doc.get("stopped_at") or doc.get("host") != host or doc.get("pid") == pid:
+        return False
+    if now - float(doc.get("last_seen") or 0) > OFFLINE_AFTER:
+        return False
+    try:
+        os.kill(int(doc["pid"]), 0)
+    except ProcessLookupError:
+        return False  # it died without saying so (kill -9): its name is free
+    except (PermissionError, KeyError, ValueError):
+        return True
+    return True
