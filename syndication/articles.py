@@ -23,6 +23,7 @@ reads) comes from it, so a version held by an embargo and then withdrawn leaks n
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -130,6 +131,14 @@ class ArticleState:
     # readers): `data` itself unless an embargo holds the current version back; None when no
     # version was ever released. What may be shown of the story to someone it was not sent to.
     released_data: dict[str, Any] | None = None
+
+    def public_now(self, now: float | None = None) -> bool:
+        """May the story be shown to anyone now: it has data, is not withdrawn and no embargo lies ahead
+        (feeds place it, a backfill sends it)."""
+        if self.data is None or self.withdrawn:
+            return False
+        until = embargoed_until(self.data)
+        return until is None or until <= (time.time() if now is None else now)
 
     def public(self) -> dict[str, Any]:
         return {

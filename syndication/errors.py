@@ -5,6 +5,8 @@
      +-- InvalidEvent         an event failed validation (carries per-field problems)
      +-- UnknownArticle       no state stored for an article id
      +-- UnknownDelivery      no delivery record for a delivery id
+     +-- UnknownPartner       no partner with this id in the partners file
+     +-- PartnerDisabled      the partner cannot take pushes (enabled: false, or pull only)
      +-- AddressRefused       a partner URL resolves to a private address it may not use
      +-- QueueUnavailable     an accepted event could not be handed to the queue (broker down)
      +-- NotReplicated        a stored event was not confirmed by enough Redis replicas in time
@@ -40,6 +42,15 @@ class UnknownArticle(SyndicationError):
 
 class UnknownDelivery(SyndicationError):
     """No delivery record is stored under this id."""
+
+
+class UnknownPartner(SyndicationError):
+    """No partner with this id in the partners file (the WebSub hub and ops webhook are not partners)."""
+
+
+class PartnerDisabled(SyndicationError):
+    """The partner takes no pushes (`enabled: false`, or it only pulls): deliveries made for it now
+    would be cancelled at once."""
 
 
 class AddressRefused(SyndicationError):

@@ -1,6 +1,6 @@
 """What a person can do from /ops: every action is a POST, checked, done by the core, and audited.
 
-    POST /ops/partners/{id}/pause | resume | enable     circuit.pause / resume / enable
+    POST /ops/partners/{id}/pause | resume | enable     circuit.pause / resume, deadletters.enable
     POST /ops/partners/{id}/replay | discard            all dead letters of that partner
     POST /ops/replay/{delivery id}                      one delivery (dead, parked or retrying)
     POST /ops/discard/{delivery id}                     one dead letter
@@ -79,7 +79,7 @@ def _partner_action(ctx, pid: str, verb: str, actor: str) -> str:
         audit.record(ctx, "resume", target=pid, actor=actor)
         return f"resumed {pid}"
     if verb == "enable":
-        n = circuit.enable(ctx, pid)
+        n = deadletters.enable(ctx, pid)
         audit.record(ctx, "enable", target=pid, actor=actor, count=n)
         return f"enabled {pid}: {n} parked deliveries due again"
     ids = deadletters.select(ctx, partner=pid)

@@ -157,7 +157,7 @@ def cmd_deliveries_list(args) -> int:
 
 
 def cmd_partners(args) -> int:
-    from syndication.delivery import circuit
+    from syndication.delivery import circuit, deadletters
     from syndication.ops import audit
 
     settings = settings_or_exit()
@@ -174,7 +174,7 @@ def cmd_partners(args) -> int:
         circuit.resume(ctx, args.partner)
         print(f"{args.partner}: resumed")
     else:
-        n = circuit.enable(ctx, args.partner)
+        n = deadletters.enable(ctx, args.partner)
         print(f"{args.partner}: enabled; {n} parked deliveries are due again")
     detail = {"count": n} if args.action == "enable" else {}
     audit.record(ctx, args.action, target=f"partner {args.partner}", actor=actor(), **detail)

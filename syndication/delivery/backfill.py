@@ -5,7 +5,7 @@
     result.matched, result.created, result.skipped, result.forced
 
 What is sent: the *current* version of every article that is published (not withdrawn), not
-under an embargo still ahead (feeds/index.public, the same test the feeds use) and matches the
+under an embargo still ahead (ArticleState.public_now, the same test the feeds use) and matches the
 partner's filters (`filters.wants`, the decision fan-out makes), picked by publish time from
 the `articles` index (article id -> published-at), newest first until `last` are found or
 `since` is passed, then created oldest first: each delivery's creation time (its due score
@@ -39,21 +39,13 @@ from dataclasses import dataclass
 from typing import Callable
 
 from syndication.articles import ArticleState, ArticleStore
-from syndication.delivery import records, schedule
-from syndication.feeds import index
+from syndication.delivery import deadletters, lifecycle, records, schedule
+from syndication.errors import PartnerDisabled, UnknownPartner
 from syndication.infra.context import Context
 
 PAGE = 300  # articles read, and deliveries created, per round trip
 MAX_LAST = 10_000
 STEP = 1e-5  # seconds between two backfilled deliveries' creation times: keeps publish order
-
-
-class UnknownPartner(LookupError):
-    """No partner with this id in the partners file (the WebSub hub and ops webhook are not partners)."""
-
-
-class PartnerDisabled(ValueError):
-    """The partner is `enabled: false`: its deliveries would be cancelled as soon as they were made."""
 
 
 @dataclass(frozen=True)
@@ -70,31 +62,6 @@ class _Candidate:
     state: ArticleState
     event_type: str
     occurred_at: str
-
-
-# KEYS: delivery, attempts, deadletters, partner parked, partner due, partner inflight, article.
-# ARGV: now, delivery id, version, dry run (1/0).
-# Returns "due", "unknown" or "skip:<why>" (pending, inflight, moved: no longer the current version).
-_FORCE = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return 'unknown' end
-local cur = redis.call('HMGET', KEYS[7], 'version', 'withdrawn')
-if cur[1] ~= ARGV[3] or cur[2] == '1' then return 'skip:moved' end
-if status == 'pending' then return 'skip:pending' end
-if redis.call('ZSCORE', KEYS[6], ARGV[2]) then return 'skip:inflight' end
-if ARGV[4] == '1' then return 'due' end
-local attempts = redis.call('HGET', KEYS[1], 'attempts') or '0'
-redis.call('HSET', KEYS[1], 'status', 'pending', 'updated_at', ARGV[1], 'next_attempt_at', ARGV[1],
-           'attempts_base', attempts, 'replayed_at', ARGV[1])
-redis.call('HDEL', KEYS[1], 'finished_at')
-redis.call('HINCRBY', KEYS[1], 'replays', 1)
-redis.call('PERSIST', KEYS[1])
-redis.call('PERSIST', KEYS[2])
-redis.call('ZREM', KEYS[3], ARGV[2])
-redis.call('ZREM', KEYS[4], ARGV[2])
-redis.call('ZADD', KEYS[5], ARGV[1], ARGV[2])
-return 'due'
-"""
 
 
 def partner_of(ctx: Context, partner_id: str):
@@ -136,7 +103,7 @@ def run(ctx: Context, partner_id: str, *, last: int | None = None, since: float 
         if progress:
             progress(start + len(page), len(picked))
     if (created or forced) and not dry_run:
-        schedule.kick(ctx, [partner_id])
+        schedule.mark_ready(ctx, [partner_id])
     return BackfillResult(matched=len(picked), created=created, skipped=len(picked) - created - forced,
                           forced=forced, dry_run=dry_run)
 
@@ -162,7 +129,7 @@ def _pick(ctx: Context, partner, last: int | None, since: float | None) -> list[
 
 def _wanted(ctx: Context, partner, state: ArticleState) -> bool:
     """Published, not withdrawn, no embargo still ahead, and the partner's filters take it."""
-    return index.public(state) and partner.filters.wants(state.data, ctx.settings.feeds)
+    return state.public_now() and partner.filters.wants(state.data, ctx.settings.feeds)
 
 
 def _with_events(ctx: Context, states: list[ArticleState]) -> list[_Candidate]:
@@ -210,13 +177,10 @@ def _dry_page(ctx: Context, partner_id: str, page: list[_Candidate], force: bool
 
 
 def _force(ctx: Context, partner_id: str, existing: list[tuple[_Candidate, float]], *, dry_run: bool) -> int:
-    """Make existing deliveries of current versions due again, each at its time (publish order; see
-    `_FORCE`); how many were."""
-    k, script = ctx.keys, ctx.script(_FORCE)
-    pipe = ctx.redis.pipeline(transaction=False)
-    for c, now in existing:
-        did = records.delivery_id(c.state.id, c.state.version, partner_id)
-        script(keys=[k.delivery(did), k.delivery_attempts(did), k.deadletters, k.partner_parked(partner_id),
-                     k.partner_due(partner_id), k.partner_inflight(partner_id), k.article(c.state.id)],
-               args=[now, did, c.state.version, int(dry_run)], client=pipe)
-    return sum(1 for v in pipe.execute() if (v.decode() if isinstance(v, bytes) else v) == "due")
+    """Make existing deliveries of current versions due again, each at its time (publish order),
+    through the one make-due-again script (lifecycle.FORCE); how many were."""
+    ids = {records.delivery_id(c.state.id, c.state.version, partner_id): (c, at) for c, at in existing}
+    verdicts = deadletters.make_due_again(
+        ctx, list(ids), lifecycle.FORCE, dry_run=dry_run, at={did: at for did, (_, at) in ids.items()},
+        current={did: (c.state.id, c.state.version) for did, (c, _) in ids.items()})
+    return sum(1 for v in verdicts.values() if v == "done")

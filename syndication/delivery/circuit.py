@@ -56,34 +56,45 @@ end
 return state
 """
 
-# KEYS[1] circuit hash. ARGV: now, cooldown, take (1: this caller will send now).
-# Returns 1 if a push may go out. Half-open lets exactly one probe through per cool-down.
-_MAY_SEND = """
-if redis.call('HGET', KEYS[1], 'disabled') == '1' then return 0 end
-local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
-if state == 'closed' then return 1 end
-local now = tonumber(ARGV[1])
-local since = tonumber(redis.call('HGET', KEYS[1], state == 'open' and 'opened_at' or 'probe_at') or '0')
-if now - since < tonumber(ARGV[2]) then return 0 end
-if ARGV[3] == '1' then
-  redis.call('HSET', KEYS[1], 'state', 'half_open', 'probe_at', ARGV[1])
+# The circuit's gate, as Lua functions: the one "may send" for `may_send` below and for the claim
+# script (schedule.py), which embeds them. paused, circuit: `script_keys`; enabled: '1' or '0'
+# (the partners file); now: a string. `circuit_gate` returns the circuit state when a push may go
+# out, else why not: 'paused', 'disabled' or 'cooling'. A push to an open circuit past its
+# cool-down is the half-open probe: whoever sends it takes it (`circuit_take_probe`), so exactly
+# one probe goes out per cool-down.
+LUA = """
+local function circuit_gate(paused, circuit, enabled, now, cooldown)
+  if enabled == '0' or redis.call('EXISTS', paused) == 1 then return 'paused' end
+  if redis.call('HGET', circuit, 'disabled') == '1' then return 'disabled' end
+  local state = redis.call('HGET', circuit, 'state') or 'closed'
+  if state == 'closed' then return state end
+  local since = tonumber(redis.call('HGET', circuit, state == 'open' and 'opened_at' or 'probe_at') or '0')
+  if tonumber(now) - since < tonumber(cooldown) then return 'cooling' end
+  return state
 end
+local function circuit_take_probe(circuit, now) redis.call('HSET', circuit, 'state', 'half_open', 'probe_at', now) end
+local function circuit_cut(circuit) return redis.call('HGET', circuit, 'cut') == '1' end
+"""
+
+# KEYS: paused, circuit. ARGV: now, cooldown, take (1: this caller will send now), enabled (1|0).
+# Returns 1 if a push may go out.
+_MAY_SEND = LUA + """
+local state = circuit_gate(KEYS[1], KEYS[2], ARGV[4], ARGV[1], ARGV[2])
+if state == 'paused' or state == 'disabled' or state == 'cooling' then return 0 end
+if state ~= 'closed' and ARGV[3] == '1' then circuit_take_probe(KEYS[2], ARGV[1]) end
 return 1
 """
 
 
-def renew_slot(ctx: Context, partner, token: str, now: float) -> None:
-    from syndication.delivery.schedule import lease_seconds
-
-    ctx.redis.zadd(ctx.keys.partner_slots(partner.id), {token: now + lease_seconds(partner)}, xx=True)
+def script_keys(ctx: Context, partner_id: str) -> list[str]:
+    """Paused and circuit: the keys of `LUA`'s functions, for a script that embeds them."""
+    return [ctx.keys.partner_paused(partner_id), ctx.keys.partner_circuit(partner_id)]
 
 
 def may_send(ctx: Context, partner, now: float, *, take: bool = True) -> bool:
     """May a push go to this partner now? `take=False` only looks (no half-open probe is taken)."""
-    if not partner.enabled or ctx.redis.exists(ctx.keys.partner_paused(partner.id)):
-        return False
-    return bool(ctx.script(_MAY_SEND)(keys=[ctx.keys.partner_circuit(partner.id)],
-                                      args=[now, partner.breaker_cooldown, int(take)]))
+    return bool(ctx.script(_MAY_SEND)(keys=script_keys(ctx, partner.id),
+                                      args=[now, partner.breaker_cooldown, int(take), int(partner.enabled)]))
 
 
 def observe_args(partner, *, success: bool, now: float, started: float | None = None) -> list:
@@ -118,6 +129,12 @@ def success_script(ctx: Context, partner_id: str, now: float) -> tuple:
             [now])
 
 
+def failure_script(ctx: Context, partner, now: float, started: float) -> tuple:
+    """(script, keys, args) of OBSERVE for one failure, for a group's transaction (recording.py)."""
+    return (ctx.script(OBSERVE), [ctx.keys.partner_circuit(partner.id)],
+            observe_args(partner, success=False, now=now, started=started))
+
+
 def queue_failure(pipe, keys, partner_id: str, delivery_id: str, status: int | None, error: str | None,
                   now: float) -> None:
     """Queue why the partner last failed (status and ops show it) and count the delivery as affected."""
@@ -126,18 +143,23 @@ def queue_failure(pipe, keys, partner_id: str, delivery_id: str, status: int | N
     pipe.pfadd(keys.partner_failed_ids(partner_id), delivery_id)
 
 
+def queue_incident(pipe, keys, partner_id: str, incident_id: str) -> None:
+    """Queue: the open circuit's incident (notices.py); a success ends it (SUCCESS returns it)."""
+    pipe.hset(keys.partner_circuit(partner_id), "incident", incident_id)
+
+
+def queue_cut(pipe, keys, partner_id: str) -> None:
+    """Queue: the partner timed out, the last word on its health: one request in flight until it answers."""
+    pipe.hset(keys.partner_circuit(partner_id), "cut", 1)
+
+
 def disable(pipe, keys, partner_id: str, now: float, reason: str) -> None:
     pipe.hset(keys.partner_circuit(partner_id), mapping={"disabled": 1, "disabled_at": now, "disabled_reason": reason})
 
 
-def enable(ctx: Context, partner_id: str) -> int:
-    """Re-enable a partner disabled by a 410; its parked deliveries become due again."""
-    from syndication.delivery.deadletters import replay
-
-    k = ctx.keys
-    ctx.redis.hset(k.partner_circuit(partner_id), mapping={"disabled": 0, "state": "closed", "failures": 0})
-    parked = [d.decode() for d in ctx.redis.zrange(k.partner_parked(partner_id), 0, -1)]
-    return len(replay(ctx, parked).replayed)
+def reset(ctx: Context, partner_id: str) -> None:
+    """Enabled again, closed, no failures counted (deadletters.enable: its parked deliveries follow)."""
+    ctx.redis.hset(ctx.keys.partner_circuit(partner_id), mapping={"disabled": 0, "state": "closed", "failures": 0})
 
 
 def pause(ctx: Context, partner_id: str) -> None:

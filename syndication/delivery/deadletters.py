@@ -1,5 +1,9 @@
 """Dead letters, replay and discard: deliveries we gave up on, and what an operator does with them.
 
+The one owner of `deadletters` and `partner:{id}:parked` (tests/unit/test_key_owners.py), and of
+the one "make due again" script (`make_due_again`): replay, enabling a partner (its parked
+deliveries) and backfill --force (delivered ones) differ only in their lifecycle step.
+
 A delivery becomes a dead letter after a permanent failure (a 4xx), after
 its retry budget (max attempts or max age) runs out, or when our address
 guard refuses the partner URL. It keeps every attempt and never expires.
@@ -30,6 +34,8 @@ listings.
     replay(ctx, ids)                                        # back to due, now
     discard(ctx, select(ctx, partner="kazinform"))          # or give up on them
 
+    enable(ctx, "kazinform")                                # after a 410: parked ones back to due
+
 Nothing here needs Celery; the sweeper picks replayed deliveries up within a second.
 """
 
@@ -39,12 +45,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from syndication.delivery import records
+from syndication.delivery import circuit, lifecycle, records, schedule
+from syndication.delivery.lifecycle import Step
 from syndication.infra.context import Context
 
 CHUNK = 200  # ids per round trip
-REPLAYABLE = ("dead", "parked", "retrying")
-DISCARDABLE = ("dead", "parked")
+REPLAYABLE = tuple(sorted(s.value for s in lifecycle.REPLAY.sources))
+DISCARDABLE = tuple(sorted(s.value for s in lifecycle.DISCARD.sources))
 
 
 @dataclass
@@ -61,39 +68,73 @@ class DiscardResult:
     unknown: list[str] = field(default_factory=list)
 
 
-# KEYS: delivery, attempts, deadletters, partner parked, partner due, partner inflight.
-# ARGV: now, dry run (1/0). Returns "replayed", "unknown" or "skip:<status>" / "skip:inflight".
-_REPLAY = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return 'unknown' end
-if status ~= 'dead' and status ~= 'parked' and status ~= 'retrying' then return 'skip:' .. status end
-if redis.call('ZSCORE', KEYS[6], ARGV[3]) then return 'skip:inflight' end
-if ARGV[2] == '1' then return 'replayed' end
-local attempts = redis.call('HGET', KEYS[1], 'attempts') or '0'
-redis.call('HSET', KEYS[1], 'status', 'pending', 'updated_at', ARGV[1], 'next_attempt_at', ARGV[1],
-           'attempts_base', attempts, 'replayed_at', ARGV[1])
-redis.call('HINCRBY', KEYS[1], 'replays', 1)
-redis.call('PERSIST', KEYS[1])
-redis.call('PERSIST', KEYS[2])
-redis.call('ZREM', KEYS[3], ARGV[3])
-redis.call('ZREM', KEYS[4], ARGV[3])
-redis.call('ZADD', KEYS[5], ARGV[1], ARGV[3])
-return 'replayed'
+# The dead-letter sets' Lua function, for the scripts below: a delivery leaves them.
+LUA = """
+local function forget_dead(dead, parked, id)
+  redis.call('ZREM', dead, id)
+  redis.call('ZREM', parked, id)
+end
 """
 
-# KEYS: delivery, attempts, deadletters, partner parked. ARGV: now, dry run (1/0), id, retention (s).
-_DISCARD = """
+# The one "make due again" (replay, enable, backfill --force). KEYS: the record's (records.py),
+# deadletters, parked, the schedule's (due, inflight, ready), [the article]. ARGV: now, dry run
+# (1/0), id, the step's sources, [the version that must still be the article's current one].
+# Returns "done", "unknown" or "skip:<status>" / "skip:inflight" / "skip:moved".
+_AGAIN = records.LUA + schedule.LUA + LUA + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'unknown' end
-if status ~= 'dead' and status ~= 'parked' then return 'skip:' .. status end
-if ARGV[2] == '1' then return 'discarded' end
-redis.call('HSET', KEYS[1], 'status', 'discarded', 'updated_at', ARGV[1], 'finished_at', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call('ZREM', KEYS[3], ARGV[3])
-redis.call('ZREM', KEYS[4], ARGV[3])
-return 'discarded'
+if ARGV[5] and ARGV[5] ~= '' then
+  local cur = redis.call('HMGET', KEYS[8], 'version', 'withdrawn')
+  if cur[1] ~= ARGV[5] or cur[2] == '1' then return 'skip:moved' end
+end
+if not one_of(status, ARGV[4]) then return 'skip:' .. status end
+if in_flight(KEYS[6], ARGV[3]) then return 'skip:inflight' end
+if ARGV[2] == '1' then return 'done' end
+record_again(KEYS[1], KEYS[2], ARGV[1])
+forget_dead(KEYS[3], KEYS[4], ARGV[3])
+schedule_due(KEYS[5], ARGV[3], ARGV[1])
+return 'done'
 """
+
+# KEYS: the record's, deadletters, parked. ARGV: now, dry run (1/0), id, the step's sources, its
+# target, retention (s). Returns "done", "unknown" or "skip:<status>".
+_DISCARD = records.LUA + LUA + """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'unknown' end
+if not one_of(status, ARGV[4]) then return 'skip:' .. status end
+if ARGV[2] == '1' then return 'done' end
+record_finish(KEYS[1], KEYS[2], ARGV[5], ARGV[1], ARGV[6], '')
+forget_dead(KEYS[3], KEYS[4], ARGV[3])
+return 'done'
+"""
+
+
+def queue_dead(pipe, keys, delivery_id: str, now: float) -> None:
+    """Queue: the delivery is a dead letter (its status is written with it, recording.py)."""
+    pipe.zadd(keys.deadletters, {delivery_id: now})
+
+
+def queue_parked(pipe, keys, partner_id: str, delivery_id: str, now: float) -> None:
+    """Queue: the delivery waits for its partner to be enabled again."""
+    pipe.zadd(keys.partner_parked(partner_id), {delivery_id: now})
+
+
+def count(ctx: Context) -> int:
+    return int(ctx.redis.zcard(ctx.keys.deadletters))
+
+
+def newest(ctx: Context, n: int) -> list[str]:
+    """The `n` newest dead-letter ids, newest first."""
+    return [i.decode() for i in ctx.redis.zrevrange(ctx.keys.deadletters, 0, n - 1)]
+
+
+def parked(ctx: Context, partner_id: str) -> list[str]:
+    return [d.decode() for d in ctx.redis.zrange(ctx.keys.partner_parked(partner_id), 0, -1)]
+
+
+def queue_parked_count(pipe, keys, partner_id: str) -> None:
+    pipe.zcard(keys.partner_parked(partner_id))
+
 
 _REPLAY_SKIPS = {
     "delivered": "delivered: a finished delivery is never replayed",
@@ -121,9 +162,12 @@ def select(ctx: Context, *, partner: str | None = None, since: float | None = No
     return ids
 
 
-def _run(ctx: Context, script: str, ids: Iterable[str], dry_run: bool, progress, extra_keys, args) -> dict[str, str]:
-    """Run `script` on each id, CHUNK at a time; the verdict of each id (partners read first: keys)."""
-    k, sc, verdicts = ctx.keys, ctx.script(script), {}
+def _run(ctx: Context, script: str, ids: Iterable[str], step: Step, dry_run: bool, progress, *,
+         at: dict[str, float] | None = None, current: dict[str, tuple[str, int]] | None = None,
+         extra: list | None = None) -> dict[str, str]:
+    """Run `script` on each id, CHUNK at a time; the verdict of each id (partners read first: keys).
+    `at`: when each id is due (default now); `current`: the (article, version) each must still be."""
+    k, sc, verdicts, current = ctx.keys, ctx.script(script), {}, current or {}
     ids = list(dict.fromkeys(ids))  # once each, in order
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
@@ -138,9 +182,11 @@ def _run(ctx: Context, script: str, ids: Iterable[str], dry_run: bool, progress,
                 verdicts[did] = "unknown"
                 continue
             pid = partner.decode()
-            sc(keys=[k.delivery(did), k.delivery_attempts(did), k.deadletters, k.partner_parked(pid),
-                     *extra_keys(pid)],
-               args=[time.time(), int(dry_run), did, *args], client=pipe)
+            article, version = current.get(did, (None, ""))
+            keys = [*records.script_keys(ctx, did), k.deadletters, k.partner_parked(pid),
+                    *schedule.DueSchedule(ctx, pid).script_keys(), *([k.article(article)] if article else [])]
+            sc(keys=keys, args=[(at or {}).get(did) or time.time(), int(dry_run), did, records.sources(step),
+                                *(extra or [version])], client=pipe)
             asked.append(did)
         for did, verdict in zip(asked, pipe.execute()):
             verdicts[did] = verdict.decode() if isinstance(verdict, bytes) else verdict
@@ -149,17 +195,25 @@ def _run(ctx: Context, script: str, ids: Iterable[str], dry_run: bool, progress,
     return verdicts
 
 
+def make_due_again(ctx: Context, ids: list[str], step: Step, *, dry_run: bool = False, progress=None,
+                   at: dict[str, float] | None = None,
+                   current: dict[str, tuple[str, int]] | None = None) -> dict[str, str]:
+    """Make each id due again (replay, enable, backfill --force) if `step` allows it from its status
+    and it is not in flight; with `current`, only while its version is still the article's current
+    one. Keeps the id and the attempts, starts a fresh retry budget. Verdicts: "done", "unknown",
+    "skip:<why>"."""
+    return _run(ctx, _AGAIN, ids, step, dry_run, progress, at=at, current=current)
+
+
 def replay(ctx: Context, ids: list[str], progress: Callable[[int], None] | None = None, *,
            dry_run: bool = False) -> ReplayResult:
     """Replay each id that is waiting for someone (dead, parked, retrying); skip the rest with a reason.
 
     `progress(n)` is called as ids are done (for a progress bar). `dry_run`: decide, change nothing.
     """
-    k, out = ctx.keys, ReplayResult()
-    verdicts = _run(ctx, _REPLAY, ids, dry_run, progress,
-                    lambda pid: [k.partner_due(pid), k.partner_inflight(pid)], [])
-    for did, verdict in verdicts.items():
-        if verdict == "replayed":
+    out = ReplayResult()
+    for did, verdict in make_due_again(ctx, ids, lifecycle.REPLAY, dry_run=dry_run, progress=progress).items():
+        if verdict == "done":
             out.replayed.append(did)
         elif verdict == "unknown":
             out.unknown.append(did)
@@ -210,10 +264,10 @@ def _last_failure(rec: dict) -> str:
 def discard(ctx: Context, ids: list[str], *, dry_run: bool = False) -> DiscardResult:
     """End dead (or parked) deliveries for good: status `discarded`, out of the dead letters, expiring
     with the retention. Anything else is skipped with a reason."""
-    out = DiscardResult()
-    verdicts = _run(ctx, _DISCARD, ids, dry_run, None, lambda pid: [], [records.retention_ttl(ctx)])
+    out, step = DiscardResult(), lifecycle.DISCARD
+    verdicts = _run(ctx, _DISCARD, ids, step, dry_run, None, extra=[step.target.value, records.retention_ttl(ctx)])
     for did, verdict in verdicts.items():
-        if verdict == "discarded":
+        if verdict == "done":
             out.discarded.append(did)
         elif verdict == "unknown":
             out.unknown.append(did)
@@ -221,3 +275,11 @@ def discard(ctx: Context, ids: list[str], *, dry_run: bool = False) -> DiscardRe
             status = verdict.removeprefix("skip:")
             out.skipped[did] = _DISCARD_SKIPS.get(status, f"{status}: a finished delivery, not a dead letter")
     return out
+
+
+def enable(ctx: Context, partner_id: str) -> int:
+    """Re-enable a partner disabled by a 410 (its circuit starts closed); its parked deliveries
+    become due again. Returns how many."""
+    circuit.reset(ctx, partner_id)
+    verdicts = make_due_again(ctx, parked(ctx, partner_id), lifecycle.ENABLE)
+    return sum(1 for v in verdicts.values() if v == "done")

@@ -10,7 +10,7 @@ real partners are 50-300 ms away and answer in 250 ms to 2 s, so throughput is b
 in flight (Little's law: 1,000 deliveries/s at 250 ms needs 250 of them), not by cores.
 
 A wave: the dispatcher pops as many ready partners as it has idle pushers (one round trip),
-claims a batch of each (claim.begin_many: slots, pause and circuit in the same script, one round
+claims a batch of each (schedule.claim_many: slots, pause and circuit in the same script, one round
 trip), reads what every batch needs (push.load_many: two round trips for the wave, each article
 once) and hands each batch to a pusher. A pusher is a thread that sends its batch (push.run: one
 request after another; a partner with more due and free slots is marked ready again by its claim,
@@ -40,8 +40,7 @@ import uuid
 
 from redis.exceptions import RedisError
 
-from syndication.delivery import push
-from syndication.delivery.claim import begin_many as claim_many
+from syndication.delivery import push, schedule
 from syndication.delivery.recorder import Recorder
 from syndication.infra.context import Context
 
@@ -128,7 +127,7 @@ class Engine:
             held = max(1, len(popped))
             settings = self.ctx.settings
             partners = [p for p in (settings.partner(pid) for pid in popped) if p is not None]
-            claims = claim_many(self.ctx, [(p, uuid.uuid4().hex) for p in partners], time.time())
+            claims = schedule.claim_many(self.ctx, [(p, uuid.uuid4().hex) for p in partners], time.time())
             batches = [(p, c) for p, c in zip(partners, claims) if c[1]]  # others: busy, paused, cooling, empty
             loaded = push.load_many(self.ctx, [(p.id, c[1]) for p, c in batches]) if batches else []
             for (partner, claim), data in zip(batches, loaded):
@@ -140,23 +139,22 @@ class Engine:
 
     def _pop(self) -> list[str]:
         """Block for one ready partner, then take as many more as there are idle pushers, in one round trip."""
-        popped = self.ctx.redis.bzpopmin(self.ctx.keys.partners_ready, timeout=POP_WAIT)
-        if not popped:
+        first = schedule.pop_ready(self.ctx, POP_WAIT)
+        if first is None:
             return []
-        found = [popped[1].decode()]
         extra = 0
         while extra < MAX_WAVE - 1 and self.idle.acquire(blocking=False):
             extra += 1
         more = []
         try:
             if extra:
-                more = self.ctx.redis.zpopmin(self.ctx.keys.partners_ready, extra)
+                more = schedule.pop_more_ready(self.ctx, extra)
         except RedisError:  # the one popped still goes out; the sweeper marks the rest ready again
             pass
         finally:
             for _ in range(extra - len(more)):
                 self.idle.release()
-        return found + [m.decode() for m, _ in more]
+        return [first, *more]
 
     def _push_loop(self) -> None:
         while True:

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 
-from syndication.delivery import circuit, schedule
+from syndication.delivery import schedule
 from syndication.infra.context import Context
 
 log = logging.getLogger("syndication.delivery")
@@ -45,8 +45,8 @@ class Held:
         with self.lock:
             ids = list(self.remaining)
         try:
-            schedule.renew(self.ctx, self.partner, ids, self.clock())
-            circuit.renew_slot(self.ctx, self.partner, self.slot, self.clock())
+            schedule.DueSchedule(self.ctx, self.partner.id).renew(
+                ids, self.slot, self.clock() + schedule.lease_seconds(self.partner))
             self.renewed = time.monotonic()
         except Exception:  # Redis away for a moment: the next tick tries again; the lease has slack
             log.warning("lease renewal failed", extra={"partner": self.partner.id}, exc_info=True)

@@ -39,7 +39,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from syndication.delivery import records, schedule
+from syndication.delivery import circuit, records, schedule
 from syndication.infra.context import Context
 from syndication.settings import OPS_WEBHOOK_PARTNER_ID
 
@@ -124,7 +124,7 @@ def notify(ctx: Context, kind: str, subject: str, data: dict[str, Any], now: flo
     body = {"type": kind, "timestamp": _iso(now), "data": {**_safe(data), "suppressed": int(held)}}
     ctx.redis.set(ctx.keys.notice(nid), json.dumps(body, separators=(",", ":"), default=str), ex=NOTICE_TTL)
     records.create(ctx, OPS_WEBHOOK_PARTNER_ID, nid, 0, event_id=nid, event_type=NOTICE_EVENT, now=now)
-    schedule.kick(ctx, [OPS_WEBHOOK_PARTNER_ID])
+    schedule.mark_ready(ctx, [OPS_WEBHOOK_PARTNER_ID])
     return nid
 
 
@@ -146,7 +146,7 @@ def open_incident(ctx: Context, partner, health: dict[str, str], now: float) -> 
     pipe.hset(k.incident(iid), mapping={"partner": partner.id, "started_at": since, "opened_at": now,
                                         "last_status": health.get("last_status", ""),
                                         "last_error": health.get("last_error", "")})
-    pipe.hset(k.partner_circuit(partner.id), "incident", iid)
+    circuit.queue_incident(pipe, k, partner.id, iid)
     pipe.zadd(k.incidents, {iid: since})
     pipe.zremrangebyscore(k.incidents, "-inf", now - INCIDENT_DAYS * 86400)
     pipe.execute()

@@ -5,7 +5,7 @@ keep-alive session (http.py: pooled per partner per process):
 
 1. in one round trip (`begin`): check the partner may be sent to (enabled, not
    paused, circuit), take one of its `max_in_flight` slots and claim its share of
-   the due ids (up to `batch_size`) under a lease (schedule.py), leaving the rest
+   the due ids (up to `batch_size`) under a lease (schedule.py: `claim`), leaving the rest
    to batches that run at the same time;
 2. load everything the batch needs in two round trips: the delivery records,
    then the article states and the versions the partner already acknowledged;
@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 
 from syndication.articles import ArticleState, ArticleStore
 from syndication.delivery import circuit, http, leases, notices, recording, websub
-from syndication.delivery.claim import Claim, begin  # noqa: F401 (begin: part of this module's interface)
+from syndication.delivery.schedule import Claim, DueSchedule
+from syndication.delivery.schedule import claim as begin  # noqa: F401 (begin: part of this module's interface)
 from syndication.delivery.decide import decide
 from syndication.delivery.records import Delivery, DeliveryStatus
 from syndication.infra.context import Context
@@ -191,7 +192,7 @@ def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.H
         # Over budget, or the partners file was reloaded (ops/reload.py swaps ctx.settings): the rest
         # goes back to due, so no delivery leaves with an old URL, secret or enabled flag.
         if time.monotonic() - started > BATCH_TIME_BUDGET or ctx.settings.partner(partner.id) is not partner:
-            _give_back(ctx, partner, ids[i:], clock())
+            DueSchedule(ctx, partner.id).give_back(ids[i:], clock())
             break
         d = loaded.deliveries.get(did)
         now = clock()
@@ -201,7 +202,7 @@ def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.H
             continue
         reason = superseded(d, loaded)
         if reason is not None:
-            group.finish(did, reason, now)
+            group.finish(did, reason, now, was=d.status)
             result.count(reason.value)
             continue
         try:
@@ -218,7 +219,7 @@ def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.H
         # After a timeout the partner may be hanging: the rest of the batch goes back to due rather
         # than wait a read timeout each here; the partner is cut to one slot (recording.py).
         if (careful or not decision.delivered or group.full()) and (not close_group() or resp.timed_out):
-            _give_back(ctx, partner, ids[i + 1:], clock())
+            DueSchedule(ctx, partner.id).give_back(ids[i + 1:], clock())
             break
     done = list(group.released)
     if recorder is not None:
@@ -228,15 +229,6 @@ def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.H
     else:
         result.more_due = group.flush(clock(), end_slot=slot) > 0
     keeper.done(done)
-
-
-def _give_back(ctx: Context, partner, ids: list[str], now: float) -> None:
-    """Unsent ids go back to due (for the next batch, or after the circuit's cool-down)."""
-    if ids:
-        pipe = ctx.redis.pipeline(transaction=True)
-        pipe.zrem(ctx.keys.partner_inflight(partner.id), *ids)
-        pipe.zadd(ctx.keys.partner_due(partner.id), {i: now for i in ids})
-        pipe.execute()
 
 
 def push_batch(ctx: Context, partner_id: str, clock=time.time, on_claim=None) -> BatchResult:
@@ -264,6 +256,6 @@ def run(ctx: Context, partner, claim: Claim, clock=time.time, *, loaded: Loaded 
             _send_all(ctx, partner, ids, claim.slot, keeper, result, clock, careful=state != "closed",
                       loaded=loaded, recorder=recorder)
     except BaseException:
-        ctx.redis.zrem(ctx.keys.partner_slots(partner.id), claim.slot)  # its leases end on their own
+        DueSchedule(ctx, partner.id).drop_slot(claim.slot)  # its leases end on their own
         raise
     return result

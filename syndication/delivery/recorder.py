@@ -96,6 +96,6 @@ class Recorder:
                 self.done(result)
         if ready:
             try:
-                schedule.kick(self.ctx, ready)
+                schedule.mark_ready(self.ctx, ready)
             except Exception:  # the sweeper marks them ready within a second
                 log.warning("recorder: could not mark %d partners ready", len(ready), exc_info=True)

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 from redis.exceptions import NoScriptError
 
-from syndication.delivery import circuit, http, notices, records
+from syndication.delivery import circuit, deadletters, http, lifecycle, notices, records
+from syndication.delivery.schedule import DueSchedule
 from syndication.delivery.decide import Decision
 from syndication.delivery.records import Attempt, Delivery, DeliveryStatus
 from syndication.infra import metrics
@@ -63,6 +64,7 @@ class Group:
 
     def __init__(self, ctx: Context, partner):
         self.ctx, self.partner = ctx, partner
+        self.schedule = DueSchedule(ctx, partner.id)
         self.pipe = ctx.redis.pipeline(transaction=True)
         self.tally = metrics.Tally()
         self.released: list[str] = []
@@ -79,10 +81,11 @@ class Group:
     def full(self) -> bool:
         return self.size >= GROUP_SIZE or time.monotonic() - self.opened >= GROUP_SECONDS
 
-    def finish(self, did: str, status: DeliveryStatus | None, now: float) -> None:
-        """Close a delivery that is not sent (superseded, cancelled; None: already final or gone)."""
+    def finish(self, did: str, status: DeliveryStatus | None, now: float, was: DeliveryStatus | None = None) -> None:
+        """Close a delivery that is not sent (superseded, cancelled, from `was`; None: already final or gone)."""
         if status is not None:
-            records.set_status(self.pipe, self.ctx.keys, did, status, now, ttl=records.retention_ttl(self.ctx))
+            records.set_status(self.pipe, self.ctx.keys, did, lifecycle.RETIRE, was, status, now,
+                               ttl=records.retention_ttl(self.ctx))
         self.released.append(did)
         self.size += 1
 
@@ -91,21 +94,22 @@ class Group:
         records.add_attempt(self.pipe, k, d.id, Attempt(
             n=d.attempts + 1, at=now, status=resp.status, latency_ms=round(resp.latency * 1000, 1),
             outcome=decision.outcome.value, error=resp.error, response=resp.excerpt[:500] or None))
-        records.set_status(self.pipe, k, d.id, decision.status, now, ttl=records.retention_ttl(self.ctx),
+        records.set_status(self.pipe, k, d.id, lifecycle.SEND, d.status, decision.status, now,
+                           ttl=records.retention_ttl(self.ctx),
                            next_attempt_at=decision.due_at,
                            last_status=resp.status if resp.status is not None else "", last_error=resp.error or "")
         self.released.append(d.id)
         if not decision.delivered:
             circuit.queue_failure(self.pipe, k, pid, d.id, resp.status, resp.error or resp.excerpt[:200] or None, now)
         if decision.result == "retry":
-            self.pipe.zadd(k.partner_due(pid), {d.id: decision.due_at})
+            self.schedule.queue_retry(self.pipe, d.id, decision.due_at)
             self.tally.inc("retries_scheduled", partner=pid)
         elif decision.result == "parked":
             circuit.disable(self.pipe, k, pid, now, reason=f"HTTP 410 from {self.partner.url}")
-            self.pipe.zadd(k.partner_parked(pid), {d.id: now})
+            deadletters.queue_parked(self.pipe, k, pid, d.id, now)
             self.gone = resp
         elif decision.result == "dead":
-            self.pipe.zadd(k.deadletters, {d.id: now})
+            deadletters.queue_dead(self.pipe, k, d.id, now)
             self.tally.inc("dead_letters", partner=pid)
             self.dead.append((d, resp))
         if decision.delivered and d.kind == "article":
@@ -141,8 +145,7 @@ class Group:
         in one transaction, summing their metrics in `tally`, which it writes in the same
         transaction) and return what `settle` needs to read their answers."""
         k, pid, pipe = self.ctx.keys, self.partner.id, self.pipe
-        if self.released:
-            pipe.zrem(k.partner_inflight(pid), *self.released)
+        self.schedule.queue_release(pipe, self.released)
         scripts = []  # (script, keys, args): run by SHA, no SCRIPT EXISTS round trip per group
         if self.acked:
             scripts.append((self.ctx.script(_ACK), [k.partner_acked(pid)], self.acked))
@@ -157,8 +160,7 @@ class Group:
         last_success = max((i for i, ok in enumerate(self.health) if ok), default=-1)
         failures = len(self.health) - last_success - 1
         for started in self.started[last_success + 1:]:
-            scripts.append((self.ctx.script(circuit.OBSERVE), [k.partner_circuit(pid)],
-                            circuit.observe_args(self.partner, success=False, now=now, started=started)))
+            scripts.append(circuit.failure_script(self.ctx, self.partner, now, started))
         if tally is None:
             self.tally.flush(pipe, k)
         else:
@@ -167,10 +169,9 @@ class Group:
         for script, keys, args in scripts:
             pipe.evalsha(script.sha, len(keys), *keys, *args)
         if self.cut:  # after the success's reset: a timeout was the last word on this partner
-            pipe.hset(k.partner_circuit(pid), "cut", 1)
+            circuit.queue_cut(pipe, k, pid)
         if end_slot is not None:
-            pipe.zrem(k.partner_slots(pid), end_slot)
-            pipe.zcount(k.partner_due(pid), "-inf", now)
+            self.schedule.queue_end(pipe, end_slot, now)
         return Queued(now, scripts, scripts_at, success_at, failures, end_slot is not None)
 
     def settle(self, q: "Queued", results: list) -> int | None:

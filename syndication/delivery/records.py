@@ -20,29 +20,12 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass
-from enum import Enum
 from typing import Any
 
+from syndication.delivery import lifecycle, schedule
+from syndication.delivery.lifecycle import EXPIRING, FINAL, WAITING, DeliveryStatus, Step
 from syndication.infra.context import Context
 from syndication.infra.keys import ATTEMPTS_CAP
-
-
-class DeliveryStatus(str, Enum):
-    PENDING = "pending"  # due, waiting for a push
-    RETRYING = "retrying"  # failed, next attempt scheduled
-    DELIVERED = "delivered"  # partner answered 2xx
-    DEAD = "dead"  # gave up or permanent failure: a dead letter, replayable
-    PARKED = "parked"  # partner endpoint gone (410) or disabled: waits for re-enable
-    SUPERSEDED = "superseded"  # a newer version reached or replaced it: not sent
-    CANCELLED = "cancelled"  # article withdrawn before it was sent
-    DISCARDED = "discarded"  # a dead letter an operator gave up on (deadletters.discard)
-
-
-FINAL = {DeliveryStatus.DELIVERED, DeliveryStatus.DEAD, DeliveryStatus.SUPERSEDED,
-         DeliveryStatus.CANCELLED, DeliveryStatus.PARKED, DeliveryStatus.DISCARDED}
-# Finished for good: these expire after the retention. Dead and parked ones wait for an operator.
-EXPIRING = {DeliveryStatus.DELIVERED, DeliveryStatus.SUPERSEDED, DeliveryStatus.CANCELLED,
-            DeliveryStatus.DISCARDED}
 
 
 def retention_ttl(ctx: Context) -> int:
@@ -111,21 +94,67 @@ def delivery_id(article_id: str, version: int | str, partner_id: str) -> str:
     return f"msg_{digest[:26]}"
 
 
-# KEYS: delivery, article deliveries, partner due, partner history.
+# The record's Lua functions, for the guarded scripts (here, and deadletters.py's make-due-again).
+# `one_of(status, list)`: is `status` in a space-separated list of states (a Step's sources,
+# passed in ARGV: lifecycle.py is the one table). `record_finish` ends a delivery, expiring it
+# after `ttl` seconds ('' to keep it); `record_again` makes it pending again with a fresh retry
+# budget, its id and attempts kept.
+LUA = f"""
+local function one_of(status, list) return string.find(' ' .. list .. ' ', ' ' .. status .. ' ', 1, true) ~= nil end
+local function record_finish(rec, attempts, status, now, ttl, last_error)
+  redis.call('HSET', rec, 'status', status, 'updated_at', now, 'finished_at', now)
+  if last_error ~= '' then redis.call('HSET', rec, 'last_error', last_error) end
+  if ttl ~= '' then
+    redis.call('EXPIRE', rec, ttl)
+    redis.call('EXPIRE', attempts, ttl)
+  end
+end
+local function record_again(rec, attempts, now)
+  local tried = redis.call('HGET', rec, 'attempts') or '0'
+  redis.call('HSET', rec, 'status', {lifecycle.lua(DeliveryStatus.PENDING)}, 'updated_at', now, 'next_attempt_at', now,
+             'attempts_base', tried, 'replayed_at', now)
+  redis.call('HDEL', rec, 'finished_at')
+  redis.call('HINCRBY', rec, 'replays', 1)
+  redis.call('PERSIST', rec)
+  redis.call('PERSIST', attempts)
+end
+"""
+
+# KEYS: delivery, article deliveries, partner history, then the schedule's (due, inflight, ready).
 # ARGV: id, partner, article, version, event_id, event_type, now, occurred_at, retention (s).
 # Returns 1 if created.
-_CREATE = """
+_CREATE = schedule.LUA + f"""
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'partner', ARGV[2], 'article_id', ARGV[3],
-           'version', ARGV[4], 'event_id', ARGV[5], 'event_type', ARGV[6], 'status', 'pending',
+           'version', ARGV[4], 'event_id', ARGV[5], 'event_type', ARGV[6],
+           'status', {lifecycle.lua(lifecycle.CREATE.target)},
            'attempts', 0, 'created_at', ARGV[7], 'updated_at', ARGV[7], 'next_attempt_at', ARGV[7],
            'occurred_at', ARGV[8])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[9])
-redis.call('ZADD', KEYS[3], 'NX', ARGV[7], ARGV[1])
-redis.call('ZADD', KEYS[4], ARGV[7], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[7], ARGV[1])
+schedule_new(KEYS[4], ARGV[1], ARGV[7])
 return 1
 """
+
+# KEYS: delivery, attempts. ARGV: the step's sources, its target, now, ttl ('' to keep), last error.
+# Ends the delivery only if its status is one of the sources: returns 1 if it did.
+_FINISH = LUA + """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or not one_of(status, ARGV[1]) then return 0 end
+record_finish(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+return 1
+"""
+
+
+def script_keys(ctx: Context, did: str) -> list[str]:
+    """The record and its attempts: the keys of `LUA`'s functions, for a script that embeds them."""
+    return [ctx.keys.delivery(did), ctx.keys.delivery_attempts(did)]
+
+
+def sources(step: Step) -> str:
+    """A step's source states as the guarded scripts take them (`one_of`)."""
+    return " ".join(sorted(s.value for s in step.sources))
 
 
 def create(ctx: Context, partner_id: str, article_id: str, version: int, event_id: str,
@@ -138,8 +167,8 @@ def create(ctx: Context, partner_id: str, article_id: str, version: int, event_i
     did = delivery_id(article_id, version_key or version, partner_id)
     k = ctx.keys
     created = ctx.script(_CREATE)(
-        keys=[k.delivery(did), k.article_deliveries(article_id), k.partner_due(partner_id),
-              k.partner_history(partner_id)],
+        keys=[k.delivery(did), k.article_deliveries(article_id), k.partner_history(partner_id),
+              *schedule.DueSchedule(ctx, partner_id).script_keys()],
         args=[did, partner_id, article_id, version, event_id, event_type, now or time.time(), occurred_at,
               retention_ttl(ctx)],
     )
@@ -164,7 +193,8 @@ def queue_create_many(ctx: Context, pipe, partner_ids: list[str], article_id: st
     for i, pid in enumerate(partner_ids):
         did = delivery_id(article_id, version, pid)
         # A microsecond apart: listings sorted by creation keep the partners file's order.
-        script(keys=[k.delivery(did), k.article_deliveries(article_id), k.partner_due(pid), k.partner_history(pid)],
+        script(keys=[k.delivery(did), k.article_deliveries(article_id), k.partner_history(pid),
+                     *schedule.DueSchedule(ctx, pid).script_keys()],
                args=[did, pid, article_id, version, event_id, event_type, now + i * 1e-6, occurred_at, ttl],
                client=pipe)
 
@@ -203,16 +233,57 @@ def add_attempt(pipe, keys, did: str, attempt: "Attempt") -> None:
     pipe.hincrby(keys.delivery(did), "attempts", 1)
 
 
-def set_status(pipe, keys, did: str, status: DeliveryStatus, now: float, *, ttl: float | None = None,
-               **fields: Any) -> None:
-    """Queue a status change on `pipe`; with `ttl` (`retention_ttl(ctx)`), a finished delivery and its
-    attempts expire that many seconds from now, in the same transaction as the status."""
+def set_status(pipe, keys, did: str, step: Step, was: DeliveryStatus, status: DeliveryStatus, now: float, *,
+               ttl: float | None = None, **fields: Any) -> None:
+    """Queue a status change on `pipe`, one `step` allows from `was` (the status the caller read;
+    raises lifecycle.InvalidTransition otherwise); with `ttl` (`retention_ttl(ctx)`), a finished
+    delivery and its attempts expire that many seconds from now, in the same transaction."""
+    step.check(was, status)
     mapping = {"status": status.value, "updated_at": now, **{k: v for k, v in fields.items() if v is not None}}
     if status in FINAL:
         mapping["finished_at"] = now
     pipe.hset(keys.delivery(did), mapping=mapping)
     if ttl and status in EXPIRING:
         expire(pipe, keys, did, ttl)
+
+
+def queue_finish(ctx: Context, pipe, did: str, step: Step, status: DeliveryStatus, now: float, *,
+                 last_error: str = "") -> None:
+    """Queue ending a delivery whatever the caller read, guarded in Redis: only if its status then is
+    one of the `step`'s sources (one answer: 1 if it was ended). For steps taken without reading the
+    record first (a newer version retires older ones, a reload cancels a partner's)."""
+    step.check(next(iter(step.sources)), status)
+    ctx.script(_FINISH)(keys=script_keys(ctx, did),
+                        args=[sources(step), status.value, now, retention_ttl(ctx) if status in EXPIRING else "",
+                              last_error], client=pipe)
+
+
+def retire(ctx: Context, article_id: str, version: int, withdrawn: bool) -> int:
+    """Waiting deliveries of the article's older versions will never be sent: say so now (superseded,
+    or cancelled by a withdrawal), not at push time. Returns how many were retired."""
+    status = DeliveryStatus.CANCELLED if withdrawn else DeliveryStatus.SUPERSEDED
+    older = [r for r in for_article(ctx, article_id) if r["version"] < version and DeliveryStatus(r["status"]) in WAITING]
+    if not older:
+        return 0
+    now, pipe = time.time(), ctx.redis.pipeline(transaction=True)
+    for rec in older:
+        queue_finish(ctx, pipe, rec["id"], lifecycle.RETIRE, status, now)
+        schedule.DueSchedule(ctx, rec["partner"]).queue_unschedule(pipe, rec["id"])
+    return sum(pipe.execute()[::2])
+
+
+def cancel_partner(ctx: Context, partner_id: str, reason: str, now: float) -> int:
+    """Cancel every waiting delivery of a partner (a reload removed or disabled it), with the reason,
+    and clear its schedule. Returns how many were cancelled."""
+    sched = schedule.DueSchedule(ctx, partner_id)
+    ids = sched.waiting_ids()
+    if not ids:
+        return 0
+    pipe = ctx.redis.pipeline(transaction=True)
+    for did in ids:
+        queue_finish(ctx, pipe, did, lifecycle.CANCEL, DeliveryStatus.CANCELLED, now, last_error=reason)
+    sched.queue_clear(pipe)
+    return sum(pipe.execute()[:len(ids)])
 
 
 def expire(pipe, keys, did: str, ttl: float) -> None:
@@ -225,6 +296,11 @@ def for_article(ctx: Context, article_id: str) -> list[dict[str, Any]]:
     ids = sorted(i.decode() for i in ctx.redis.smembers(ctx.keys.article_deliveries(article_id)))
     recs = get_many(ctx, ids)
     return sorted(recs, key=lambda r: (r.get("created_at", 0), r["partner"]))
+
+
+def queue_trim_history(pipe, keys, partner_id: str, cutoff: float) -> None:
+    """Queue dropping the partner's listing entries created before `cutoff` (retention.py); one answer."""
+    pipe.zremrangebyscore(keys.partner_history(partner_id), "-inf", f"({cutoff}")
 
 
 def for_partner(ctx: Context, partner_id: str, *, state: str | None = None, since: float | None = None,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 
+from syndication.delivery import records
 from syndication.infra.context import Context
 
 
@@ -34,5 +35,5 @@ def trim(ctx: Context, now: float | None = None) -> int:
         return 0
     pipe = ctx.redis.pipeline(transaction=False)
     for p in partners:
-        pipe.zremrangebyscore(ctx.keys.partner_history(p.id), "-inf", f"({cutoff}")
+        records.queue_trim_history(pipe, ctx.keys, p.id, cutoff)
     return sum(pipe.execute())

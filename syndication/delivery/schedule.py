@@ -1,19 +1,46 @@
-"""Durable timing of deliveries: due-time and lease sorted sets per partner.
+"""The delivery schedule: what is due, what is in flight, the slots, and which partners are ready.
 
-`partner:{id}:due` holds every delivery waiting to be sent, scored by the
-time it becomes due: new deliveries are due now, retries later. A push
-*claims* due ids (push.begin) by moving them to `partner:{id}:inflight`, scored by a lease
-deadline, and removes them when it records the outcome. If the worker dies
-(kill -9), the lease expires and the sweeper moves the ids back to due: no
-delivery waits on Celery's visibility timeout, and none is lost.
-(rq's ScheduledJobRegistry/StartedJobRegistry, kept in Redis, not in memory.)
+The one owner of four key families (tests/unit/test_key_owners.py holds it to that):
+
+- `partner:{id}:due`: every delivery waiting to be sent, scored by when it becomes due (new
+  deliveries now, retries later);
+- `partner:{id}:inflight`: the ids a push batch claimed, scored by their lease deadline;
+- `partner:{id}:slots`: the batches running, scored by their lease: at most `max_in_flight`;
+- `partners:ready`: partners with work a delivery engine should take (engine.py), scored by
+  when they first became ready.
+
+A push batch *claims* due ids (`claim`, `claim_many`: one script that checks the circuit's gate,
+takes a slot and moves its share of the due ids to `inflight`), renews their leases while it runs
+(leases.py), and ends them in the transaction that records the outcomes (`queue_release`,
+`queue_end`). If the worker dies (kill -9) the leases run out and the sweeper moves the ids back
+to due (`expire_leases`): no delivery waits on Celery's visibility timeout, and none is lost.
+(rq's ScheduledJobRegistry and StartedJobRegistry, kept in Redis.)
+
+Scripts of other owners that must move a delivery in or out of the schedule in the same atomic
+step (records.py: create, make due again, retire, cancel) embed `LUA`, this module's Lua
+functions, with the keys `DueSchedule.script_keys` hands out: every write of these keys is
+written here.
+
+What is due is split among the partner's free slots and, when some is left and a slot is free,
+the partner is marked ready again at once: another pusher claims the next share, so one
+partner's requests run concurrently up to `max_in_flight` (`Claim.more`). A partner that timed out
+(`cut` in its circuit hash) gets one slot and one delivery per batch until it answers again.
 """
 
 from __future__ import annotations
 
 import time
 
+from syndication.delivery import circuit
 from syndication.infra.context import Context
+
+# The schedule's Lua functions, for the scripts that move deliveries in and out of it atomically.
+LUA = """
+local function schedule_due(due, id, at) redis.call('ZADD', due, at, id) end
+local function schedule_new(due, id, at) return redis.call('ZADD', due, 'NX', at, id) end
+local function unschedule(due, id) redis.call('ZREM', due, id) end
+local function in_flight(inflight, id) return redis.call('ZSCORE', inflight, id) ~= false end
+"""
 
 # KEYS: due, inflight. ARGV: now. Expired leases go back to due, ready at once.
 _EXPIRE = """
@@ -23,6 +50,60 @@ for _, id in ipairs(ids) do
   redis.call('ZADD', KEYS[1], ARGV[1], id)
 end
 return #ids
+"""
+
+# The claim of one partner. k: paused, circuit (circuit.script_keys), slots, due, inflight, ready;
+# a: cooldown, max_in_flight, slot token, lease until, limit, enabled (1|0), partner id; now: a
+# string. Returns {circuit state or why nothing was claimed, [more batches possible, ids...]}.
+_CLAIM = circuit.LUA + """
+local function claim(k, a, now)
+  local state = circuit_gate(k[1], k[2], a[6], now, a[1])
+  if state == 'paused' or state == 'disabled' or state == 'cooling' then return {state} end
+  local slots, limit = tonumber(a[2]), tonumber(a[5])
+  if circuit_cut(k[2]) then slots, limit = 1, 1 end
+  redis.call('ZREMRANGEBYSCORE', k[3], '-inf', now)
+  local free = slots - redis.call('ZCARD', k[3])
+  if free <= 0 then return {'busy'} end
+  local due = redis.call('ZCOUNT', k[4], '-inf', now)
+  if due == 0 then return {'empty'} end
+  local ids = redis.call('ZRANGEBYSCORE', k[4], '-inf', now, 'LIMIT', 0, math.min(limit, math.ceil(due / free)))
+  if state ~= 'closed' then circuit_take_probe(k[2], now) end
+  redis.call('ZADD', k[3], a[4], a[3])
+  for _, id in ipairs(ids) do
+    redis.call('ZREM', k[4], id)
+    redis.call('ZADD', k[5], a[4], id)
+  end
+  local more = 0
+  if state == 'closed' and due > #ids and free > 1 then
+    more = math.min(free - 1, due - #ids)
+    redis.call('ZADD', k[6], 'NX', now, a[7])
+  end
+  table.insert(ids, 1, tostring(more))
+  table.insert(ids, 1, state)
+  return ids
+end
+"""
+
+# KEYS: the six keys of one partner. ARGV: now, then its seven arguments.
+_BEGIN = _CLAIM + """
+return claim(KEYS, {ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]}, ARGV[1])
+"""
+
+# KEYS: six per partner. ARGV: now, then seven per partner. Returns, per partner in order:
+# state, more, count of ids, ids...
+_BEGIN_MANY = _CLAIM + """
+local out = {}
+for i = 0, #KEYS / 6 - 1 do
+  local k, a = {}, {}
+  for j = 1, 6 do k[j] = KEYS[i * 6 + j] end
+  for j = 1, 7 do a[j] = ARGV[1 + i * 7 + j] end
+  local r = claim(k, a, ARGV[1])
+  table.insert(out, r[1])
+  table.insert(out, r[2] or '0')
+  table.insert(out, tostring(math.max(#r - 2, 0)))
+  for j = 3, #r do table.insert(out, r[j]) end
+end
+return out
 """
 
 
@@ -37,31 +118,139 @@ def lease_seconds(partner) -> float:
     return partner.timeouts.connect + partner.timeouts.read + 10.0
 
 
-def renew(ctx: Context, partner, ids: list[str], now: float) -> None:
-    if ids:
-        ctx.redis.zadd(ctx.keys.partner_inflight(partner.id),
-                       {i: now + lease_seconds(partner) for i in ids}, xx=True)
+class Claim(tuple):
+    """(state, ids) of a claim, and `more`: how many more batches could start on the rest now."""
+
+    more: int = 0
+    slot: str = ""
 
 
-def release(pipe, keys, partner_id: str, delivery_id: str, *, due_at: float | None = None) -> None:
-    """Queue on `pipe`: drop the lease; with `due_at`, schedule the delivery again."""
-    pipe.zrem(keys.partner_inflight(partner_id), delivery_id)
-    if due_at is not None:
-        pipe.zadd(keys.partner_due(partner_id), {delivery_id: due_at})
+class DueSchedule:
+    """One partner's schedule: its due ids, its ids in flight and its slots."""
+
+    def __init__(self, ctx: Context, partner_id: str):
+        k = ctx.keys
+        self.ctx, self.partner_id = ctx, partner_id
+        self.due, self.inflight, self.slots = k.partner_due(partner_id), k.partner_inflight(partner_id), \
+            k.partner_slots(partner_id)
+
+    def script_keys(self) -> list[str]:
+        """Due, in flight and ready: the keys of `LUA`'s functions, for another owner's script."""
+        return [self.due, self.inflight, self.ctx.keys.partners_ready]
+
+    # -- queued on a caller's transaction ------------------------------------------------------
+
+    def queue_retry(self, pipe, delivery_id: str, at: float) -> None:
+        pipe.zadd(self.due, {delivery_id: at})
+
+    def queue_release(self, pipe, ids: list[str]) -> None:
+        """The leases of recorded ids end."""
+        if ids:
+            pipe.zrem(self.inflight, *ids)
+
+    def queue_end(self, pipe, slot: str, now: float) -> None:
+        """A batch's slot ends; one answer: the count due now (more work: mark the partner ready)."""
+        pipe.zrem(self.slots, slot)
+        pipe.zcount(self.due, "-inf", now)
+
+    def queue_unschedule(self, pipe, delivery_id: str) -> None:
+        """It will not be sent (retired): out of due."""
+        pipe.zrem(self.due, delivery_id)
+
+    def queue_clear(self, pipe) -> None:
+        """The partner is gone (a reload removed or disabled it): nothing of it is due, in flight or ready."""
+        pipe.delete(self.due, self.inflight)
+        pipe.zrem(self.ctx.keys.partners_ready, self.partner_id)
+
+    def queue_counts(self, pipe, now: float, sample: int) -> None:
+        """Five answers for a status screen: due now, due later, in flight, the first `sample` due
+        ids and the first `sample` ids in flight."""
+        pipe.zcount(self.due, "-inf", now)
+        pipe.zcount(self.due, f"({now}", "+inf")
+        pipe.zcard(self.inflight)
+        pipe.zrange(self.due, 0, sample - 1)
+        pipe.zrange(self.inflight, 0, sample - 1)
+
+    # -- one round trip each ---------------------------------------------------------------------
+
+    def give_back(self, ids: list[str], now: float) -> None:
+        """Unsent claimed ids go back to due (for the next batch, or after the circuit's cool-down)."""
+        if ids:
+            pipe = self.ctx.redis.pipeline(transaction=True)
+            pipe.zrem(self.inflight, *ids)
+            pipe.zadd(self.due, {i: now for i in ids})
+            pipe.execute()
+
+    def waiting_ids(self) -> list[str]:
+        """Every id due (now or later) or in flight."""
+        pipe = self.ctx.redis.pipeline(transaction=False)
+        pipe.zrange(self.due, 0, -1)
+        pipe.zrange(self.inflight, 0, -1)
+        due, inflight = pipe.execute()
+        return [i.decode() for i in due + inflight]
+
+    def drop_slot(self, slot: str) -> None:
+        """A batch failed: its slot ends now (its ids' leases run out on their own)."""
+        self.ctx.redis.zrem(self.slots, slot)
+
+    def renew(self, ids: list[str], slot: str, until: float) -> None:
+        """Extend the leases of a running batch's ids and of its slot (never re-adding an ended one)."""
+        pipe = self.ctx.redis.pipeline(transaction=False)
+        if ids:
+            pipe.zadd(self.inflight, {i: until for i in ids}, xx=True)
+        if slot:
+            pipe.zadd(self.slots, {slot: until}, xx=True)
+        pipe.execute()
+
+    def expire_leases(self, now: float) -> int:
+        return int(self.ctx.script(_EXPIRE)(keys=[self.due, self.inflight], args=[now]))
+
+    def due_count(self, now: float) -> int:
+        return int(self.ctx.redis.zcount(self.due, "-inf", now))
 
 
-def expire_leases(ctx: Context, partner_id: str, now: float) -> int:
-    return int(ctx.script(_EXPIRE)(
-        keys=[ctx.keys.partner_due(partner_id), ctx.keys.partner_inflight(partner_id)], args=[now],
-    ))
+def _keys(ctx: Context, partner) -> list[str]:
+    s = DueSchedule(ctx, partner.id)
+    return [*circuit.script_keys(ctx, partner.id), s.slots, s.due, s.inflight, ctx.keys.partners_ready]
 
 
-def due_count(ctx: Context, partner_id: str, now: float) -> int:
-    return int(ctx.redis.zcount(ctx.keys.partner_due(partner_id), "-inf", now))
+def _args(partner, slot: str, now: float) -> list:
+    return [partner.breaker_cooldown, partner.max_in_flight, slot, now + lease_seconds(partner),
+            partner.batch_size, int(partner.enabled), partner.id]
 
 
-def kick(ctx: Context, partner_ids: list[str]) -> list[str]:
-    """Mark partners ready for a delivery engine (delivery/engine.py); return those not already waiting.
+def _claim(state: str, more: int, ids: list[str], slot: str) -> Claim:
+    claim = Claim((state, ids))
+    claim.more, claim.slot = more, slot
+    return claim
+
+
+def claim(ctx: Context, partner, slot: str, now: float) -> Claim:
+    """Claim a batch of one partner's due deliveries (see the module's docstring), in one round trip."""
+    reply = ctx.script(_BEGIN)(keys=_keys(ctx, partner), args=[now, *_args(partner, slot, now)])
+    state, *rest = [x.decode() for x in reply]
+    return _claim(state, int(rest[0]) if rest else 0, rest[1:], slot)
+
+
+def claim_many(ctx: Context, batches: list[tuple[object, str]], now: float) -> list[Claim]:
+    """Claim a batch for each (partner, slot token) in one round trip; the claims in the same order."""
+    if not batches:
+        return []
+    keys, args = [], [now]
+    for partner, slot in batches:
+        keys += _keys(ctx, partner)
+        args += _args(partner, slot, now)
+    reply = [x.decode() for x in ctx.script(_BEGIN_MANY)(keys=keys, args=args)]
+    claims, i = [], 0
+    for _, slot in batches:
+        state, more, n = reply[i], int(reply[i + 1]), int(reply[i + 2])
+        claims.append(_claim(state, more, reply[i + 3:i + 3 + n], slot))
+        i += 3 + n
+    return claims
+
+
+def mark_ready(ctx: Context, partner_ids: list[str]) -> list[str]:
+    """Mark partners ready for a delivery engine (engine.py); return those not already waiting.
 
     `partners:ready` keeps when each partner first became ready, so engines take the partner
     waiting longest first, and marking it again before one took it changes nothing.
@@ -73,3 +262,14 @@ def kick(ctx: Context, partner_ids: list[str]) -> list[str]:
     for pid in partner_ids:
         pipe.zadd(ctx.keys.partners_ready, {pid: now}, nx=True)
     return [pid for pid, added in zip(partner_ids, pipe.execute()) if added]
+
+
+def pop_ready(ctx: Context, block: float) -> str | None:
+    """Block up to `block` s for the partner ready longest (engine.py's dispatcher)."""
+    popped = ctx.redis.bzpopmin(ctx.keys.partners_ready, timeout=block)
+    return popped[1].decode() if popped else None
+
+
+def pop_more_ready(ctx: Context, n: int) -> list[str]:
+    """Take up to `n` more ready partners at once, longest ready first."""
+    return [m.decode() for m, _ in ctx.redis.zpopmin(ctx.keys.partners_ready, n)] if n else []

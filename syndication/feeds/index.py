@@ -23,7 +23,6 @@ import uuid
 from datetime import datetime
 
 from syndication.articles import ArticleState, ArticleStore
-from syndication.events import embargoed_until
 from syndication.infra.context import Context
 
 RENDER_LOCK_TTL = 30  # seconds; bounds recovery when a feeds worker dies mid-render
@@ -48,10 +47,7 @@ def change_time(state: ArticleState, occurred_at: str | None) -> float:
 
 def public(state: ArticleState, now: float | None = None) -> bool:
     """May the article be in a feed now: it has data, is not withdrawn and no embargo lies ahead."""
-    if state.data is None or state.withdrawn:
-        return False
-    until = embargoed_until(state.data)
-    return until is None or until <= (time.time() if now is None else now)
+    return state.public_now(now)
 
 
 def place(ctx: Context, state: ArticleState, occurred_at: str | None = None) -> list[str]:

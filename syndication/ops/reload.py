@@ -50,7 +50,6 @@ from typing import Mapping
 
 from syndication.configuration import load_settings
 from syndication.delivery import records
-from syndication.delivery.records import DeliveryStatus
 from syndication.errors import ConfigError
 from syndication.infra.context import Context
 from syndication.ops import running_config
@@ -204,21 +203,10 @@ def cancel(ctx: Context, partner_ids: list[str], reason: str, now: float | None 
     never a process at start, since during a rolling deploy hosts may briefly hold different
     copies of the file and one must not cancel a partner another has just added."""
     now = now or time.time()
-    k = ctx.keys
     cancelled = 0
     for pid in partner_ids:
-        ids = [i.decode() for i in ctx.redis.zrange(k.partner_due(pid), 0, -1)]
-        ids += [i.decode() for i in ctx.redis.zrange(k.partner_inflight(pid), 0, -1)]
-        if not ids:
-            continue
-        pipe = ctx.redis.pipeline(transaction=True)
-        for did in ids:
-            records.set_status(pipe, k, did, DeliveryStatus.CANCELLED, now, last_error=reason,
-                               ttl=records.retention_ttl(ctx))
-        pipe.delete(k.partner_due(pid), k.partner_inflight(pid))
-        pipe.zrem(k.partners_ready, pid)
-        pipe.execute()
-        cancelled += len(ids)
-        log.warning("partner %s: %d pending deliveries cancelled (%s)", pid, len(ids), reason,
-                    extra={"partner": pid})
+        n = records.cancel_partner(ctx, pid, reason, now)
+        if n:
+            cancelled += n
+            log.warning("partner %s: %d pending deliveries cancelled (%s)", pid, n, reason, extra={"partner": pid})
     return cancelled

@@ -16,7 +16,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from syndication.delivery import circuit
+from syndication.delivery import circuit, deadletters, schedule
 from syndication.infra.context import Context
 from syndication.infra.keys import QUEUES
 from syndication.ops import heartbeats
@@ -80,13 +80,9 @@ def partner_status(ctx: Context, partner, now: float) -> dict[str, Any]:
     """
     k = ctx.keys
     pipe = ctx.redis.pipeline(transaction=False)
-    pipe.zcount(k.partner_due(partner.id), "-inf", now)
-    pipe.zcount(k.partner_due(partner.id), f"({now}", "+inf")
-    pipe.zcard(k.partner_inflight(partner.id))
-    pipe.zrange(k.partner_due(partner.id), 0, SAMPLE - 1)
-    pipe.zrange(k.partner_inflight(partner.id), 0, SAMPLE - 1)
+    schedule.DueSchedule(ctx, partner.id).queue_counts(pipe, now, SAMPLE)
     pipe.lrange(k.partner_recent(partner.id), 0, 999)
-    pipe.zcard(k.partner_parked(partner.id))
+    deadletters.queue_parked_count(pipe, k, partner.id)
     ready, scheduled, inflight, first_ids, inflight_ids, recent, parked = pipe.execute()
     health = circuit.health(ctx, partner.id)
     waiting_ids = list(dict.fromkeys([*first_ids, *inflight_ids]))  # a retry's first id may be due later

@@ -66,7 +66,7 @@ def apply_event(ctx: Context, event_id: str, kick: bool = True, cas: CasResult |
         follow.feeds = index.mark_dirty(ctx, index.place(ctx, state, event.get("occurred_at")))
         if state.version == art["version"]:
             targets = fan_out(ctx, state, event, cas.previous_version)
-            follow.partners = schedule.kick(ctx, targets) if kick else targets
+            follow.partners = schedule.mark_ready(ctx, targets) if kick else targets
     _finish(ctx, event_id, event, cas.outcome, cas.previous_version)
     return follow
 
@@ -158,7 +158,7 @@ def fan_out(ctx: Context, state, event: dict, previous_version: int | None = Non
     those partners. A version held by an embargo goes only to `embargo: send` partners now, and
     its release is scheduled (pipeline/embargo.py)."""
     if previous_version != 0:  # 0: the article is new here, so no older delivery can exist
-        retire_older(ctx, state)
+        records.retire(ctx, state.id, state.version, state.withdrawn)
     if state.withdrawn:
         # A withdrawal goes to every partner that has, or may be receiving, an earlier version: one
         # with a delivery record of it, or (records expire with the retention) one that acknowledged it.
@@ -178,15 +178,3 @@ def fan_out(ctx: Context, state, event: dict, previous_version: int | None = Non
     embargo.track(ctx, state, previous_version)
     return targets
 
-
-def retire_older(ctx: Context, state) -> None:
-    """Pending deliveries of older versions will never be sent: say so now, not at push time."""
-    status = records.DeliveryStatus.CANCELLED if state.withdrawn else records.DeliveryStatus.SUPERSEDED
-    waiting = {records.DeliveryStatus.PENDING.value, records.DeliveryStatus.RETRYING.value}
-    now = time.time()
-    pipe = ctx.redis.pipeline(transaction=True)
-    for rec in records.for_article(ctx, state.id):
-        if rec["version"] < state.version and rec["status"] in waiting:
-            records.set_status(pipe, ctx.keys, rec["id"], status, now, ttl=records.retention_ttl(ctx))
-            pipe.zrem(ctx.keys.partner_due(rec["partner"]), rec["id"])
-    pipe.execute()

@@ -56,7 +56,7 @@ def apply_batch(ctx: Context, limit: int = APPLY_BATCH) -> FollowUp:
         feeds.update(dict.fromkeys(follow.feeds))
         partners.update(dict.fromkeys(follow.partners))
     out = FollowUp(outcome=",".join(f"{k}={v}" for k, v in sorted(outcomes.items())) or "none",
-                   feeds=list(feeds), partners=schedule.kick(ctx, list(partners)))
+                   feeds=list(feeds), partners=schedule.mark_ready(ctx, list(partners)))
     if ids:
         waiting = ingest.due(ctx, limit=1)
         if waiting and ingest.kick(ctx):

@@ -19,7 +19,7 @@ def render_feed(ctx: Context, name: str) -> FollowUp:
     outcome = store.render_feed(ctx, name)
     pings = websub.create_pings(ctx, name, outcome.changed, store.etags(ctx, name, outcome.changed))
     return FollowUp(outcome="changed" if outcome.changed else "unchanged",
-                    feeds=[name] if outcome.again else [], partners=schedule.kick(ctx, pings))
+                    feeds=[name] if outcome.again else [], partners=schedule.mark_ready(ctx, pings))
 
 
 def push_batch(ctx: Context, partner_id: str) -> FollowUp:
@@ -27,5 +27,5 @@ def push_batch(ctx: Context, partner_id: str) -> FollowUp:
     outcome = ",".join(f"{k}={v}" for k, v in sorted(result.outcomes.items()))
     if not result.more_due:
         return FollowUp(outcome=outcome)
-    schedule.kick(ctx, [partner_id])  # may be marked already: the claim does so when it leaves work to share
+    schedule.mark_ready(ctx, [partner_id])  # may be marked already: the claim does so when it leaves work to share
     return FollowUp(outcome=outcome, partners=[partner_id])

@@ -54,8 +54,9 @@ def sweep(ctx: Context, now: float | None = None) -> FollowUp:
     out.feeds += [name for name in released.feeds if name not in out.feeds]
     due = list(released.partners)
     for partner in ctx.settings.push_targets:
-        schedule.expire_leases(ctx, partner.id, now)
-        if schedule.due_count(ctx, partner.id, now) and partner.id not in due:
+        partner_schedule = schedule.DueSchedule(ctx, partner.id)
+        partner_schedule.expire_leases(now)
+        if partner_schedule.due_count(now) and partner.id not in due:
             due.append(partner.id)
-    out.partners = schedule.kick(ctx, due)
+    out.partners = schedule.mark_ready(ctx, due)
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from syndication.infra.context import Context
-from syndication.delivery import circuit, push
+from syndication.delivery import circuit, deadletters, push
 from syndication.partners.registry import Partner
 from syndication.configuration import load_settings
 
@@ -47,7 +47,7 @@ def test_pause_and_disable(ctx):
     circuit.disable(pipe, ctx.keys, "p", 1, "410")
     pipe.execute()
     assert not circuit.may_send(ctx, PARTNER, 1)
-    circuit.enable(ctx, "p")
+    deadletters.enable(ctx, "p")
     assert circuit.may_send(ctx, PARTNER, 1)
 
 
@@ -73,18 +73,18 @@ def test_a_batch_claims_nothing_from_a_paused_disabled_or_cooling_partner(ctx):
     assert push.begin(ctx, PARTNER, "b", 112) == ("cooling", [])  # one probe per cool-down
 
 def test_a_wave_claims_for_many_partners_in_one_script_each_by_its_own_rules(ctx):
-    from syndication.delivery import claim
+    from syndication.delivery import schedule
 
     other = Partner(id="q", url="https://q.example/", max_in_flight=1)
     third = Partner(id="r", url="https://r.example/", max_in_flight=4)
     for pid, n in (("p", 3), ("q", 2), ("r", 1)):
         ctx.redis.zadd(ctx.keys.partner_due(pid), {f"{pid}{i}": 1 for i in range(n)})
     circuit.pause(ctx, "q")
-    first = claim.begin_many(ctx, [(PARTNER, "a"), (other, "b"), (third, "c")], 100)
+    first = schedule.claim_many(ctx, [(PARTNER, "a"), (other, "b"), (third, "c")], 100)
     assert [tuple(c) for c in first] == [("closed", ["p0", "p1"]), ("paused", []), ("closed", ["r0"])]
     assert [c.more for c in first] == [1, 0, 0]  # p: 3 due over 2 free slots, one more batch could start now
     assert ctx.redis.zscore(ctx.keys.partners_ready, "p") is not None
     circuit.resume(ctx, "q")
-    second = claim.begin_many(ctx, [(PARTNER, "a2"), (other, "b2"), (PARTNER, "a3")], 100)
+    second = schedule.claim_many(ctx, [(PARTNER, "a2"), (other, "b2"), (PARTNER, "a3")], 100)
     assert [tuple(c) for c in second] == [("closed", ["p2"]), ("closed", ["q0", "q1"]), ("busy", [])]
     assert [c.slot for c in second] == ["a2", "b2", "a3"]

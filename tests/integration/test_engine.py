@@ -102,10 +102,11 @@ def test_a_partner_allowed_8_in_flight_receives_8_requests_at_once(engine_servic
     ids = [f"wide-{unique}-{i}" for i in range(12)]
     for aid in ids:
         _post(engine_service, article_event(aid, categories=["Wide"]))
-    wait_for(lambda: schedule.due_count(ctx, "wide", time.time() + 1) == 12, timeout=20, what="12 due to wide")
+    wait_for(lambda: schedule.DueSchedule(ctx, "wide").due_count(time.time() + 1) == 12, timeout=20,
+             what="12 due to wide")
     started = time.time()
     circuit.resume(ctx, "wide")
-    schedule.kick(ctx, ["wide"])
+    schedule.mark_ready(ctx, ["wide"])
     wait_for(lambda: all(wide.for_article(a) for a in ids), timeout=20, what="every push to wide")
     took = time.time() - started
     assert wide.peak == partner.max_in_flight == 8  # as many at once as allowed, and never more

@@ -16,7 +16,7 @@ import json
 import pytest
 
 from syndication.articles import ArticleStore
-from syndication.delivery import records
+from syndication.delivery import lifecycle, records
 from syndication.pipeline import apply, batch, ingest
 from syndication.pipeline.followup import FollowUp
 from tests.support.pipeline import FEEDS, PARTNERS, accept, due, publish, status
@@ -142,7 +142,8 @@ def test_a_withdrawal_cancels_pending_deliveries_and_leaves_delivered_ones(ctx):
     publish(ctx, article_event("wd-2", 1))
     sent = records.delivery_id("wd-2", 1, "wire")
     pipe = ctx.redis.pipeline()
-    records.set_status(pipe, ctx.keys, sent, records.DeliveryStatus.DELIVERED, 0.0)
+    records.set_status(pipe, ctx.keys, sent, lifecycle.SEND, records.DeliveryStatus.PENDING,
+                       records.DeliveryStatus.DELIVERED, 0.0)
     pipe.zrem(ctx.keys.partner_due("wire"), sent)
     pipe.execute()
     publish(ctx, withdrawal("wd-2", 2))

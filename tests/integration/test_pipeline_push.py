@@ -57,7 +57,7 @@ def test_a_503_schedules_a_retry_at_a_later_time(ctx, receiver):
     assert (rec["status"], rec["attempts"], rec["last_status"]) == ("retrying", 1, 503)
     assert due(ctx, "wire") == {did: pytest.approx(rec["next_attempt_at"])}
     assert rec["next_attempt_at"] >= t0 + 120  # Retry-After honoured
-    assert schedule.due_count(ctx, "wire", t0 + 119) == 0 and schedule.due_count(ctx, "wire", t0 + 121) == 1
+    assert schedule.DueSchedule(ctx, "wire").due_count(t0 + 119) == 0 and schedule.DueSchedule(ctx, "wire").due_count(t0 + 121) == 1
     assert inflight(ctx, "wire") == {}
 
 
@@ -139,7 +139,7 @@ def test_a_partner_slower_than_the_lease_gets_each_delivery_once(ctx, receiver, 
     wait_for(lambda: inflight(ctx, "wire"), timeout=5, what="the first batch's claim")
     sweeps = 0
     while first.is_alive():  # the sweeper and other pushes, as often as a busy cluster runs them
-        schedule.expire_leases(ctx, "wire", time.time())
+        schedule.DueSchedule(ctx, "wire").expire_leases(time.time())
         push.push_batch(ctx, "wire")
         sweeps += 1
         first.join(0.05)

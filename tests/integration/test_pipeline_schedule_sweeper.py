@@ -68,33 +68,33 @@ def test_an_expired_lease_goes_back_to_due_and_a_live_one_stays(ctx):
     ctx.redis.zadd(ctx.keys.partner_due("wire"), {"d1": T})
     claim(ctx)
     lease_end = T + schedule.lease_seconds(wire(ctx))
-    assert schedule.expire_leases(ctx, "wire", lease_end - 1) == 0
+    assert schedule.DueSchedule(ctx, "wire").expire_leases(lease_end - 1) == 0
     assert list(inflight(ctx, "wire")) == ["d1"]
-    assert schedule.expire_leases(ctx, "wire", lease_end + 1) == 1
+    assert schedule.DueSchedule(ctx, "wire").expire_leases(lease_end + 1) == 1
     assert inflight(ctx, "wire") == {} and due(ctx, "wire") == {"d1": lease_end + 1}
 
 
 def test_a_renewed_lease_outlives_the_first_deadline(ctx):
     ctx.redis.zadd(ctx.keys.partner_due("wire"), {"d1": T})
     claim(ctx)
-    schedule.renew(ctx, wire(ctx), ["d1", "never-claimed"], T + 20)
-    assert schedule.expire_leases(ctx, "wire", T + schedule.lease_seconds(wire(ctx)) + 1) == 0
+    schedule.DueSchedule(ctx, "wire").renew(["d1", "never-claimed"], "", T + 20 + schedule.lease_seconds(wire(ctx)))
+    assert schedule.DueSchedule(ctx, "wire").expire_leases(T + schedule.lease_seconds(wire(ctx)) + 1) == 0
     assert list(inflight(ctx, "wire")) == ["d1"]  # renew leases only what is held
 
 
 def test_due_count_counts_only_what_is_due_by_then(ctx):
     ctx.redis.zadd(ctx.keys.partner_due("wire"), {"now": T, "soon": T + 10, "later": T + 100})
-    assert [schedule.due_count(ctx, "wire", t) for t in (T - 1, T, T + 10, T + 100)] == [0, 1, 2, 3]
+    assert [schedule.DueSchedule(ctx, "wire").due_count(t) for t in (T - 1, T, T + 10, T + 100)] == [0, 1, 2, 3]
 
 
 def test_a_partner_is_marked_ready_once_until_a_pump_takes_it(ctx):
-    assert schedule.kick(ctx, ["wire", "economy"]) == ["wire", "economy"]
+    assert schedule.mark_ready(ctx, ["wire", "economy"]) == ["wire", "economy"]
     first = ctx.redis.zscore(ctx.keys.partners_ready, "wire")
-    assert schedule.kick(ctx, ["wire", "sport"]) == ["sport"]
+    assert schedule.mark_ready(ctx, ["wire", "sport"]) == ["sport"]
     assert ctx.redis.zscore(ctx.keys.partners_ready, "wire") == first  # waits in its first place
     # Pumps take the partners waiting longest first (sport came last).
     assert [ctx.redis.bzpopmin(ctx.keys.partners_ready, timeout=1)[1] for _ in range(2)] == [b"economy", b"wire"]
-    assert schedule.kick(ctx, ["wire"]) == ["wire"]
+    assert schedule.mark_ready(ctx, ["wire"]) == ["wire"]
 
 
 def test_sweep_redrives_an_overdue_event_once_per_window(ctx):

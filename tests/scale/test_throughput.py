@@ -101,7 +101,7 @@ def _drain(c: NetCluster, fast: FastPartner, hosts: list[str]) -> dict:
     t0 = time.time()
     for pid in PARTNERS:
         circuit.resume(ctx, pid)
-    schedule.kick(ctx, PARTNERS)
+    schedule.mark_ready(ctx, PARTNERS)
     wait_for(lambda: fast.get("/_stats")["unique"] >= n, TIMEOUT, 0.1, f"{n} deliveries received")
     stats = fast.get("/_stats")
     seconds = stats["last_new"] - t0
