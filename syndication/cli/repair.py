@@ -40,7 +40,8 @@ def cmd_config_check(args) -> int:
             note, problems = f"REFUSED: {exc}", problems + 1
         except OSError as exc:  # not a refusal (deliveries retry it), but worth a look now
             note, problems = f"UNRESOLVED: cannot resolve the host now: {exc}", problems + 1
-        print(f"  {p.id}: {p.format} -> {p.url} [{p.auth.type}] {note}")
+        tls = f" [tls: {' + '.join(k for k in ('ca_file', 'client_cert') if getattr(p.tls, k))}]" if p.tls else ""
+        print(f"  {p.id}: {p.format} -> {p.url} [{p.auth.type}]{tls} {note}")
     problems += _check_engine(settings)
     if not settings.api_keys:
         print("warning: SYNDICATION_API_KEYS is empty")

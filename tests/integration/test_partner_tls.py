@@ -31,7 +31,7 @@ from syndication.partners.registry import Partner
 from tests.conftest import API_KEY
 from tests.support import logscan
 from tests.support.events import article_event, post_all
-from tests.support.processes import api, free_port, private_env, wait_for, worker
+from tests.support.processes import api, free_port, private_env, running, wait_for, worker
 from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.integration
@@ -83,16 +83,9 @@ def tls_service(pki, redis_url):
     port = free_port()
     env = private_env(redis_url, port, partners_file, "tls", SYNDICATION_API_KEYS=API_KEY)
     ctx = Context.build(load_settings(env))
-    procs = [api(env, tmp, port), worker("events", env, tmp), worker("deliveries", env, tmp)]
-    try:
-        for p in procs:
-            p.start()
+    with running([api(env, tmp, port), worker("events", env, tmp), worker("deliveries", env, tmp)],
+                 receivers.values()):
         yield {"url": f"http://127.0.0.1:{port}", "ctx": ctx, "receivers": receivers, "env": env}
-    finally:
-        for p in procs:
-            p.stop()
-        for r in receivers.values():
-            r.stop()
 
 
 def _failed_twice(ctx, article_id: str, partner_id: str) -> list[dict]:
@@ -206,3 +199,4 @@ def test_config_check_refuses_tls_files_it_cannot_use_naming_partner_and_field(p
 def test_config_check_accepts_a_complete_tls_entry(pki, tmp_path):
     done = _check(pki, tmp_path, _tls("server-ca.pem"))
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "agency: json -> https://push.agency.example/in [none] [tls: ca_file + client_cert] ok" in done.stdout

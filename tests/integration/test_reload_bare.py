@@ -25,7 +25,7 @@ from syndication.infra.context import Context
 from syndication.ops import heartbeats
 from tests.conftest import API_KEY
 from tests.support.events import article_event, post_all
-from tests.support.processes import Proc, api, free_port, private_env, wait_for
+from tests.support.processes import Proc, api, free_port, private_env, running, wait_for
 from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.integration
@@ -51,17 +51,10 @@ def bare(redis_url, tmp_path):
     procs = [api(env, tmp_path, port)] + [
         Proc(f"worker-{q}-bare", [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", q], env, tmp_path)
         for q in QUEUES]
-    try:
-        for p in procs:
-            p.start()
+    with running(procs, receivers.values()):
         wait_for(lambda: {q for w in heartbeats.roster(ctx) if w["online"] for q in w["queues"]} >= set(QUEUES),
                  timeout=30, what="a bare worker online for every queue")
         yield {"env": env, "base": f"http://127.0.0.1:{port}", "ctx": ctx, "receivers": receivers, "write": write}
-    finally:
-        for p in reversed(procs):
-            p.stop()
-        for r in receivers.values():
-            r.stop()
 
 
 def _reload(env: dict) -> str:

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -94,6 +95,20 @@ class Proc:
                 self.p.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@contextmanager
+def running(procs: list["Proc"], receivers=()):
+    """Start `procs` in order; on leaving, stop them in reverse, then the partner servers `receivers`."""
+    try:
+        for p in procs:
+            p.start()
+        yield procs
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        for r in receivers:
+            r.stop()
 
 
 def worker(queue: str, env: dict, logdir: Path, pool: str = "threads", concurrency: int = 4) -> Proc:
