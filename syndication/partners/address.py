@@ -34,6 +34,25 @@ _NAT64 = ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix: IPv4 in the l
 _NAT64_LOCAL = ip_network("64:ff9b:1::/48")  # RFC 8215 local use: where the IPv4 sits is site-defined
 _V4_COMPATIBLE = ip_network("::/96")  # deprecated IPv4-compatible form (RFC 4291 2.5.5.1)
 
+# What is globally reachable, from the IANA special-purpose address registries
+# (iana-ipv4-special-registry, iana-ipv6-special-registry): the blocks marked not globally
+# reachable, and the global blocks inside them. Our own copy, not `ipaddress.is_global`: the
+# stdlib's table changed in patch releases (CVE-2024-4032: 3.11.10, 3.12.4, 3.13), so the same
+# address was allowed on one Python and refused on another. Not listed, because the IPv4
+# address they carry decides (`_embedded_v4`): ::ffff:0:0/96 (IPv4-mapped) and 2002::/16
+# (6to4, "N/A" in the registry).
+_NOT_GLOBAL = tuple(ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
+    "203.0.113.0/24", "240.0.0.0/4", "255.255.255.255/32",
+    "::/128", "::1/128", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32",
+    "fc00::/7", "fe80::/10",
+))
+_GLOBAL_INSIDE = tuple(ip_network(n) for n in (
+    "192.0.0.9/32", "192.0.0.10/32",
+    "2001:1::1/128", "2001:1::2/128", "2001:3::/32", "2001:4:112::/48", "2001:20::/28", "2001:30::/28",
+))
+
 
 def check_url(url: str) -> str:
     """Return `url` if it has exactly one reading; ValueError names the problem otherwise."""
@@ -77,12 +96,17 @@ def _embedded_v4(ip: IPv6Address) -> list[IPv4Address]:
     return [v4 for v4 in found if v4 is not None]
 
 
+def _is_global(ip: IP) -> bool:
+    # `in` is False across versions (an IPv4 address is in no IPv6 network), so one table serves both.
+    return not any(ip in net for net in _NOT_GLOBAL) or any(ip in net for net in _GLOBAL_INSIDE)
+
+
 def allowed(ip: IP | str) -> bool:
     """May a push connect to `ip` (without allow_private_network)? Only if it is globally routable."""
     if isinstance(ip, str):
         ip = parse_ip(ip)
-    # is_global leaves multicast in (224/4 and ff00::/8 count as global), so refuse it by name.
-    if ip.is_multicast or not ip.is_global:
+    # The registries leave multicast out (224/4 and ff00::/8 are not "special-purpose"), so refuse it by name.
+    if ip.is_multicast or not _is_global(ip):
         return False
     if ip.version == 4:
         return True
