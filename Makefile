@@ -4,7 +4,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-unit faults bench install clean
+.PHONY: run test test-unit test-next faults bench install clean
+
+# The newest supported Python beside the one above (pyproject.toml: 3.11 to 3.13), for a second
+# run of the unit tests: python3.13 or python3.12 on PATH, else pyenv's; empty if none runs here
+# (a pyenv shim of a version that is not active fails, so each candidate is tried, not just found).
+PYENV_ROOT ?= $(HOME)/.pyenv
+NEXT_PYTHON ?= $(firstword $(foreach v,3.13 3.12,$(shell for p in python$(v) \
+	$(wildcard $(PYENV_ROOT)/versions/$(v).*/bin/python$(v)); do "$$p" -c '' >/dev/null 2>&1 && command -v "$$p" && break; \
+	done)))
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,12 +27,29 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/syndication up
 
-## test: install, then the whole suite (unit + integration on throwaway redis-servers)
+## test: install, then the whole suite (unit + integration on throwaway redis-servers), then the unit
+## tests again on the newest supported Python (test-next)
 test: $(STAMP)
 	$(BIN)/pytest
+	@$(MAKE) --no-print-directory test-next
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit
+
+## test-next: the unit tests on Python 3.13 (or 3.12) in .venv-3.13, made on first use; skipped, saying
+## so, where neither is installed. DeprecationWarnings are errors there: what the next Python removes
+test-next:
+	@py="$(NEXT_PYTHON)"; \
+	if [ -z "$$py" ]; then \
+	  echo "test-next: SKIPPED: no python3.13 or python3.12 here (PATH or pyenv); the unit tests ran on $$($(PYTHON) -V 2>&1) only"; \
+	  exit 0; fi; \
+	venv=.venv-$$("$$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	if [ ! $$venv/.installed -nt pyproject.toml ]; then \
+	  echo "test-next: making $$venv with $$py"; \
+	  "$$py" -m venv $$venv && $$venv/bin/pip install -q --upgrade pip && \
+	  $$venv/bin/pip install -q -e '.[dev]' && touch $$venv/.installed || exit 1; fi; \
+	echo "$$venv/bin/pytest tests/unit -q -W error::DeprecationWarning"; \
+	$$venv/bin/pytest tests/unit -q -W error::DeprecationWarning
 
 ## faults: the full fault-injection suite (8 scenarios x 1,200 events; about 10 minutes)
 faults: $(STAMP)
@@ -41,4 +66,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/feeds.py
 
 clean:
-	rm -rf $(VENV) .data build *.egg-info
+	rm -rf $(VENV) .venv-3.* .data build *.egg-info
