@@ -56,9 +56,14 @@ def name_of(qcode: str) -> str | None:
     return _vocabulary()[1].get(qcode)
 
 
+def code(qcode: str) -> str:
+    """The code within the scheme (`11000000`): the Atom `term` and RSS `category` beside SCHEME_URI."""
+    return qcode.split(":", 1)[1]
+
+
 def uri(qcode: str) -> str:
-    """The topic as a full URI (what ninjs `subjects[].uri` and RDF tools expect)."""
-    return SCHEME_URI + qcode.split(":", 1)[1]
+    """The topic as a full URI (what ninjs `subjects[].uri` and RDF tools expect): scheme + code."""
+    return SCHEME_URI + code(qcode)
 
 
 def top_level() -> list[str]:

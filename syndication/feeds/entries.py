@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from feedgen.feed import FeedGenerator
 
+from syndication import subjects
 from syndication.feeds.ext import SyndEntryExtension, SyndFeedExtension
 from syndication.feeds.links import as_uri, rss_url
 from syndication.identity import article_uri
@@ -39,6 +40,16 @@ def publisher(article: dict[str, Any]) -> str:
     """Who published it: `source`, else the host of the article URL. The Atom author of an
     article without authors, in feeds and pushes alike (one entry, one author: RFC 4287 4.2.6)."""
     return article.get("source") or urlsplit(article.get("url") or "").hostname or "syndication"
+
+
+def topic_category(topic: dict[str, str], fmt: str) -> dict[str, str]:
+    """An IPTC Media Topic as a category in the IPTC's scheme: Atom `term` + `scheme` (together the
+    topic's URI) and the name as `label`; RSS `<category domain="scheme">code</category>`, with no
+    label, since feedgen would put the label in place of the code (RSS's value is the identifier)."""
+    category = {"term": subjects.code(topic["qcode"]), "scheme": subjects.SCHEME_URI}
+    if fmt == "atom" and topic.get("name"):
+        category["label"] = topic["name"]
+    return category
 
 
 def generator() -> FeedGenerator:
@@ -75,6 +86,8 @@ def add(fg: FeedGenerator, article: dict[str, Any], base_url: str, fmt: str) -> 
             fe.author({"name": name})
     for cat in article.get("categories") or []:
         fe.category(term=cat)
+    for topic in article.get("subjects") or []:
+        fe.category(**topic_category(topic, fmt))
     fe.published(dt(article["published_at"]))
     fe.updated(updated(article))
     if fmt == "rss" and images:

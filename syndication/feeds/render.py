@@ -19,7 +19,7 @@ from typing import Any
 
 from feedgen.feed import FeedGenerator
 
-from syndication import __version__
+from syndication import __version__, subjects
 from syndication.feeds import entries
 from syndication.feeds.entries import description, dt, updated
 from syndication.feeds.links import as_uri
@@ -46,6 +46,16 @@ def _build_date(articles: list[dict], changed_at: float) -> datetime:
     newest = max((updated(a) for a in articles), default=EPOCH)
     changed = _instant(changed_at) if changed_at else EPOCH
     return max(newest, changed)
+
+
+def _tags(article: dict[str, Any]) -> list[str]:
+    """JSON Feed tags: the categories, then the Media Topics' names (each once, ignoring case)."""
+    tags, seen = [], set()
+    for tag in [*(article.get("categories") or []), *(t.get("name") for t in article.get("subjects") or [])]:
+        if tag and tag.casefold() not in seen:
+            seen.add(tag.casefold())
+            tags.append(tag)
+    return tags
 
 
 def _generator(spec: FeedSpec, articles: list[dict], base_url: str, hub: str | None,
@@ -106,8 +116,12 @@ def render_json(spec, articles, base_url, hub=None, changed_at=0.0) -> bytes:
         }
         if a.get("authors"):
             item["authors"] = [{"name": n} for n in a["authors"]]
-        if a.get("categories"):
-            item["tags"] = list(a["categories"])
+        if _tags(a):
+            item["tags"] = _tags(a)
+        if a.get("subjects"):  # a JSON Feed extension: the codes behind the tags, for machines
+            item["_media_topics"] = {"about": subjects.SCHEME_URI, "topics": [
+                {"qcode": t["qcode"], "uri": subjects.uri(t["qcode"]), **({"name": t["name"]} if t.get("name") else {})}
+                for t in a["subjects"]]}
         if a.get("images"):
             item["image"] = as_uri(a["images"][0]["url"])
             item["attachments"] = [

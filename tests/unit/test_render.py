@@ -97,7 +97,8 @@ def w3c_articles() -> list[dict]:
     return [
         art(1, id="desk/2026/../story", authors=[]),
         art(2, id="a/../b", authors=[], source="Kazinform"),
-        art(3, id="kz:1@desk.", authors=["Ann <b>&amp;</b> Bob", "Дәулет"], categories=["<svg>", "A & B"]),
+        art(3, id="kz:1@desk.", authors=["Ann <b>&amp;</b> Bob", "Дәулет"], categories=["<svg>", "A & B"],
+            subjects=[{"qcode": "medtop:20000003", "name": "A & <b>B</b>"}, {"qcode": "medtop:11000000"}]),
         art(4, headline="Bad\x00\x0b chars \ufffe & <script>x</script>", summary="]]> &lt;", body_html="",
             images=[], url="https://пример.kz/жаңалық|{1}?x=1&y=^2#f#g", authors=[]),
         art(5, body_html='<p onclick="x()">ok</p><img src="https://news.example/i.jpg" alt="">',

@@ -6,7 +6,9 @@ parameter) and RFC 6721 (The Atom "deleted-entry" Element).
 
 Entry: id, title, updated, published, one author per article author (the
 publisher when there are none: an entry document MUST have an author),
-category terms, an alternate link, one enclosure link per image (type,
+category terms, each IPTC Media Topic as a category in the IPTC's scheme
+(`term` the code, `scheme` http://cv.iptc.org/newscodes/mediatopic/, `label`
+its name, as in the Atom feeds), an alternate link, one enclosure link per image (type,
 length when known, caption as title), summary (text) and content
 (type="html"). The id is the article's tag URI (syndication/identity.py),
 as in our Atom feeds, so the pushed entry and the feed's entry are one entry
@@ -31,6 +33,7 @@ from typing import Any
 
 from lxml import etree
 
+from syndication import subjects
 from syndication.feeds.links import as_uri
 from syndication.partners.formats import _common as c
 from syndication.partners.formats.base import Format, Push
@@ -63,6 +66,9 @@ def entry(a: dict[str, Any], base_url: str) -> etree._Element:
         _add(_add(root, "author"), "name", name)
     for term in a.get("categories") or []:
         _add(root, "category", term=term)
+    for topic in a.get("subjects") or []:
+        label = {"label": topic["name"]} if topic.get("name") else {}
+        _add(root, "category", term=subjects.code(topic["qcode"]), scheme=subjects.SCHEME_URI, **label)
     _add(root, "link", rel="alternate", type="text/html", href=as_uri(a["url"]))
     for img in a.get("images") or []:
         attrs = {"rel": "enclosure", "type": img.get("mime_type") or "image/jpeg", "href": as_uri(img["url"])}

@@ -13,7 +13,8 @@ Mapping (ninjs 2.2 property <- article field):
 - embargoed <- embargoed ("the date and time before which all versions of the news object
   are embargoed"; ninjs 3.x calls it embargoedUntil), present whenever the article has one
 - headlines (role main), descriptions (role summary, text/plain), bodies
-  (role main, text/html), subjects (name per category), by (authors, comma
+  (role main, text/html), subjects (name per category, then uri and name per IPTC
+  Media Topic: the schema has no qcode property, and the uri is the topic's), by (authors, comma
   separated), located <- dateline, infosources <- source, language
 - associations: one "picture" item per image (name image1, image2, ...; uri
   = image URL) with its caption as a description (role caption) and one
@@ -33,6 +34,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from syndication import subjects
 from syndication.partners.formats import _common as c
 from syndication.partners.formats.base import Format, Push
 
@@ -84,8 +86,10 @@ def build(push: Push, base_url: str, standard: dict[str, str] = STANDARD) -> dic
             doc["by"] = ", ".join(a["authors"])
         if a.get("dateline"):
             doc["located"] = a["dateline"]
-        if a.get("categories"):
-            doc["subjects"] = [{"name": cat} for cat in a["categories"]]
+        if a.get("categories") or a.get("subjects"):
+            doc["subjects"] = [{"name": cat} for cat in a.get("categories") or []] + [
+                {"uri": subjects.uri(t["qcode"]), **({"name": t["name"]} if t.get("name") else {})}
+                for t in a.get("subjects") or []]
         if a.get("source"):
             doc["infosources"] = [{"name": a["source"]}]
         if a.get("images"):
