@@ -86,6 +86,9 @@ class Keys:
     def feed_stats(self, name: str) -> str:
         return f"{self.prefix}feed:{key_part(name)}:stats"
 
+    def sitemap(self, name: str) -> str:
+        return f"{self.prefix}sitemap:{key_part(name)}"
+
     def delivery(self, delivery_id: str) -> str:
         return f"{self.prefix}delivery:{key_part(delivery_id)}"
 
@@ -239,6 +242,9 @@ FAMILIES: tuple[Family, ...] = (
     Family("feed:{name}:render_lock", "string", "set while one render is queued or running (TTL 30 s)"),
     Family("feed:{name}:stats", "hash", "render bookkeeping",
            ("renders", "last_render_at", "last_duration", "spec_hash", "changed_at")),
+    Family("sitemap:{name}", "hash", "a news sitemap set's files (news, news/{feed}) under the fingerprint "
+           "they were built from: fingerprint, files, and {n}:body, {n}:etag, {n}:last_modified per file "
+           "(feeds/sitemap_store.py; TTL 3 days)", None),
     Family("delivery:{delivery_id}", "hash", "one delivery (article, version, partner)", _DELIVERY_FIELDS),
     Family("delivery:{delivery_id}:attempts", "list", "one JSON per attempt, capped at 200"),
     Family("partner:{partner_id}:due", "zset", "delivery_id -> due time: ready now or a scheduled retry"),

@@ -1,0 +1,139 @@
+"""News sitemaps from the article store: what they list now, and their bytes kept in Redis.
+
+Two sitemap sets: `news` (every feed with a `news_sitemap`, /sitemaps/news.xml) and
+`news/{feed}` (one feed's, /sitemaps/news/{feed}.xml). A set is built on request, not
+by a worker: it depends on the clock (the two-day window slides), which no event marks.
+
+Building reads every article first published in the window (`keys.articles`, scored
+by publication time) and keeps what feeds show: not withdrawn, no embargo ahead, and
+its *released* data (articles.py), so a version an embargo holds never shows, even in
+the instant before the pipeline takes it out of the feeds.
+
+The built files are kept in one hash per set (`keys.sitemap`) under a fingerprint of
+everything they depend on: the newest change log entry (every version that becomes
+public or is withdrawn appends one, pipeline/changelog.py), the ids in the window now,
+the sitemap feeds' definitions and the base URL. A request whose fingerprint matches
+is answered from the stored bytes (two cheap reads); any change, including an article
+leaving the window, rebuilds the set at once, so a withdrawn article is never served
+from a stale copy. ETags are the bytes' digest; Last-Modified is when a file's bytes
+last changed (kept across rebuilds that change nothing), as the feeds do.
+
+    files = sitemap_store.current(ctx, "news", specs, now)   # {0: main file, 1..n: pages}
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from email.utils import format_datetime, parsedate_to_datetime
+from datetime import datetime, timezone
+
+from syndication.feeds import sitemap
+from syndication.feeds.index import public
+from syndication.feeds.spec import FeedSpec
+from syndication.infra.context import Context
+
+KEEP = 3 * 86400  # a set nobody asks for expires (feeds removed from the file leave nothing behind)
+_READ_BATCH = 500
+
+
+@dataclass(frozen=True)
+class SitemapFile:
+    body: bytes
+    etag: str
+    last_modified: str  # HTTP date
+
+
+def sources(feeds, feed: str | None = None) -> list[FeedSpec]:
+    """The feeds whose articles a set lists, in file order (the first that matches names an article's publication)."""
+    return [f for f in feeds if f.news_sitemap and (feed is None or f.name == feed)]
+
+
+def set_name(feed: str | None) -> str:
+    return "news" if feed is None else f"news/{feed}"
+
+
+def url(base_url: str, feed: str | None, page: int | None = None) -> str:
+    path = "/sitemaps/news.xml" if feed is None else f"/sitemaps/news/{feed}.xml"
+    return f"{base_url}{path}" + (f"?page={page}" if page else "")
+
+
+def fingerprint(ctx: Context, specs: list[FeedSpec], now: float) -> tuple[str, list[str]]:
+    """What the set's bytes depend on, digested; and the ids in the window (newest first)."""
+    pipe = ctx.redis.pipeline(transaction=False)
+    pipe.xrevrange(ctx.keys.changelog, count=1)
+    pipe.zrevrangebyscore(ctx.keys.articles, now, now - sitemap.WINDOW)
+    last, ids = pipe.execute()
+    digest = hashlib.sha256(ctx.settings.base_url.encode())
+    for spec in specs:
+        digest.update(spec.model_dump_json().encode())
+    digest.update(b"|" + (last[0][0] if last else b"") + b"|")
+    digest.update(b"\n".join(ids))
+    return digest.hexdigest()[:32], [i.decode() for i in ids]
+
+
+def collect(ctx: Context, specs: list[FeedSpec], ids: list[str], now: float) -> list[sitemap.NewsEntry]:
+    candidates = []
+    for start in range(0, len(ids), _READ_BATCH):
+        for state in ctx.articles.get_many(ids[start:start + _READ_BATCH]):
+            if state is None or not public(state, now) or not state.released_data:
+                continue  # withdrawn, held by an embargo, or never released
+            spec = next((s for s in specs if s.filters.matches(state.released_data)), None)
+            if spec is not None:
+                candidates.append((state.released_data, spec))
+    return sitemap.select(candidates, now)
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def _http_date(ts: float) -> str:
+    return format_datetime(datetime.fromtimestamp(ts, tz=timezone.utc), usegmt=True)
+
+
+def build(ctx: Context, feed: str | None, specs: list[FeedSpec], ids: list[str], now: float,
+          previous: dict[int, SitemapFile]) -> dict[int, SitemapFile]:
+    """Every file of the set: {0: the sitemap (or the index of its pages), 1..n: the pages}."""
+    pages = sitemap.paginate(collect(ctx, specs, ids, now))
+
+    def made(body: bytes, n: int) -> SitemapFile:
+        etag = _etag(body)
+        old = previous.get(n)
+        return SitemapFile(body, etag, old.last_modified if old and old.etag == etag else _http_date(now))
+
+    if len(pages) <= 1:
+        return {0: made(sitemap.urlset(pages[0] if pages else []), 0)}
+    files = {n: made(sitemap.urlset(page), n) for n, page in enumerate(pages, 1)}
+    listing = [(url(ctx.settings.base_url, feed, n), parsedate_to_datetime(f.last_modified).isoformat())
+               for n, f in files.items()]
+    files[0] = made(sitemap.index(listing), 0)
+    return files
+
+
+def _stored(raw: dict[bytes, bytes]) -> dict[int, SitemapFile]:
+    files = {}
+    for n in range(int(raw.get(b"files", b"0"))):
+        files[n] = SitemapFile(raw[f"{n}:body".encode()], raw[f"{n}:etag".encode()].decode(),
+                               raw[f"{n}:last_modified".encode()].decode())
+    return files
+
+
+def current(ctx: Context, feed: str | None, specs: list[FeedSpec], now: float) -> dict[int, SitemapFile]:
+    """The set's files as they are now: the stored ones if nothing they depend on changed, else rebuilt."""
+    key = ctx.keys.sitemap(set_name(feed))
+    print_, ids = fingerprint(ctx, specs, now)
+    raw = ctx.redis.hgetall(key)
+    stored = _stored(raw)
+    if raw.get(b"fingerprint", b"").decode() == print_ and stored:
+        return stored
+    files = build(ctx, feed, specs, ids, now, stored)
+    mapping: dict[str, bytes | str | int] = {"fingerprint": print_, "files": len(files)}
+    for n, f in files.items():
+        mapping.update({f"{n}:body": f.body, f"{n}:etag": f.etag, f"{n}:last_modified": f.last_modified})
+    pipe = ctx.redis.pipeline(transaction=True)
+    pipe.delete(key)  # a set that shrank leaves no page behind
+    pipe.hset(key, mapping=mapping)
+    pipe.expire(key, KEEP)
+    pipe.execute()
+    return files
