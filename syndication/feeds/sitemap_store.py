@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from email.utils import format_datetime, parsedate_to_datetime
 from datetime import datetime, timezone
 
+from syndication.articles import ArticleStore
 from syndication.feeds import sitemap
 from syndication.feeds.index import public
 from syndication.feeds.spec import FeedSpec
@@ -73,9 +74,9 @@ def fingerprint(ctx: Context, specs: list[FeedSpec], now: float) -> tuple[str, l
 
 
 def collect(ctx: Context, specs: list[FeedSpec], ids: list[str], now: float) -> list[sitemap.NewsEntry]:
-    candidates = []
+    candidates, articles = [], ArticleStore.of(ctx)
     for start in range(0, len(ids), _READ_BATCH):
-        for state in ctx.articles.get_many(ids[start:start + _READ_BATCH]):
+        for state in articles.get_many(ids[start:start + _READ_BATCH]):
             if state is None or not public(state, now) or not state.released_data:
                 continue  # withdrawn, held by an embargo, or never released
             spec = next((s for s in specs if s.filters.matches(state.released_data)), None)

@@ -3,6 +3,7 @@
 pytest hands these to every test in tests/integration that names them; a module that
 defines its own `ctx` (test_circuit.py, test_render_race.py, ...) overrides them.
 What they build and the helpers the tests call are in tests/support/pipeline.py.
+`newsroom` (the sitemap and subject tests) is a running service of their own: tests/support/newsroom.py.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from syndication.infra.context import Context
+from tests.support import newsroom as newsroom_service
 from tests.support.pipeline import pipeline_context
 from tests.support.receiver import Receiver, Reply
 
@@ -35,3 +37,9 @@ def receiver(_partner_server) -> Receiver:
 def ctx(redis_url, tmp_path, receiver) -> Context:
     """A Context of the pipeline tests' partners and feeds (tests/support/pipeline.py), a key prefix of its own."""
     return pipeline_context(redis_url, tmp_path, receiver.url)
+
+
+@pytest.fixture(scope="session")
+def newsroom(redis_url, tmp_path_factory) -> newsroom_service.Newsroom:
+    """A service of its own (API, workers, a partner) for the sitemap and subject tests (tests/support/newsroom.py)."""
+    yield from newsroom_service.start(redis_url, tmp_path_factory.mktemp("newsroom"))

@@ -22,7 +22,6 @@ import pytest
 import requests
 from lxml import etree
 
-from tests.integration.newsroom_fixtures import newsroom  # noqa: F401 (fixture)
 from tests.support.events import article_event, withdrawal
 
 pytestmark = pytest.mark.integration
@@ -120,7 +119,7 @@ def test_hostile_headlines_are_escaped_and_the_xml_parses(newsroom):
     headline = 'Tom & Jerry <script>alert("x")</script> ]]> &amp;lt;b&gt; \x0b\ufffe «ёлка» 🎄 \' "'
     newsroom.post(article_event(aid, headline=headline))
     newsroom.applied(aid, 1)
-    stored = newsroom.ctx.articles.get(aid).released_data["headline"]
+    stored = newsroom.articles.get(aid).released_data["headline"]
     title = listed(newsroom.url)[loc(aid)]["title"]
     assert title == stored and "<script" not in title and "Tom & Jerry" in title and "🎄" in title
     raw = requests.get(f"{newsroom.url}/sitemaps/news.xml", timeout=10).content
@@ -168,7 +167,7 @@ def test_beyond_1000_articles_the_sitemap_is_an_index_of_pages(newsroom):
     newsroom.post(*[article_event(aid, published_at=base + timedelta(seconds=i), categories=["Bulk"])
                     for i, aid in enumerate(ids)])
     wait_all = time.monotonic() + 120
-    while any(s is None for s in newsroom.ctx.articles.get_many(ids)):
+    while any(s is None for s in newsroom.articles.get_many(ids)):
         assert time.monotonic() < wait_all, "1,005 articles not applied within 120 s"
         time.sleep(0.2)
     root = fetch(f"{newsroom.url}/sitemaps/news/bulk.xml")

@@ -17,7 +17,6 @@ import pytest
 import requests
 from lxml import etree
 
-from tests.integration.newsroom_fixtures import newsroom  # noqa: F401 (fixture)
 from tests.support.events import article_event
 from tests.support.processes import wait_for
 from tests.unit.test_formats import VALIDATORS

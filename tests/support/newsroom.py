@@ -1,4 +1,5 @@
-"""A service of the test module's own, for the news sitemap and IPTC subject tests.
+"""A service of their own for the news sitemap and IPTC subject tests (the `newsroom` fixture,
+tests/integration/conftest.py).
 
 Real processes on the session's throwaway redis-server with a key prefix of their own: the API
 and the events, feeds and deliveries workers, plus one partner server (Receiver). Its own, so
@@ -18,10 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 import requests
 import yaml
 
+from syndication.articles import ArticleStore
 from syndication.configuration import load_settings
 from syndication.infra.context import Context
 from tests.support.processes import api, free_port, private_env, wait_for, worker
@@ -47,6 +48,10 @@ class Newsroom:
     partner: Receiver
 
     @property
+    def articles(self) -> ArticleStore:
+        return ArticleStore.of(self.ctx)
+
+    @property
     def headers(self) -> dict:
         return {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
 
@@ -58,13 +63,12 @@ class Newsroom:
 
     def applied(self, article_id: str, version: int, timeout: float = 20.0) -> None:
         """Wait until that version is the stored one (applied by the events worker)."""
-        wait_for(lambda: (s := self.ctx.articles.get(article_id)) is not None and s.version >= version,
+        wait_for(lambda: (s := self.articles.get(article_id)) is not None and s.version >= version,
                  timeout=timeout, what=f"{article_id} v{version} applied")
 
 
-@pytest.fixture(scope="module")
-def newsroom(redis_url, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("newsroom")
+def start(redis_url: str, tmp: Path):
+    """Start the newsroom's processes; yields the Newsroom, stops everything after."""
     partner = Receiver.start()
     partners_file, feeds_file = Path(tmp / "partners.yaml"), Path(tmp / "feeds.yaml")
     partners_file.write_text(yaml.safe_dump({"partners": [
