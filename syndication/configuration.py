@@ -4,6 +4,7 @@ The one place that reads `SYNDICATION_*` variables. Composition roots call it
 once per process (the CLI, workers/app.py, tests) and pass the result down:
 
     settings = load_settings(os.environ)   # ConfigError names the bad variable or key
+    newer = reread(settings, version=7)    # a reload: the files again, same environment
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 from pathlib import Path
 
 from syndication.errors import ConfigError
 from syndication.feeds.spec import load_feeds
 from syndication.partners.registry import Partner, load_partners, resolve_secrets
 from syndication.settings.model import (DAY, DELIVERY_IN_FLIGHT, DEFAULT_REDIS_MASTER, DEFAULT_REDIS_URL,
-                                        OPS_WEBHOOK_PARTNER_ID, WEBSUB_PARTNER_ID, Settings)
+                                        OPS_WEBHOOK_PARTNER_ID, WEBSUB_PARTNER_ID, Settings, Source)
 from syndication.settings.secret import Secret
 
 KEY_NAME = re.compile(r"^([A-Za-z][A-Za-z0-9_.@-]{0,31}):(.+)$")
@@ -111,7 +113,13 @@ def _path(env: Mapping[str, str], name: str) -> Path | None:
     return Path(env[name]) if env.get(name) else None
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+def reread(settings: Settings, version: int | None = None) -> Settings:
+    """`settings` read again from where they came from (the files may have changed since), as
+    snapshot `version` (default: the same version)."""
+    return load_settings(settings.source.environ, settings.version if version is None else version)
+
+
+def load_settings(env: Mapping[str, str] | None = None, version: int = 0) -> Settings:
     """Settings from `env` (default: os.environ) and the YAML files it names, secrets resolved."""
     env = dict(os.environ if env is None else env)
     prefix = env.get("SYNDICATION_KEY_PREFIX", "synd:")
@@ -131,6 +139,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if ops_webhook:
         secrets[ops_webhook.id] = resolve_secrets(ops_webhook, env)
     return Settings(
+        version=version,
+        source=Source(MappingProxyType(env)),
         redis_url=env.get("SYNDICATION_REDIS_URL") or DEFAULT_REDIS_URL,
         key_prefix=prefix,
         api_keys=_keys(env.get("SYNDICATION_API_KEYS")),

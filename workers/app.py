@@ -153,7 +153,7 @@ def _start_loops(sender=None, **_):
     if "deliveries" in queues:
         _engines.append(Engine(context()).start())
     counts = _engines[0].counts if _engines else None
-    stopping, thread = housekeeping.start(context(), name, queues, dispatch, os.environ, counts)
+    stopping, thread = housekeeping.start(context(), name, queues, dispatch, counts)
     _on_sighup(name)
     _loops.append((stopping, [thread]))
 
@@ -169,7 +169,7 @@ def _on_sighup(name: str) -> None:
     def handler(signum, frame):
         def run():
             try:
-                reload.request(context(), os.environ, actor=f"SIGHUP {name}")
+                reload.request(context(), actor=f"SIGHUP {name}")
             except ConfigError as exc:
                 logging.getLogger("syndication.config").error(
                     "SIGHUP: partners reload refused, the running configuration stays: %s", exc)

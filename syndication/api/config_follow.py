@@ -35,7 +35,7 @@ def install(app: FastAPI) -> None:
     next_report = [0.0]
 
     def follow() -> None:
-        moved = reload.follow(state.ctx, os.environ, following)
+        moved = reload.follow(state.ctx, following)
         state.settings = state.ctx.settings  # before the report: a caller told "applied" must see it
         now = time.time()
         if moved or now >= next_report[0]:
@@ -44,7 +44,7 @@ def install(app: FastAPI) -> None:
 
     def requested() -> None:
         try:
-            reload.request(state.ctx, os.environ, actor="SIGHUP api")
+            reload.request(state.ctx, actor="SIGHUP api")
         except ConfigError as exc:
             log.error("SIGHUP: partners reload refused, the running configuration stays: %s", exc)
 

@@ -13,7 +13,6 @@ timeout, or runs a copy that differs from the file validated here is named (exit
 
 from __future__ import annotations
 
-import os
 import sys
 
 from syndication.cli.common import settings_or_exit
@@ -29,7 +28,7 @@ def cmd_partners_reload(args) -> int:
 
     ctx = Context.build(settings_or_exit())  # an invalid file stops here: exit 2, nothing signalled
     try:
-        change = reload.request(ctx, os.environ, actor=actor(), allow_empty=args.allow_empty)
+        change = reload.request(ctx, actor=actor(), allow_empty=args.allow_empty)
     except reload.Refused as exc:
         print(f"partners reload refused: {exc}", file=sys.stderr)
         return 2

@@ -193,7 +193,7 @@ def _reload_on_sighup(settings) -> None:
             from syndication.ops import reload
 
             try:
-                change = reload.request(Context.build(settings), os.environ, actor="SIGHUP up")
+                change = reload.request(Context.build(settings), actor="SIGHUP up")
                 print("syndication: partners reload requested (each process applies its own file): "
                       f"{change.summary()}")
             except ConfigError as exc:

@@ -125,13 +125,13 @@ class Engine:
         try:
             popped = self._pop()
             held = max(1, len(popped))
-            settings = self.ctx.settings
-            partners = [p for p in (settings.partner(pid) for pid in popped) if p is not None]
-            claims = schedule.claim_many(self.ctx, [(p, uuid.uuid4().hex) for p in partners], time.time())
+            ctx = self.ctx.pinned()  # one settings snapshot for the wave and its batches
+            partners = [p for p in (ctx.settings.partner(pid) for pid in popped) if p is not None]
+            claims = schedule.claim_many(ctx, [(p, uuid.uuid4().hex) for p in partners], time.time())
             batches = [(p, c) for p, c in zip(partners, claims) if c[1]]  # others: busy, paused, cooling, empty
-            loaded = push.load_many(self.ctx, [(p.id, c[1]) for p, c in batches]) if batches else []
+            loaded = push.load_many(ctx, [(p.id, c[1]) for p, c in batches]) if batches else []
             for (partner, claim), data in zip(batches, loaded):
-                self.work.put((partner, claim, data))
+                self.work.put((ctx, partner, claim, data))
                 handed += 1
         finally:
             for _ in range(held - handed):
@@ -170,9 +170,9 @@ class Engine:
                     self.busy -= 1
                 self.idle.release()
 
-    def _push(self, partner, claim, loaded) -> None:
+    def _push(self, ctx, partner, claim, loaded) -> None:
         try:
-            push.run(self.ctx, partner, claim, loaded=loaded, recorder=self.recorder)
+            push.run(ctx, partner, claim, loaded=loaded, recorder=self.recorder)
         except Exception:  # one partner's trouble must not stop a pusher; its work stays leased, then due
             log.exception("engine: push batch failed", extra={"partner": partner.id})
             self.stopping.wait(REDIS_PAUSE)

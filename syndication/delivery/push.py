@@ -189,9 +189,10 @@ def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.H
         return circuit.may_send(ctx, partner, clock())
 
     for i, did in enumerate(ids):
-        # Over budget, or the partners file was reloaded (ops/reload.py swaps ctx.settings): the rest
-        # goes back to due, so no delivery leaves with an old URL, secret or enabled flag.
-        if time.monotonic() - started > BATCH_TIME_BUDGET or ctx.settings.partner(partner.id) is not partner:
+        # Over budget, or a reload published settings newer than this batch's snapshot (ctx is
+        # pinned: infra/context.py): the rest goes back to due, so no delivery leaves with an old
+        # URL, secret or enabled flag.
+        if time.monotonic() - started > BATCH_TIME_BUDGET or ctx.outdated:
             DueSchedule(ctx, partner.id).give_back(ids[i:], clock())
             break
         d = loaded.deliveries.get(did)
@@ -234,6 +235,7 @@ def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.H
 def push_batch(ctx: Context, partner_id: str, clock=time.time, on_claim=None) -> BatchResult:
     """Claim and send up to one batch of the partner's due deliveries. `on_claim(partner_id, more)`,
     called when the claim left work that `more` other batches could start on now."""
+    ctx = ctx.pinned()  # the batch's settings snapshot
     partner = ctx.settings.partner(partner_id)
     if partner is None:
         return BatchResult(partner_id)
@@ -247,6 +249,7 @@ def run(ctx: Context, partner, claim: Claim, clock=time.time, *, loaded: Loaded 
         recorder=None) -> BatchResult:
     """Send a claimed batch (claim.py): `loaded` if the engine read it with its wave, `recorder` the
     engine's Recorder for the last group."""
+    ctx = ctx.pinned()  # the engine pinned its wave's snapshot already; a direct caller's is pinned here
     result = BatchResult(partner.id)
     state, ids = claim
     if not ids:  # paused, disabled, cooling down, max_in_flight batches running, or nothing due

@@ -69,7 +69,10 @@ class Context:
         self.published.publish(new)
 
     def pinned(self) -> "Context":
-        """This context with the snapshot published now, for one batch (same Redis, keys, scripts)."""
+        """This context with the snapshot published now, for one batch (same Redis, keys, scripts);
+        a context already pinned stays on its snapshot."""
+        if self._pinned is not None:
+            return self
         return Context(self.published.current, self.redis, self.published, pinned=True, cache=self._cache)
 
     @property

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Mapping
+from typing import Callable
 
 from redis.exceptions import RedisError
 
@@ -39,7 +39,7 @@ RETENTION_EVERY = 60.0
 
 
 def run(ctx: Context, stopping: threading.Event, name: str, queues: list[str], dispatch: Callable,
-        env: Mapping[str, str], counts: Callable[[], dict] | None = None) -> None:
+        counts: Callable[[], dict] | None = None) -> None:
     """`counts`: the process's delivery engine counts, reported in its heartbeat (None: no engine)."""
     started = time.time()
     next_beat = next_trim = 0.0
@@ -50,7 +50,7 @@ def run(ctx: Context, stopping: threading.Event, name: str, queues: list[str], d
         try:
             # A reload is looked for every second (one round trip) and reported at once: `partners
             # reload` waits on the report.
-            if reload.follow(ctx, env, following) or now >= next_beat:
+            if reload.follow(ctx, following) or now >= next_beat:
                 heartbeats.beat(ctx, name, queues, started, now, config_version=following.applied,
                              engine=counts() if counts else None)
                 reload.report(ctx, name, "worker", following)
@@ -81,9 +81,9 @@ def run(ctx: Context, stopping: threading.Event, name: str, queues: list[str], d
 
 
 def start(ctx: Context, name: str, queues: list[str], dispatch: Callable,
-          env: Mapping[str, str], counts: Callable[[], dict] | None = None) -> tuple[threading.Event, threading.Thread]:
+          counts: Callable[[], dict] | None = None) -> tuple[threading.Event, threading.Thread]:
     stopping = threading.Event()
-    thread = threading.Thread(target=run, args=(ctx, stopping, name, queues, dispatch, env, counts),
+    thread = threading.Thread(target=run, args=(ctx, stopping, name, queues, dispatch, counts),
                               name="housekeeping", daemon=True)
     thread.start()
     return stopping, thread

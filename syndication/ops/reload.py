@@ -1,11 +1,15 @@
 """Reloading the partners file without a restart: `syndication partners reload`, or SIGHUP.
 
-    reload.request(ctx, env, actor="cli")   validate the file, refuse what cannot be meant
+    reload.request(ctx, actor="cli")        validate the file, refuse what cannot be meant
                                             (Refused / ConfigError: nothing is signalled), then
                                             bump `config:version` in Redis
-    reload.follow(ctx, env, following)      in every process, every second: a new version?
-                                            re-read *its own* file, swap ctx.settings, cancel what
-                                            its change removed, report (running_config.py)
+    reload.follow(ctx, following)           in every process, every second: a new version?
+                                            re-read *its own* file, publish it as a new settings
+                                            snapshot, cancel what its change removed, report
+                                            (running_config.py)
+
+Both read the files again from where the caller's settings came from (configuration.reread:
+the environment the process started with, kept in the snapshot), so no environment is passed.
 
 The file stays the source of truth (each host reads its own copy, as config management
 deploys it); Redis only carries the *signal*, so every process of every host picks the change
@@ -45,10 +49,9 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, replace
-from typing import Mapping
+from dataclasses import dataclass, field
 
-from syndication.configuration import load_settings
+from syndication.configuration import reread
 from syndication.delivery import records
 from syndication.errors import ConfigError
 from syndication.infra.context import Context
@@ -105,14 +108,14 @@ def _enabled(settings) -> bool:
     return any(p.enabled for p in settings.partners)
 
 
-def request(ctx: Context, env: Mapping[str, str], actor: str, allow_empty: bool = False) -> Change:
-    """Validate the partners file `env` names and signal every process to re-read its own.
+def request(ctx: Context, actor: str, allow_empty: bool = False) -> Change:
+    """Validate the partners file this process's environment names and signal every process to re-read its own.
 
     ConfigError: the file is invalid; Refused: there is no file, it is not the processes' file,
     or it leaves no enabled partner without `allow_empty`. Either way nothing is signalled.
     The change is told against what the processes last applied (`config:partners`): a preview,
     for the processes apply (and cancel from) their own copies."""
-    new = load_settings(env)
+    new = reread(ctx.settings)
     running = running_config.online(ctx)
     mine = running_config.file_of(new)
     if mine is None:
@@ -140,7 +143,7 @@ def request(ctx: Context, env: Mapping[str, str], actor: str, allow_empty: bool 
     return change
 
 
-def follow(ctx: Context, env: Mapping[str, str], following: Following) -> bool:
+def follow(ctx: Context, following: Following) -> bool:
     """Apply a reload requested since `following.seen`; True when there is something to report
     (the first call, a version applied or refused)."""
     pipe = ctx.redis.pipeline(transaction=True)
@@ -158,14 +161,14 @@ def follow(ctx: Context, env: Mapping[str, str], following: Following) -> bool:
         return False
     following.seen = version
     try:
-        new = load_settings(env)
+        new = reread(ctx.settings, version)
     except ConfigError as exc:
         return _refuse(following, version, f"its partners file is invalid: {exc}")
     if allow_empty != b"1" and _enabled(ctx.settings) and not _enabled(new):
         return _refuse(following, version, f"its file {running_config.file_of(new) or '(none)'} leaves no enabled "
                                            "partner, and the reload did not say --allow-empty")
     change = diff(fingerprints(ctx.settings), fingerprints(new), new)
-    _swap(ctx, replace(new, version=version), change)
+    _swap(ctx, new, change)
     following.applied, following.rejected = version, None
     following.cancelled = cancel(ctx, change.removed, "partner removed from the partners file") + \
         cancel(ctx, change.disabled, "partner disabled in the partners file")

@@ -4,6 +4,11 @@ Everything the core needs is here, already parsed and checked: no raw
 environment travels with it, and partner secrets were resolved when the
 settings were loaded (a missing variable fails at start, not at the first push).
 
+A Settings is an immutable snapshot with a `version`: a partners-file reload builds a new
+one (configuration.reread, from the `source` the process started with) and publishes it
+(infra/context.py); nothing ever changes one in place, so a batch that took a snapshot sees
+one configuration from start to end.
+
     settings.partners            tuple[Partner, ...] from SYNDICATION_PARTNERS_FILE
     settings.feeds               tuple[FeedSpec, ...] from SYNDICATION_FEEDS_FILE
     settings.secrets_for(id)     the partner's resolved secrets (`Secret` values)
@@ -34,6 +39,19 @@ DELIVERY_IN_FLIGHT = 128
 # Redis connections a process needs beside its pushers: the engine's dispatcher, the lease renewer,
 # housekeeping, Celery's own result/event clients, the API's request threads.
 REDIS_POOL_SPARE = 16
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a configuration was read from: a copy of the environment the process started with.
+
+    A reload reads the files again with it (configuration.reread), so no raw environment is
+    handed around. It holds secrets: its repr shows only how many variables it has."""
+
+    environ: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Source({len(self.environ)} variables)"
 
 
 @dataclass(frozen=True)
@@ -80,6 +98,8 @@ class Settings:
     redis_replica_timeout: float = 1.0
     # Pushes in flight per deliveries process (SYNDICATION_DELIVERY_IN_FLIGHT), independent of Celery's -c.
     delivery_in_flight: int = DELIVERY_IN_FLIGHT
+    # Where this configuration was read from (never compared: two snapshots of one file are equal).
+    source: Source = field(default_factory=Source, repr=False, compare=False)
 
     @property
     def redis_pool_size(self) -> int:
