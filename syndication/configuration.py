@@ -17,9 +17,10 @@ from pathlib import Path
 
 from syndication.errors import ConfigError
 from syndication.feeds.spec import load_feeds
-from syndication.partners.registry import Partner, load_partners, resolve_secrets
+from syndication.partners.registry import load_partners, resolve_secrets
+from syndication.partners.target import OPS_WEBHOOK, SYSTEM_TARGETS, WEBSUB_HUB, Target, target_secrets
 from syndication.settings.model import (DAY, DELIVERY_IN_FLIGHT, DEFAULT_REDIS_MASTER, DEFAULT_REDIS_URL,
-                                        OPS_WEBHOOK_PARTNER_ID, WEBSUB_PARTNER_ID, Settings, Source)
+                                        Settings, Source)
 from syndication.settings.secret import Secret
 
 KEY_NAME = re.compile(r"^([A-Za-z][A-Za-z0-9_.@-]{0,31}):(.+)$")
@@ -56,18 +57,28 @@ def _duration(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def _ops_webhook(env: Mapping[str, str]) -> Partner | None:
-    """The ops webhook as a partner (durable retries, history, circuit), signed when a secret is set."""
+def _ops_webhook(env: Mapping[str, str]) -> Target | None:
+    """The ops webhook: a system target (durable retries, history, circuit), signed when a secret is set."""
     url = env.get("SYNDICATION_OPS_WEBHOOK_URL")
     if not url:
         return None
     auth = {"type": "standard-webhooks", "secret_env": "SYNDICATION_OPS_WEBHOOK_SECRET"} \
         if env.get("SYNDICATION_OPS_WEBHOOK_SECRET") else {"type": "none"}
     try:
-        return Partner(id=OPS_WEBHOOK_PARTNER_ID, url=url, format="json", auth=auth, batch_size=20,
-                       allow_private_network=True, retry={"max_age": 2 * DAY})
+        return Target(id=OPS_WEBHOOK, url=url, auth=auth, batch_size=20, allow_private_network=True,
+                      retry={"max_age": 2 * DAY})
     except ValueError as exc:
         raise ConfigError(f"SYNDICATION_OPS_WEBHOOK_URL: {exc}") from None
+
+
+def _websub_hub(hub: str | None) -> Target | None:
+    """The WebSub hub we ping when a feed changes: a system target, unsigned (hubs take plain form posts)."""
+    if not hub:
+        return None
+    try:
+        return Target(id=WEBSUB_HUB, url=hub, allow_private_network=True, batch_size=20)
+    except ValueError as exc:
+        raise ConfigError(f"SYNDICATION_WEBSUB_HUB: {exc}") from None
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
@@ -130,6 +141,8 @@ def load_settings(env: Mapping[str, str] | None = None, version: int = 0) -> Set
     hub = env.get("SYNDICATION_WEBSUB_HUB") or None
     feed_names = {f.name for f in feeds}
     for p in partners:
+        if p.id in SYSTEM_TARGETS:
+            raise ConfigError(f"{partners_file}: partner id {p.id!r} is reserved for {SYSTEM_TARGETS[p.id]}")
         unknown = sorted(set(p.filters.feeds) - feed_names)
         if unknown:
             raise ConfigError(f"partner {p.id}: filters.feeds names unknown feeds: {', '.join(unknown)}")
@@ -137,7 +150,7 @@ def load_settings(env: Mapping[str, str] | None = None, version: int = 0) -> Set
     ops_webhook = _ops_webhook(env)
     secrets = {p.id: resolve_secrets(p, env) for p in partners}
     if ops_webhook:
-        secrets[ops_webhook.id] = resolve_secrets(ops_webhook, env)
+        secrets[ops_webhook.id] = target_secrets(ops_webhook, env, "SYNDICATION_OPS_WEBHOOK_URL")
     return Settings(
         version=version,
         source=Source(MappingProxyType(env)),
@@ -150,7 +163,7 @@ def load_settings(env: Mapping[str, str] | None = None, version: int = 0) -> Set
         changelog_retention=_duration(env, "SYNDICATION_CHANGELOG_RETENTION", 30 * DAY),
         pull_max_waits_per_partner=_count(env, "SYNDICATION_PULL_MAX_WAITS_PER_PARTNER", 50),
         pull_max_waits=_count(env, "SYNDICATION_PULL_MAX_WAITS", 500),
-        ops_webhook_partner=ops_webhook,
+        ops_webhook_target=ops_webhook,
         feed_keys=_keys(env.get("SYNDICATION_FEED_KEYS")),
         partners_file=partners_file,
         feeds_file=feeds_file,
@@ -160,8 +173,7 @@ def load_settings(env: Mapping[str, str] | None = None, version: int = 0) -> Set
         render_window=_number(env, "SYNDICATION_RENDER_WINDOW", 1.0),
         partners=partners,
         feeds=feeds,
-        websub_partner=Partner(id=WEBSUB_PARTNER_ID, url=hub, format="json", allow_private_network=True,
-                               batch_size=20) if hub else None,
+        websub_target=_websub_hub(hub),
         partner_secrets=secrets,
         redis_sentinels=_sentinels(env.get("SYNDICATION_REDIS_SENTINELS")),
         redis_master=env.get("SYNDICATION_REDIS_MASTER") or DEFAULT_REDIS_MASTER,

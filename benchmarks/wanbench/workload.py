@@ -91,7 +91,13 @@ def ca_entry(ca_pem: str) -> dict:
     the CA reaches the service through its environment only (REQUESTS_CA_BUNDLE, SSL_CERT_FILE)."""
     from syndication.partners.registry import Partner
 
-    fields = Partner.model_fields
+    fields = dict(Partner.model_fields)
+    try:  # transport settings moved to the partner's target (flat in the file all the same)
+        from syndication.partners.target import Target
+
+        fields.update(Target.model_fields)
+    except ImportError:
+        pass
     if "ca_file" in fields:
         return {"ca_file": ca_pem}
     tls = fields.get("tls")

@@ -81,7 +81,7 @@ def _with_attempts(ctx, recs: list[dict]) -> list[dict]:
 
 def _newest_everywhere(ctx, state: str | None, limit: int) -> list[dict]:
     # Each partner's newest (as `?partner=` finds them), merged: the newest `limit` overall are among them.
-    recs = [r for p in ctx.settings.push_targets for r in records.for_partner(ctx, p.id, state=state, limit=limit)]
+    recs = [r for p in ctx.settings.targets for r in records.for_partner(ctx, p.id, state=state, limit=limit)]
     return sorted(recs, key=lambda r: (-r.get("created_at", 0), r["id"]))[:limit]
 
 
@@ -175,7 +175,7 @@ def discard_partner(partner_id: params.PartnerId, request: Request, actor: str =
 def _all_dead_letters(request: Request, partner_id: str, actor: str, action: str, run, done: str, status: int):
     """Replay or discard every dead letter of a partner, audited once with the count."""
     ctx = request.app.state.ctx
-    if ctx.settings.partner(partner_id) is None:
+    if ctx.settings.target(partner_id) is None and ctx.settings.partner(partner_id) is None:  # the hub's too
         return _unknown_partner(partner_id)
     result = run(ctx, deadletters.select(ctx, partner=partner_id))
     count = len(getattr(result, done))

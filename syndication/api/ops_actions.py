@@ -68,7 +68,7 @@ def _on_delivery(ctx, did: str, actor: str, action: str, done: str, run, done_fi
 
 
 def _partner_action(ctx, pid: str, verb: str, actor: str) -> str:
-    if ctx.settings.partner(pid) is None:
+    if ctx.settings.target(pid) is None and ctx.settings.partner(pid) is None:  # the ops webhook may be paused too
         return f"no partner {pid}"
     if verb == "pause":
         circuit.pause(ctx, pid)

@@ -64,7 +64,7 @@ def recent_failures(ctx, now: float, limit: int = 25) -> list[dict[str, Any]]:
     a delivery that got through on its fourth attempt still tells the story of the outage."""
     since = now - FAILURE_HOURS * 3600
     found = []
-    for p in ctx.settings.push_targets:
+    for p in ctx.settings.targets:
         found += [r for r in records.for_partner(ctx, p.id, since=since, limit=100)
                   if r["status"] in UNFINISHED_FAILURES or r.get("attempts", 0) > 1]
     found.sort(key=lambda r: -r.get("updated_at", 0))

@@ -19,7 +19,7 @@ def cmd_config_check(args) -> int:
     or a partner's address is refused or unresolved."""
     settings = settings_or_exit()
     from syndication.cli.common import redacted_url
-    from syndication.partners.registry import check_address
+    from syndication.partners.target import check_address
     from syndication.errors import AddressRefused
 
     offline = getattr(args, "offline", False)
@@ -35,13 +35,16 @@ def cmd_config_check(args) -> int:
     for p in settings.partners:
         note = "ok"
         try:
-            check_address(p)
+            if p.target is not None:  # pull only: nothing is sent
+                check_address(p.target)
         except AddressRefused as exc:
             note, problems = f"REFUSED: {exc}", problems + 1
         except OSError as exc:  # not a refusal (deliveries retry it), but worth a look now
             note, problems = f"UNRESOLVED: cannot resolve the host now: {exc}", problems + 1
-        tls = f" [tls: {' + '.join(k for k in ('ca_file', 'client_cert') if getattr(p.tls, k))}]" if p.tls else ""
-        print(f"  {p.id}: {p.format} -> {p.url} [{p.auth.type}]{tls} {note}")
+        where = f"{p.target.url} [{p.target.auth.type}]" if p.target else "pull only"
+        tls = f" [tls: {' + '.join(k for k in ('ca_file', 'client_cert') if getattr(p.target.tls, k))}]" \
+            if p.target and p.target.tls else ""
+        print(f"  {p.id}: {p.format} -> {where}{tls} {note}")
     problems += _check_engine(settings)
     if not settings.api_keys:
         print("warning: SYNDICATION_API_KEYS is empty")
@@ -58,7 +61,7 @@ def _check_engine(settings) -> int:
     read timeout); a sum above the pushers is reported, since only partners hanging at the same
     moment hold their full share, and each for one read timeout."""
     pushers = settings.delivery_in_flight
-    targets = settings.push_targets
+    targets = settings.targets
     total = sum(p.max_in_flight for p in targets)
     print(f"delivery engine: {pushers} pushes in flight per deliveries process (SYNDICATION_DELIVERY_IN_FLIGHT), "
           f"Redis pool {settings.redis_pool_size}; partners' max_in_flight sum {total}")
@@ -145,7 +148,7 @@ def cmd_deliveries_list(args) -> int:
 
     ctx = context()
     recs = records.for_partner(ctx, args.partner, state=args.state, since=parse_time(args.since), limit=args.limit)
-    if not recs and ctx.settings.partner(args.partner) is None:
+    if not recs and ctx.settings.target(args.partner) is None and ctx.settings.partner(args.partner) is None:
         configured = ", ".join(p.id for p in ctx.settings.partners) or "none"
         print(f"no partner {args.partner!r}: not configured (partners: {configured}) and no deliveries on record",
               file=sys.stderr)
@@ -162,7 +165,7 @@ def cmd_partners(args) -> int:
     from syndication.ops import audit
 
     settings = settings_or_exit()
-    if settings.partner(args.partner) is None:
+    if settings.target(args.partner) is None and settings.partner(args.partner) is None:
         where = (f"in {settings.partners_file} (partners: {', '.join(p.id for p in settings.partners) or 'none'})"
                  if settings.partners_file else "configured: SYNDICATION_PARTNERS_FILE is not set")
         print(f"no partner {args.partner!r} {where}", file=sys.stderr)

@@ -71,7 +71,7 @@ def partner_of(ctx: Context, partner_id: str):
         raise UnknownPartner(f"no partner {partner_id!r}")
     if not partner.enabled:
         raise PartnerDisabled(f"partner {partner_id!r} is disabled (enabled: false in the partners file)")
-    if partner.url is None:
+    if partner.target is None:
         raise PartnerDisabled(f"partner {partner_id!r} only pulls (no url): it reads the pull API from the "
                               f"start of the change log instead")
     return partner

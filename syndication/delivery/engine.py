@@ -126,7 +126,7 @@ class Engine:
             popped = self._pop()
             held = max(1, len(popped))
             ctx = self.ctx.pinned()  # one settings snapshot for the wave and its batches
-            partners = [p for p in (ctx.settings.partner(pid) for pid in popped) if p is not None]
+            partners = [t for t in (ctx.settings.target(pid) for pid in popped) if t is not None]  # Targets
             claims = schedule.claim_many(ctx, [(p, uuid.uuid4().hex) for p in partners], time.time())
             batches = [(p, c) for p, c in zip(partners, claims) if c[1]]  # others: busy, paused, cooling, empty
             loaded = push.load_many(ctx, [(p.id, c[1]) for p, c in batches]) if batches else []

@@ -17,7 +17,7 @@ have, so a caller cannot add more by mistake; the log line keeps the detail for 
 Every notice is logged. With SYNDICATION_OPS_WEBHOOK_URL set it is also POSTed there, as Svix
 sends its operational webhooks: a JSON body `{"type", "timestamp", "data"}`, signed per
 Standard Webhooks with SYNDICATION_OPS_WEBHOOK_SECRET. It travels as a delivery to the
-`ops-webhook` pseudo-partner, so it gets the same durable retries, history and circuit as
+`ops-webhook` system target (configuration.py builds it; a target, not a partner), so it gets the same durable retries, history and circuit as
 partner pushes (its body is kept in `notice:{id}` for a week). Notices about the ops webhook
 itself are only logged: a failing ops endpoint must not feed itself.
 
@@ -41,7 +41,7 @@ from typing import Any
 
 from syndication.delivery import circuit, records, schedule
 from syndication.infra.context import Context
-from syndication.settings import OPS_WEBHOOK_PARTNER_ID
+from syndication.partners.target import OPS_WEBHOOK
 
 log = logging.getLogger("syndication.notices")
 NOTICE_EVENT = records.NOTICE_EVENT
@@ -114,8 +114,7 @@ def notify(ctx: Context, kind: str, subject: str, data: dict[str, Any], now: flo
     log.log(LEVELS.get(kind, logging.WARNING), message or kind,
             extra={"notice": kind, **{k: v for k, v in data.items() if k in ("partner", "delivery_id", "event_id",
                                                                               "status", "article_id")}})
-    target = ctx.settings.ops_webhook_partner
-    if target is None or data.get("partner") == OPS_WEBHOOK_PARTNER_ID:
+    if ctx.settings.ops_webhook_target is None or data.get("partner") == OPS_WEBHOOK:
         return None
     held = ctx.script(_WINDOW)(keys=[ctx.keys.notice_window(kind, subject)], args=[now, WINDOW])
     if int(held) < 0:
@@ -123,8 +122,8 @@ def notify(ctx: Context, kind: str, subject: str, data: dict[str, Any], now: flo
     nid = "ntc_" + hashlib.sha256(f"{kind}\x00{subject}\x00{now}".encode()).hexdigest()[:26]
     body = {"type": kind, "timestamp": _iso(now), "data": {**_safe(data), "suppressed": int(held)}}
     ctx.redis.set(ctx.keys.notice(nid), json.dumps(body, separators=(",", ":"), default=str), ex=NOTICE_TTL)
-    records.create(ctx, OPS_WEBHOOK_PARTNER_ID, nid, 0, event_id=nid, event_type=NOTICE_EVENT, now=now)
-    schedule.mark_ready(ctx, [OPS_WEBHOOK_PARTNER_ID])
+    records.create(ctx, OPS_WEBHOOK, nid, 0, event_id=nid, event_type=NOTICE_EVENT, now=now)
+    schedule.mark_ready(ctx, [OPS_WEBHOOK])
     return nid
 
 

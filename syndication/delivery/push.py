@@ -138,7 +138,8 @@ def build_push(d: Delivery, state: ArticleState | None, article: dict | None) ->
     )
 
 
-def _prepare_article(ctx: Context, partner, d: Delivery, loaded: Loaded, now: float) -> tuple[bytes, dict]:
+def _prepare_article(ctx: Context, target, d: Delivery, loaded: Loaded, now: float) -> tuple[bytes, dict]:
+    partner = ctx.settings.partner(target.id)  # what it wants and in which format; `target`: where it goes
     fmt = PUSH_FORMATS[partner.format]
     state = loaded.articles.get(d.article_id)
     # A version is sent only while it is current (`superseded`), so `state.data` is this delivery's
@@ -149,7 +150,7 @@ def _prepare_article(ctx: Context, partner, d: Delivery, loaded: Loaded, now: fl
         article = state.data if state else None
     body = fmt.render(build_push(d, state, article), base_url=ctx.settings.base_url)
     headers = {"Content-Type": fmt.media_type}
-    headers.update(auth_headers(partner, ctx.settings.secrets_for(partner.id), d.id, int(now), body))
+    headers.update(auth_headers(target, ctx.settings.secrets_for(target.id), d.id, int(now), body))
     return body, headers
 
 
@@ -210,7 +211,8 @@ def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.H
             body, headers = prepare(ctx, partner, d, loaded, now)
         except Exception as exc:  # a format that cannot render this article: dead letter, not a stuck batch
             log.exception("cannot prepare delivery %s", did)
-            resp = http.Response(None, {}, "", 0.0, f"cannot render {partner.format}: {exc}"[:300], permanent=True)
+            what = getattr(ctx.settings.partner(partner.id), "format", d.kind)  # a system target's deliveries have no format
+            resp = http.Response(None, {}, "", 0.0, f"cannot render {what}: {exc}"[:300], permanent=True)
         else:
             resp = http.send(partner, body, headers)
         now = clock()
@@ -236,7 +238,7 @@ def push_batch(ctx: Context, partner_id: str, clock=time.time, on_claim=None) ->
     """Claim and send up to one batch of the partner's due deliveries. `on_claim(partner_id, more)`,
     called when the claim left work that `more` other batches could start on now."""
     ctx = ctx.pinned()  # the batch's settings snapshot
-    partner = ctx.settings.partner(partner_id)
+    partner = ctx.settings.target(partner_id)  # where its deliveries go (a partner's target or a system one)
     if partner is None:
         return BatchResult(partner_id)
     claim = begin(ctx, partner, uuid.uuid4().hex, clock())

@@ -30,7 +30,7 @@ from syndication.infra.context import Context
 def trim(ctx: Context, now: float | None = None) -> int:
     """Drop listing entries created more than a retention ago, for every partner; returns how many."""
     cutoff = (now if now is not None else time.time()) - ctx.settings.delivery_retention
-    partners = ctx.settings.push_targets
+    partners = ctx.settings.targets
     if not partners:
         return 0
     pipe = ctx.redis.pipeline(transaction=False)

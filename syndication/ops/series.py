@@ -21,7 +21,7 @@ SWEEP_OUTCOMES = ("ran", "skipped")
 
 def known_series(settings) -> dict[str, list[dict[str, str]]]:
     """metric -> every label set this configuration can produce: shown at 0 before the first increment."""
-    partners = [p.id for p in settings.push_targets]
+    partners = [p.id for p in settings.targets]
     feeds = [f.name for f in settings.feeds]
     return {
         "events_accepted": [{"type": t} for t in EVENT_TYPES],

@@ -173,7 +173,7 @@ def engine_summary(roster: list[dict[str, Any]], targets) -> dict[str, Any]:
 def status(ctx: Context, now: float | None = None) -> dict[str, Any]:
     now = now or time.time()
     depths, unacked = queue_depths(ctx)
-    partners = [partner_status(ctx, p, now) for p in ctx.settings.push_targets]
+    partners = [partner_status(ctx, p, now) for p in ctx.settings.targets]
     roster = heartbeats.roster(ctx, now)
     return {
         "at": now,
@@ -187,7 +187,7 @@ def status(ctx: Context, now: float | None = None) -> dict[str, Any]:
         "dead_events": ctx.redis.zcard(ctx.keys.events_dead),
         "feeds_dirty": ctx.redis.zcard(ctx.keys.feeds_dirty),
         "workers": {"queues": heartbeats.by_queue(roster), "hosts": by_host(roster), "list": roster},
-        "engine": engine_summary(roster, ctx.settings.push_targets),
+        "engine": engine_summary(roster, ctx.settings.targets),
         "sweeper": sweeper(ctx, now),
         "redis": redis_memory(ctx),
     }

@@ -53,7 +53,7 @@ def sweep(ctx: Context, now: float | None = None) -> FollowUp:
     released = embargo.release_due(ctx, now)
     out.feeds += [name for name in released.feeds if name not in out.feeds]
     due = list(released.partners)
-    for partner in ctx.settings.push_targets:
+    for partner in ctx.settings.targets:
         partner_schedule = schedule.DueSchedule(ctx, partner.id)
         partner_schedule.expire_leases(now)
         if partner_schedule.due_count(now) and partner.id not in due:

@@ -11,7 +11,7 @@ environment and the YAML files; only composition roots (the CLI, workers/app.py,
 tests) call it.
 """
 
-from syndication.settings.model import DEFAULT_REDIS_URL, OPS_WEBHOOK_PARTNER_ID, WEBSUB_PARTNER_ID, Settings, Source
+from syndication.settings.model import DEFAULT_REDIS_URL, Settings, Source
 from syndication.settings.secret import Secret
 
-__all__ = ["DEFAULT_REDIS_URL", "OPS_WEBHOOK_PARTNER_ID", "Secret", "Settings", "Source", "WEBSUB_PARTNER_ID"]
+__all__ = ["DEFAULT_REDIS_URL", "Secret", "Settings", "Source"]

@@ -40,9 +40,17 @@ def load_entries(path: Path, top_key: str, model, name_of) -> tuple:
     return tuple(entries)
 
 
+def _as_written(loc: tuple, item: object) -> tuple:
+    """An error's location as the file writes it: a partner's target keys are written flat
+    (partners/target.py), so `target.timeouts.read` is `timeouts.read` to the person editing."""
+    if loc[:1] == ("target",) and isinstance(item, dict) and "target" not in item:
+        return loc[1:]
+    return loc
+
+
 def pydantic_problem(path: Path, index: int, item: object, exc) -> ConfigError:
     """Turn a pydantic ValidationError on list item `index` into a ConfigError naming the key."""
     name = item.get("id") or item.get("name") if isinstance(item, dict) else None
     where = f"{path}: entry {index}" + (f" ({name})" if name else "")
-    msgs = [f"{'.'.join(str(p) for p in e['loc']) or '(entry)'}: {e['msg']}" for e in exc.errors()]
+    msgs = [f"{'.'.join(str(p) for p in _as_written(e['loc'], item)) or '(entry)'}: {e['msg']}" for e in exc.errors()]
     return ConfigError(f"{where}: " + "; ".join(msgs))

@@ -10,8 +10,12 @@ one (configuration.reread, from the `source` the process started with) and publi
 one configuration from start to end.
 
     settings.partners            tuple[Partner, ...] from SYNDICATION_PARTNERS_FILE
+    settings.targets             every Target pushed to: partners' targets, then the system
+                                 targets (the WebSub hub, the ops webhook) configuration.py built
+    settings.target(id)          the Target deliveries of `id` go to (delivery/ asks only this)
+    settings.partner(id)         a partner of the file (never a system target)
     settings.feeds               tuple[FeedSpec, ...] from SYNDICATION_FEEDS_FILE
-    settings.secrets_for(id)     the partner's resolved secrets (`Secret` values)
+    settings.secrets_for(id)     a partner's or target's resolved secrets (`Secret` values)
 """
 
 from __future__ import annotations
@@ -27,11 +31,10 @@ from syndication.settings.secret import Secret
 if TYPE_CHECKING:  # types only: at run time this package imports nothing above it
     from syndication.feeds.spec import FeedSpec
     from syndication.partners.registry import Partner
+    from syndication.partners.target import Target
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_REDIS_MASTER = "syndication"
-WEBSUB_PARTNER_ID = "websub-hub"
-OPS_WEBHOOK_PARTNER_ID = "ops-webhook"
 DAY = 86400.0
 # Pushes in flight per deliveries process (delivery/engine.py): sized for WAN partners, 50-300 ms
 # away and answering in 250 ms to 2 s (Little's law: 128 in flight at 250 ms is ~500 deliveries/s).
@@ -74,8 +77,8 @@ class Settings:
     render_window: float = 1.0
     partners: tuple[Partner, ...] = ()
     feeds: tuple[FeedSpec, ...] = ()
-    # The WebSub hub, pinged through the delivery machinery like a partner (retried, recorded).
-    websub_partner: Partner | None = None
+    # The WebSub hub, pinged through the delivery machinery (retried, recorded): a target, no partner.
+    websub_target: Target | None = None
     partner_secrets: Mapping[str, Mapping[str, Secret]] = field(default_factory=dict, repr=False)
     # Names of the ops keys, same order as ops_keys ("name:key" in SYNDICATION_OPS_KEYS; else "ops key N"):
     # the audit log says which key acted, never the key.
@@ -87,8 +90,8 @@ class Settings:
     # Pull long polls (`wait`) open at once per API process, per partner and in all; 429 past either.
     pull_max_waits_per_partner: int = 50
     pull_max_waits: int = 500
-    # Operational notifications (circuit opened, recovered, dead letters...), pushed like a partner.
-    ops_webhook_partner: Partner | None = None
+    # Operational notifications (circuit opened, recovered, dead letters...): a target, no partner.
+    ops_webhook_target: Target | None = None
     # Redis Sentinel ((host, port), ...): follow the current primary of `redis_master` (infra/redis_client.py);
     # redis_url then gives only the db and the password.
     redis_sentinels: tuple[tuple[str, int], ...] = ()
@@ -107,25 +110,31 @@ class Settings:
         return self.delivery_in_flight + REDIS_POOL_SPARE
 
     def partner(self, partner_id: str) -> Partner | None:
-        if partner_id == WEBSUB_PARTNER_ID:
-            return self.websub_partner
-        if partner_id == OPS_WEBHOOK_PARTNER_ID:
-            return self.ops_webhook_partner
+        """A partner of the partners file (the hub and the ops webhook are targets, not partners)."""
         return self._partners_by_id.get(partner_id)
+
+    def target(self, target_id: str) -> Target | None:
+        """Where deliveries of `target_id` go: a partner's target or a system target."""
+        return self._targets_by_id.get(target_id)
 
     @cached_property
     def _partners_by_id(self) -> dict[str, Partner]:
         # Every push looks its partner up, several times: a scan of 500 partners cost more than a Redis command.
         return {p.id: p for p in self.partners}
 
+    @cached_property
+    def _targets_by_id(self) -> dict[str, Target]:
+        return {t.id: t for t in self.targets}
+
     def secrets_for(self, partner_id: str) -> Mapping[str, Secret]:
         return self.partner_secrets.get(partner_id, {})
 
-    @property
-    def push_targets(self) -> tuple[Partner, ...]:
-        """Partners with a URL, plus the WebSub hub and the ops webhook: everything the sweeper pumps."""
-        return tuple(p for p in self.partners if p.url is not None) + \
-            tuple(p for p in (self.websub_partner, self.ops_webhook_partner) if p)
+    @cached_property
+    def targets(self) -> tuple[Target, ...]:
+        """Every target pushed to: the partners' (enabled or not), then the WebSub hub and the ops
+        webhook. What the sweeper pumps, status shows and metrics count."""
+        return tuple(p.target for p in self.partners if p.target is not None) + \
+            tuple(t for t in (self.websub_target, self.ops_webhook_target) if t)
 
     def recipients(self, article: Mapping) -> list[str]:
         """The partners a version of `article` (its data) is pushed to: enabled, with a URL, filters

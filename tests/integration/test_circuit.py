@@ -6,7 +6,7 @@ import pytest
 
 from syndication.infra.context import Context
 from syndication.delivery import circuit, deadletters, push
-from syndication.partners.registry import Partner
+from syndication.partners.target import Target
 from syndication.configuration import load_settings
 
 pytestmark = pytest.mark.integration
@@ -18,7 +18,7 @@ def ctx(redis_url, unique):
                                             "SYNDICATION_KEY_PREFIX": f"circuit-{unique}:"}))
 
 
-PARTNER = Partner(id="p", url="https://p.example/", breaker_threshold=3, breaker_cooldown=10, max_in_flight=2)
+PARTNER = Target(id="p", url="https://p.example/", breaker_threshold=3, breaker_cooldown=10, max_in_flight=2)
 
 
 def test_opens_after_threshold_then_one_half_open_probe(ctx):
@@ -75,8 +75,8 @@ def test_a_batch_claims_nothing_from_a_paused_disabled_or_cooling_partner(ctx):
 def test_a_wave_claims_for_many_partners_in_one_script_each_by_its_own_rules(ctx):
     from syndication.delivery import schedule
 
-    other = Partner(id="q", url="https://q.example/", max_in_flight=1)
-    third = Partner(id="r", url="https://r.example/", max_in_flight=4)
+    other = Target(id="q", url="https://q.example/", max_in_flight=1)
+    third = Target(id="r", url="https://r.example/", max_in_flight=4)
     for pid, n in (("p", 3), ("q", 2), ("r", 1)):
         ctx.redis.zadd(ctx.keys.partner_due(pid), {f"{pid}{i}": 1 for i in range(n)})
     circuit.pause(ctx, "q")

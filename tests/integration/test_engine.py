@@ -97,7 +97,7 @@ def test_the_bare_deliveries_worker_runs_the_engine_with_the_pushers_the_setting
 
 def test_a_partner_allowed_8_in_flight_receives_8_requests_at_once(engine_service, unique):
     ctx, wide = engine_service["ctx"], engine_service["receivers"]["wide"]
-    partner = ctx.settings.partner("wide")
+    partner = ctx.settings.target("wide")
     circuit.pause(ctx, "wide")  # let 12 deliveries come due together, then let go
     ids = [f"wide-{unique}-{i}" for i in range(12)]
     for aid in ids:

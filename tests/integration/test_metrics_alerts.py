@@ -97,8 +97,8 @@ def test_live_scrape_passes_promtool_check_metrics(service, fresh_api):
 def test_every_series_is_in_the_first_scrape_at_zero(service, fresh_api):
     text = scrape(fresh_api)
     settings = service.ctx.settings
-    partners = [p.id for p in settings.push_targets]
-    assert "ops-webhook" in partners or settings.ops_webhook_partner is None
+    partners = [p.id for p in settings.targets]
+    assert "ops-webhook" in partners or settings.ops_webhook_target is None
     for pid in partners:
         for outcome in DELIVERY_RESULTS:
             assert value(text, "syndication_delivery_attempts_total", partner=pid, outcome=outcome) == 0, (pid, outcome)

@@ -188,7 +188,7 @@ def test_a_circuit_opening_on_a_redis_that_forgot_our_scripts_still_starts_an_in
     """The circuit script's answer from its re-run is what tells ops an incident started."""
     from syndication.delivery import notices
 
-    wire = ctx.settings.partner("wire")
+    wire = ctx.settings.target("wire")
     ctx.redis.hset(ctx.keys.partner_circuit("wire"), mapping={"failures": wire.breaker_threshold - 1,
                                                                "failing_since": time.time() - 60})
     due_delivery(ctx, "wire", "noscript-open")

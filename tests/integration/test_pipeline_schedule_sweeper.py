@@ -28,7 +28,7 @@ T = 1_900_000_000.0  # a fixed "now" for the schedule
 
 
 def wire(ctx):
-    return ctx.settings.partner("wire")
+    return ctx.settings.target("wire")
 
 
 def feeds_rendered(ctx) -> None:

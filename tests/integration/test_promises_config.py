@@ -70,12 +70,13 @@ def test_the_example_config_files_pass_config_check_and_load():
     assert settings.secrets_for("kazinform")["secret_env"].value == env["KAZINFORM_WEBHOOK_SECRET"]
     assert settings.secrets_for("aggregator")["token_env"].value == env["AGGREGATOR_TOKEN"]
     kazinform = settings.partner("kazinform")
-    assert kazinform.retry.max_age == 86400 and kazinform.filters.languages == ["en", "ru", "kk"]
+    assert kazinform.target.retry.max_age == 86400 and kazinform.filters.languages == ["en", "ru", "kk"]
+    assert settings.target("kazinform") is kazinform.target  # where its pushes go
 
 
 def test_without_partners_or_feeds_files_there_are_no_partners_and_one_feed():
     settings = load_settings({"SYNDICATION_REDIS_URL": "redis://127.0.0.1:1/0"})
-    assert settings.partners == () and settings.push_targets == () and settings.partners_file is None
+    assert settings.partners == () and settings.targets == () and settings.partners_file is None
     assert [f.name for f in settings.feeds] == ["all"] and settings.feeds[0].filters.matches({"categories": ["X"]})
     assert settings.feeds[0].access == "public" and settings.feeds[0].max_items == 50
 

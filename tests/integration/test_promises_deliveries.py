@@ -68,7 +68,7 @@ def test_max_age_ends_retries_in_a_dead_letter_and_both_are_counted(service, uni
     finally:
         partner.default = Reply()
     tries = d["attempt_log"]
-    max_age = service.ctx.settings.partner("expiring").retry.max_age
+    max_age = service.ctx.settings.target("expiring").retry.max_age
     assert 2 <= len(tries) < 100 and {a["status"] for a in tries} == {503}  # not the 100 attempts allowed
     assert tries[-1]["at"] - d["created_at"] >= max_age > tries[-2]["at"] - d["created_at"]  # died of age
     assert len(partner.for_article(aid)) == len(tries) == d["attempts"]
@@ -79,7 +79,7 @@ def test_max_age_ends_retries_in_a_dead_letter_and_both_are_counted(service, uni
 
 def test_a_hostname_resolving_to_loopback_is_refused_and_dead_lettered(service, unique):
     partner, aid = service.partners["localhost-guard"], f"ssrf-{unique}"
-    assert service.ctx.settings.partner("localhost-guard").url.startswith("http://localhost:")
+    assert service.ctx.settings.target("localhost-guard").url.startswith("http://localhost:")
     post(service, article_event(aid, categories=["LocalhostGuard"]))
     d = wait_for(lambda: delivery(service, aid, "localhost-guard", "dead"), what="refused")
     assert d["attempts"] == 1 and "non-public address" in d["last_error"], d

@@ -167,7 +167,7 @@ def test_a_delivery_claimed_by_a_batch_counts_as_waiting(deployment, receiver):
     ctx = deployment.ctx
     created = time.time() - 120
     did = records.create(ctx, "wobbly", "claimed-1", 1, "evt-claimed-1", "article.published", now=created)
-    _, claimed = push.begin(ctx, ctx.settings.partner("wobbly"), "slot-test", time.time())
+    _, claimed = push.begin(ctx, ctx.settings.target("wobbly"), "slot-test", time.time())
     assert claimed == [did]  # in flight: out of the due set, as while a slow partner answers
     wob = partner(deployment.snapshot(), "wobbly")
     assert (wob["ready"], wob["in_flight"], wob["waiting"], wob["retrying"]) == (0, 1, 1, 0)

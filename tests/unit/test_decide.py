@@ -9,7 +9,7 @@ import pytest
 from syndication.delivery.decide import decide
 from syndication.delivery.http import Response
 from syndication.delivery.records import Delivery, DeliveryStatus
-from syndication.partners.registry import RetryPolicy
+from syndication.partners.target import RetryPolicy
 
 NOW = 1_800_000_000.0
 POLICY = RetryPolicy(max_attempts=3, base_delay=2.0, max_delay=60.0, max_age=3600.0, max_retry_after=600.0)

@@ -13,7 +13,7 @@ from syndication.delivery.outcome import Outcome, classify
 from syndication.delivery.records import delivery_id
 from syndication.errors import ConfigError
 from syndication.filters import Filters
-from syndication.partners.registry import Partner, check_address
+from syndication.partners.target import Target, check_address
 from syndication.partners.signing import sign
 from syndication.configuration import load_settings
 from syndication.settings import Secret, Settings
@@ -109,11 +109,11 @@ def test_secret_never_prints():
 
 
 def test_private_addresses_refused_unless_allowed():
-    p = Partner(id="p", url="http://127.0.0.1:9/x")
+    p = Target(id="p", url="http://127.0.0.1:9/x")
     with pytest.raises(Exception, match="non-public"):
         check_address(p)
-    check_address(Partner(id="p", url="http://127.0.0.1:9/x", allow_private_network=True))
-    meta = Partner(id="m", url="http://169.254.169.254/latest")
+    check_address(Target(id="p", url="http://127.0.0.1:9/x", allow_private_network=True))
+    meta = Target(id="m", url="http://169.254.169.254/latest")
     with pytest.raises(Exception, match="non-public"):
         check_address(meta)
 

@@ -23,7 +23,7 @@ import pytest
 
 from syndication.delivery import http as delivery_http
 from syndication.errors import AddressRefused
-from syndication.partners.registry import Partner, Timeouts, check_address
+from syndication.partners.target import Target, Timeouts, check_address
 from tests.unit.test_address_rules import BAD_SHAPES, PUBLIC
 
 CONNECTS: list[str] = []  # every socket.connect() target while a test runs
@@ -119,14 +119,14 @@ def resolver(*rounds: list[str]):
     return resolve
 
 
-def partner(url: str, private: bool = False, validate: bool = True) -> Partner:
-    """A partner with a fresh id (so a fresh session); validate=False skips the load-time URL check."""
+def partner(url: str, private: bool = False, validate: bool = True) -> Target:
+    """A partner's target with a fresh id (so a fresh session); validate=False skips the load-time URL check."""
     fields = {"id": f"p{uuid.uuid4().hex[:10]}", "url": url, "allow_private_network": private,
               "timeouts": Timeouts(connect=2, read=5)}
-    return Partner(**fields) if validate else Partner.model_construct(**fields)
+    return Target(**fields) if validate else Target.model_construct(**fields)
 
 
-def send(p: Partner, resolve=None) -> delivery_http.Response:
+def send(p: Target, resolve=None) -> delivery_http.Response:
     return delivery_http.send(p, b'{"a":1}', {"Content-Type": "application/json"}, resolver=resolve)
 
 
