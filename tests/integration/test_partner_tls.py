@@ -27,7 +27,7 @@ import yaml
 from syndication.configuration import load_settings
 from syndication.delivery import http as delivery_http, records
 from syndication.infra.context import Context
-from syndication.partners.registry import Partner
+from syndication.partners.target import Target
 from tests.conftest import API_KEY
 from tests.support import logscan
 from tests.support.events import article_event, post_all
@@ -129,7 +129,7 @@ def test_the_address_guard_still_checks_where_a_tls_partner_connects(pki):
     server = Receiver.start(tls=pki["server_context"]())
     try:
         certs = pki["certs"]
-        partner = Partner(id="guarded", url=server.url, tls={"ca_file": str(certs / "server-ca.pem"),
+        partner = Target(id="guarded", url=server.url, tls={"ca_file": str(certs / "server-ca.pem"),
                                                              "client_cert": str(certs / "client.pem"),
                                                              "client_key": str(certs / "client.key")})
         resp = delivery_http.send(partner, b"{}", {"Content-Type": "application/json"})
@@ -151,7 +151,7 @@ def test_one_ssl_context_per_set_of_files_per_process_and_a_rotated_certificate_
         partners_file = tmp_path / "partners.yaml"
         entry = {"url": server.url, "allow_private_network": True, "tls": _tls("server-ca.pem")}
         partners_file.write_text(yaml.safe_dump({"partners": [{"id": "one", **entry}, {"id": "two", **entry}]}))
-        one, two = load_partners(partners_file)
+        one, two = (p.target for p in load_partners(partners_file))  # deliveries go to targets
         before = tls_context.cache_info().misses
         for p in (one, two, one, two, one):
             assert delivery_http.send(p, b"{}", {"Content-Type": "application/json"}).status == 200
@@ -161,7 +161,7 @@ def test_one_ssl_context_per_set_of_files_per_process_and_a_rotated_certificate_
         other = trustme.CA().issue_cert("rotated")  # a new certificate and key under the same paths
         other.cert_chain_pems[0].write_to_path(tmp_path / "certs" / "client.pem")
         other.private_key_pem.write_to_path(tmp_path / "certs" / "client.key")
-        [rotated, _] = load_partners(partners_file)
+        [rotated, _] = (p.target for p in load_partners(partners_file))
         assert rotated.tls.model_dump() == one.tls.model_dump() and rotated.tls.digest != one.tls.digest
         assert delivery_http.transport_for(rotated).context() is not delivery_http.transport_for(one).context()
     finally:
