@@ -9,6 +9,7 @@ once per process (the CLI, workers/app.py, tests) and pass the result down:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -19,10 +20,11 @@ from syndication.errors import ConfigError
 from syndication.feeds.spec import load_feeds
 from syndication.partners.registry import load_partners, resolve_secrets
 from syndication.partners.target import OPS_WEBHOOK, SYSTEM_TARGETS, WEBSUB_HUB, Target, target_secrets
-from syndication.settings.model import (DAY, DELIVERY_IN_FLIGHT, DEFAULT_REDIS_MASTER, DEFAULT_REDIS_URL,
+from syndication.settings.model import (DAY, DELIVERY_IN_FLIGHT, DEFAULT_REDIS_MASTER, DEFAULT_REDIS_URL, RETIRED,
                                         Settings, Source)
 from syndication.settings.secret import Secret
 
+log = logging.getLogger("syndication.config")
 KEY_NAME = re.compile(r"^([A-Za-z][A-Za-z0-9_.@-]{0,31}):(.+)$")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -146,6 +148,9 @@ def load_settings(env: Mapping[str, str] | None = None, version: int = 0) -> Set
         unknown = sorted(set(p.filters.feeds) - feed_names)
         if unknown:
             raise ConfigError(f"partner {p.id}: filters.feeds names unknown feeds: {', '.join(unknown)}")
+    retired = {name: why for name, why in RETIRED.items() if env.get(name)}
+    for name, why in retired.items():
+        log.warning("%s is retired and ignored: %s", name, why)
     ops_keys, ops_key_names = _named_keys(env.get("SYNDICATION_OPS_KEYS"))
     ops_webhook = _ops_webhook(env)
     secrets = {p.id: resolve_secrets(p, env) for p in partners}
@@ -180,4 +185,6 @@ def load_settings(env: Mapping[str, str] | None = None, version: int = 0) -> Set
         redis_min_replicas=_replicas(env),
         redis_replica_timeout=_duration(env, "SYNDICATION_REDIS_REPLICA_TIMEOUT", 1.0),
         delivery_in_flight=_count(env, "SYNDICATION_DELIVERY_IN_FLIGHT", DELIVERY_IN_FLIGHT, 4096),
+        delivery_processes=_count(env, "SYNDICATION_DELIVERY_PROCESSES", max(2, os.cpu_count() or 1), 256),
+        retired=retired,
     )

@@ -71,8 +71,8 @@ def make_app(settings: Settings) -> Celery:
         # applies events or pushes, and the delivery engine's pushers live where the work is.
         # Celery uses these when the command line gives none, and runs the configured pool even for
         # an explicit `-P prefork` (STACK.md, trap 18); pools we cannot run are refused (below).
-        worker_pool="threads",
-        worker_concurrency=2,
+        worker_pool=settings.worker_pool,
+        worker_concurrency=settings.worker_threads,
         worker_send_task_events=True,
         task_send_sent_event=True,
         worker_hijack_root_logger=False,

@@ -63,9 +63,14 @@ def _check_engine(settings) -> int:
     pushers = settings.delivery_in_flight
     targets = settings.targets
     total = sum(p.max_in_flight for p in targets)
+    print(f"topology: {settings.delivery_processes} deliveries process(es) (SYNDICATION_DELIVERY_PROCESSES), "
+          f"Celery {settings.worker_pool} pool of {settings.worker_threads} per worker")
     print(f"delivery engine: {pushers} pushes in flight per deliveries process (SYNDICATION_DELIVERY_IN_FLIGHT), "
-          f"Redis pool {settings.redis_pool_size}; partners' max_in_flight sum {total}")
+          f"Redis pool {settings.redis_pool_size} (API {settings.api_redis_pool_size}); "
+          f"partners' max_in_flight sum {total}")
     problems = 0
+    for name, why in settings.retired.items():
+        print(f"  warning: {name} is retired and ignored: {why}")
     for p in targets:
         if p.max_in_flight * 2 > pushers:
             problems += 1

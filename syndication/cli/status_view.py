@@ -96,7 +96,17 @@ def _health_lines(data: dict) -> list[str]:
     memory = f"Redis memory: {_mib(mem['used_memory'])} of {limit}, policy {mem['policy']}"
     if mem["warning"]:
         memory += f"   [yellow]warning: {mem['warning']}[/]"
-    return [_workers_line(data), *_host_lines(data), *_engine_line(data), f"sweeper: {sweeper}", memory]
+    return [_workers_line(data), *_host_lines(data), *_engine_line(data), *_topology_line(data),
+            f"sweeper: {sweeper}", memory]
+
+
+def _topology_line(data: dict) -> list[str]:
+    t = data.get("topology")
+    if not t:
+        return []
+    return [f"topology (settings v{t['settings_version']}): {t['delivery_processes']} deliveries process(es), "
+            f"{t['worker_pool']} pool of {t['worker_threads']} per worker, {t['delivery_in_flight']} pushes in flight "
+            f"per deliveries process, Redis pool {t['redis_pool_size']} (API {t['api_redis_pool_size']})"]
 
 
 def _engine_line(data: dict) -> list[str]:

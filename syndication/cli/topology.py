@@ -10,21 +10,24 @@ Why these shapes:
   answer in hundreds of milliseconds, so pushes in flight, not cores, bound throughput). A
   push is CPU-bound between its HTTP round trips (render, sign, requests' own overhead), so
   one Python process tops out at one core (the GIL): processes scale with cores. The Celery
-  pool of a deliveries worker runs no tasks (pushes are not Celery tasks); its -c is moot.
+  pool of a deliveries worker runs no tasks (pushes are not Celery tasks), so it is not sized on
+  its own any more (SYNDICATION_DELIVERY_THREADS is retired).
 - events: one process; events are applied in batches (one task drains many), so two threads
   are enough to overlap Redis round trips.
 - feeds: one process with two threads; renders are coalesced per feed (the render lock).
 
-`SYNDICATION_DELIVERY_PROCESSES` overrides the number of deliveries processes (README, "Scaling");
-`SYNDICATION_DELIVERY_IN_FLIGHT` (settings) the pushers of each.
+Every number comes from Settings (settings/model.py: `delivery_processes` from
+SYNDICATION_DELIVERY_PROCESSES, `worker_pool`, `worker_threads`; `delivery_in_flight` the pushers
+of each deliveries process), so `config check` checks them and `status` shows them.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-DELIVERY_THREADS = 4
+from syndication.configuration import load_settings
+from syndication.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -39,17 +42,14 @@ class WorkerSpec:
         return ["-Q", self.queue, "-P", self.pool, "-c", str(self.concurrency), "-n", f"{self.name}@%h"]
 
 
-def delivery_processes(env=os.environ) -> int:
-    raw = env.get("SYNDICATION_DELIVERY_PROCESSES")
-    if raw:
-        return max(1, int(raw))
-    return max(2, os.cpu_count() or 1)
-
-
-def worker_specs(env=os.environ) -> list[WorkerSpec]:
-    threads = max(1, int(env.get("SYNDICATION_DELIVERY_THREADS") or DELIVERY_THREADS))
-    n = delivery_processes(env)
-    specs = [WorkerSpec("events", "events", "threads", 2), WorkerSpec("feeds", "feeds", "threads", 2)]
-    specs += [WorkerSpec(f"deliveries{i + 1}" if n > 1 else "deliveries", "deliveries", "threads", threads)
+def worker_specs(settings: Settings | Mapping[str, str]) -> list[WorkerSpec]:
+    """The worker processes for these settings (or the environment to read them from: benchmarks
+    and tests hand one): events, feeds, and `delivery_processes` deliveries workers, each with the
+    settings' pool and threads."""
+    if not isinstance(settings, Settings):
+        settings = load_settings(settings)
+    pool, threads, n = settings.worker_pool, settings.worker_threads, settings.delivery_processes
+    specs = [WorkerSpec("events", "events", pool, threads), WorkerSpec("feeds", "feeds", pool, threads)]
+    specs += [WorkerSpec(f"deliveries{i + 1}" if n > 1 else "deliveries", "deliveries", pool, threads)
               for i in range(n)]
     return specs

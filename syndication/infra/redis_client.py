@@ -124,6 +124,7 @@ def _blocking_sentinel_pool():
 
 def aconnect_settings(settings: "Settings", **overrides):
     """`aconnect` for these settings; `overrides`: max_connections, pool_wait, socket_timeout, retries."""
+    overrides.setdefault("max_connections", settings.api_redis_pool_size)
     return aconnect(settings.redis_url, sentinels=settings.redis_sentinels, master=settings.redis_master,
                     **overrides)
 

@@ -170,6 +170,14 @@ def engine_summary(roster: list[dict[str, Any]], targets) -> dict[str, Any]:
             "partner_max_in_flight_sum": sum(p.max_in_flight for p in targets)}
 
 
+def topology(settings) -> dict[str, Any]:
+    """The process topology this process's settings decide (settings/model.py), and their version."""
+    return {"settings_version": settings.version, "delivery_processes": settings.delivery_processes,
+            "worker_pool": settings.worker_pool, "worker_threads": settings.worker_threads,
+            "delivery_in_flight": settings.delivery_in_flight, "redis_pool_size": settings.redis_pool_size,
+            "api_redis_pool_size": settings.api_redis_pool_size}
+
+
 def status(ctx: Context, now: float | None = None) -> dict[str, Any]:
     now = now or time.time()
     depths, unacked = queue_depths(ctx)
@@ -188,6 +196,7 @@ def status(ctx: Context, now: float | None = None) -> dict[str, Any]:
         "feeds_dirty": ctx.redis.zcard(ctx.keys.feeds_dirty),
         "workers": {"queues": heartbeats.by_queue(roster), "hosts": by_host(roster), "list": roster},
         "engine": engine_summary(roster, ctx.settings.targets),
+        "topology": topology(ctx.settings),
         "sweeper": sweeper(ctx, now),
         "redis": redis_memory(ctx),
     }

@@ -39,6 +39,16 @@ DAY = 86400.0
 # Pushes in flight per deliveries process (delivery/engine.py): sized for WAN partners, 50-300 ms
 # away and answering in 250 ms to 2 s (Little's law: 128 in flight at 250 ms is ~500 deliveries/s).
 DELIVERY_IN_FLIGHT = 128
+# Celery's pool in every worker, and its threads (workers/app.py, cli/topology.py): threads, so reloads
+# reach everything that applies events or pushes; two overlap an events batch's or a render's Redis waits.
+WORKER_POOL = "threads"
+WORKER_THREADS = 2
+# The API process's asyncio Redis pool (infra/redis_client.py): requests wait for a connection past it.
+API_REDIS_POOL = 64
+# Variables that no longer do anything: accepted with a warning for one release (configuration.py).
+RETIRED = {"SYNDICATION_DELIVERY_THREADS": "the deliveries workers' Celery pool runs no pushes (the delivery "
+                                           "engine's pushers do: SYNDICATION_DELIVERY_IN_FLIGHT), so it is no "
+                                           "longer sized; remove it"}
 # Redis connections a process needs beside its pushers: the engine's dispatcher, the lease renewer,
 # housekeeping, Celery's own result/event clients, the API's request threads.
 REDIS_POOL_SPARE = 16
@@ -101,6 +111,16 @@ class Settings:
     redis_replica_timeout: float = 1.0
     # Pushes in flight per deliveries process (SYNDICATION_DELIVERY_IN_FLIGHT), independent of Celery's -c.
     delivery_in_flight: int = DELIVERY_IN_FLIGHT
+    # Process topology, decided here so `config check` checks it and `status` shows it:
+    # deliveries worker processes `syndication up` starts (SYNDICATION_DELIVERY_PROCESSES; one per core, 2 at least),
+    delivery_processes: int = 2
+    # Celery's pool and its threads in every worker process (a deliveries worker's pool runs no task),
+    worker_pool: str = WORKER_POOL
+    worker_threads: int = WORKER_THREADS
+    # and the API process's asyncio Redis pool (the sync pools are `redis_pool_size`).
+    api_redis_pool_size: int = API_REDIS_POOL
+    # Retired variables found in the environment (name -> what to do): `config check` warns.
+    retired: Mapping[str, str] = field(default_factory=dict)
     # Where this configuration was read from (never compared: two snapshots of one file are equal).
     source: Source = field(default_factory=Source, repr=False, compare=False)
 

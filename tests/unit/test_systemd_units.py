@@ -48,10 +48,10 @@ def test_worker_templates_run_the_topology_of_syndication_up():
     for queue in ("events", "feeds"):
         assert (option(worker, "-P"), int(option(worker, "-c"))) == (specs[queue].pool, specs[queue].concurrency)
     assert option(deliveries, "-Q") == "deliveries" and option(deliveries, "-n") == "deliveries%i@%H"
-    assert option(deliveries, "-P") == specs["deliveries"].pool
-    assert option(deliveries, "-c") == "${SYNDICATION_DELIVERY_THREADS}"
-    default = directives("syndication-deliveries@.service")["Environment"]
-    assert f"SYNDICATION_DELIVERY_THREADS={topology.DELIVERY_THREADS}" in default
+    assert (option(deliveries, "-P"), int(option(deliveries, "-c"))) == (specs["deliveries"].pool,
+                                                                        specs["deliveries"].concurrency)
+    # SYNDICATION_DELIVERY_THREADS is retired: nothing sizes the deliveries pool on its own any more.
+    assert "SYNDICATION_DELIVERY_THREADS" not in (UNITS / "syndication-deliveries@.service").read_text()
     api = execstart("syndication-api.service")
     assert api[:2] == ["/opt/syndication/.venv/bin/syndication", "api"]
     for unit in ("syndication-api.service", "syndication-worker@.service", "syndication-deliveries@.service"):
