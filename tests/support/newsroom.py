@@ -25,7 +25,7 @@ import yaml
 from syndication.articles import ArticleStore
 from syndication.configuration import load_settings
 from syndication.infra.context import Context
-from tests.support.processes import api, free_port, private_env, wait_for, worker
+from tests.support.processes import api, free_port, private_env, running, wait_for, worker
 from tests.support.receiver import Receiver
 
 KEY = "newsroom-publisher-key"
@@ -80,11 +80,5 @@ def start(redis_url: str, tmp: Path):
                       SYNDICATION_API_KEYS=KEY, SYNDICATION_RENDER_WINDOW="0")
     procs = [api(env, tmp, port), worker("events", env, tmp), worker("feeds", env, tmp),
              worker("deliveries", env, tmp)]
-    try:
-        for proc in procs:
-            proc.start()
+    with running(procs, receivers=[partner]):
         yield Newsroom(f"http://127.0.0.1:{port}", Context.build(load_settings(env)), partner)
-    finally:
-        for proc in procs:
-            proc.stop()
-        partner.stop()
