@@ -24,7 +24,7 @@ from tests.unit.test_formats import VALIDATORS
 pytestmark = pytest.mark.integration
 SCHEME = "http://cv.iptc.org/newscodes/mediatopic/"
 POLITICS = "medtop:11000000"
-BELOW_POLITICS = "medtop:20000587"  # a narrower topic of politics in the IPTC tree
+BELOW_POLITICS = "medtop:20000581"  # campaign finance < political campaigns < election < politics
 ANIMATION = "medtop:20000003"  # arts, culture, entertainment and media > arts and entertainment > animation
 
 
@@ -45,7 +45,7 @@ def test_topics_reach_the_push_and_the_feeds_and_select_below_a_top_level_topic(
     assert newsroom.partner.for_article(outside) == []
     doc = json.loads(newsroom.partner.for_article(inside)[0].body)
     assert not list(VALIDATORS["ninjs"].iter_errors(doc))
-    assert {"uri": SCHEME + "20000587", "name": "Wahl"} in doc["subjects"]
+    assert {"uri": SCHEME + "20000581", "name": "Wahl"} in doc["subjects"]
 
     wait_for(lambda: any(i.endswith(f":{t}-sentinel") for i in feed_ids(newsroom.url)), timeout=20,
              what="the politics feed rendered with the sentinel")
@@ -56,14 +56,14 @@ def test_topics_reach_the_push_and_the_feeds_and_select_below_a_top_level_topic(
     parsed = feedparser.parse(atom)
     assert parsed.bozo == 0
     entry = next(e for e in parsed.entries if e.id.endswith(f":{inside}"))
-    assert ("20000587", SCHEME, "Wahl") in [(c.term, c.scheme, c.label) for c in entry.tags]
+    assert ("20000581", SCHEME, "Wahl") in [(c.term, c.scheme, c.label) for c in entry.tags]
     rss = etree.fromstring(requests.get(f"{newsroom.url}/feeds/politics.rss", timeout=10).content)
     item = next(i for i in rss.iter("item") if i.findtext("guid").endswith(f":{inside}"))
-    assert [c.text for c in item.findall("category") if c.get("domain") == SCHEME] == ["20000587"]
+    assert [c.text for c in item.findall("category") if c.get("domain") == SCHEME] == ["20000581"]
     item = next(i for i in requests.get(f"{newsroom.url}/feeds/politics.json", timeout=10).json()["items"]
                 if i["id"].endswith(f":{inside}"))
     assert "Wahl" in item["tags"]
-    assert item["_media_topics"]["topics"] == [{"qcode": BELOW_POLITICS, "uri": SCHEME + "20000587", "name": "Wahl"}]
+    assert item["_media_topics"]["topics"] == [{"qcode": BELOW_POLITICS, "uri": SCHEME + "20000581", "name": "Wahl"}]
 
     stored = requests.get(f"{newsroom.url}/v1/articles/{inside}", headers=newsroom.headers, timeout=10).json()
     assert stored["article"]["subjects"] == [{"qcode": BELOW_POLITICS, "name": "Wahl"}]

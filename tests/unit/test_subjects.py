@@ -68,10 +68,16 @@ def test_stored_subjects_are_plain_text_deduplicated_and_named_from_the_vocabula
     ]
 
 
-def test_vocabulary_has_the_seventeen_top_level_topics_and_their_narrower_ones():
+def test_vocabulary_is_the_whole_iptc_tree():
     assert len(subjects.top_level()) == 17
     assert subjects.name_of(POLITICS) == "politics"
     assert subjects.lineage(ANIMATION) == (ANIMATION, "medtop:20000002", ARTS)
+    # campaign finance < political campaigns < election < politics: four levels
+    assert subjects.lineage("medtop:20000581") == ("medtop:20000581", "medtop:20000580", "medtop:20000574",
+                                                    POLITICS)
+    broader, names = subjects._vocabulary()
+    assert len(broader) == 1227 and len(names) == 1227  # every concept named
+    assert all(subjects.lineage(q)[-1] in subjects.top_level() for q in broader)  # every one reaches the top
     assert subjects.uri(POLITICS) == "http://cv.iptc.org/newscodes/mediatopic/11000000"
 
 
