@@ -130,9 +130,10 @@ def create_app(settings: Settings, enqueue: Callable[[FollowUp], None], ctx: Con
                    metrics_routes, ops_page, pull_routes, sitemap_routes):
         app.include_router(module.router)
     _install_error_handlers(app)
-    from syndication.api import config_follow, docs_page, longpoll, schema
+    from syndication.api import config_follow, docs_page, longpoll, pages, schema
 
     docs_page.install(app)  # /docs, /redoc: assets served by us (works offline)
+    pages.install(app)  # /static: the pages' style and scripts (the CSP allows no inline ones)
 
     config_follow.install(app)  # partners-file reloads (ops/reload.py)
     longpoll.install(app)  # pull long polls: 429 past the bounds; the reader stops at shutdown (after config_follow)

@@ -35,11 +35,11 @@ async def act(request: Request, what: str, action: Callable[[object, str], str])
     try:
         who = await run_in_threadpool(ops_guard.access, request)
     except TooManyAttempts as exc:
-        return ops_html.too_many(exc)
+        return ops_html.too_many(request, exc)
     if who is None:
-        return ops_html.login(f"Sign in to {what}.")
+        return ops_html.login(request, f"Sign in to {what}.")
     if who.session is not None and not await ops_guard.form_ok(request, who.session):
-        return ops_html.forbidden()
+        return ops_html.forbidden(request)
     if not query.plain_path(request):  # `{event_id:path}` would stop at a newline: act on no cut-off id
         return RedirectResponse(f"/ops?note={quote('nothing done: the address holds a control character')}",
                                 status_code=303)

@@ -12,8 +12,8 @@ in the page is not. Bearer requests need neither, as no other site can make
 a browser send an Authorization header. Forms are read with a 4 KiB cap,
 after the 16 KiB one of limits.BodyLimit.
 
-Every /ops response, the app's JSON errors and the body-limit 413 included,
-carries SECURITY_HEADERS: `SecurityHeaders` is an ASGI layer in front of
+Every /ops and /static response, the app's JSON errors and the body-limit 413
+included, carries SECURITY_HEADERS: `SecurityHeaders` is an ASGI layer in front of
 the app, and BodyLimit adds them to its own 413.
 """
 
@@ -32,10 +32,10 @@ from syndication.api.session import COOKIE, Session
 FORM_CAP = 4 * 1024  # a key or a CSRF token, and a button name: far below this
 
 SECURITY_HEADERS = {
-    # The page has one inline <style> and one script, served by us (/ops/ops.js), which may only
-    # fetch from us: no inline scripts or handlers, no images, frames or fonts.
+    # The pages' script and style are files served by us (/static, pages.py), and the script may
+    # only fetch from us: no inline script, style or event handler runs; no images, frames or fonts.
     "content-security-policy": "default-src 'none'; script-src 'self'; connect-src 'self'; "
-                               "style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; "
+                               "style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
                                "base-uri 'none'",
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
@@ -44,17 +44,22 @@ SECURITY_HEADERS = {
 }
 
 
+# The pages and the files they load (the partner portal joins them here).
+HARDENED = ("/ops", "/static")
+
+
 def is_ops(path: str) -> bool:
-    return path == "/ops" or path.startswith("/ops/")
+    """A path SECURITY_HEADERS apply to: a page, or a file a page loads."""
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in HARDENED)
 
 
 def security_headers(path: str) -> list[tuple[bytes, bytes]]:
-    """The raw headers an /ops response gets (none for other paths)."""
+    """The raw headers an /ops or /static response gets (none for other paths)."""
     return [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()] if is_ops(path) else []
 
 
 class SecurityHeaders:
-    """ASGI layer: SECURITY_HEADERS on every /ops response, replacing any the app set."""
+    """ASGI layer: SECURITY_HEADERS on every /ops and /static response, replacing any the app set."""
 
     def __init__(self, app):
         self.app = app

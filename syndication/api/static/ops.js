@@ -1,18 +1,17 @@
-"""ops.js, the one script of /ops (served by us at /ops/ops.js: no build step, no CDN).
+/* ops.js, the one script of /ops: served as a static file by us (no build step, no CDN), and
+   allowed by the page's Content-Security-Policy (script-src 'self': no inline script or handler).
 
-It does three things, and the page works without it (a plain report with forms):
-- every PERIOD it fetches /ops/state.json for the same view (the page's query string) and
-  swaps in the sections whose HTML changed: no reload, no flicker, scroll kept;
-- a form with `data-confirm` asks first (window.confirm); the server still wants the CSRF token;
-- a delivery link opens its attempts in the detail section without leaving the page.
-If a refresh fails, the line beside the clock says so in red: a stale page never looks live.
-"""
-
-PERIOD_MS = 5000
-
-SCRIPT = """"use strict";
+   It does three things, and the page works without it (a plain report with forms):
+   - every refresh period (the body's data-refresh-ms) it fetches /ops/state.json for the same
+     view (the page's query string) and swaps in the sections whose HTML changed: no reload, no
+     flicker, scroll kept;
+   - a form with data-confirm asks first (window.confirm); the server still wants the CSRF token;
+   - a delivery link opens its attempts in the detail section without leaving the page.
+   If a refresh fails, the line beside the clock says so in red: a stale page never looks live. */
+"use strict";
 (function () {
-  var PERIOD = %(period)d, seen = {}, busy = false, again = false;
+  var PERIOD = Number(document.body.getAttribute("data-refresh-ms")) || 5000;
+  var seen = {}, busy = false, again = false;
 
   function say(text, bad) {
     var live = document.getElementById("live");
@@ -67,4 +66,3 @@ SCRIPT = """"use strict";
   window.addEventListener("popstate", function () { refresh(); });
   setInterval(refresh, PERIOD);
 })();
-""" % {"period": PERIOD_MS}
