@@ -3,9 +3,11 @@
     SyndicationError
      +-- ConfigError          settings, partners or feeds file is wrong (names the key)
      +-- InvalidEvent         an event failed validation (carries per-field problems)
-     +-- UnknownArticle       no state stored for an article id
-     +-- UnknownDelivery      no delivery record for a delivery id
-     +-- UnknownPartner       no partner with this id in the partners file
+     +-- NotFound             an id names nothing we have (404, whichever kind of thing it is)
+     |    +-- UnknownArticle  no state stored for an article id
+     |    +-- UnknownDelivery no delivery record for a delivery id
+     |    +-- UnknownPartner  no partner with this id in the partners file
+     |    +-- UnknownFeed     no feed (or format) by this name in the feeds file
      +-- PartnerDisabled      the partner cannot take pushes (enabled: false, or pull only)
      +-- AddressRefused       a partner URL resolves to a private address it may not use
      +-- QueueUnavailable     an accepted event could not be handed to the queue (broker down)
@@ -36,16 +38,24 @@ class InvalidEvent(SyndicationError):
         super().__init__("; ".join(f"{p['field']}: {p['message']}" for p in problems))
 
 
-class UnknownArticle(SyndicationError):
+class NotFound(SyndicationError):
+    """An id names nothing we have; the message says which id, and where the valid ones are listed."""
+
+
+class UnknownArticle(NotFound):
     """No article state is stored under this id."""
 
 
-class UnknownDelivery(SyndicationError):
+class UnknownDelivery(NotFound):
     """No delivery record is stored under this id."""
 
 
-class UnknownPartner(SyndicationError):
+class UnknownPartner(NotFound):
     """No partner with this id in the partners file (the WebSub hub and ops webhook are not partners)."""
+
+
+class UnknownFeed(NotFound):
+    """No feed by this name in the feeds file, or not in this format."""
 
 
 class PartnerDisabled(SyndicationError):

@@ -23,8 +23,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from syndication import __version__
 from syndication.infra.context import Context
-from syndication.errors import (ConfigError, InvalidEvent, NotReplicated, QueueUnavailable, SyndicationError,
-                                UnknownArticle, UnknownDelivery)
+from syndication.errors import (ConfigError, InvalidEvent, NotFound, NotReplicated, PartnerDisabled, QueueUnavailable,
+                                SyndicationError)
 from syndication.infra.redis_client import aconnect_settings
 from syndication.pipeline.followup import FollowUp
 from syndication.settings import Settings
@@ -47,8 +47,8 @@ HTTP_ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
 # sees when it is not the exception's own message (server-side errors say only where to look).
 DOMAIN_ERRORS: dict[type, tuple[int, str, str]] = {
     InvalidEvent: (422, "invalid_event", ""),
-    UnknownArticle: (404, "not_found", ""),
-    UnknownDelivery: (404, "not_found", ""),
+    NotFound: (404, "not_found", ""),  # an unknown article, delivery, partner or feed
+    PartnerDisabled: (409, "partner_disabled", ""),
     # Stored, but not queued: a retry with the same event_id (200) queues it again.
     QueueUnavailable: (503, "unavailable", "the queue is unreachable; retry with the same event_id"),
     # Stored on the primary, but no replica confirmed it in time (SYNDICATION_REDIS_MIN_REPLICAS).

@@ -93,13 +93,9 @@ def backfill_partner(partner_id: params.PartnerId, body: BackfillRequest, reques
     its filters take (the `last` N newest, or those published `since`), oldest first. Delivery ids are
     the ones a normal push has, so a second request creates nothing new."""
     ctx = request.app.state.ctx
-    try:
-        result = backfill.run(ctx, partner_id, last=body.last,
-                              since=inputs.instant(body.since) if body.since is not None else None, force=body.force)
-    except backfill.UnknownPartner as exc:
-        return JSONResponse({"error": "not_found", "detail": str(exc)}, status_code=404)
-    except backfill.PartnerDisabled as exc:
-        return JSONResponse({"error": "partner_disabled", "detail": str(exc)}, status_code=409)
+    # An unknown partner (404) or a disabled one (409) is the error tree's (errors.py, app.DOMAIN_ERRORS).
+    result = backfill.run(ctx, partner_id, last=body.last,
+                          since=inputs.instant(body.since) if body.since is not None else None, force=body.force)
     selection = f"last {body.last}" if body.last is not None else f"since {body.since}"
     audit.record(ctx, "backfill", target=f"partner {partner_id}", actor=actor, selection=selection,
                  matched=result.matched, created=result.created, skipped=result.skipped, forced=result.forced)

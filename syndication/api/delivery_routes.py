@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from syndication.delivery import deadletters
 from syndication.delivery import records
 from syndication.api import params, query, schema
-from syndication.errors import UnknownDelivery
+from syndication.errors import UnknownDelivery, UnknownPartner
 from syndication.api.auth import ops_actor, ops_key
 from syndication.ops import audit
 
@@ -64,10 +64,6 @@ def _conflict(description: str) -> dict:
 
 def _refused(error: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=409)
-
-
-def _unknown_partner(partner_id: str) -> JSONResponse:
-    return JSONResponse({"error": "not_found", "detail": f"no partner {partner_id!r}"}, status_code=404)
 
 
 def _with_attempts(ctx, recs: list[dict]) -> list[dict]:
@@ -176,7 +172,7 @@ def _all_dead_letters(request: Request, partner_id: str, actor: str, action: str
     """Replay or discard every dead letter of a partner, audited once with the count."""
     ctx = request.app.state.ctx
     if ctx.settings.target(partner_id) is None and ctx.settings.partner(partner_id) is None:  # the hub's too
-        return _unknown_partner(partner_id)
+        raise UnknownPartner(f"no partner {partner_id!r}")
     result = run(ctx, deadletters.select(ctx, partner=partner_id))
     count = len(getattr(result, done))
     audit.record(ctx, action, target=f"partner {partner_id}", actor=actor, count=count, skipped=len(result.skipped))

@@ -24,6 +24,7 @@ from syndication.feeds.render import CONTENT_TYPES, feed_url
 from syndication.feeds.spec import FEED_FORMATS
 from syndication.api import schema
 from syndication.api.auth import bearer, check_key
+from syndication.errors import UnknownFeed
 
 router = APIRouter()
 
@@ -180,7 +181,7 @@ async def get_feed(filename: str, request: Request):
     name, _, fmt = filename.rpartition(".")
     spec = state.settings.feed(name)
     if spec is None or fmt not in FEED_FORMATS:
-        raise HTTPException(404, f"no feed {filename!r}; GET /feeds lists them")
+        raise UnknownFeed(f"no feed {filename!r}; GET /feeds lists them")
     token = bearer(request)
     if spec.access == "partner" and (token is None or check_key(request, token, state.feed_keys) is None):
         raise HTTPException(401, "this feed is for partners: send 'Authorization: Bearer <partner feed key>'",

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Callable
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -97,11 +97,16 @@ PARTNER_VERBS = {"pause": "pause partners", "resume": "resume partners", "enable
                  "replay": "replay dead letters", "discard": "discard dead letters"}
 
 
-@router.post("/ops/partners/{partner_id}/{verb}")
-async def partner_action(partner_id: str, verb: str, request: Request):
-    if verb not in PARTNER_VERBS:
-        raise HTTPException(404, f"no ops action {verb!r}")
-    return await act(request, PARTNER_VERBS[verb], lambda ctx, actor: _partner_action(ctx, partner_id, verb, actor))
+def _partner_route(verb: str, what: str) -> None:
+    """POST /ops/partners/{id}/{verb}: one route per verb, so any other verb is the router's 404."""
+    async def partner_action(partner_id: str, request: Request):
+        return await act(request, what, lambda ctx, actor: _partner_action(ctx, partner_id, verb, actor))
+    router.add_api_route(f"/ops/partners/{{partner_id}}/{verb}", partner_action, methods=["POST"],
+                         name=f"ops_partner_{verb}")
+
+
+for _verb, _what in PARTNER_VERBS.items():
+    _partner_route(_verb, _what)
 
 
 @router.post("/ops/replay/{delivery_id}")

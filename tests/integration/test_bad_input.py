@@ -115,6 +115,31 @@ def test_unknown_article_is_404_json(service):
     assert resp.json()["error"] == "not_found"
 
 
+@pytest.mark.parametrize("method, path, says", [
+    ("GET", "/v1/articles/no-such-article", "no-such-article"),
+    ("GET", "/v1/deliveries/msg_" + "0" * 26, "msg_" + "0" * 26),
+    ("POST", "/v1/partners/nobody/dead-letters/replay", "nobody"),
+    ("POST", "/v1/partners/nobody/dead-letters/discard", "nobody"),
+    ("POST", "/v1/partners/nobody/backfill", "nobody"),
+    ("GET", "/feeds/no-such-feed.rss", "no-such-feed.rss"),
+    ("GET", "/feeds/all.docx", "all.docx"),
+    ("POST", "/ops/partners/wire/explode", "Not Found"),  # not an ops action: no route
+    ("GET", "/static/no-such-file.js", "Not Found"),
+    ("GET", "/nothing/here", "Not Found"),
+])
+def test_every_404_has_the_one_error_shape(service, method, path, says):
+    """Whatever is unknown (an id of the core, a route, a file), the body is the app's error shape."""
+    from tests.conftest import OPS_KEY
+
+    resp = requests.request(method, f"{service.api_url}{path}", headers=service.headers(OPS_KEY), timeout=10,
+                            json={"last": 1} if path.endswith("backfill") else None)
+    assert resp.status_code == 404, resp.text
+    assert resp.headers["content-type"] == "application/json"
+    body = resp.json()
+    assert set(body) == {"error", "detail"} and body["error"] == "not_found", body
+    assert says in body["detail"], body
+
+
 def test_health_and_readiness(service):
     assert requests.get(f"{service.api_url}/healthz", timeout=5).json() == {"status": "ok"}
     assert requests.get(f"{service.api_url}/readyz", timeout=5).json()["redis"] == "ok"

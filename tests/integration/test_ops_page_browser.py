@@ -28,19 +28,23 @@ from tests.support.processes import ROOT, wait_for
 from tests.support.receiver import Reply
 
 pytestmark = pytest.mark.integration
-REFRESH = 5  # seconds between the page's refreshes (ops_script.PERIOD_MS)
+REFRESH = 5  # seconds between the page's refreshes (ops_html.REFRESH_MS)
 PARTNER = "outage"
 
 
 @contextmanager
-def chromium_page(service):
+def chromium_page(service, width: int = 1500):
     """A signed-in /ops page in Debian's headless Chromium; yields (page, console messages)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         browser = chromium(pw)
         try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page = browser.new_page(viewport={"width": width, "height": 1100})
+            # Every CSP violation of each document, as the browser reports it (an init script is the
+            # browser's own, not the page's: the CSP does not apply to it).
+            page.add_init_script("window.cspViolations = []; document.addEventListener('securitypolicyviolation', "
+                                 "e => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));")
             console: list[str] = []
             page.on("console", lambda msg: console.append(msg.text))
             page.goto(f"{service.api_url}/ops")
@@ -185,3 +189,42 @@ def test_dead_letters_are_replayed_and_discarded_from_the_page(service, unique):
     actions = {(a["action"], a["target"]) for a in audit.recent(ctx, 10) if a["actor"] == "ops key 1"}
     assert ("discard", dead[0]["id"]) in actions and ("replay", "partner opsdead") in actions
     assert not [c for c in console if "Content Security Policy" in c or "Uncaught" in c], console
+
+
+INLINE_CODE = """[...document.querySelectorAll('*')].filter(el => el.matches('script:not([src]), style, [style]')
+    || [...el.attributes].some(a => a.name.startsWith('on') || /^\\s*javascript:/i.test(a.value)))
+    .map(el => el.outerHTML.slice(0, 80))"""
+
+
+def test_the_csp_blocks_inline_script_and_the_page_reads_in_a_narrow_window(service):
+    """The page runs on its own script and style (from /static) with no CSP violation; a script or
+    handler injected into it does not run; at phone width only the tables scroll sideways."""
+    with chromium_page(service, width=380) as (page, console):
+        wait_for(lambda: page.locator("#live").inner_text().startswith("live"), timeout=3 * REFRESH,
+                 what="ops.js refreshed the page (script-src 'self' lets our file run)")
+        assert page.evaluate("getComputedStyle(document.querySelector('th')).backgroundColor") == "rgb(243, 243, 243)"
+        assert page.evaluate("window.cspViolations") == []
+        assert page.evaluate(INLINE_CODE) == []  # nothing in our HTML the CSP would have to block
+
+        # Injected as an attacker's markup would be: none of it runs, and the browser says why.
+        page.evaluate("""() => {
+            const s = document.createElement('script');
+            s.textContent = 'window.ranScript = true';
+            document.body.appendChild(s);
+            document.body.insertAdjacentHTML('beforeend',
+                '<button id=evil onclick="window.ranHandler = true">x</button><p id=styled style="color: rgb(1, 2, 3)">x</p>');
+            document.getElementById('evil').click();
+        }""")
+        wait_for(lambda: len(page.evaluate("window.cspViolations")) >= 3, timeout=5,
+                 what="the browser reported the three blocked injections")
+        assert page.evaluate("[window.ranScript, window.ranHandler]") == [None, None]
+        assert page.evaluate("getComputedStyle(document.getElementById('styled')).color") != "rgb(1, 2, 3)"
+        blocked = " ".join(page.evaluate("window.cspViolations"))
+        assert "script-src" in blocked and "style-src" in blocked, blocked
+
+        # Narrow: the page never scrolls sideways; the wide partners table scrolls inside its box.
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), \
+            page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert page.evaluate("(b => b.scrollWidth > b.clientWidth)(document.querySelector('#partners-table').parentElement)")
+        assert page.locator("input[name=article]").is_visible()
+    assert not [c for c in console if "Uncaught" in c], console
