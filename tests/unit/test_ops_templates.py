@@ -123,3 +123,17 @@ def test_replay_is_offered_only_where_it_makes_sense(sections):
 def test_a_misspelt_name_is_an_error_not_an_empty_cell():
     with pytest.raises(jinja2.UndefinedError):
         render("ops/sections/dead_letters.html", data={"status": {}, "dead_letters": []}, csrf=None)
+
+
+def test_a_non_editable_install_carries_every_template_and_static_file():
+    """pyproject's package-data globs cover every file the pages load (a wheel has nothing else)."""
+    import tomllib
+    from pathlib import Path
+
+    from syndication.api import pages
+
+    root = Path(pages.__file__).parent
+    globs = tomllib.loads((root.parents[1] / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    packaged = {f for g in globs["syndication.api"] for f in root.glob(g) if f.is_file()}
+    served = {f for d in (pages.TEMPLATES_DIR, pages.STATIC_DIR) for f in d.rglob("*") if f.is_file()}
+    assert served and served <= packaged, sorted(str(f.relative_to(root)) for f in served - packaged)
