@@ -27,7 +27,7 @@ from tests.support.processes import ROOT, wait_for
 
 pytestmark = pytest.mark.integration
 UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
-EXAMPLE_FEEDS = ["all", "president", "economy", "en", "ru", "kk", "partners-full"]
+EXAMPLE_FEEDS = ["all", "president", "economy", "politics", "en", "ru", "kk", "partners-full"]
 
 
 def example_env() -> dict:
