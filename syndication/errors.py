@@ -8,6 +8,7 @@
      |    +-- UnknownDelivery no delivery record for a delivery id
      |    +-- UnknownPartner  no partner with this id in the partners file
      |    +-- UnknownFeed     no feed (or format) by this name in the feeds file
+     |    +-- UnknownSitemap  no news sitemap configured there, or no such page of one
      +-- PartnerDisabled      the partner cannot take pushes (enabled: false, or pull only)
      +-- AddressRefused       a partner URL resolves to a private address it may not use
      +-- QueueUnavailable     an accepted event could not be handed to the queue (broker down)
@@ -56,6 +57,10 @@ class UnknownPartner(NotFound):
 
 class UnknownFeed(NotFound):
     """No feed by this name in the feeds file, or not in this format."""
+
+
+class UnknownSitemap(NotFound):
+    """No feed with a `news_sitemap` by this name, or no such page of the sitemap."""
 
 
 class PartnerDisabled(SyndicationError):

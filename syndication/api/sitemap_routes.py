@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
+from syndication.errors import UnknownSitemap
 from syndication.api import schema
 from syndication.api.feed_routes import not_modified
 from syndication.feeds import sitemap_store
@@ -55,7 +56,7 @@ def feed_news_sitemap(filename: str, request: Request, page: int | None = Page):
     """`{feed}.xml`: articles first published in the last two days, of that feed (it needs a `news_sitemap`)."""
     feed, dot, ext = filename.rpartition(".")
     if not dot or ext != "xml":
-        raise HTTPException(404, f"no sitemap {filename!r}; news sitemaps are /sitemaps/news/{{feed}}.xml")
+        raise UnknownSitemap(f"no sitemap {filename!r}; news sitemaps are /sitemaps/news/{{feed}}.xml")
     return _serve(request, feed, page)
 
 
@@ -64,12 +65,12 @@ def _serve(request: Request, feed: str | None, page: int | None) -> Response:
     specs = sitemap_store.sources(ctx.settings.feeds, feed)
     if not specs:
         where = "any feed" if feed is None else f"feed {feed!r}"
-        raise HTTPException(404, f"no news sitemap for {where}: give it `news_sitemap: {{publication: ...}}` "
+        raise UnknownSitemap(f"no news sitemap for {where}: give it `news_sitemap: {{publication: ...}}` "
                                  "in the feeds file")
     files = sitemap_store.current(ctx, feed, specs, time.time())
     chosen = files.get(page or 0)
     if chosen is None or (page is not None and len(files) == 1):
-        raise HTTPException(404, f"no page {page} of this sitemap: it has {max(len(files) - 1, 0)} pages")
+        raise UnknownSitemap(f"no page {page} of this sitemap: it has {max(len(files) - 1, 0)} pages")
     headers = {"ETag": chosen.etag, "Last-Modified": chosen.last_modified,
                "Cache-Control": f"public, max-age={MAX_AGE}"}
     if not_modified(request.headers.get("if-none-match"), request.headers.get("if-modified-since"),

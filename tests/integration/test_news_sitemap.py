@@ -139,7 +139,9 @@ def test_one_sitemap_per_language_with_its_publication(newsroom):
     assert english[loc(en)]["name"] == "Example News" and english[loc(en)]["language"] == "en"
     both = listed(newsroom.url)
     assert both[loc(kk)]["name"] == "Example Jañalyqtar" and both[loc(en)]["name"] == "Example News"
-    assert requests.get(f"{newsroom.url}/sitemaps/news/politics.xml", timeout=5).status_code == 404  # none configured
+    unconfigured = requests.get(f"{newsroom.url}/sitemaps/news/politics.xml", timeout=5)  # a feed without one
+    assert unconfigured.status_code == 404 and unconfigured.json()["error"] == "not_found"
+    assert "news_sitemap" in unconfigured.json()["detail"]
     assert requests.get(f"{newsroom.url}/sitemaps/news.xml?page=0", timeout=5).status_code == 422
 
 
