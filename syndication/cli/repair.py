@@ -45,6 +45,8 @@ def cmd_config_check(args) -> int:
         tls = f" [tls: {' + '.join(k for k in ('ca_file', 'client_cert') if getattr(p.target.tls, k))}]" \
             if p.target and p.target.tls else ""
         print(f"  {p.id}: {p.format} -> {where}{tls} {note}")
+    system = [t for t in (settings.websub_target, settings.ops_webhook_target) if t is not None]
+    print(f"system targets (not partners): {', '.join(f'{t.id} -> {t.url}' for t in system) or 'none'}")
     problems += _check_engine(settings)
     if not settings.api_keys:
         print("warning: SYNDICATION_API_KEYS is empty")

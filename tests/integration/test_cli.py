@@ -54,6 +54,9 @@ def test_config_check(service, tmp_path):
     out = cli("config", "check", env=service.env)
     assert out.returncode == 2, out.stderr  # the 'private' test partner is refused, as it should be
     assert "partner-a: json" in out.stdout and "private: json" in out.stdout and "REFUSED" in out.stdout
+    # The hub is a system target, not a partner; the topology the processes run is checked and shown.
+    assert "system targets (not partners): websub-hub -> " in out.stdout
+    assert "topology: " in out.stdout and "Celery threads pool of 2 per worker" in out.stdout
     good = tmp_path / "good.yaml"
     good.write_text("partners:\n  - id: p\n    url: http://127.0.0.1:9/x\n    allow_private_network: true\n")
     assert cli("config", "check", env={**service.env, "SYNDICATION_PARTNERS_FILE": str(good)}).returncode == 0
