@@ -52,6 +52,9 @@ def test_status_metrics_and_history_show_a_failing_partner(service, unique, fail
     assert len(workers["list"] if "list" in workers else workers) >= 3  # events, feeds, deliveries workers
     healthy = next(p for p in snap["partners"] if p["id"] == "partner-a")
     assert healthy["circuit"] == "closed" and healthy["success_rate_last_hour"] == 1.0
+    # The topology the settings decide, shown beside what runs (settings/model.py, ops/status.topology).
+    assert snap["topology"]["worker_pool"] == "threads" and snap["topology"]["delivery_in_flight"] >= 1
+    assert snap["topology"]["redis_pool_size"] > snap["topology"]["delivery_in_flight"]
 
     assert metric(service, "syndication_delivery_attempts_total", partner="failing", outcome="retry") >= before + 2
     assert metric(service, "syndication_partner_circuit_state", partner="failing", state="open") == 1
