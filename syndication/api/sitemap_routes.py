@@ -67,10 +67,9 @@ def _serve(request: Request, feed: str | None, page: int | None) -> Response:
         where = "any feed" if feed is None else f"feed {feed!r}"
         raise UnknownSitemap(f"no news sitemap for {where}: give it `news_sitemap: {{publication: ...}}` "
                                  "in the feeds file")
-    files = sitemap_store.current(ctx, feed, specs, time.time())
-    chosen = files.get(page or 0)
-    if chosen is None or (page is not None and len(files) == 1):
-        raise UnknownSitemap(f"no page {page} of this sitemap: it has {max(len(files) - 1, 0)} pages")
+    chosen, count = sitemap_store.fetch(ctx, feed, specs, time.time(), page or 0)
+    if chosen is None or (page is not None and count == 1):
+        raise UnknownSitemap(f"no page {page} of this sitemap: it has {max(count - 1, 0)} pages")
     headers = {"ETag": chosen.etag, "Last-Modified": chosen.last_modified,
                "Cache-Control": f"public, max-age={MAX_AGE}"}
     if not_modified(request.headers.get("if-none-match"), request.headers.get("if-modified-since"),

@@ -18,7 +18,7 @@ leaving the window, rebuilds the set at once, so a withdrawn article is never se
 from a stale copy. ETags are the bytes' digest; Last-Modified is when a file's bytes
 last changed (kept across rebuilds that change nothing), as the feeds do.
 
-    files = sitemap_store.current(ctx, "news", specs, now)   # {0: main file, 1..n: pages}
+    file, count = sitemap_store.fetch(ctx, None, specs, now, n)   # n = 0: the sitemap (or index); 1..: pages
 """
 
 from __future__ import annotations
@@ -112,29 +112,34 @@ def build(ctx: Context, feed: str | None, specs: list[FeedSpec], ids: list[str],
     return files
 
 
-def _stored(raw: dict[bytes, bytes]) -> dict[int, SitemapFile]:
-    files = {}
-    for n in range(int(raw.get(b"files", b"0"))):
-        files[n] = SitemapFile(raw[f"{n}:body".encode()], raw[f"{n}:etag".encode()].decode(),
-                               raw[f"{n}:last_modified".encode()].decode())
-    return files
+def _previous(ctx: Context, key: str) -> dict[int, SitemapFile]:
+    """The stored files' ETags and Last-Modified (no bodies): what a rebuild keeps for unchanged files."""
+    count = int(ctx.redis.hget(key, "files") or 0)
+    fields = [f"{n}:{part}" for n in range(count) for part in ("etag", "last_modified")]
+    values = ctx.redis.hmget(key, fields) if fields else []
+    return {n: SitemapFile(b"", (values[2 * n] or b"").decode(), (values[2 * n + 1] or b"").decode())
+            for n in range(count)}
 
 
-def current(ctx: Context, feed: str | None, specs: list[FeedSpec], now: float) -> dict[int, SitemapFile]:
-    """The set's files as they are now: the stored ones if nothing they depend on changed, else rebuilt."""
+def fetch(ctx: Context, feed: str | None, specs: list[FeedSpec], now: float,
+          n: int = 0) -> tuple[SitemapFile | None, int]:
+    """File `n` of the set as it is now (0: the sitemap or its index; 1..: pages), and how many files
+    the set has. Served from Redis if nothing it depends on changed (reading that one file only),
+    else the set is rebuilt and stored first."""
     key = ctx.keys.sitemap(set_name(feed))
     print_, ids = fingerprint(ctx, specs, now)
-    raw = ctx.redis.hgetall(key)
-    stored = _stored(raw)
-    if raw.get(b"fingerprint", b"").decode() == print_ and stored:
-        return stored
-    files = build(ctx, feed, specs, ids, now, stored)
+    stored, count, body, etag, modified = ctx.redis.hmget(key, "fingerprint", "files", f"{n}:body", f"{n}:etag",
+                                                          f"{n}:last_modified")
+    if (stored or b"").decode() == print_ and count:
+        found = SitemapFile(body, etag.decode(), modified.decode()) if body is not None else None
+        return found, int(count)
+    files = build(ctx, feed, specs, ids, now, _previous(ctx, key))
     mapping: dict[str, bytes | str | int] = {"fingerprint": print_, "files": len(files)}
-    for n, f in files.items():
-        mapping.update({f"{n}:body": f.body, f"{n}:etag": f.etag, f"{n}:last_modified": f.last_modified})
+    for i, f in files.items():
+        mapping.update({f"{i}:body": f.body, f"{i}:etag": f.etag, f"{i}:last_modified": f.last_modified})
     pipe = ctx.redis.pipeline(transaction=True)
     pipe.delete(key)  # a set that shrank leaves no page behind
     pipe.hset(key, mapping=mapping)
     pipe.expire(key, KEEP)
     pipe.execute()
-    return files
+    return files.get(n), len(files)
