@@ -20,6 +20,7 @@ import json
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
+from syndication import tracecontext
 from syndication.api import auth
 from syndication.errors import InvalidEvent, SyndicationError
 from syndication.events import MAX_EVENT_BYTES, parse_event
@@ -38,7 +39,9 @@ class EventFastPath:
         body = await self._read_if_ours(scope, receive)
         if body is None:
             return await self.app(scope, receive, send)
-        answer = await self._accept(body)
+        answer = await self._accept(body, tracecontext.envelope(
+            tracecontext.header_values(scope["headers"], "traceparent"),
+            tracecontext.header_values(scope["headers"], "tracestate")))
         if answer is None:
             return await self.app(scope, _replay(body, receive), send)
         status, payload = answer
@@ -78,7 +81,7 @@ class EventFastPath:
             if size > length:
                 return b"".join(chunks)  # longer than declared: the route (and BodyLimit) decide
 
-    async def _accept(self, body: bytes) -> tuple[int, bytes] | None:
+    async def _accept(self, body: bytes, trace: dict) -> tuple[int, bytes] | None:
         try:
             event = parse_event(body)
         except InvalidEvent:
@@ -86,7 +89,7 @@ class EventFastPath:
         state = self.state
         try:
             accepted = await ingest.accept_parsed(state.ctx, state.aredis, event,
-                                                  lambda follow: run_in_threadpool(state.enqueue, follow))
+                                                  lambda follow: run_in_threadpool(state.enqueue, follow), trace)
         except (RedisError, SyndicationError):
             # Stored or not, queued or not: the route's store is idempotent, queues again, and
             # answers 503 if Redis or the broker is really down, or if the replicas still have not

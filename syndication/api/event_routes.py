@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.responses import JSONResponse
 
+from syndication import tracecontext
 from syndication.pipeline import ingest
 from syndication.events import MAX_EVENT_BYTES
 from syndication.api import limits, query, schema
@@ -54,5 +55,7 @@ async def post_event(request: Request):
     raw = await limits.read_body(request, MAX_EVENT_BYTES)
     from starlette.concurrency import run_in_threadpool
 
-    accepted = await run_in_threadpool(ingest.accept, app.ctx, raw, app.enqueue)  # counts it, too
+    trace = tracecontext.envelope(tracecontext.header_values(request.headers, "traceparent"),
+                                  tracecontext.header_values(request.headers, "tracestate"))
+    accepted = await run_in_threadpool(ingest.accept, app.ctx, raw, app.enqueue, trace)  # counts it, too
     return JSONResponse(accepted.body(), status_code=202 if accepted.created else 200)

@@ -180,6 +180,8 @@ class Attempt(BaseModel):
     outcome: str = Field(description="What the answer meant: delivered, retry, gone, dead, ...")
     error: str | None
     response: str | None = Field(description="The start of the partner's answer (500 characters at most)")
+    traceparent: str | SkipJsonSchema[None] = Field(
+        default=None, description="The W3C `traceparent` this attempt sent: the event's trace id, a span id of its own")
 
 
 class Delivery(BaseModel):
@@ -206,6 +208,11 @@ class Delivery(BaseModel):
     last_status: int | Literal[""] | SkipJsonSchema[None] = Field(
         default=None, description="HTTP status of the last attempt; empty when it got no answer")
     last_error: str | SkipJsonSchema[None] = None
+    trace_id: str | SkipJsonSchema[None] = Field(
+        default=None, description="The W3C trace id of the event (the publisher's `traceparent`, or one started on accept)")
+    traceparent: str | SkipJsonSchema[None] = Field(
+        default=None, description="The event's trace context the attempts descend from")
+    tracestate: str | SkipJsonSchema[None] = None
     attempt_log: list[Attempt] = Field(description="Every attempt, oldest first (the newest ones, if very many)")
 
 

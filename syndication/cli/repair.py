@@ -106,7 +106,7 @@ def cmd_deliveries_show(args) -> int:
     from rich.table import Table
 
     table = Table(title=f"deliveries of {args.article_id}")
-    for col in ("delivery", "partner", "version", "type", "status", "attempt", "at", "http", "ms", "error"):
+    for col in ("delivery", "partner", "version", "type", "status", "attempt", "at", "http", "ms", "trace", "error"):
         table.add_column(col)
     from datetime import datetime, timezone
 
@@ -116,7 +116,8 @@ def cmd_deliveries_show(args) -> int:
             at = datetime.fromtimestamp(a["at"], timezone.utc).strftime("%H:%M:%S") if a.get("at") else "-"
             table.add_row(r["id"], r["partner"], str(r["version"]), r["event_type"], r["status"],
                           str(a.get("n", "-")), at, str(a.get("status") or "-"),
-                          str(a.get("latency_ms", "-")), (a.get("error") or "")[:40])
+                          str(a.get("latency_ms", "-")), (a.get("traceparent") or "")[3:35] or r.get("trace_id", "-"),
+                          (a.get("error") or "")[:40])
     Console().print(table)
     return 0
 

@@ -108,8 +108,9 @@ def _safe(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def notify(ctx: Context, kind: str, subject: str, data: dict[str, Any], now: float | None = None,
-           message: str = "") -> str | None:
-    """Log the notice; push it to the ops webhook unless rate-limited. Returns the notice id if pushed."""
+           message: str = "", trace: dict | None = None) -> str | None:
+    """Log the notice; push it to the ops webhook unless rate-limited. Returns the notice id if pushed.
+    `trace`: the trace of the delivery it is about (its push carries a `traceparent` in it)."""
     now = now or time.time()
     log.log(LEVELS.get(kind, logging.WARNING), message or kind,
             extra={"notice": kind, **{k: v for k, v in data.items() if k in ("partner", "delivery_id", "event_id",
@@ -122,7 +123,7 @@ def notify(ctx: Context, kind: str, subject: str, data: dict[str, Any], now: flo
     nid = "ntc_" + hashlib.sha256(f"{kind}\x00{subject}\x00{now}".encode()).hexdigest()[:26]
     body = {"type": kind, "timestamp": _iso(now), "data": {**_safe(data), "suppressed": int(held)}}
     ctx.redis.set(ctx.keys.notice(nid), json.dumps(body, separators=(",", ":"), default=str), ex=NOTICE_TTL)
-    records.create(ctx, OPS_WEBHOOK, nid, 0, event_id=nid, event_type=NOTICE_EVENT, now=now)
+    records.create(ctx, OPS_WEBHOOK, nid, 0, event_id=nid, event_type=NOTICE_EVENT, now=now, trace=trace)
     schedule.mark_ready(ctx, [OPS_WEBHOOK])
     return nid
 

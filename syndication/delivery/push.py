@@ -33,6 +33,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from syndication import tracecontext
 from syndication.articles import ArticleState, ArticleStore
 from syndication.delivery import circuit, http, leases, notices, recording, websub
 from syndication.delivery.schedule import Claim, DueSchedule
@@ -169,8 +170,11 @@ PREPARERS = {"article": _prepare_article, "websub": _prepare_websub, "notice": _
 
 
 def prepare(ctx: Context, partner, d: Delivery, loaded: Loaded, now: float) -> tuple[bytes, dict[str, str]]:
-    """The request body and headers of one delivery, by its kind (pure apart from reading settings)."""
-    return PREPARERS[d.kind](ctx, partner, d, loaded, now)
+    """The request body and headers of one delivery, by its kind (pure apart from reading settings).
+
+    Each call is one attempt: its `traceparent` continues the event's trace with a new span id."""
+    body, headers = PREPARERS[d.kind](ctx, partner, d, loaded, now)
+    return body, {**headers, **tracecontext.attempt_of(d).headers()}
 
 
 def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.Held, result: BatchResult,
@@ -207,6 +211,7 @@ def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.H
             group.finish(did, reason, now, was=d.status)
             result.count(reason.value)
             continue
+        headers = {}
         try:
             body, headers = prepare(ctx, partner, d, loaded, now)
         except Exception as exc:  # a format that cannot render this article: dead letter, not a stuck batch
@@ -217,7 +222,7 @@ def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.H
             resp = http.send(partner, body, headers)
         now = clock()
         decision = decide(resp, partner.retry, d, now)
-        group.attempt(d, resp, decision, now)
+        group.attempt(d, resp, decision, now, traceparent=headers.get("traceparent"))
         result.count(decision.result)
         # After a timeout the partner may be hanging: the rest of the batch goes back to due rather
         # than wait a read timeout each here; the partner is cut to one slot (recording.py).

@@ -89,11 +89,13 @@ class Group:
         self.released.append(did)
         self.size += 1
 
-    def attempt(self, d: Delivery, resp: http.Response, decision: Decision, now: float) -> None:
+    def attempt(self, d: Delivery, resp: http.Response, decision: Decision, now: float,
+                traceparent: str | None = None) -> None:
         k, pid = self.ctx.keys, self.partner.id
         records.add_attempt(self.pipe, k, d.id, Attempt(
             n=d.attempts + 1, at=now, status=resp.status, latency_ms=round(resp.latency * 1000, 1),
-            outcome=decision.outcome.value, error=resp.error, response=resp.excerpt[:500] or None))
+            outcome=decision.outcome.value, error=resp.error, response=resp.excerpt[:500] or None,
+            traceparent=traceparent))
         records.set_status(self.pipe, k, d.id, lifecycle.SEND, d.status, decision.status, now,
                            ttl=records.retention_ttl(self.ctx),
                            next_attempt_at=decision.due_at,
@@ -206,7 +208,7 @@ class Group:
                 "attempts": d.attempts + 1, "status": resp.status,
                 "failure": notices.failure_of(resp.status, resp.error)}, now,
                 message=f"dead letter: delivery {d.id} to {partner.id} gave up after {d.attempts + 1} attempts "
-                        f"({_why(resp)})")
+                        f"({_why(resp)})", trace={"traceparent": d.traceparent, "tracestate": d.tracestate})
 
 
 def _why(resp: http.Response) -> str:

@@ -54,6 +54,8 @@ class Delivery:
     created_at: float = 0.0
     replayed_at: float | None = None
     occurred_at: str = ""
+    traceparent: str = ""  # the event's trace and the span its attempts descend from (tracecontext.py)
+    tracestate: str = ""
 
     @property
     def kind(self) -> str:
@@ -70,7 +72,8 @@ class Delivery:
                    event_id=d.get("event_id", ""), event_type=d.get("event_type", ""),
                    status=DeliveryStatus(d["status"]), attempts=d.get("attempts", 0),
                    attempts_base=d.get("attempts_base", 0), created_at=d.get("created_at", 0.0),
-                   replayed_at=d.get("replayed_at"), occurred_at=d.get("occurred_at", ""))
+                   replayed_at=d.get("replayed_at"), occurred_at=d.get("occurred_at", ""),
+                   traceparent=d.get("traceparent", ""), tracestate=d.get("tracestate", ""))
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class Attempt:
     outcome: str
     error: str | None = None
     response: str | None = None  # the first 500 characters of the partner's answer
+    traceparent: str | None = None  # the header sent: the event's trace id, this attempt's span id
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -129,7 +133,7 @@ redis.call('HSET', KEYS[1], 'id', ARGV[1], 'partner', ARGV[2], 'article_id', ARG
            'version', ARGV[4], 'event_id', ARGV[5], 'event_type', ARGV[6],
            'status', {lifecycle.lua(lifecycle.CREATE.target)},
            'attempts', 0, 'created_at', ARGV[7], 'updated_at', ARGV[7], 'next_attempt_at', ARGV[7],
-           'occurred_at', ARGV[8])
+           'occurred_at', ARGV[8], 'traceparent', ARGV[10], 'tracestate', ARGV[11])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[9])
 redis.call('ZADD', KEYS[3], ARGV[7], ARGV[1])
@@ -159,7 +163,7 @@ def sources(step: Step) -> str:
 
 def create(ctx: Context, partner_id: str, article_id: str, version: int, event_id: str,
            event_type: str, now: float | None = None, version_key: str | None = None,
-           occurred_at: str = "") -> str | None:
+           occurred_at: str = "", trace: dict | None = None) -> str | None:
     """Create the delivery and make it due now; return its id if new, None if it existed.
 
     `article_id` is the subject (a feed URL for WebSub pings, whose `version_key` is the ETag).
@@ -170,33 +174,42 @@ def create(ctx: Context, partner_id: str, article_id: str, version: int, event_i
         keys=[k.delivery(did), k.article_deliveries(article_id), k.partner_history(partner_id),
               *schedule.DueSchedule(ctx, partner_id).script_keys()],
         args=[did, partner_id, article_id, version, event_id, event_type, now or time.time(), occurred_at,
-              retention_ttl(ctx)],
+              retention_ttl(ctx), *_trace_args(trace)],
     )
     return did if created else None
 
 
 def create_many(ctx: Context, partner_ids: list[str], article_id: str, version: int, event_id: str,
-                event_type: str, now: float | None = None, occurred_at: str = "") -> list[str]:
+                event_type: str, now: float | None = None, occurred_at: str = "",
+                trace: dict | None = None) -> list[str]:
     """`create` for every partner of one event, in one pipeline (one round trip); returns the partners
     whose delivery is new."""
     if not partner_ids:
         return []
     pipe = ctx.redis.pipeline(transaction=False)
-    queue_create_many(ctx, pipe, partner_ids, article_id, version, event_id, event_type, now, occurred_at)
+    queue_create_many(ctx, pipe, partner_ids, article_id, version, event_id, event_type, now, occurred_at, trace)
     return [pid for pid, created in zip(partner_ids, pipe.execute()) if created]
 
 
 def queue_create_many(ctx: Context, pipe, partner_ids: list[str], article_id: str, version: int, event_id: str,
-                      event_type: str, now: float | None = None, occurred_at: str = "") -> None:
-    """Queue `create_many` on `pipe` (one result per partner: 1 if created)."""
+                      event_type: str, now: float | None = None, occurred_at: str = "",
+                      trace: dict | None = None) -> None:
+    """Queue `create_many` on `pipe` (one result per partner: 1 if created). `trace`: the event's
+    (its stored envelope's `trace`), kept on each delivery for its attempts' `traceparent`."""
     k, now, script, ttl = ctx.keys, now or time.time(), ctx.script(_CREATE), retention_ttl(ctx)
     for i, pid in enumerate(partner_ids):
         did = delivery_id(article_id, version, pid)
         # A microsecond apart: listings sorted by creation keep the partners file's order.
         script(keys=[k.delivery(did), k.article_deliveries(article_id), k.partner_history(pid),
                      *schedule.DueSchedule(ctx, pid).script_keys()],
-               args=[did, pid, article_id, version, event_id, event_type, now + i * 1e-6, occurred_at, ttl],
+               args=[did, pid, article_id, version, event_id, event_type, now + i * 1e-6, occurred_at, ttl,
+                     *_trace_args(trace)],
                client=pipe)
+
+
+def _trace_args(trace: dict | None) -> list[str]:
+    trace = trace or {}
+    return [trace.get("traceparent", ""), trace.get("tracestate", "")]
 
 
 def _decode(h: dict) -> dict[str, Any]:
@@ -207,6 +220,8 @@ def _decode(h: dict) -> dict[str, Any]:
     for key in ("created_at", "updated_at", "next_attempt_at", "finished_at", "replayed_at"):
         if out.get(key) not in (None, ""):
             out[key] = float(out[key])
+    if out.get("traceparent"):  # what history shows: the publisher's trace this delivery belongs to
+        out["trace_id"] = out["traceparent"][3:35]
     return out
 
 

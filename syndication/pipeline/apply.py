@@ -174,7 +174,7 @@ def fan_out(ctx: Context, state, event: dict, previous_version: int | None = Non
         if embargo.held(state):
             targets = embargo.at_once(ctx, targets)
     records.create_many(ctx, targets, state.id, state.version, event["event_id"], event["type"],
-                        occurred_at=event.get("occurred_at") or "")
+                        occurred_at=event.get("occurred_at") or "", trace=event.get("trace"))
     embargo.track(ctx, state, previous_version)
     return targets
 

@@ -126,7 +126,7 @@ def _apply_together(ctx: Context, ids: list[str], follows: dict[str, FollowUp],
             bumps[name] = max(bumps.get(name, 0.0), when)
         targets = ctx.settings.recipients(st.data)
         records.queue_create_many(ctx, pipe, targets, aid, version, event_id, event["type"],
-                                  occurred_at=event.get("occurred_at") or "")
+                                  occurred_at=event.get("occurred_at") or "", trace=event.get("trace"))
         apply.queue_finish(ctx, pipe, event_id, event, c.outcome, c.previous_version)
         follows[event_id] = FollowUp(outcome=c.outcome, partners=targets)
     for name, when in bumps.items():

@@ -84,10 +84,10 @@ class Accepted:
         return {"event_id": self.event_id, "status": "accepted"}
 
 
-def accept(ctx: Context, raw: bytes, enqueue: Callable[[FollowUp], None]) -> Accepted:
-    """Validate `raw`, store it, enqueue its application. Raises InvalidEvent."""
+def accept(ctx: Context, raw: bytes, enqueue: Callable[[FollowUp], None], trace: dict | None = None) -> Accepted:
+    """Validate `raw`, store it (with `trace`, tracecontext.envelope), enqueue its application. Raises InvalidEvent."""
     event = parse_event(raw)
-    keys, args = store_call(ctx, event)
+    keys, args = store_call(ctx, event, trace)
     replicas = ctx.settings.redis_min_replicas
     if not replicas:
         prior, kicked = ctx.script(_STORE)(keys=keys, args=args)
@@ -109,9 +109,9 @@ def accept(ctx: Context, raw: bytes, enqueue: Callable[[FollowUp], None]) -> Acc
     return stored(event, prior, kicked, enqueue)
 
 
-async def accept_parsed(ctx: Context, aredis, event, enqueue_async) -> Accepted:
+async def accept_parsed(ctx: Context, aredis, event, enqueue_async, trace: dict | None = None) -> Accepted:
     """`accept` for an event already validated, on an asyncio Redis client (the API's fast path)."""
-    keys, args = store_call(ctx, event)
+    keys, args = store_call(ctx, event, trace)
     script = ctx.__dict__.get("_async_store")
     if script is None:
         script = ctx.__dict__["_async_store"] = aredis.register_script(_STORE)
@@ -155,11 +155,14 @@ def _not_replicated(event, confirmed: int, replicas: int) -> NotReplicated:
     return NotReplicated(f"{confirmed} of {replicas} replicas confirmed event {event.event_id}")
 
 
-def store_call(ctx: Context, event) -> tuple[list[str], list]:
-    """The keys and arguments of the store script for `event`."""
+def store_call(ctx: Context, event, trace: dict | None = None) -> tuple[list[str], list]:
+    """The keys and arguments of the store script for `event`; `trace` goes in the stored envelope."""
+    body = event.model_dump_json()
+    if trace:  # beside event_id and article, not in the article: the schema ignores it on input
+        body = body[:-1] + ',"trace":' + json.dumps(trace, separators=(",", ":")) + "}"
     return ([ctx.keys.event(event.event_id), ctx.keys.events_pending, ctx.keys.events_kick,
              ctx.keys.metric("events_accepted")],
-            [event.model_dump_json(), event.type, event.article.id, event.article.version, time.time(), EVENT_TTL,
+            [body, event.type, event.article.id, event.article.version, time.time(), EVENT_TTL,
              event.event_id, metrics.series(type=event.type), "1" if ctx.settings.redis_min_replicas else "0"])
 
 

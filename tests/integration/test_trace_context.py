@@ -1,0 +1,132 @@
+"""W3C Trace Context from the newsroom to the partner (issue 26 item 3), on real processes.
+
+The API, the events and deliveries workers (the session's redis-server, a key prefix of this
+module's own), a partner server (`wire`) and an ops webhook server. A publisher's `traceparent`
+on `POST /v1/events` is continued by every push of that event: the same trace id, a valid
+header per the spec, a span id of its own per attempt (a first attempt and a retry after a 500),
+`tracestate` passed on. An invalid or missing `traceparent` starts a new trace, never an error.
+The ops webhook's notice about a dead delivery carries that delivery's trace too, and delivery
+history (the API's delivery routes) shows the trace id and each attempt's `traceparent`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+import pytest
+import requests
+import yaml
+
+from tests.conftest import API_KEY, OPS_KEY
+from tests.support.events import article_event
+from tests.support.processes import api, free_port, private_env, running, wait_for, worker
+from tests.support.receiver import Receiver, Reply
+
+pytestmark = pytest.mark.integration
+# The spec's version 00 format; ids all zero are invalid (section 3.2.2).
+TRACEPARENT = re.compile(r"00-(?!0{32})([0-9a-f]{32})-(?!0{16})([0-9a-f]{16})-([0-9a-f]{2})")
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+PUBLISHER_SPAN = "00f067aa0ba902b7"
+RETRY = {"base_delay": 0.2, "max_delay": 0.5, "max_attempts": 3}
+
+
+class Service:
+    def __init__(self, url: str, wire: Receiver, ops: Receiver):
+        self.url, self.wire, self.ops = url, wire, ops
+
+    def post(self, event: dict, **headers: str) -> requests.Response:
+        return requests.post(f"{self.url}/v1/events", data=json.dumps(event), timeout=10, headers={
+            "Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json", **headers})
+
+    def delivery(self, aid: str) -> dict | None:
+        resp = requests.get(f"{self.url}/v1/deliveries", params={"article_id": aid}, timeout=5,
+                            headers={"Authorization": f"Bearer {OPS_KEY}"})
+        assert resp.status_code == 200, resp.text
+        found = resp.json()["deliveries"]
+        return found[0] if found else None
+
+    def pushes(self, aid: str) -> list:
+        return [r for r in self.wire.requests if aid.encode() in r.body]
+
+
+@pytest.fixture(scope="module")
+def service(redis_url, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("trace")
+    wire, ops = Receiver.start(), Receiver.start()
+    partners_file = tmp / "partners.yaml"
+    partners_file.write_text(yaml.safe_dump({"partners": [
+        {"id": "wire", "url": wire.url, "format": "json", "allow_private_network": True,
+         "filters": {"categories": ["Wire"]}, "retry": RETRY},
+        {"id": "strict", "url": f"{wire.url}/strict", "format": "json", "allow_private_network": True,
+         "filters": {"categories": ["Strict"]}, "retry": RETRY}]}))
+    port = free_port()
+    env = private_env(redis_url, port, partners_file, f"trc{uuid.uuid4().hex[:6]}", SYNDICATION_API_KEYS=API_KEY,
+                      SYNDICATION_OPS_KEYS=OPS_KEY, SYNDICATION_OPS_WEBHOOK_URL=ops.url,
+                      SYNDICATION_OPS_WEBHOOK_SECRET="whsec_" + "dHJhY2UtY29udGV4dC10ZXN0LXNlY3JldC0wMTIzNA==")
+    with running([api(env, tmp, port), worker("events", env, tmp), worker("deliveries", env, tmp)], (wire, ops)):
+        yield Service(f"http://127.0.0.1:{port}", wire, ops)
+
+
+def parts(header: str) -> tuple[str, str, str]:
+    match = TRACEPARENT.fullmatch(header)
+    assert match, f"not a valid traceparent: {header!r}"
+    return match.groups()
+
+
+@pytest.mark.parametrize("round", [1, 2])  # the first request takes the route, later ones the fast path
+def test_every_attempt_continues_the_publishers_trace_with_a_span_of_its_own(service, round):
+    aid = f"trace-{round}-{uuid.uuid4().hex[:8]}"
+    service.wire.script([500])  # the first attempt fails, the retry is delivered
+    resp = service.post(article_event(aid, categories=["Wire"]), traceparent=f"00-{TRACE}-{PUBLISHER_SPAN}-01",
+                        tracestate="newsroom=cms7, rojo=00f067aa0ba902b7")
+    assert resp.status_code == 202, resp.text
+    d = wait_for(lambda: (x := service.delivery(aid)) and x["status"] == "delivered" and x, timeout=30,
+                 what="delivered after a retry")
+    first, retry = service.pushes(aid)
+    assert (first.status_sent, retry.status_sent) == (500, 200)
+    spans = set()
+    for push in (first, retry):
+        trace_id, span_id, flags = parts(push.headers["traceparent"])
+        assert trace_id == TRACE and flags == "01"
+        assert push.headers["tracestate"] == "newsroom=cms7,rojo=00f067aa0ba902b7"
+        spans.add(span_id)
+    assert len(spans) == 2 and PUBLISHER_SPAN not in spans  # one span per attempt, none the publisher's
+    # History: the delivery's trace id, and each attempt's header as sent.
+    assert d["trace_id"] == TRACE
+    assert [a["traceparent"] for a in d["attempt_log"]] == [first.headers["traceparent"], retry.headers["traceparent"]]
+
+
+@pytest.mark.parametrize("header", [
+    f"00-{'0' * 32}-{PUBLISHER_SPAN}-01", f"00-{TRACE}-{'0' * 16}-01", f"00-{TRACE.upper()}-{PUBLISHER_SPAN}-01",
+    f"ff-{TRACE}-{PUBLISHER_SPAN}-01", "not-a-traceparent", None])
+def test_an_invalid_or_missing_traceparent_starts_a_new_trace(service, header):
+    aid = f"newtrace-{uuid.uuid4().hex[:8]}"
+    extra = {"tracestate": "rojo=1"} | ({"traceparent": header} if header is not None else {})
+    resp = service.post(article_event(aid, categories=["Wire"]), **extra)
+    assert resp.status_code == 202, resp.text  # ignored, never an error
+    push = wait_for(lambda: service.pushes(aid) and service.pushes(aid)[0], timeout=20, what="pushed")
+    trace_id, _, _ = parts(push.headers["traceparent"])
+    assert trace_id not in (TRACE, "0" * 32)
+    assert "tracestate" not in push.headers  # the spec: no tracestate without a valid traceparent
+    assert wait_for(lambda: service.delivery(aid))["trace_id"] == trace_id
+
+
+def test_the_ops_notice_about_a_dead_delivery_carries_its_trace(service):
+    aid = f"deadtrace-{uuid.uuid4().hex[:8]}"
+    service.wire.script([Reply(400)])  # straight to a dead letter
+    resp = service.post(article_event(aid, categories=["Strict"]), traceparent=f"00-{TRACE}-{PUBLISHER_SPAN}-01")
+    assert resp.status_code == 202, resp.text
+
+    def notice():
+        for r in service.ops.requests:
+            body = json.loads(r.body)
+            if body["type"] == "delivery.dead" and body["data"].get("article_id") == aid:
+                return r
+        return None
+
+    r = wait_for(notice, timeout=30, what="delivery.dead notice")
+    trace_id, span_id, _ = parts(r.headers["traceparent"])
+    pushed = parts(service.pushes(aid)[0].headers["traceparent"])
+    assert trace_id == TRACE and span_id not in (PUBLISHER_SPAN, pushed[1])
