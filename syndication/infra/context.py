@@ -73,7 +73,9 @@ class Context:
         a context already pinned stays on its snapshot."""
         if self._pinned is not None:
             return self
-        return Context(self.published.current, self.redis, self.published, pinned=True, cache=self._cache)
+        view = Context(self.published.current, self.redis, self.published, pinned=True, cache=self._cache)
+        view.__dict__["keys"] = self.keys  # the same prefix (publish refuses another): no new Keys per batch
+        return view
 
     @property
     def outdated(self) -> bool:

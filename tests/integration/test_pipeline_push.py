@@ -199,3 +199,23 @@ def test_a_circuit_opening_on_a_redis_that_forgot_our_scripts_still_starts_an_in
     assert ctx.redis.hget(ctx.keys.partner_circuit("wire"), "state") == b"open"
     opened = [i for i in notices.incidents(ctx, since=started - 120) if i["partner"] == "wire" and i["ended_at"] is None]
     assert opened and opened[0]["last_status"] == "503"
+
+
+def test_a_batch_keeps_its_settings_snapshot_and_gives_the_rest_back_when_a_reload_publishes_one(ctx, receiver):
+    """A push batch runs on the snapshot it pinned; once a reload publishes a newer one, the rest of
+    the batch goes back to due (so nothing leaves with an old URL or secret) and the next batches,
+    on the new snapshot, send it."""
+    from dataclasses import replace
+
+    ids = [due_delivery(ctx, "wire", f"snap-{i}") for i in range(4)]  # 4 due, 2 slots: a batch of 2
+
+    def clock():  # after the first request has gone out, a reload publishes the next snapshot
+        if receiver.requests and ctx.settings.version == 0:
+            ctx.publish(replace(ctx.settings, version=1))
+        return time.time()
+
+    assert push.push_batch(ctx, "wire", clock=clock).outcomes == {"delivered": 1}  # not 2: the rest went back
+    assert len(receiver.requests) == 1 and inflight(ctx, "wire") == {} and len(due(ctx, "wire")) == 3
+    while due(ctx, "wire"):
+        push.push_batch(ctx, "wire")  # on version 1
+    assert [status(ctx, did) for did in ids] == ["delivered"] * 4 and len(receiver.requests) == 4
