@@ -3,9 +3,9 @@
 A newsroom's publishing system posts in bursts (a re-publish, a backfill, an election night), and
 almost every one of those requests is good. This ASGI layer takes exactly those: a recognised
 publisher key from a client the key throttle already knows to have no failures, a JSON content
-type, a declared length within the event cap, no query string, a body that validates. It stores the event on the
-asyncio Redis client (no threadpool hop) and answers as the route would (202, or 200 for a
-repeat), with the same body.
+type, a declared length within the event cap, no query string, a body that validates. It stores the
+event as the route does (`event_routes.accept`, the one accept of the API) and answers as the route
+would (202, or 200 for a repeat), with the same body.
 
 Everything else goes on to the FastAPI route, with the body replayed to it if it was read: an
 unknown or missing key, a throttled client, another content type, a chunked or oversized body,
@@ -18,13 +18,9 @@ from __future__ import annotations
 import json
 
 from redis.exceptions import RedisError
-from starlette.concurrency import run_in_threadpool
-
-from syndication import tracecontext
-from syndication.api import auth
+from syndication.api import auth, event_routes
 from syndication.errors import InvalidEvent, SyndicationError
 from syndication.events import MAX_EVENT_BYTES, parse_event
-from syndication.pipeline import ingest
 
 
 class EventFastPath:
@@ -39,9 +35,7 @@ class EventFastPath:
         body = await self._read_if_ours(scope, receive)
         if body is None:
             return await self.app(scope, receive, send)
-        answer = await self._accept(body, tracecontext.envelope(
-            tracecontext.header_values(scope["headers"], "traceparent"),
-            tracecontext.header_values(scope["headers"], "tracestate")))
+        answer = await self._accept(body, event_routes.trace(scope["headers"]))
         if answer is None:
             return await self.app(scope, _replay(body, receive), send)
         status, payload = answer
@@ -86,10 +80,8 @@ class EventFastPath:
             event = parse_event(body)
         except InvalidEvent:
             return None
-        state = self.state
         try:
-            accepted = await ingest.accept_parsed(state.ctx, state.aredis, event,
-                                                  lambda follow: run_in_threadpool(state.enqueue, follow), trace)
+            accepted = await event_routes.accept(self.state, event, trace)
         except (RedisError, SyndicationError):
             # Stored or not, queued or not: the route's store is idempotent, queues again, and
             # answers 503 if Redis or the broker is really down, or if the replicas still have not

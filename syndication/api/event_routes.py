@@ -2,6 +2,9 @@
 
 The route reads the body itself (after the key check, the Content-Type check and within the 1 MiB
 cap), so FastAPI never parses it; the document gets the event schema as `requestBody` (schema.py).
+Every accepted event is stored by `accept`, whether it came through this route or through the
+fast path in front of the application (event_fast.py, which only ever takes good requests and
+hands everything else here).
 """
 
 from __future__ import annotations
@@ -9,10 +12,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from syndication import tracecontext
 from syndication.pipeline import ingest
-from syndication.events import MAX_EVENT_BYTES
+from syndication.events import MAX_EVENT_BYTES, parse_event
 from syndication.api import limits, query, schema
 from syndication.api.auth import require
 
@@ -52,10 +56,19 @@ async def post_event(request: Request):
     event itself (422). Posting an `event_id` again is safe: 200 with the same body."""
     app = request.app.state
     require_json(request)
-    raw = await limits.read_body(request, MAX_EVENT_BYTES)
-    from starlette.concurrency import run_in_threadpool
-
-    trace = tracecontext.envelope(tracecontext.header_values(request.headers, "traceparent"),
-                                  tracecontext.header_values(request.headers, "tracestate"))
-    accepted = await run_in_threadpool(ingest.accept, app.ctx, raw, app.enqueue, trace)  # counts it, too
+    event = parse_event(await limits.read_body(request, MAX_EVENT_BYTES))
+    accepted = await accept(app, event, trace(request.headers))
     return JSONResponse(accepted.body(), status_code=202 if accepted.created else 200)
+
+
+def trace(headers) -> dict:
+    """The request's trace context (`traceparent`, `tracestate`) as the stored event keeps it."""
+    return tracecontext.envelope(tracecontext.header_values(headers, "traceparent"),
+                                 tracecontext.header_values(headers, "tracestate"))
+
+
+async def accept(state, event, trace: dict | None = None) -> ingest.Accepted:
+    """Store a valid event on the asyncio client (counted by the store itself) and queue its batch
+    (the broker client is blocking: in the threadpool)."""
+    return await ingest.accept_async(state.ctx, state.aredis, event,
+                                     lambda follow: run_in_threadpool(state.enqueue, follow), trace)

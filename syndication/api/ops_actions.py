@@ -25,7 +25,7 @@ from syndication.api import ops_guard, ops_html, query
 from syndication.api.throttle import TooManyAttempts
 from syndication.delivery import circuit, deadletters, records
 from syndication.ops import audit
-from syndication.pipeline import apply
+from syndication.pipeline import dead_events
 
 router = APIRouter(include_in_schema=False)
 
@@ -122,7 +122,7 @@ async def discard(delivery_id: str, request: Request):
 @router.post("/ops/replay-event/{event_id:path}")
 async def replay_event(event_id: str, request: Request):
     def run(ctx, actor: str) -> str:
-        if not apply.replay_dead(ctx, event_id):
+        if not dead_events.replay_dead(ctx, event_id):
             return f"no dead event {event_id}"
         audit.record(ctx, "replay-event", target=event_id, actor=actor)
         return f"replayed event {event_id}"

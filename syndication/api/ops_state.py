@@ -16,7 +16,7 @@ from typing import Any
 
 from syndication.delivery import deadletters, notices, records
 from syndication.ops import audit, status
-from syndication.pipeline import apply
+from syndication.pipeline import dead_events
 
 INCIDENT_DAYS = notices.INCIDENT_DAYS
 FAILURE_HOURS = 24
@@ -84,7 +84,7 @@ def gather(ctx, view: View) -> dict[str, Any]:
         "incidents": incidents(ctx, now),
         "failures": recent_failures(ctx, now),
         "dead_letters": records.get_many(ctx, dead_ids),
-        "dead_events": apply.dead_events(ctx, limit=50),
+        "dead_events": dead_events.dead_events(ctx, limit=50),
         "audit": audit.recent(ctx, 20),
         "article": records.for_article(ctx, view.article) if view.article else None,
         "delivery": None,

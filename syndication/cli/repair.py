@@ -194,7 +194,7 @@ def cmd_partners(args) -> int:
 
 
 def cmd_events_dead(args) -> int:
-    from syndication.pipeline.apply import dead_events
+    from syndication.pipeline.dead_events import dead_events
 
     dead = dead_events(context(), limit=args.limit)
     if args.json:
@@ -210,7 +210,7 @@ def cmd_events_dead(args) -> int:
 
 def cmd_events_replay(args) -> int:
     from syndication.ops import audit
-    from syndication.pipeline.apply import dead_events, replay_dead
+    from syndication.pipeline.dead_events import dead_events, replay_dead
 
     ctx = context()
     ids = args.ids or ([d["event_id"] for d in dead_events(ctx, limit=100_000)] if args.all else [])

@@ -89,13 +89,15 @@ def at_once(ctx: Context, partner_ids: list[str]) -> list[str]:
     return [pid for pid in partner_ids if (p := ctx.settings.partner(pid)) is not None and p.embargo == "send"]
 
 
-def track(ctx: Context, state: ArticleState, previous_version: int | None) -> None:
-    """After an apply: remember a held version's release, or forget a release no longer wanted."""
+def track(ctx: Context, state: ArticleState, previous_version: int | None, client=None) -> None:
+    """After an apply: remember a held version's release, or forget a release no longer wanted
+    (on `client`, a pipeline of the caller's, if given)."""
+    client = ctx.redis if client is None else client
     if held(state):
-        ctx.redis.zadd(ctx.keys.embargo_due, {state.id: until(state)})
+        client.zadd(ctx.keys.embargo_due, {state.id: until(state)})
     elif previous_version != 0:  # a first version has nothing to forget
         ctx.script(_FORGET)(keys=[ctx.keys.embargo_due, ctx.keys.article(state.id)],
-                            args=[state.id, state.version])
+                            args=[state.id, state.version], client=client)
 
 
 def release_due(ctx: Context, now: float | None = None, limit: int = RELEASE_BATCH) -> FollowUp:

@@ -24,7 +24,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Awaitable, Callable
 
 from redis.exceptions import NoScriptError
 
@@ -85,74 +85,86 @@ class Accepted:
 
 
 def accept(ctx: Context, raw: bytes, enqueue: Callable[[FollowUp], None], trace: dict | None = None) -> Accepted:
-    """Validate `raw`, store it (with `trace`, tracecontext.envelope), enqueue its application. Raises InvalidEvent."""
+    """Validate `raw`, store it (with `trace`, tracecontext.envelope), enqueue its application.
+    Raises InvalidEvent, NotReplicated."""
     event = parse_event(raw)
-    keys, args = store_call(ctx, event, trace)
-    replicas = ctx.settings.redis_min_replicas
-    if not replicas:
-        prior, kicked = ctx.script(_STORE)(keys=keys, args=args)
-        return stored(event, prior, kicked, enqueue)
-    script = ctx.script(_STORE)
-    for _ in (1, 2):  # the second after loading the script (a failover's new primary lacks it)
+    store = _Store(ctx, event, trace)
+    replies = None
+    while (commands := store.next(replies)) is not None:
         pipe = ctx.redis.pipeline(transaction=False)
-        pipe.evalsha(script.sha, len(keys), *keys, *args)
-        pipe.execute_command("WAIT", replicas, _wait_ms(ctx))
-        (outcome, confirmed) = pipe.execute(raise_on_error=False)
-        if not isinstance(outcome, NoScriptError):
-            break
-        ctx.redis.script_load(_STORE)
-    prior, kicked = _outcome(outcome, confirmed)
-    if int(confirmed) < replicas:
-        if kicked:
-            enqueue(FollowUp(events=[event.event_id]))
-        raise _not_replicated(event, confirmed, replicas)
-    return stored(event, prior, kicked, enqueue)
+        for command in commands:
+            pipe.execute_command(*command)
+        replies = pipe.execute(raise_on_error=False)
+    if store.kicked:
+        enqueue(FollowUp(events=[event.event_id]))
+    return store.settle()
 
 
-async def accept_parsed(ctx: Context, aredis, event, enqueue_async, trace: dict | None = None) -> Accepted:
-    """`accept` for an event already validated, on an asyncio Redis client (the API's fast path)."""
-    keys, args = store_call(ctx, event, trace)
-    script = ctx.__dict__.get("_async_store")
-    if script is None:
-        script = ctx.__dict__["_async_store"] = aredis.register_script(_STORE)
-    replicas = ctx.settings.redis_min_replicas
-    if not replicas:
-        prior, kicked = await script(keys=keys, args=args)
-        confirmed = None
-    else:
-        for _ in (1, 2):
-            pipe = aredis.pipeline(transaction=False)
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
-            pipe.execute_command("WAIT", replicas, _wait_ms(ctx))
-            (outcome, confirmed) = await pipe.execute(raise_on_error=False)
-            if not isinstance(outcome, NoScriptError):
-                break
-            await aredis.script_load(_STORE)
-        prior, kicked = _outcome(outcome, confirmed)
-    if kicked:
-        await enqueue_async(FollowUp(events=[event.event_id]))
-    if confirmed is not None and int(confirmed) < replicas:
-        raise _not_replicated(event, confirmed, replicas)
-    return stored(event, prior, False, None)
+async def accept_async(ctx: Context, aredis, event, enqueue: Callable[[FollowUp], Awaitable[None]],
+                       trace: dict | None = None) -> Accepted:
+    """`accept` for an event already validated, on an asyncio Redis client (the API)."""
+    store = _Store(ctx, event, trace)
+    replies = None
+    while (commands := store.next(replies)) is not None:
+        pipe = aredis.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        replies = await pipe.execute(raise_on_error=False)
+    if store.kicked:
+        await enqueue(FollowUp(events=[event.event_id]))
+    return store.settle()
 
 
-def _wait_ms(ctx: Context) -> int:
-    return max(1, int(ctx.settings.redis_replica_timeout * 1000))
+class _Store:
+    """The store call's round trips, whatever the client (sync or asyncio): `next(replies)` gives the
+    commands to send (None: done), `kicked` says whether to queue a batch, `settle` the answer.
 
+    One round trip: the store script by SHA and, with SYNDICATION_REDIS_MIN_REPLICAS, a WAIT on
+    the same connection. A Redis that lacks the script (restarted, or a failover's new primary)
+    answers NOSCRIPT: it is loaded and the round trip made once more. The batch is queued even
+    when too few replicas confirm (other events may wait on that marker, and the primary applies
+    it if it lives); the client's retry gets the answer."""
 
-def _outcome(outcome, confirmed) -> tuple:
-    for reply in (outcome, confirmed):
-        if isinstance(reply, Exception):
-            raise reply
-    return outcome
+    def __init__(self, ctx: Context, event, trace: dict | None):
+        self.ctx, self.event, self.trace = ctx, event, trace
+        self.sha = ctx.script(_STORE).sha
+        self.replicas = ctx.settings.redis_min_replicas
+        self.loaded = False
+        self.prior, self.kicked, self.confirmed = b"", 0, None
 
+    def next(self, replies: list | None) -> list[tuple] | None:
+        if replies is None or (isinstance(replies[0], NoScriptError) and not self.loaded):
+            if replies is not None:
+                self.loaded = True
+                return [("SCRIPT", "LOAD", _STORE), *self._round_trip()]
+            return self._round_trip()
+        replies = replies[-(2 if self.replicas else 1):]  # after a SCRIPT LOAD: the store's own
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        (self.prior, self.kicked), self.confirmed = replies[0], (replies[1] if self.replicas else None)
+        return None
 
-def _not_replicated(event, confirmed: int, replicas: int) -> NotReplicated:
-    """Too few replicas hold the event: not acknowledged. Its batch is queued all the same (other
-    events may wait on that marker, and the primary applies it if it lives); the retry answers."""
-    log.warning("event not confirmed by enough replicas", extra={
-        "event_id": event.event_id, "replicas": int(confirmed), "wanted": replicas, "outcome": "not_replicated"})
-    return NotReplicated(f"{confirmed} of {replicas} replicas confirmed event {event.event_id}")
+    def _round_trip(self) -> list[tuple]:
+        keys, args = store_call(self.ctx, self.event, self.trace)
+        commands = [("EVALSHA", self.sha, len(keys), *keys, *args)]
+        if self.replicas:
+            commands.append(("WAIT", self.replicas, max(1, int(self.ctx.settings.redis_replica_timeout * 1000))))
+        return commands
+
+    def settle(self) -> Accepted:
+        """Say what happened; NotReplicated when too few replicas hold the event (not acknowledged)."""
+        event = self.event
+        context = {"event_id": event.event_id, "article_id": event.article.id, "version": event.article.version}
+        if self.confirmed is not None and int(self.confirmed) < self.replicas:
+            log.warning("event not confirmed by enough replicas", extra={
+                **context, "replicas": int(self.confirmed), "wanted": self.replicas, "outcome": "not_replicated"})
+            raise NotReplicated(f"{self.confirmed} of {self.replicas} replicas confirmed event {event.event_id}")
+        if self.prior:
+            log.info("event repeated", extra={**context, "outcome": "repeat"})
+            return Accepted(event.event_id, created=False, type=event.type)
+        log.info("event accepted", extra={**context, "outcome": "accepted"})
+        return Accepted(event.event_id, created=True, type=event.type)
 
 
 def store_call(ctx: Context, event, trace: dict | None = None) -> tuple[list[str], list]:
@@ -164,18 +176,6 @@ def store_call(ctx: Context, event, trace: dict | None = None) -> tuple[list[str
              ctx.keys.metric("events_accepted")],
             [body, event.type, event.article.id, event.article.version, time.time(), EVENT_TTL,
              event.event_id, metrics.series(type=event.type), "1" if ctx.settings.redis_min_replicas else "0"])
-
-
-def stored(event, prior: bytes, kicked: int, enqueue: Callable[[FollowUp], None] | None) -> Accepted:
-    """After the store script: queue a batch if this request took the marker; say what happened."""
-    if kicked:
-        enqueue(FollowUp(events=[event.event_id]))
-    context = {"event_id": event.event_id, "article_id": event.article.id, "version": event.article.version}
-    if prior:
-        log.info("event repeated", extra={**context, "outcome": "repeat"})
-        return Accepted(event.event_id, created=False, type=event.type)
-    log.info("event accepted", extra={**context, "outcome": "accepted"})
-    return Accepted(event.event_id, created=True, type=event.type)
 
 
 def load(ctx: Context, event_id: str) -> dict | None:

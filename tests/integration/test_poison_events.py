@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from pytest_redis import factories
 
 from syndication.articles import ArticleStore
-from syndication.pipeline import apply
+from syndication.pipeline import apply, dead_events
 from syndication.pipeline import ingest
 from syndication.ops import status
 from syndication.api.app import create_app
@@ -47,12 +47,12 @@ def store_broken_event(ctx: Context, event_id: str) -> None:
 
 def test_a_failing_event_is_parked_after_max_attempts(ctx):
     store_broken_event(ctx, "evt-poison")
-    outcomes = [apply.apply_or_park(ctx, "evt-poison").outcome for _ in range(apply.MAX_APPLY_FAILURES)]
-    assert outcomes == ["failed"] * (apply.MAX_APPLY_FAILURES - 1) + ["dead"]
+    outcomes = [apply.apply_or_park(ctx, "evt-poison").outcome for _ in range(dead_events.MAX_APPLY_FAILURES)]
+    assert outcomes == ["failed"] * (dead_events.MAX_APPLY_FAILURES - 1) + ["dead"]
     assert ctx.redis.zscore(ctx.keys.events_pending, "evt-poison") is None  # never re-driven again
     assert ingest.due(ctx) == []
-    [dead] = apply.dead_events(ctx)
-    assert (dead["event_id"], dead["failures"]) == ("evt-poison", apply.MAX_APPLY_FAILURES)
+    [dead] = dead_events.dead_events(ctx)
+    assert (dead["event_id"], dead["failures"]) == ("evt-poison", dead_events.MAX_APPLY_FAILURES)
     assert "KeyError" in dead["last_error"]
     assert status.status(ctx)["dead_events"] == 1
     assert ctx.redis.ttl(ctx.keys.event("evt-poison")) == -1  # kept until replayed, like a dead letter
@@ -60,15 +60,15 @@ def test_a_failing_event_is_parked_after_max_attempts(ctx):
 
 def test_a_replayed_dead_event_is_applied_after_the_fix(ctx):
     store_broken_event(ctx, "evt-fixed")
-    for _ in range(apply.MAX_APPLY_FAILURES):
+    for _ in range(dead_events.MAX_APPLY_FAILURES):
         apply.apply_or_park(ctx, "evt-fixed")
     good = article_event("a-evt-fixed", event_id="evt-fixed")
     ctx.redis.hset(ctx.keys.event("evt-fixed"), "body", json.dumps(good))  # the fix
-    assert apply.replay_dead(ctx, "evt-fixed")
+    assert dead_events.replay_dead(ctx, "evt-fixed")
     assert ingest.due(ctx, 30) == ["evt-fixed"]  # overdue: the next sweep re-drives it at once
     assert apply.apply_or_park(ctx, "evt-fixed").outcome == "applied"
     assert ArticleStore.of(ctx).get("a-evt-fixed").version == 1
-    assert apply.dead_events(ctx) == [] and not apply.replay_dead(ctx, "evt-fixed")
+    assert dead_events.dead_events(ctx) == [] and not dead_events.replay_dead(ctx, "evt-fixed")
 
 
 def test_an_overdue_event_is_redriven_once_per_window(ctx):
@@ -95,24 +95,25 @@ def test_a_batch_claims_events_until_their_claim_runs_out(ctx):
 def test_redis_refusing_a_command_is_500_and_redis_gone_is_503(own_redis):
     url = f"redis://127.0.0.1:{own_redis.port}/0"
     settings = load_settings({"SYNDICATION_REDIS_URL": url, "SYNDICATION_API_KEYS": "k"})
-    client = TestClient(create_app(settings, enqueue=lambda _: None), raise_server_exceptions=False)
-    headers = {"Authorization": "Bearer k", "Content-Type": "application/json"}
-    body = json.dumps(article_event("full")).encode()
-    raw = redis.Redis(port=own_redis.port)
-    raw.config_set("maxmemory-policy", "noeviction")
-    raw.config_set("maxmemory", 1)
-    try:
+    # One event loop for every request, as a server has (the API stores events on asyncio Redis).
+    with TestClient(create_app(settings, enqueue=lambda _: None), raise_server_exceptions=False) as client:
+        headers = {"Authorization": "Bearer k", "Content-Type": "application/json"}
+        body = json.dumps(article_event("full")).encode()
+        raw = redis.Redis(port=own_redis.port)
+        raw.config_set("maxmemory-policy", "noeviction")
+        raw.config_set("maxmemory", 1)
+        try:
+            resp = client.post("/v1/events", content=body, headers=headers)
+            assert resp.status_code == 500 and resp.json()["error"] == "internal_error", resp.text
+            assert "Retry-After" not in resp.headers  # retrying the same request would not help
+        finally:
+            raw.config_set("maxmemory", 0)
+        assert client.post("/v1/events", content=body, headers=headers).status_code == 202
+        own_redis.stop()
         resp = client.post("/v1/events", content=body, headers=headers)
-        assert resp.status_code == 500 and resp.json()["error"] == "internal_error", resp.text
-        assert "Retry-After" not in resp.headers  # retrying the same request would not help
-    finally:
-        raw.config_set("maxmemory", 0)
-    assert client.post("/v1/events", content=body, headers=headers).status_code == 202
-    own_redis.stop()
-    resp = client.post("/v1/events", content=body, headers=headers)
-    assert resp.status_code == 503 and resp.headers["Retry-After"] == "1", resp.text
-    ready = client.get("/readyz")
-    assert ready.status_code == 503 and str(own_redis.port) not in ready.text and "127.0.0.1" not in ready.text
+        assert resp.status_code == 503 and resp.headers["Retry-After"] == "1", resp.text
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and str(own_redis.port) not in ready.text and "127.0.0.1" not in ready.text
 
 
 def test_feed_keys_are_trimmed_like_every_other_key(redis_url, tmp_path):
@@ -133,7 +134,7 @@ def test_dead_events_show_on_the_ops_page_and_replay_from_it(service, unique):
 
     ctx, event_id = service.ctx, f"evt-dead-{unique}"
     store_broken_event(ctx, event_id)
-    for _ in range(apply.MAX_APPLY_FAILURES):
+    for _ in range(dead_events.MAX_APPLY_FAILURES):
         apply.apply_or_park(ctx, event_id)
     ops = {"Authorization": f"Bearer {OPS_KEY}"}
     page = requests.get(f"{service.api_url}/ops", headers=ops, timeout=10).text
