@@ -7,10 +7,10 @@ Redis HMGET for a 304 and one more HGET for a body.
 Public feeds are answered by `FeedFastPath`, a plain ASGI layer in front of
 FastAPI: partners poll feeds far more often than anything else, and the
 framework's routing and request objects cost more CPU than the answer
-itself. Everything else (errors, partner-only feeds, HEAD of unknown feeds)
-goes through the FastAPI route below, which shares the same helpers. Both
-answer with the same statuses and headers, which the route's decorator
-documents for the two of them.
+itself. Everything else (errors, partner-only feeds, a feed not rendered yet)
+goes through the FastAPI route below. Both answer a feed through one
+coroutine, `stored_feed`, so their statuses and headers cannot drift apart;
+the route's decorator documents them for the two.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def feed_headers(settings, spec, fmt: str, etag: str, last_modified: str) -> dic
 
 
 class FeedFastPath:
-    """ASGI layer answering GET/HEAD of rendered public feeds; anything else goes to `app`."""
+    """ASGI layer answering GET/HEAD of rendered public feeds (`stored_feed`); anything else goes to `app`."""
 
     def __init__(self, app, state):
         self.app = app
@@ -79,43 +79,52 @@ class FeedFastPath:
         await self.app(scope, receive, send)
 
     async def _serve(self, scope, send) -> bool:
-        state = self.state
-        name, _, fmt = scope["path"][7:].rpartition(".")
-        spec = state.settings.feed(name)
-        if spec is None or fmt not in FEED_FORMATS or spec.access != "public":
+        spec, fmt = _feed(self.state.settings, scope["path"][7:])
+        if spec is None or spec.access != "public":
             return False  # the FastAPI route answers with the right error
-        key = state.ctx.keys.feed_rendered(name, fmt)
-        etag, last_modified, ctype = await state.aredis.hmget(key, "etag", "last_modified", "content_type")
-        if etag is None:
-            return False
-        etag, last_modified = etag.decode(), last_modified.decode()
-        req = {k.decode(): v.decode("latin-1") for k, v in scope["headers"]
-               if k in (b"if-none-match", b"if-modified-since", b"accept-encoding")}
-        headers = feed_headers(state.settings, spec, fmt, etag, last_modified)
-        if not_modified(req.get("if-none-match"), req.get("if-modified-since"), etag, last_modified):
-            state.metrics.feed_requests.labels("304").inc()
-            await _respond(send, 304, headers, b"", head=True)
-            return True
-        gz = wants_gzip(req.get("accept-encoding", ""))
-        field = "gzip" if gz else "body"
-        if gz:
-            headers["Content-Encoding"] = "gzip"
-        headers["Content-Type"] = ctype.decode()
-        if scope["method"] == "HEAD":
-            headers["Content-Length"] = str(await state.aredis.hstrlen(key, field))
-            await _respond(send, 200, headers, b"", head=True)
-        else:
-            body = await state.aredis.hget(key, field) or b""
-            headers["Content-Length"] = str(len(body))
-            await _respond(send, 200, headers, body)
-        state.metrics.feed_requests.labels("200").inc()
+        wanted = {k.decode(): v.decode("latin-1") for k, v in scope["headers"]
+                  if k in (b"if-none-match", b"if-modified-since", b"accept-encoding")}
+        answer = await stored_feed(self.state, spec, fmt, scope["method"], wanted)
+        if answer is None:
+            return False  # not rendered yet: the route's 503
+        status, headers, body = answer
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]})
+        await send({"type": "http.response.body", "body": body})
         return True
 
 
-async def _respond(send, status: int, headers: dict[str, str], body: bytes, head: bool = False) -> None:
-    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
+def _feed(settings, filename: str):
+    """The feed spec and format a file name stands for (None, '' when it names none)."""
+    name, _, fmt = filename.rpartition(".")
+    spec = settings.feed(name)
+    return (spec, fmt) if spec is not None and fmt in FEED_FORMATS else (None, "")
+
+
+async def stored_feed(state, spec, fmt: str, method: str, wanted) -> tuple[int, dict[str, str], bytes] | None:
+    """The answer to a GET or HEAD of a feed from its stored bytes: (200 or 304, headers, body);
+    None when it is not rendered yet. `wanted`: the request's headers (lower-case names)."""
+    key = state.ctx.keys.feed_rendered(spec.name, fmt)
+    etag, last_modified, ctype = await state.aredis.hmget(key, "etag", "last_modified", "content_type")
+    if etag is None:
+        return None
+    etag, last_modified = etag.decode(), last_modified.decode()
+    headers = feed_headers(state.settings, spec, fmt, etag, last_modified)
+    if not_modified(wanted.get("if-none-match"), wanted.get("if-modified-since"), etag, last_modified):
+        state.metrics.feed_requests.labels("304").inc()
+        return 304, headers, b""
+    field = "gzip" if wants_gzip(wanted.get("accept-encoding", "")) else "body"
+    if field == "gzip":
+        headers["Content-Encoding"] = "gzip"
+    headers["Content-Type"] = ctype.decode()
+    if method == "HEAD":
+        body = b""
+        headers["Content-Length"] = str(await state.aredis.hstrlen(key, field))
+    else:
+        body = await state.aredis.hget(key, field) or b""
+        headers["Content-Length"] = str(len(body))
+    state.metrics.feed_requests.labels("200").inc()
+    return 200, headers, body
 
 
 _FEED_HEADERS = {
@@ -178,32 +187,16 @@ async def get_feed(filename: str, request: Request):
     Conditional requests (`If-None-Match`, `If-Modified-Since`) get 304; `Accept-Encoding: gzip`
     gets the stored gzip bytes. Feeds with `access: partner` need `Authorization: Bearer <feed key>`."""
     state = request.app.state
-    name, _, fmt = filename.rpartition(".")
-    spec = state.settings.feed(name)
-    if spec is None or fmt not in FEED_FORMATS:
+    spec, fmt = _feed(state.settings, filename)
+    if spec is None:
         raise UnknownFeed(f"no feed {filename!r}; GET /feeds lists them")
     token = bearer(request)
     if spec.access == "partner" and (token is None or check_key(request, token, state.feed_keys) is None):
         raise HTTPException(401, "this feed is for partners: send 'Authorization: Bearer <partner feed key>'",
                             headers={"WWW-Authenticate": "Bearer"})
-    key = state.ctx.keys.feed_rendered(name, fmt)
-    etag, last_modified, ctype = await state.aredis.hmget(key, "etag", "last_modified", "content_type")
-    if etag is None:
-        raise HTTPException(503, f"feed {name!r} is not rendered yet; try again shortly",
+    answer = await stored_feed(state, spec, fmt, request.method, request.headers)
+    if answer is None:
+        raise HTTPException(503, f"feed {spec.name!r} is not rendered yet; try again shortly",
                             headers={"Retry-After": "2"})
-    etag, last_modified = etag.decode(), last_modified.decode()
-    headers = feed_headers(state.settings, spec, fmt, etag, last_modified)
-    if not_modified(request.headers.get("if-none-match"), request.headers.get("if-modified-since"),
-                    etag, last_modified):
-        state.metrics.feed_requests.labels("304").inc()
-        return Response(status_code=304, headers=headers)
-    gz = wants_gzip(request.headers.get("accept-encoding", ""))
-    if gz:
-        headers["Content-Encoding"] = "gzip"
-    field = "gzip" if gz else "body"
-    body = await state.aredis.hget(key, field) if request.method == "GET" else b""
-    resp = Response(content=body or b"", media_type=ctype.decode(), headers=headers)
-    if request.method == "HEAD":
-        resp.headers["content-length"] = str(await state.aredis.hstrlen(key, field))
-    state.metrics.feed_requests.labels("200").inc()
-    return resp
+    status, headers, body = answer
+    return Response(content=body, status_code=status, headers=headers)

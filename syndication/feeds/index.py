@@ -5,11 +5,16 @@ little above `max_items` so a withdrawal does not leave the feed short.
 Applying an event places the article in every feed it matches and removes
 it from the others; each feed that changed is marked dirty.
 
-Coalescing: a dirty feed gets at most one queued-or-running render (the
-render lock). Events arriving during a render only re-mark the feed dirty;
-the render, when done, re-queues itself once if that happened. A burst of
-N events therefore costs about (burst length / render window) renders per
-feed, not N.
+Coalescing, and no thread waits for it: a dirty feed gets at most one
+queued-or-running render (the render lock), and none is queued while its
+render window lives (`feed:{name}:render_window`, set by a render as it
+stores its bytes, expiring `render_window` seconds later). Events arriving
+meanwhile only mark the feed dirty; the first mark after the window expired
+(an apply batch, or the sweep once a second: the trailing render of a burst)
+takes the lock and queues the render, which then reads every event up to
+that moment. A burst of N events therefore costs about (burst length /
+render window) renders per feed, not N, and its last event is rendered
+within about a window and a sweep.
 
 An article under embargo (`article.embargoed` still ahead, see `public`) is
 in no feed: placing it takes it out of every feed, and the embargo release
@@ -26,6 +31,15 @@ from syndication.articles import ArticleState, ArticleStore
 from syndication.infra.context import Context
 
 RENDER_LOCK_TTL = 30  # seconds; bounds recovery when a feeds worker dies mid-render
+
+# KEYS[1] feeds:dirty, KEYS[2] the feed's render lock, KEYS[3] its render window. ARGV: name, now,
+# lock token, lock TTL. Marks the feed dirty; returns 1 when the caller took the lock and must queue
+# a render (no render queued or running, no window open).
+_MARK_DIRTY = """
+redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+return redis.call('SET', KEYS[2], ARGV[3], 'NX', 'EX', ARGV[4]) and 1 or 0
+"""
 
 # KEYS[1] feed stats hash. ARGV[1] time: keep the larger of stored and given changed_at.
 _BUMP_CHANGED = """
@@ -105,7 +119,7 @@ def lock_token() -> str:
 
 
 def mark_dirty(ctx: Context, names: list[str]) -> list[str]:
-    """Mark feeds dirty; return those that need a render task queued (no lock held yet)."""
+    """Mark feeds dirty; return those that need a render task queued (lock taken: see the docstring)."""
     if not names:
         return []
     pipe = ctx.redis.pipeline(transaction=False)
@@ -114,16 +128,15 @@ def mark_dirty(ctx: Context, names: list[str]) -> list[str]:
 
 
 def queue_mark_dirty(ctx: Context, pipe, names: list[str]):
-    """Queue `mark_dirty` on `pipe`; returns a function that reads the feeds to queue from the results
-    (the last 2 x len(names) of them)."""
-    now = time.time()
+    """Queue `mark_dirty` on `pipe`; returns a function that reads the feeds to queue from the
+    replies of these commands (one per feed: a `Transaction.group` of them, infra/transaction.py)."""
+    now, script = time.time(), ctx.script(_MARK_DIRTY)
     for name in names:
-        pipe.zadd(ctx.keys.feeds_dirty, {name: now}, nx=True)
-        pipe.set(ctx.keys.feed_render_lock(name), lock_token(), nx=True, ex=RENDER_LOCK_TTL)
+        script(keys=[ctx.keys.feeds_dirty, ctx.keys.feed_render_lock(name), ctx.keys.feed_render_window(name)],
+               args=[name, now, lock_token(), RENDER_LOCK_TTL], client=pipe)
 
     def taken(results: list) -> list[str]:
-        mine = results[len(results) - 2 * len(names):] if names else []
-        return [name for name, locked in zip(names, mine[1::2]) if locked]
+        return [name for name, locked in zip(names, results, strict=True) if locked]
 
     return taken
 
@@ -137,7 +150,8 @@ def items(ctx: Context, name: str, limit: int) -> list[str]:
 
 
 def orphaned_dirty(ctx: Context) -> list[str]:
-    """Dirty feeds with no render queued (its task was lost): the sweeper re-queues them."""
+    """Dirty feeds with no render queued and no window open (the trailing render of a burst, or a
+    render task lost): the sweeper queues them."""
     names = [n.decode() for n in ctx.redis.zrange(ctx.keys.feeds_dirty, 0, -1)]
     return mark_dirty(ctx, names) if names else []
 
@@ -173,10 +187,3 @@ def stale_definitions(ctx: Context) -> list[str]:
         pipe.hget(ctx.keys.feed_stats(spec.name), "spec_hash")
     return [spec.name for spec, h in zip(ctx.settings.feeds, pipe.execute())
             if (h or b"").decode() != spec_hash(spec)]
-
-
-def orphaned_dirty_one(ctx: Context, name: str) -> bool:
-    """After a render: if the feed went dirty meanwhile, take the lock for one more render."""
-    if ctx.redis.zscore(ctx.keys.feeds_dirty, name) is None:
-        return False
-    return bool(ctx.redis.set(ctx.keys.feed_render_lock(name), lock_token(), nx=True, ex=RENDER_LOCK_TTL))

@@ -3,6 +3,11 @@
 The API serves these stored bytes as they are (plain and pre-gzipped), with
 the ETag and Last-Modified computed here once per render: nothing is
 rendered or compressed on the request path.
+
+A render runs as soon as its task does: coalescing a burst is the render
+window's job (feeds/index.py), a key the render sets as it stores and whose
+expiry lets the next render be queued. No worker thread waits for a window,
+so more feeds than feed threads cost render time only.
 """
 
 from __future__ import annotations
@@ -33,15 +38,6 @@ class RenderOutcome:
     changed: tuple[str, ...]  # formats whose bytes changed (empty: none did)
     again: bool  # the feed went dirty during the render: queue one more
     duration: float
-
-
-@dataclass(frozen=True)
-class StoredFeed:
-    body: bytes
-    gzip: bytes
-    etag: str
-    last_modified: str
-    content_type: str
 
 
 def live_articles(ctx: Context, name: str, limit: int) -> list[dict]:
@@ -87,8 +83,8 @@ def _skip(ctx: Context, name: str, bad: list[dict]) -> None:
                       extra={"feed": name, "article_id": article.get("id"), "outcome": "skipped"})
 
 
-def render_feed(ctx: Context, name: str, sleep=time.sleep) -> RenderOutcome:
-    """Render and store feed `name`, coalescing bursts into one render per window."""
+def render_feed(ctx: Context, name: str) -> RenderOutcome:
+    """Render and store feed `name` (its render lock taken by whoever queued this render)."""
     keys = ctx.keys
     spec = ctx.settings.feed(name)
     if spec is None:  # removed from the feeds file since it was marked
@@ -96,12 +92,8 @@ def render_feed(ctx: Context, name: str, sleep=time.sleep) -> RenderOutcome:
         ctx.redis.delete(keys.feed_render_lock(name))
         return RenderOutcome(name, (), False, 0.0)
     lock = ctx.redis.get(keys.feed_render_lock(name))  # this render's lock: stored bytes need it
-    last_render, rendered_hash = ctx.redis.hmget(keys.feed_stats(name), "last_render_at", "spec_hash")
-    if (rendered_hash or b"").decode() != index.spec_hash(spec):
+    if (ctx.redis.hget(keys.feed_stats(name), "spec_hash") or b"").decode() != index.spec_hash(spec):
         index.rebuild(ctx, spec)  # a new feed, or its filters/limits changed in the feeds file
-    wait = ctx.settings.render_window - (time.time() - float(last_render or 0))
-    if wait > 0:
-        sleep(wait)  # let the burst gather: the events arriving now are in this render
     started = time.perf_counter()
     ctx.redis.zrem(keys.feeds_dirty, name)  # before reading: later changes re-mark it
     try:
@@ -119,7 +111,9 @@ def render_feed(ctx: Context, name: str, sleep=time.sleep) -> RenderOutcome:
         ctx.redis.zadd(keys.feeds_dirty, {name: time.time()}, nx=True)
         log.warning("feed render discarded: its lock expired", extra={"feed": name, "outcome": "discarded"})
         return RenderOutcome(name, (), False, duration)
-    again = bool(index.orphaned_dirty_one(ctx, name))
+    # Dirty again meanwhile: queued now only if there is no window (render_window 0); otherwise the
+    # first mark after it (an apply, or the sweep) queues it.
+    again = bool(ctx.redis.zscore(keys.feeds_dirty, name) is not None and index.mark_dirty(ctx, [name]))
     log.info("feed rendered", extra={"feed": name, "outcome": "changed" if changed else "unchanged",
                                      "latency_ms": round(duration * 1000, 1)})
     return RenderOutcome(name, tuple(changed), again, duration)
@@ -151,6 +145,9 @@ def _store(ctx: Context, spec, rendered: dict[str, bytes], lock: bytes | None, d
             pipe.hset(keys.feed_stats(name), mapping={"last_render_at": time.time(), "last_duration": duration,
                                                       "spec_hash": index.spec_hash(spec)})
             pipe.delete(keys.feed_render_lock(name))
+            window_ms = int(ctx.settings.render_window * 1000)
+            if window_ms > 0:  # no render queued until it expires (feeds/index.py)
+                pipe.set(keys.feed_render_window(name), 1, px=window_ms)
             pipe.execute()
             return changed
         except WatchError:  # the lock changed between our check and our write
@@ -162,13 +159,3 @@ def etags(ctx: Context, name: str, formats) -> dict[str, str]:
     for fmt in formats:
         pipe.hget(ctx.keys.feed_rendered(name, fmt), "etag")
     return {fmt: (e or b"").decode() for fmt, e in zip(formats, pipe.execute())}
-
-
-def fetch(ctx: Context, name: str, fmt: str) -> StoredFeed | None:
-    h = ctx.redis.hgetall(ctx.keys.feed_rendered(name, fmt))
-    if not h:
-        return None
-    return StoredFeed(
-        body=h[b"body"], gzip=h[b"gzip"], etag=h[b"etag"].decode(),
-        last_modified=h[b"last_modified"].decode(), content_type=h[b"content_type"].decode(),
-    )

@@ -83,6 +83,9 @@ class Keys:
     def feed_render_lock(self, name: str) -> str:
         return f"{self.prefix}feed:{key_part(name)}:render_lock"
 
+    def feed_render_window(self, name: str) -> str:
+        return f"{self.prefix}feed:{key_part(name)}:render_window"
+
     def feed_stats(self, name: str) -> str:
         return f"{self.prefix}feed:{key_part(name)}:stats"
 
@@ -240,6 +243,8 @@ FAMILIES: tuple[Family, ...] = (
            ("body", "gzip", "etag", "last_modified", "content_type")),
     Family("feeds:dirty", "zset", "feed name -> first-dirty time: feeds waiting for a render"),
     Family("feed:{name}:render_lock", "string", "set while one render is queued or running (TTL 30 s)"),
+    Family("feed:{name}:render_window", "string", "set by a render as it stores, for the render window (its "
+           "TTL): no render is queued while it lives; the sweep queues the feed's next one once it expired"),
     Family("feed:{name}:stats", "hash", "render bookkeeping",
            ("renders", "last_render_at", "last_duration", "spec_hash", "changed_at")),
     Family("sitemap:{name}", "hash", "a news sitemap set's files (news, news/{feed}) under the fingerprint "

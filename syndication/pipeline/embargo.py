@@ -52,6 +52,7 @@ from syndication.delivery import records
 from syndication.events import embargoed_until
 from syndication.feeds import index
 from syndication.infra.context import Context
+from syndication.infra.transaction import Transaction
 from syndication.pipeline import changelog
 from syndication.pipeline.followup import FollowUp
 
@@ -136,9 +137,11 @@ def release(ctx: Context, article_id: str, now: float) -> FollowUp:
                     return FollowUp(outcome="moved")
                 event_type, occurred_at = _event_of(ctx, pipe, state)
                 pipe.multi()
+                tx = Transaction.on(pipe)
                 feeds, partners = _queue_release(ctx, pipe, state, event_type, occurred_at, now)
-                taken = index.queue_mark_dirty(ctx, pipe, feeds)  # last: it reads the last results
-                render = taken(pipe.execute())
+                with tx.group("dirty"):
+                    taken = index.queue_mark_dirty(ctx, pipe, feeds)
+                render = taken(tx.execute().dirty)
                 log.info("embargo released", extra={"article_id": article_id, "version": state.version,
                                                     "outcome": "released"})
                 return FollowUp(outcome="released", feeds=render, partners=partners)

@@ -6,8 +6,9 @@ what must be (re-)queued, as a FollowUp:
 - accepted events due for a whole sweep with no batch taking them (the batch
   message was lost, or a claim ran out because its worker died): one apply
   batch is queued, and another every EVENT_KICK_WINDOW while none starts;
-- dirty feeds with no render queued (the render lock expired), and feeds
-  never rendered or whose definition changed in the feeds file;
+- dirty feeds with no render queued once their render window has expired (the
+  trailing render of a burst, feeds/index.py) or their render lock has (a lost
+  render), and feeds never rendered or whose definition changed in the feeds file;
 - embargoed articles whose instant has come are released (embargo.py: the one
   piece of work the sweep does itself, a transaction per article);
 - deliveries whose lease expired (their worker died mid-push) go back to

@@ -25,7 +25,7 @@ def settings(redis_url, tmp_path, prefix, categories):
 
 
 def titles(ctx) -> set[str]:
-    return {e.title for e in feedparser.parse(store.fetch(ctx, "desk", "rss").body).entries}
+    return {e.title for e in feedparser.parse(ctx.redis.hget(ctx.keys.feed_rendered("desk", "rss"), "body")).entries}
 
 
 def test_changed_filters_rebuild_and_rerender(redis_url, tmp_path, unique):

@@ -2,7 +2,8 @@
 
 On a loaded feeds worker a render can wait past its 30 s lock; the sweeper
 then queues a second render under a new lock, and the two may finish in either
-order. Called in-process against a real throwaway Redis (no Celery).
+order. And the render window is a key with a TTL: marks inside it queue nothing.
+Called in-process against a real throwaway Redis (no Celery).
 """
 
 from __future__ import annotations
@@ -33,23 +34,43 @@ def publish(ctx: Context, article_id: str) -> None:
     index.mark_dirty(ctx, index.place(ctx, ArticleStore.of(ctx).get(article_id)))
 
 
-def test_a_render_whose_lock_changed_hands_writes_nothing_and_leaves_the_feed_dirty(ctx):
+def test_a_render_whose_lock_changed_hands_writes_nothing_and_leaves_the_feed_dirty(ctx, monkeypatch):
     publish(ctx, "race-1")
-    ctx.redis.hset(ctx.keys.feed_stats("all"), "last_render_at", time.time())  # inside the window: it waits
+    render_all = store.render_all
 
-    def lock_taken_over(_seconds):  # while this render waits, its lock expires and another render takes one
+    def lock_taken_over(*args):  # while this render runs, its lock expires and another render takes one
         ctx.redis.set(ctx.keys.feed_render_lock("all"), "a-newer-render")
+        return render_all(*args)
 
-    outcome = store.render_feed(ctx, "all", sleep=lock_taken_over)
-    assert outcome.changed == () and store.fetch(ctx, "all", "rss") is None
+    monkeypatch.setattr(store, "render_all", lock_taken_over)
+    outcome = store.render_feed(ctx, "all")
+    monkeypatch.undo()
+    assert outcome.changed == () and not ctx.redis.exists(ctx.keys.feed_rendered("all", "rss"))
     assert ctx.redis.zscore(ctx.keys.feeds_dirty, "all") is not None  # one more render will follow
     assert ctx.redis.get(ctx.keys.feed_render_lock("all")) == b"a-newer-render"  # not freed by us
-    newer = store.render_feed(ctx, "all", sleep=lambda _: None)  # the render that holds the lock
-    assert set(newer.changed) == {"rss", "atom", "json"} and b"race-1" in store.fetch(ctx, "all", "rss").body
+    newer = store.render_feed(ctx, "all")  # the render that holds the lock
+    assert set(newer.changed) == {"rss", "atom", "json"}
+    assert b"race-1" in ctx.redis.hget(ctx.keys.feed_rendered("all", "rss"), "body")
 
 
 def test_a_render_that_holds_its_lock_stores_and_frees_it(ctx):
     publish(ctx, "calm-1")
-    outcome = store.render_feed(ctx, "all", sleep=lambda _: None)
+    outcome = store.render_feed(ctx, "all")
     assert set(outcome.changed) == {"rss", "atom", "json"}
     assert ctx.redis.get(ctx.keys.feed_render_lock("all")) is None
+
+
+def test_no_render_is_queued_while_the_window_lives_and_the_first_mark_after_it_queues_one(ctx):
+    """The render window is a key that expires, not a thread that sleeps: marks inside it only
+    remember the feed is dirty; the first mark after it (the sweep's, say) takes the lock."""
+    publish(ctx, "window-1")
+    store.render_feed(ctx, "all")
+    ttl = ctx.redis.pttl(ctx.keys.feed_render_window("all"))
+    assert 0 < ttl <= ctx.settings.render_window * 1000
+    publish(ctx, "window-2")  # inside the window: dirty, and no render queued
+    assert ctx.redis.zscore(ctx.keys.feeds_dirty, "all") is not None
+    assert not ctx.redis.exists(ctx.keys.feed_render_lock("all")) and index.orphaned_dirty(ctx) == []
+    ctx.redis.delete(ctx.keys.feed_render_window("all"))  # the window expiring
+    assert index.orphaned_dirty(ctx) == ["all"] and ctx.redis.exists(ctx.keys.feed_render_lock("all"))
+    store.render_feed(ctx, "all")
+    assert b"window-2" in ctx.redis.hget(ctx.keys.feed_rendered("all", "rss"), "body")
