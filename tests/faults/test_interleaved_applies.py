@@ -15,7 +15,6 @@ import threading
 
 import pytest
 
-from syndication.articles import ArticleStore
 from syndication.configuration import load_settings
 from syndication.delivery import push, records
 from syndication.infra.context import Context
@@ -36,7 +35,7 @@ def _event(aid: str, version: int, *, withdrawn: bool = False) -> dict:
                         "published_at": "2026-11-25T10:00:00Z"}}
 
 
-def test_a_withdrawal_applied_between_an_updates_store_and_its_fan_out_is_pushed_as_a_withdrawal(tmp_path):
+def test_a_withdrawal_applied_between_an_updates_store_and_its_fan_out_is_pushed_as_a_withdrawal(tmp_path, monkeypatch):
     cluster = Cluster(tmp_path)  # only its Redis and partners run: the steps are driven from here
     cluster.redis.start()
     try:
@@ -50,22 +49,21 @@ def test_a_withdrawal_applied_between_an_updates_store_and_its_fan_out_is_pushed
 
         # Order the two applies' steps with the compare-and-set as the seam.
         v2_stored, w3_stored, v2_done = threading.Event(), threading.Event(), threading.Event()
-        store = ArticleStore.of(ctx)
-        cas = store.apply
+        cas = apply._compare_and_set
 
-        def ordered(*args, event_id, **kw):
-            if event_id == v2["event_id"]:
-                result = cas(*args, event_id=event_id, **kw)
+        def ordered(ctx, events, now):
+            if events[0].event_id == v2["event_id"]:
+                result = cas(ctx, events, now)
                 v2_stored.set()
                 assert w3_stored.wait(10)  # v3 stores before v2 reads the article back
                 return result
             assert v2_stored.wait(10)
-            result = cas(*args, event_id=event_id, **kw)
+            result = cas(ctx, events, now)
             w3_stored.set()
             assert v2_done.wait(10)  # v3 reads back and fans out after v2 has
             return result
 
-        store.apply = ordered
+        monkeypatch.setattr(apply, "_compare_and_set", ordered)
         errors: list[BaseException] = []
 
         def run(event_id: str, done: threading.Event | None) -> None:
@@ -85,7 +83,7 @@ def test_a_withdrawal_applied_between_an_updates_store_and_its_fan_out_is_pushed
             t.join(30)
         if errors:
             raise errors[0]
-        store.apply = cas
+        monkeypatch.undo()
 
         rec = records.get(ctx, records.delivery_id(aid, 3, "a"))
         assert rec is not None, "no delivery of v3 to partner a"
