@@ -13,8 +13,10 @@
     syndication partners pause|resume|enable P
     syndication partners reload [--allow-empty] [--timeout S]   every process re-reads its partners file (also: SIGHUP)
     syndication partners backfill P --last N|--since T [--force] [--dry-run]   what a new partner missed
+    syndication partners show P              its configuration and public signing key(s), never a secret
+    syndication keys generate                a new Ed25519 key pair (whsk_ private, whpk_ public)
     syndication status [--json] [--watch [SECONDS]] [--check]
-    syndication receiver [--port 8010] [--secret-env NAME]   a partner endpoint that verifies and prints pushes
+    syndication receiver [--port 8010] [--secret-env NAME] [--public-key-env NAME]   a partner endpoint that verifies and prints pushes
     syndication reset [--yes] [--force]      delete every key under this deployment's prefix (start over)
 
 Exit codes: 0 ok, 1 failure (service unreachable, ...), 2 bad input (invalid

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from syndication.cli import options
+from syndication.cli import keys, options
 from syndication.cli.backfill import cmd_partners_backfill
 from syndication.cli.common import LOCAL_DEV_KEY
 from syndication.cli.dead_letters import cmd_deliveries_discard, cmd_deliveries_replay
@@ -30,7 +30,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="syndication", description="Event-driven news syndication.")
     sub = p.add_subparsers(dest="command", required=True)
     for add in (add_run, add_publish, add_config, add_deliveries, add_events, add_status, add_partners,
-                add_receiver, add_reset):
+                keys.add_keys, add_receiver, add_reset):
         add(sub)
     return p
 
@@ -134,7 +134,7 @@ def add_status(sub) -> None:
 
 
 def add_partners(sub) -> None:
-    """`partners pause | resume | enable | reload | backfill`."""
+    """`partners pause | resume | enable | reload | backfill | show`."""
     pt = sub.add_parser("partners", help="pause, resume, re-enable a partner; reload the partners file") \
         .add_subparsers(dest="sub", required=True)
     for action, hlp in (("pause", "stop sending to it: deliveries wait in Redis, nothing is attempted"),
@@ -159,6 +159,7 @@ def add_partners(sub) -> None:
                    help="make versions the partner already has a delivery of due again (same delivery ids)")
     s.add_argument("--dry-run", action="store_true", help="count what would be created; change nothing")
     s.set_defaults(fn=cmd_partners_backfill)
+    keys.add_partners_show(pt)
 
 
 def add_receiver(sub) -> None:
@@ -174,7 +175,10 @@ def add_receiver(sub) -> None:
     s.add_argument("--port", type=int, default=8010, help="port to listen on (default: 8010)")
     s.add_argument("--secret-env", metavar="NAME",
                    help="environment variable holding the partner's whsec_ secret (several, space-separated, "
-                        "while rotating); without it signatures are not checked")
+                        "while rotating); without it (or --public-key-env) signatures are not checked")
+    s.add_argument("--public-key-env", metavar="NAME",
+                   help="environment variable holding the partner's whpk_ Ed25519 public key(s), to verify "
+                        "v1a signatures (`syndication partners show P` prints them)")
     s.set_defaults(fn=cmd_receiver)
 
 

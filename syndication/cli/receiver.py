@@ -6,14 +6,15 @@ Point a partner's `url` at it, publish, and watch one line per push:
 
 It does what a careful partner does: verifies the Standard Webhooks signature with the
 `standardwebhooks` library (secret read from the variable `--secret-env` names; several,
-space-separated, while rotating), answers 401 to a bad one, and dedupes by `webhook-id`
+space-separated, while rotating) and the `v1a` Ed25519 signature with `cryptography` (the
+`whpk_` public key(s) read from the variable `--public-key-env` names), answers 401 to a bad one, and dedupes by `webhook-id`
 (a retry or a replay of a delivery it already has is `duplicate`, answered 200 so the sender
 stops). Memory stays bounded: the newest SEEN_MAX ids are kept.
 
 It is the tool that tells a partner our signatures are right, so it must not be lied to:
 - Only verified data is printed. A request that fails verification prints one line, `rejected
   signature BAD (why)`, with nothing taken from its body or headers; `why` is one of a fixed
-  set of phrases, never an exception's text. (Without `--secret-env` nothing is verified, and
+  set of phrases, never an exception's text. (Without `--secret-env` or `--public-key-env` nothing is verified, and
   every line says `signature unchecked`.)
 - Every field printed goes through `shown` (cli/shown.py): a plain id as it is, anything else
   quoted with control characters, bidi overrides and line separators escaped, so a body cannot
@@ -33,18 +34,21 @@ import re
 import socket
 import sys
 import threading
+import time
 from collections import OrderedDict
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from syndication.cli.shown import shown
 from syndication.identity import article_id_from_uri
+from syndication.partners import ed25519
 
 SEEN_MAX = 100_000  # webhook-ids remembered for dedupe (oldest forgotten first)
 BODY_MAX = 10 * 1024 * 1024  # a push bigger than this is not one of ours: 413
 IDLE_SECONDS = 5.0  # any one read or write on a connection (an idle keep-alive connection is closed)
 REQUEST_SECONDS = 10.0  # a whole request, first byte to answer
 MAX_CONNECTIONS = 64
+V1A_TOLERANCE = 5 * 60  # seconds a v1a push's timestamp may be off, as the library allows v1's
 # Why a verification failed, in the library's own words when it is one of its fixed messages.
 KNOWN_FAILURES = ("Missing required headers", "Invalid Signature Headers", "Message timestamp too old",
                   "Message timestamp too new", "No matching signature found")
@@ -77,20 +81,28 @@ def describe(content_type: str, body: bytes) -> tuple[str, str, str]:
 
 
 class Verifier:
-    """Standard Webhooks verification with every secret of a rotation; None: nothing to check."""
+    """Standard Webhooks verification: `v1` with every secret of a rotation (the `standardwebhooks`
+    library), `v1a` with every Ed25519 public key (`cryptography`, which that library lacks)."""
 
-    def __init__(self, secrets: str | None):
+    def __init__(self, secrets: str | None, public_keys: str | None = None):
         from standardwebhooks.webhooks import Webhook
 
         self.hooks = [Webhook(s) for s in (secrets or "").split()]
+        self.publics = (public_keys or "").split()
+        for key in self.publics:
+            ed25519.public_key(key)  # BadKey now, not a 401 for every push
 
     @property
     def checking(self) -> bool:
-        return bool(self.hooks)
+        return bool(self.hooks or self.publics)
 
     def check(self, body: bytes, headers: dict[str, str]) -> str | None:
-        """None if a secret verifies the push, else why not."""
+        """None if a secret or a public key verifies the push, else why not."""
         reason = "no secret"
+        if self.publics:
+            reason = self._check_v1a(body, headers)
+            if reason is None:
+                return None
         for hook in self.hooks:
             try:
                 hook.verify(body, headers, json_parse=False)
@@ -99,6 +111,20 @@ class Verifier:
                 # An exception's text may quote the request (a header value): only fixed phrases.
                 reason = str(exc) if str(exc) in KNOWN_FAILURES else f"malformed headers ({type(exc).__name__})"
         return reason
+
+    def _check_v1a(self, body: bytes, headers: dict[str, str]) -> str | None:
+        """The library's checks, for `v1a`: headers there, timestamp within V1A_TOLERANCE, a signature verifies."""
+        msg_id, stamp, header = (headers.get(h) for h in ("webhook-id", "webhook-timestamp", "webhook-signature"))
+        if not (msg_id and stamp and header):
+            return "Missing required headers"
+        if not (stamp.isascii() and stamp.isdigit()):
+            return "Invalid Signature Headers"
+        age = time.time() - int(stamp)
+        if age > V1A_TOLERANCE:
+            return "Message timestamp too old"
+        if age < -V1A_TOLERANCE:
+            return "Message timestamp too new"
+        return None if ed25519.verify(self.publics, msg_id, int(stamp), body, header) else "No matching signature found"
 
 
 class Seen:
@@ -237,16 +263,26 @@ class Server(ThreadingHTTPServer):
         pass  # a peer that went away or was cut off: nothing to print over the push lines
 
 
+def _env_keys(name: str | None, what: str) -> str | None:
+    """The keys in the variable `name`; SystemExit(2) with one line if it is named but empty."""
+    if not name:
+        return None
+    value = os.environ.get(name, "").strip()
+    if not value:
+        print(f"receiver: {name} is not set (or empty): no {what} to verify signatures with", file=sys.stderr)
+        raise SystemExit(2)
+    return value
+
+
 def cmd_receiver(args) -> int:
-    secrets = None
-    if args.secret_env:
-        secrets = os.environ.get(args.secret_env, "").strip()
-        if not secrets:
-            print(f"receiver: {args.secret_env} is not set (or empty): nothing to verify signatures with",
-                  file=sys.stderr)
-            return 2
+    public_env = getattr(args, "public_key_env", None)
+    secrets = _env_keys(args.secret_env, "secret")
+    publics = _env_keys(public_env, "public key")
     try:
-        verifier = Verifier(secrets)
+        verifier = Verifier(secrets, publics)
+    except ed25519.BadKey as exc:
+        print(f"receiver: {public_env}: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # a secret that is not whsec_<base64>
         print(f"receiver: {args.secret_env} does not hold a whsec_<base64> secret: {exc}", file=sys.stderr)
         return 2
@@ -255,8 +291,9 @@ def cmd_receiver(args) -> int:
     except OSError as exc:
         print(f"receiver: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    checked = (f"signatures checked with ${args.secret_env}" if verifier.checking
-               else "signatures are not checked (no --secret-env)")
+    names = [f"${n}" for n in (args.secret_env, public_env) if n]
+    checked = (f"signatures checked with {' and '.join(names)}" if verifier.checking
+               else "signatures are not checked (no --secret-env or --public-key-env)")
     print(f"receiver: listening on http://{args.host}:{server.server_port}/ (any path); {checked}; "
           "one line per push", flush=True)
     try:

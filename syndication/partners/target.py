@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from syndication.errors import AddressRefused, ConfigError
 from syndication.partners import address
+from syndication.partners.signing import check_private_keys
 from syndication.partners.tls import PartnerTls
 from syndication.settings.secret import Secret
 
@@ -34,14 +35,20 @@ class Auth(BaseModel):
 
     type: Literal["none", "bearer", "basic", "standard-webhooks"] = "none"
     secret_env: str | None = None  # standard-webhooks: whsec_... (space-separated for rotation)
+    # standard-webhooks `v1a` (partners/ed25519.py): our whsk_ key; with secret_env too, both sign (migration).
+    algorithm: Literal["hmac-sha256", "ed25519"] = "hmac-sha256"
+    private_key_env: str | None = None
     token_env: str | None = None  # bearer
     username: str | None = None  # basic
     password_env: str | None = None  # basic
 
     @model_validator(mode="after")
     def _needs(self):
+        if self.algorithm == "ed25519" or self.private_key_env:
+            if self.type != "standard-webhooks" or self.algorithm != "ed25519" or not self.private_key_env:
+                raise ValueError("private_key_env and algorithm 'ed25519' go together, with type 'standard-webhooks'")
         need = {"standard-webhooks": "secret_env", "bearer": "token_env", "basic": "password_env"}
-        key = need.get(self.type)
+        key = None if self.private_key_env else need.get(self.type)
         if key and not getattr(self, key):
             raise ValueError(f"auth type {self.type!r} needs {key}")
         if self.type == "basic" and not self.username:
@@ -111,12 +118,15 @@ TARGET_KEYS = tuple(name for name in Target.model_fields if name != "id")
 def target_secrets(target: Target, env: Mapping[str, str], owner: str) -> dict[str, Secret]:
     """The target's auth secrets from the environment; ConfigError names `owner` and the missing variable."""
     out: dict[str, Secret] = {}
-    for key in ("secret_env", "token_env", "password_env"):
+    for key in ("secret_env", "token_env", "password_env", "private_key_env"):
         name = getattr(target.auth, key)
         if name:
             if not env.get(name):
                 raise ConfigError(f"{owner}: environment variable {name} ({key}) is not set")
             out[key] = Secret(env[name])
+    if "private_key_env" in out:
+        check_private_keys(out["private_key_env"], f"{owner}: environment variable {target.auth.private_key_env} "
+                                                   "(auth.private_key_env)")
     return out
 
 
