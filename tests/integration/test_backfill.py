@@ -32,6 +32,7 @@ from syndication.articles import ArticleStore
 from syndication.delivery.records import delivery_id
 from syndication.ops import audit
 from tests.conftest import API_KEY, OPS_KEY
+from tests.support.cli import run_in_one
 from tests.support.events import article_event, withdrawal
 from tests.support.processes import ROOT, api, free_port, private_env, redis_server, wait_for, worker
 from tests.support.receiver import Receiver
@@ -247,15 +248,18 @@ def test_since_by_cli_and_http(cluster):
 
 def test_bad_input_is_one_line_or_the_json_error_shape(cluster, tmp_path):
     env, base = cluster["env"], cluster["base"]
-    for args, message in (
+    refused = [
         (["nobody", "--last", "5"], "no partner 'nobody'"),
         (["dormant", "--last", "5"], "partner 'dormant' is disabled"),
         (["newcomer"], "give --last N or --since TIME"),
         (["newcomer", "--last", "5", "--since", "2h"], "give --last N or --since TIME"),
         (["newcomer", "--last", "0"], "--last must be between 1 and 10000"),
         (["newcomer", "--since", "yesterday"], "cannot read time 'yesterday'"),
-    ):
-        out = cli(env, "partners", "backfill", *args)
+    ]
+    # All six through the CLI's main in one interpreter (tests/support/cli.py): a process apiece
+    # would mostly be Python's start-up and the CLI's imports, six times.
+    outs = run_in_one({**env, "USER": "dana"}, [["partners", "backfill", *args] for args, _ in refused], tmp_path)
+    for (args, message), out in zip(refused, outs):
         assert out.returncode == 2, (args, out.stdout, out.stderr)
         assert len(out.stderr.strip().splitlines()) == 1 and message in out.stderr, (args, out.stderr)
         assert out.stdout == ""

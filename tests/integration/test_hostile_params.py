@@ -16,17 +16,15 @@ runs that would change something are dry runs.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import pytest
 import requests
 
 from tests.conftest import OPS_KEY
+from tests.support import cli
 from tests.support.events import article_event
-from tests.support.processes import ROOT, wait_for
+from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.integration
 OPS = {"Authorization": f"Bearer {OPS_KEY}"}
@@ -153,15 +151,7 @@ def test_backfill_body_takes_exact_json_types(service):
         assert resp.status_code == 202, (body, resp.text)
 
 
-def cli(service, *args: str) -> subprocess.CompletedProcess | str:
-    try:
-        return subprocess.run([sys.executable, "-m", "syndication.cli", *args], env=service.env, cwd=ROOT,
-                              capture_output=True, text=True, timeout=30)
-    except subprocess.TimeoutExpired:
-        return "still running after 30 s"
-
-
-def cli_refused(out: subprocess.CompletedProcess | str, option: str) -> str | None:
+def cli_refused(out: cli.Outcome, option: str) -> str | None:
     """None if the command exited 2 with one line naming `option` (and did nothing); else what it did."""
     if isinstance(out, str):
         return out
@@ -171,7 +161,7 @@ def cli_refused(out: subprocess.CompletedProcess | str, option: str) -> str | No
     return None
 
 
-# A sample of each list per CLI option (every run is a process); the full lists go to --last and the API.
+# A sample of each list per CLI option; the full lists go to --last and the API.
 SOME_NUMBERS = ["١٢", " 12", "12\n", "1_000", "+12", "-1", "0", "nan", "1e3", "9" * 40]
 SOME_TIMES = ["١٢h", "2h\n", "2026-05-01", "2026-05-01T06:00:00", "2026-W18-5T06:00:00Z", "0001-01-01",
               "2026-02-30T06:00:00Z", "1e3h"]
@@ -190,10 +180,11 @@ CLI_OPTIONS = [
 ]
 
 
-def test_cli_options_are_read_strictly(service):
+def test_cli_options_are_read_strictly(service, tmp_path):
     runs = [(option, command + [value]) for option, command, values in CLI_OPTIONS for value in values]
-    with ThreadPoolExecutor(4) as pool:
-        outs = list(pool.map(lambda run: cli(service, *run[1]), runs))
+    # All ~75 runs through the CLI's main in one interpreter (tests/support/cli.py): each is refused
+    # at its parse, so a process apiece would cost Python's start-up 75 times for nothing more.
+    outs = cli.run_in_one(service.env, [args for _, args in runs], tmp_path)
     check_all((" ".join(args), cli_refused(out, option)) for (option, args), out in zip(runs, outs))
 
 
@@ -205,5 +196,5 @@ def test_cli_neighbours_still_work(service):
                  ["deliveries", "replay", "--dry-run", "--since", "1m", "--until", now],
                  ["deliveries", "list", "--partner", "listing", "--limit", "1", "--since", "1h"],
                  ["events", "dead", "--limit", "1"]):
-        out = cli(service, *args)
+        out = cli.run(service.env, *args)
         assert not isinstance(out, str) and out.returncode == 0, (args, out)

@@ -16,6 +16,7 @@ promtool comes from Debian's `prometheus` package (.ci/run installs it); without
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
@@ -47,6 +48,7 @@ def scrape(url: str) -> str:
     return resp.text
 
 
+@functools.lru_cache(maxsize=8)  # one parse per scrape: a test looks up hundreds of samples in one text
 def samples(text: str) -> dict[tuple[str, tuple], float]:
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for fam in text_string_to_metric_families(text) for s in fam.samples}
