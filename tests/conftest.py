@@ -32,7 +32,7 @@ from pytest_redis import factories
 from syndication.infra.context import Context
 from syndication.configuration import load_settings
 from tests.support import config, logscan, ordering
-from tests.support.processes import Proc, api, free_port, worker
+from tests.support.processes import Proc, api, free_port, start_all, stop_all, worker
 from tests.support.receiver import Receiver
 
 REDIS_BIN = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -128,12 +128,10 @@ def service(redis_url, tmp_path_factory) -> Service:
     }
     svc = Service(f"http://127.0.0.1:{port}", env, Context.build(load_settings(env)), partners, procs)
     try:
-        for proc in procs.values():
-            proc.start()
+        start_all(procs.values())  # cold starts overlap
         yield svc
     finally:
-        for proc in procs.values():
-            proc.stop()
+        stop_all(procs.values())
         for r in partners.values():
             r.stop()
 

@@ -34,7 +34,8 @@ from syndication.ops import audit
 from tests.conftest import API_KEY, OPS_KEY
 from tests.support.cli import run_in_one
 from tests.support.events import article_event, withdrawal
-from tests.support.processes import ROOT, api, free_port, private_env, redis_server, wait_for, worker
+from tests.support.processes import (
+    ROOT, api, free_port, private_env, redis_server, start_all, stop_all, wait_for, worker)
 from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.integration
@@ -76,8 +77,7 @@ def cluster(tmp_path_factory):
     procs = [api(env, tmp, port), worker("events", env, tmp), worker("feeds", env, tmp, concurrency=1),
              worker("deliveries", env, tmp)]
     try:
-        for p in procs:
-            p.start()
+        start_all(procs)  # cold starts overlap
         base = f"http://127.0.0.1:{port}"
         articles = _publish_the_morning(base, env)
         write(signed=True)
@@ -85,8 +85,7 @@ def cluster(tmp_path_factory):
         assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
         yield {"env": env, "base": base, "receivers": receivers, "articles": articles}
     finally:
-        for p in reversed(procs):
-            p.stop()
+        stop_all(procs)
         redis.stop()
         for r in receivers.values():
             r.stop()

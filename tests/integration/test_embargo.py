@@ -32,7 +32,7 @@ import yaml
 
 from tests.conftest import OPS_KEY
 from tests.support.events import article_event, withdrawal
-from tests.support.processes import api, free_port, redis_server, wait_for, worker
+from tests.support.processes import api, free_port, redis_server, start_all, stop_all, wait_for, worker
 from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.integration
@@ -198,8 +198,7 @@ def test_release_survives_killed_events_and_deliveries_workers(tmp_path):
         return any(item["article_id"] == aid for item in resp.json()["items"])
 
     try:
-        for proc in procs.values():
-            proc.start()
+        start_all(procs.values())  # cold starts overlap
         aid, sentinel, instant = aid_of("emb-kill"), aid_of("emb-kill-sentinel"), time.time() + 4
         post(base, headers, embargoed(aid, instant))
         marked = json.loads(wait_for(lambda: send.for_article(aid), timeout=RELEASE_BOUND,
@@ -228,8 +227,7 @@ def test_release_survives_killed_events_and_deliveries_workers(tmp_path):
         assert instant <= got[0].at <= instant + RELEASE_BOUND, got[0].at - instant
         assert len(send.for_article(aid)) == 1  # nothing again at release
     finally:
-        for proc in reversed(list(procs.values())):
-            proc.stop()
+        stop_all(procs.values())
         store.stop()
         hold.stop()
         send.stop()

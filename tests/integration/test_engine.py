@@ -32,7 +32,7 @@ from syndication.infra.context import Context
 from syndication.ops import heartbeats
 from tests.conftest import API_KEY
 from tests.support.events import article_event
-from tests.support.processes import Proc, api, free_port, private_env, wait_for, worker
+from tests.support.processes import Proc, api, free_port, private_env, start_all, stop_all, wait_for, worker
 from tests.support.receiver import Receiver, Reply
 
 pytestmark = pytest.mark.integration
@@ -71,14 +71,12 @@ def engine_service(redis_url, tmp_path_factory):
                 env, tmp)
     procs = [api(env, tmp, port), worker("events", env, tmp), bare]
     try:
-        for p in procs:
-            p.start()
+        start_all(procs)  # cold starts overlap
         wait_for(lambda: [w for w in heartbeats.roster(ctx) if "deliveries" in w["queues"] and w.get("engine")],
                  timeout=30, what="the bare deliveries worker's engine in its heartbeat")
         yield {"url": f"http://127.0.0.1:{port}", "ctx": ctx, "receivers": receivers, "worker": bare}
     finally:
-        for p in procs:
-            p.stop()
+        stop_all(procs)
         for r in receivers.values():
             r.stop()
 

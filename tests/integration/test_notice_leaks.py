@@ -23,7 +23,7 @@ import yaml
 from syndication.delivery import notices
 from tests.conftest import API_KEY
 from tests.support.events import article_event
-from tests.support.processes import api, free_port, private_env, wait_for, worker
+from tests.support.processes import api, free_port, private_env, start_all, stop_all, wait_for, worker
 from tests.support.receiver import Receiver, Reply
 
 pytestmark = pytest.mark.integration
@@ -66,8 +66,7 @@ def test_notices_carry_neither_the_partner_url_nor_its_answer_nor_an_embargoed_h
                       SYNDICATION_OPS_WEBHOOK_URL=ops.url, SYNDICATION_OPS_WEBHOOK_SECRET=OPS_SECRET)
     procs = [api(env, tmp_path, port), worker("events", env, tmp_path), worker("deliveries", env, tmp_path)]
     try:
-        for p in procs:
-            p.start()
+        start_all(procs)  # cold starts overlap
         embargoed = (datetime.now(timezone.utc) + timedelta(hours=2)).replace(microsecond=0).isoformat()
         event = article_event(f"ntc-{uuid.uuid4().hex[:8]}", headline=headline, embargoed=embargoed)
         resp = requests.post(f"http://127.0.0.1:{port}/v1/events", data=json.dumps(event), timeout=10,
@@ -103,7 +102,6 @@ def test_notices_carry_neither_the_partner_url_nor_its_answer_nor_an_embargoed_h
         assert found[("delivery.dead", "deadport")]["failure"] == "connection_refused"
         assert found[("partner.circuit_opened", "deadport")]["failure"] == "connection_refused"
     finally:
-        for p in reversed(procs):
-            p.stop()
+        stop_all(procs)
         wire.stop()
         ops.stop()

@@ -26,7 +26,7 @@ from standardwebhooks import Webhook
 from tests.conftest import API_KEY
 from tests.support import promtool
 from tests.support.events import article_event
-from tests.support.processes import api, free_port, private_env, redis_server, wait_for, worker
+from tests.support.processes import api, free_port, private_env, redis_server, start_all, stop_all, wait_for, worker
 from tests.support.receiver import Receiver, Reply
 
 OPS_SECRET = "whsec_" + "b3BzLXdlYmhvb2stc2VjcmV0LWtleS0wMTIzNDU2Nzg5"  # base64 of a 30-byte key
@@ -81,8 +81,7 @@ def test_partner_outage_is_loud_alerting_and_heals(tmp_path):
         deliveries = worker("deliveries", env, tmp_path, concurrency=2)
         procs += [api(env, tmp_path, port), worker("events", env, tmp_path), worker("feeds", env, tmp_path),
                   deliveries]
-        for p in procs[1:]:
-            p.start()
+        start_all(procs[1:])  # cold starts overlap
         base = f"http://127.0.0.1:{port}"
         wait_for(lambda: _check(env).returncode == 0, timeout=30, what="status --check OK before the outage")
 
@@ -123,7 +122,7 @@ def test_partner_outage_is_loud_alerting_and_heals(tmp_path):
         assert len(_notices(ops, "partner.circuit_opened")) == 1  # one incident, one notice: not one per failure
         wait_for(lambda: _check(env).returncode == 0, timeout=30, what="status --check OK after the recovery")
     finally:
-        for p in reversed(procs):
-            p.stop()
+        stop_all(procs[1:])  # then the Redis they use
+        procs[0].stop()
         wire.stop()
         ops.stop()

@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from syndication.infra.keys import QUEUES
 from tests.support import logscan
 from tests.support.events import article_event
-from tests.support.processes import api, free_port, redis_server, wait_for, worker
+from tests.support.processes import api, free_port, redis_server, start_all, stop_all, wait_for, worker
 from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.integration
@@ -71,8 +71,7 @@ def test_own_redis_prefix_queue_depth_and_an_outage(tmp_path, unique):
         # Workers: everything drains, is applied, rendered, pushed, pinged.
         procs += [worker("events", env, tmp_path), worker("feeds", env, tmp_path, concurrency=2),
                   worker("deliveries", env, tmp_path)]
-        for proc in procs[1:]:
-            proc.start()
+        start_all(procs[1:])  # cold starts overlap
         for ev in events:
             wait_for(lambda ev=ev: partner.for_article(ev["article"]["id"]), timeout=30, what="pushed")
         wait_for(lambda: (r := get(f"{base}/feeds/all.rss")) and r.ok and events[-1]["article"]["id"] in r.text,
@@ -108,7 +107,6 @@ def test_own_redis_prefix_queue_depth_and_an_outage(tmp_path, unique):
                              timeout=10)
         assert back.status_code == 202, back.text
     finally:
-        for proc in reversed(procs):
-            proc.stop()
+        stop_all(procs)
         store.stop()
         partner.stop()

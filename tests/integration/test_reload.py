@@ -25,7 +25,7 @@ from standardwebhooks import Webhook
 from tests.conftest import API_KEY
 from tests.support import config
 from tests.support.events import article_event, post_all
-from tests.support.processes import api, free_port, private_env, redis_server, wait_for, worker
+from tests.support.processes import api, free_port, private_env, redis_server, start_all, stop_all, wait_for, worker
 from tests.support.receiver import Receiver, Reply
 
 OLD, NEW = config.secret("reload-old"), config.secret("reload-new")
@@ -65,13 +65,12 @@ def cluster(tmp_path):
     procs = [redis, api(env, tmp_path, port), worker("events", env, tmp_path),
              worker("feeds", env, tmp_path, concurrency=1), worker("deliveries", env, tmp_path)]
     try:
-        for p in procs[1:]:
-            p.start()
+        start_all(procs[1:])  # cold starts overlap
         yield {"env": env, "base": f"http://127.0.0.1:{port}", "receivers": receivers, "write": write,
                "procs": procs, "partners_file": partners_file}
     finally:
-        for p in reversed(procs):
-            p.stop()
+        stop_all(procs[1:])  # then the Redis they use
+        procs[0].stop()
         for r in receivers.values():
             r.stop()
 

@@ -25,7 +25,8 @@ import yaml
 
 from tests.conftest import API_KEY, OPS_KEY
 from tests.support.events import article_event, post_all
-from tests.support.processes import Proc, api, free_port, private_env, redis_server, wait_for, worker
+from tests.support.processes import (
+    Proc, api, free_port, private_env, redis_server, start_all, stop_all, wait_for, worker)
 from tests.support.receiver import Receiver, Reply
 
 OPS = {"Authorization": f"Bearer {OPS_KEY}"}
@@ -61,8 +62,7 @@ def cluster(tmp_path_factory):
     procs = [redis, api(env, tmp, port), worker("events", env, tmp), worker("feeds", env, tmp, concurrency=1),
              worker("deliveries", env, tmp)]
     try:
-        for p in procs[1:]:
-            p.start()
+        start_all(procs[1:])  # cold starts overlap
         from syndication.configuration import load_settings
         from syndication.infra.context import Context
 
@@ -76,8 +76,8 @@ def cluster(tmp_path_factory):
         yield {"env": env, "base": base, "ctx": ctx, "write": write, "partners": base_partners,
                "partners_file": partners_file, "receivers": receivers, "procs": procs}
     finally:
-        for p in reversed(procs):
-            p.stop()
+        stop_all(procs[1:])  # then the Redis they use
+        procs[0].stop()
         for r in receivers.values():
             r.stop()
 

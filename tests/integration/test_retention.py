@@ -27,7 +27,7 @@ from syndication.infra.context import Context
 from syndication.ops import audit
 from tests.support import logscan
 from tests.support.events import article_event, withdrawal
-from tests.support.processes import api, free_port, wait_for, worker
+from tests.support.processes import api, free_port, start_all, stop_all, wait_for, worker
 from tests.support.receiver import Receiver, Reply
 
 pytestmark = pytest.mark.integration
@@ -87,12 +87,10 @@ def retained(redis_url, tmp_path_factory):
     procs = [api(env, tmp, port), worker("events", env, tmp), worker("feeds", env, tmp, concurrency=2),
              worker("deliveries", env, tmp)]
     try:
-        for proc in procs:
-            proc.start()
+        start_all(procs)  # cold starts overlap
         yield Retained(f"http://127.0.0.1:{port}", Context.build(load_settings(env)), procs[0], kept, refusing)
     finally:
-        for proc in procs:
-            proc.stop()
+        stop_all(procs)
         kept.stop()
         refusing.stop()
 

@@ -38,7 +38,7 @@ from syndication.delivery import records
 from syndication.infra.context import Context
 from tests.support import logscan
 from tests.support.events import article_event, sentinel
-from tests.support.processes import api, free_port, wait_for, worker
+from tests.support.processes import api, free_port, start_all, stop_all, wait_for, worker
 from tests.support.receiver import Receiver
 
 HOLD = {"hold-json": "json", "hold-ninjs": "ninjs", "hold-ninjs3": "ninjs3", "hold-atom": "atom", "hold-rss": "rss",
@@ -225,11 +225,9 @@ def running(redis_url: str, tmp: Path):
     procs = [api(env, tmp, port), worker("events", env, tmp), worker("feeds", env, tmp, concurrency=2),
              worker("deliveries", env, tmp, concurrency=4)]
     try:
-        for proc in procs:
-            proc.start()
+        start_all(procs)  # cold starts overlap
         yield LeakWorld(f"http://127.0.0.1:{port}", env, Context.build(load_settings(env)), receivers, ops)
     finally:
-        for proc in reversed(procs):
-            proc.stop()
+        stop_all(procs)
         for rec in [*receivers.values(), ops]:
             rec.stop()

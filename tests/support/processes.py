@@ -57,13 +57,20 @@ class Proc:
         self.p: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30.0) -> "Proc":
-        offset = self.log.stat().st_size if self.log.exists() else 0
-        LOGS.setdefault(self.log, offset)
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> "Proc":
+        """Start the process and return at once (`wait_ready` waits for it to say it is ready)."""
+        self._offset = self.log.stat().st_size if self.log.exists() else 0
+        LOGS.setdefault(self.log, self._offset)
         with open(self.log, "ab") as fh:
             self.p = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
                                       start_new_session=True)
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> "Proc":
         if self.ready:
-            wait_for(lambda: self._alive() and self.ready.encode() in self.log.read_bytes()[offset:],
+            wait_for(lambda: self._alive() and self.ready.encode() in self.log.read_bytes()[self._offset:],
                      timeout, 0.05, f"{self.name} ready")
         if self.url:
             wait_for(lambda: self._alive() and self._answers(), timeout, 0.05, f"{self.name} answering")
@@ -97,16 +104,44 @@ class Proc:
                 self.kill()
 
 
+def start_all(procs, timeout: float = 60.0) -> None:
+    """Start every process at once, then wait for each to be ready: cold starts (Python, Celery,
+    the app's imports) overlap instead of queueing, ~2-3 s each. None of them may need another
+    ready first (the Redis they share is started before them). The deadline is the whole set's."""
+    procs = list(procs)
+    for p in procs:
+        p.launch()
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        p.wait_ready(max(1.0, deadline - time.monotonic()))
+
+
+def stop_all(procs, timeout: float = 10.0) -> None:
+    """SIGTERM every process at once, then wait for each: their warm shutdowns (a Celery worker
+    finishing its tasks, seconds) overlap. What still runs at the deadline is killed. Stop a
+    Redis they use after them, not among them (they would log its loss on the way out)."""
+    procs = [p for p in procs if p.p and p.p.poll() is None]
+    for p in procs:
+        try:
+            os.killpg(p.p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        try:
+            p.p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 @contextmanager
 def running(procs: list["Proc"], receivers=()):
-    """Start `procs` in order; on leaving, stop them in reverse, then the partner servers `receivers`."""
+    """Start `procs` at once (start_all); on leaving, stop them at once (stop_all), then the partner servers `receivers`."""
     try:
-        for p in procs:
-            p.start()
+        start_all(procs)
         yield procs
     finally:
-        for p in reversed(procs):
-            p.stop()
+        stop_all(procs)
         for r in receivers:
             r.stop()
 
