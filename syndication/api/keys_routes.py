@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from syndication.api import query, schema
 from syndication.api.pull_routes import _DISABLED, _partner
-from syndication.partners.signing import public_keys
+from syndication.partners.signing import algorithms, public_keys
 
 
 class PublicKey(BaseModel):
@@ -51,9 +51,6 @@ router = APIRouter(tags=["pull"], dependencies=[Depends(query.known_only)])
 )
 def partner_keys(request: Request, partner=Depends(_partner)) -> PartnerKeys:
     """The signature algorithms of the partner's pushes and its Ed25519 public keys (`whpk_`), never a secret."""
-    auth = partner.target.auth if partner.target is not None else None
-    algorithms = []
-    if auth is not None and auth.type == "standard-webhooks":
-        algorithms = [name for name, on in (("hmac-sha256", auth.secret_env), ("ed25519", auth.private_key_env)) if on]
     keys = public_keys(request.app.state.ctx.settings.secrets_for(partner.id))
-    return PartnerKeys(partner=partner.id, algorithms=algorithms, keys=[PublicKey(**k) for k in keys])
+    return PartnerKeys(partner=partner.id, algorithms=algorithms(partner.target.auth) if partner.target else [],
+                       keys=[PublicKey(**k) for k in keys])

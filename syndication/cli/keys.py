@@ -25,7 +25,7 @@ def cmd_keys_generate(args) -> int:
 
 
 def cmd_partners_show(args) -> int:
-    from syndication.partners.signing import public_keys
+    from syndication.partners.signing import algorithms, public_keys
 
     settings = settings_or_exit()
     partner = settings.partner(args.partner)
@@ -42,15 +42,11 @@ def cmd_partners_show(args) -> int:
         return 0
     auth = target.auth
     print(f"url: {target.url}")
-    print(f"auth: {auth.type}" + (f" ({', '.join(signatures(auth))})" if auth.type == "standard-webhooks" else ""))
+    signed = {"hmac-sha256": "v1 hmac-sha256", "ed25519": "v1a ed25519"}
+    print(f"auth: {auth.type}" + (f" ({', '.join(signed[a] for a in algorithms(auth))})" if algorithms(auth) else ""))
     for key in public_keys(settings.secrets_for(partner.id)):
         print(f"public key: {key['public_key']}  ({key['key_id']})")
     return 0
-
-
-def signatures(auth) -> list[str]:
-    """The signature versions a standard-webhooks partner gets, `v1` (HMAC) before `v1a` (Ed25519)."""
-    return [name for name, on in (("v1 hmac-sha256", auth.secret_env), ("v1a ed25519", auth.private_key_env)) if on]
 
 
 def add_keys(sub) -> None:

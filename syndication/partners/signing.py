@@ -66,6 +66,13 @@ def check_private_keys(keys: Secret, where: str) -> None:
             raise ConfigError(f"{where}: {exc}") from None
 
 
+def algorithms(auth) -> list[str]:
+    """What signs a target's pushes: `hmac-sha256` (`v1`, the secret) before `ed25519` (`v1a`, the key)."""
+    if auth.type != "standard-webhooks":
+        return []
+    return [name for name, on in (("hmac-sha256", auth.secret_env), (ed25519.ALGORITHM, auth.private_key_env)) if on]
+
+
 def public_keys(secrets) -> list[dict[str, str]]:
     """What a partner may be shown of our signing keys: each `whpk_` public key, its id and algorithm."""
     keys = secrets.get("private_key_env")
