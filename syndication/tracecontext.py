@@ -141,13 +141,16 @@ def from_record(traceparent: str | None, tracestate: str | None = "", fallback: 
     return TraceContext(digest[:32], digest[32:48], SAMPLED, "")
 
 
-def envelope(traceparent: str | None, tracestate: str | None, span_id: str | None = None) -> dict[str, str]:
+def envelope(traceparent: str | None, tracestate: str | None) -> dict[str, str]:
+    """The envelope of an event accepted with these headers (no tracer: the accept span is an id)."""
+    parent, ours = incoming(traceparent, tracestate)
+    return envelope_of(ours, parent)
+
+
+def envelope_of(ours: TraceContext, parent: TraceContext | None) -> dict[str, str]:
     """What a stored event keeps of its trace: `traceparent` (our accept span: the event's trace id
     and the span its deliveries descend from), `tracestate` if any, `parent_id` (the publisher's
-    span) if it sent a valid one. `span_id`: the accept span's id when a tracer made one."""
-    parent, ours = incoming(traceparent, tracestate)
-    if span_id:
-        ours = TraceContext(ours.trace_id, span_id, ours.flags, ours.state)
+    span) if it sent a valid one."""
     out = {"traceparent": ours.traceparent}
     if ours.state:
         out["tracestate"] = ours.state
@@ -171,3 +174,9 @@ def attempt_of(delivery) -> TraceContext:
     """A push attempt's context: a new span (its id sent as the parent-id) under the delivery's
     stored context, whose tracestate it passes on."""
     return from_record(delivery.traceparent, delivery.tracestate, fallback=delivery.event_id).child()
+
+
+def record_fields(trace: dict | None) -> list[str]:
+    """An event's trace envelope as a delivery record keeps it: [traceparent, tracestate] ('' if none)."""
+    trace = trace or {}
+    return [trace.get("traceparent", ""), trace.get("tracestate", "")]

@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 
 from redis.exceptions import RedisError
+
+from syndication import tracing
 from syndication.api import auth, event_routes
 from syndication.errors import InvalidEvent, SyndicationError
 from syndication.events import MAX_EVENT_BYTES, parse_event
@@ -35,7 +37,8 @@ class EventFastPath:
         body = await self._read_if_ours(scope, receive)
         if body is None:
             return await self.app(scope, receive, send)
-        answer = await self._accept(body, event_routes.trace(scope["headers"]))
+        with tracing.accept(scope["headers"]) as trace:  # the publisher's traceparent, continued
+            answer = await self._accept(body, trace)
         if answer is None:
             return await self.app(scope, _replay(body, receive), send)
         status, payload = answer

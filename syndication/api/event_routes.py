@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from syndication import tracecontext
+from syndication import tracing
 from syndication.pipeline import ingest
 from syndication.events import MAX_EVENT_BYTES, parse_event
 from syndication.api import limits, query, schema
@@ -57,14 +57,9 @@ async def post_event(request: Request):
     app = request.app.state
     require_json(request)
     event = parse_event(await limits.read_body(request, MAX_EVENT_BYTES))
-    accepted = await accept(app, event, trace(request.headers))
+    with tracing.accept(request.headers) as trace:  # the publisher's traceparent, continued
+        accepted = await accept(app, event, trace)
     return JSONResponse(accepted.body(), status_code=202 if accepted.created else 200)
-
-
-def trace(headers) -> dict:
-    """The request's trace context (`traceparent`, `tracestate`) as the stored event keeps it."""
-    return tracecontext.envelope(tracecontext.header_values(headers, "traceparent"),
-                                 tracecontext.header_values(headers, "tracestate"))
 
 
 async def accept(state, event, trace: dict | None = None) -> ingest.Accepted:

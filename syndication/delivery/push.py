@@ -33,7 +33,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from syndication import tracecontext
+from syndication import tracecontext, tracing
 from syndication.articles import ArticleState, ArticleStore
 from syndication.delivery import circuit, http, leases, notices, recording, websub
 from syndication.delivery.schedule import Claim, DueSchedule
@@ -43,6 +43,7 @@ from syndication.delivery.records import Delivery, DeliveryStatus
 from syndication.infra.context import Context
 from syndication.partners.formats import PUSH_FORMATS, Push
 from syndication.partners.signing import auth_headers
+from syndication.tracecontext import TraceContext
 
 log = logging.getLogger("syndication.delivery")
 BATCH_TIME_BUDGET = 20.0  # seconds; then the rest goes back to due for the next task
@@ -169,12 +170,19 @@ def _prepare_notice(ctx: Context, partner, d: Delivery, loaded: Loaded, now: flo
 PREPARERS = {"article": _prepare_article, "websub": _prepare_websub, "notice": _prepare_notice}
 
 
-def prepare(ctx: Context, partner, d: Delivery, loaded: Loaded, now: float) -> tuple[bytes, dict[str, str]]:
+def prepare(ctx: Context, partner, d: Delivery, loaded: Loaded, now: float,
+            attempt: TraceContext | None = None) -> tuple[bytes, dict[str, str]]:
     """The request body and headers of one delivery, by its kind (pure apart from reading settings).
 
-    Each call is one attempt: its `traceparent` continues the event's trace with a new span id."""
-    body, headers = PREPARERS[d.kind](ctx, partner, d, loaded, now)
-    return body, {**headers, **tracecontext.attempt_of(d).headers()}
+    `attempt`: the attempt's span (tracing.py); its `traceparent` continues the event's trace with
+    a span id of its own (a new one per call without it)."""
+    attempt = attempt or tracecontext.attempt_of(d)
+    render = tracing.start("delivery.render", attempt)
+    try:
+        body, headers = PREPARERS[d.kind](ctx, partner, d, loaded, now)
+    finally:
+        render.end()
+    return body, {**headers, **attempt.headers()}
 
 
 def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.Held, result: BatchResult,
@@ -212,8 +220,10 @@ def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.H
             result.count(reason.value)
             continue
         headers = {}
+        span = tracing.start("delivery.attempt", tracecontext.from_record(d.traceparent, d.tracestate, d.event_id),
+                             **{"delivery.id": d.id, "partner": partner.id, "attempt": d.attempts + 1})
         try:
-            body, headers = prepare(ctx, partner, d, loaded, now)
+            body, headers = prepare(ctx, partner, d, loaded, now, span.context)
         except Exception as exc:  # a format that cannot render this article: dead letter, not a stuck batch
             log.exception("cannot prepare delivery %s", did)
             what = getattr(ctx.settings.partner(partner.id), "format", d.kind)  # a system target's deliveries have no format
@@ -222,6 +232,7 @@ def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.H
             resp = http.send(partner, body, headers)
         now = clock()
         decision = decide(resp, partner.retry, d, now)
+        span.end(**{"http.response.status_code": resp.status, "outcome": decision.outcome.value})
         group.attempt(d, resp, decision, now, traceparent=headers.get("traceparent"))
         result.count(decision.result)
         # After a timeout the partner may be hanging: the rest of the batch goes back to due rather

@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from syndication import tracecontext
 from syndication.delivery import lifecycle, schedule
 from syndication.delivery.lifecycle import EXPIRING, FINAL, WAITING, DeliveryStatus, Step
 from syndication.infra.context import Context
@@ -174,7 +175,7 @@ def create(ctx: Context, partner_id: str, article_id: str, version: int, event_i
         keys=[k.delivery(did), k.article_deliveries(article_id), k.partner_history(partner_id),
               *schedule.DueSchedule(ctx, partner_id).script_keys()],
         args=[did, partner_id, article_id, version, event_id, event_type, now or time.time(), occurred_at,
-              retention_ttl(ctx), *_trace_args(trace)],
+              retention_ttl(ctx), *tracecontext.record_fields(trace)],
     )
     return did if created else None
 
@@ -203,13 +204,8 @@ def queue_create_many(ctx: Context, pipe, partner_ids: list[str], article_id: st
         script(keys=[k.delivery(did), k.article_deliveries(article_id), k.partner_history(pid),
                      *schedule.DueSchedule(ctx, pid).script_keys()],
                args=[did, pid, article_id, version, event_id, event_type, now + i * 1e-6, occurred_at, ttl,
-                     *_trace_args(trace)],
+                     *tracecontext.record_fields(trace)],
                client=pipe)
-
-
-def _trace_args(trace: dict | None) -> list[str]:
-    trace = trace or {}
-    return [trace.get("traceparent", ""), trace.get("tracestate", "")]
 
 
 def _decode(h: dict) -> dict[str, Any]:

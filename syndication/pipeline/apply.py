@@ -29,6 +29,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from syndication import tracing
 from syndication.articles import ArticleState, ArticleStore, CasResult
 from syndication.delivery import schedule
 from syndication.feeds import index
@@ -256,3 +257,4 @@ def _queue_finish(ctx: Context, pipe, event: ParsedEvent, cas: CasResult, now: f
         "version": event.version, "outcome": cas.outcome, "at": now}))
     pipe.ltrim(ctx.keys.events_log, 0, 999)
     metrics.inc(pipe, ctx.keys, "events_applied", outcome=cas.outcome)
+    tracing.applied(event.trace, now, **{"event.id": event.event_id, "outcome": cas.outcome})  # OTLP only

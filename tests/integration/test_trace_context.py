@@ -130,3 +130,104 @@ def test_the_ops_notice_about_a_dead_delivery_carries_its_trace(service):
     trace_id, span_id, _ = parts(r.headers["traceparent"])
     pushed = parts(service.pushes(aid)[0].headers["traceparent"])
     assert trace_id == TRACE and span_id not in (PUBLISHER_SPAN, pushed[1])
+
+
+class Collector:
+    """An OTLP/HTTP collector stand-in: keeps every span POSTed to /v1/traces (protobuf)."""
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        import threading
+
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest, ExportTraceServiceResponse)
+
+        self.spans: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(body)
+                for rs in request.resource_spans:
+                    service = next((a.value.string_value for a in rs.resource.attributes
+                                    if a.key == "service.name"), "")
+                    for ss in rs.scope_spans:
+                        for s in ss.spans:
+                            outer.spans.append({
+                                "name": s.name, "trace_id": s.trace_id.hex(), "span_id": s.span_id.hex(),
+                                "parent": s.parent_span_id.hex(), "service": service,
+                                "attributes": {a.key: a.value for a in s.attributes}})
+                answer = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def named(self, name: str, trace_id: str = TRACE) -> list[dict]:
+        return [s for s in self.spans if s["name"] == name and s["trace_id"] == trace_id]
+
+
+def test_spans_reach_an_otlp_collector_with_their_parent_links(redis_url, tmp_path):
+    pytest.importorskip("opentelemetry.sdk", reason="the optional extra `otel` is not installed")
+    collector, wire = Collector(), Receiver.start()
+    wire.script([500])
+    partners_file = tmp_path / "partners.yaml"
+    partners_file.write_text(yaml.safe_dump({"partners": [
+        {"id": "wire", "url": wire.url, "format": "json", "allow_private_network": True, "retry": RETRY}]}))
+    port = free_port()
+    env = private_env(redis_url, port, partners_file, "otl", SYNDICATION_API_KEYS=API_KEY, SYNDICATION_OPS_KEYS=OPS_KEY,
+                      OTEL_EXPORTER_OTLP_ENDPOINT=collector.url, OTEL_BSP_SCHEDULE_DELAY="100")
+    try:
+        with running([api(env, tmp_path, port), worker("events", env, tmp_path), worker("deliveries", env, tmp_path)]):
+            service = Service(f"http://127.0.0.1:{port}", wire, wire)
+            aid = f"otlp-{uuid.uuid4().hex[:8]}"
+            resp = service.post(article_event(aid), traceparent=f"00-{TRACE}-{PUBLISHER_SPAN}-01")
+            assert resp.status_code == 202, resp.text
+            wait_for(lambda: len(collector.named("delivery.attempt")) == 2 and collector.named("event.apply"),
+                     timeout=30, what="accept, apply and two attempt spans at the collector")
+            pushes = service.pushes(aid)
+        (accept,) = collector.named("event.accept")
+        assert accept["parent"] == PUBLISHER_SPAN  # a child of the publisher's span
+        (apply,) = collector.named("event.apply")
+        assert apply["parent"] == accept["span_id"]
+        attempts = collector.named("delivery.attempt")
+        assert {a["parent"] for a in attempts} == {accept["span_id"]}
+        # The span a push names as its parent is the exported attempt span, one per attempt.
+        sent = [parts(p.headers["traceparent"])[1] for p in pushes]
+        assert sorted(sent) == sorted(a["span_id"] for a in attempts) and len(set(sent)) == 2
+        renders = collector.named("delivery.render")
+        assert sorted(r["parent"] for r in renders) == sorted(sent)
+    finally:
+        wire.stop()
+        collector.stop()
+
+
+def test_nothing_is_imported_without_an_otlp_endpoint(tmp_path):
+    """Unset, a push's spans cost a span id: no tracer, no exporter is imported (a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, syndication.tracing as t, syndication.api.app, syndication.delivery.push\n"
+            "from syndication.tracecontext import new_trace\n"
+            "s = t.start('delivery.attempt', new_trace()); s.end()\n"
+            "assert t._tracer is False, t._tracer\n"
+            # redis-py imports parts of the SDK itself when it is installed; the tracer and exporter are ours
+            "assert 'opentelemetry.sdk.trace' not in sys.modules, 'tracer imported'\n"
+            "assert 'opentelemetry.exporter.otlp.proto.http.trace_exporter' not in sys.modules, 'exporter imported'\n")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("OTEL_")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
