@@ -11,12 +11,15 @@ names the feeds to render (render lock taken) and partners to push (kick taken).
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
 from syndication.articles import ArticleStore
 from syndication.delivery import lifecycle, records
+from syndication.events import parse_event
+from syndication.infra.redis_client import aconnect_settings
 from syndication.pipeline import apply, batch, ingest
 from syndication.pipeline.followup import FollowUp
 from tests.support.pipeline import FEEDS, PARTNERS, accept, due, publish, status
@@ -45,6 +48,32 @@ def test_a_repeated_event_id_is_requeued_while_still_accepted_and_not_stored_aga
     sent = accept(ctx, article_event("rep-1", event_id="evt-rep", headline="Changed on retry"))
     assert sent == [FollowUp(events=["evt-rep"])]  # the first enqueue may have been lost
     assert ingest.load(ctx, "evt-rep")["article"]["headline"] == "Headline rep-1 v1"
+
+
+def test_accept_stores_on_a_redis_that_forgot_the_store_script(ctx):
+    """A restarted Redis, or a failover's new primary, answers NOSCRIPT: both clients (the sync one
+    of workers and tools, the asyncio one of the API) load the script and store the event once."""
+    ctx.redis.script_flush()
+    assert accept(ctx, article_event("noscript-sync")) == [FollowUp(events=["evt-noscript-sync-v1"])]
+    ctx.redis.script_flush()
+
+    async def post():
+        client = aconnect_settings(ctx.settings)
+        try:
+            queued = []
+
+            async def enqueue(follow):
+                queued.append(follow)
+
+            event = parse_event(json.dumps(article_event("noscript-async")).encode())
+            return await ingest.accept_async(ctx, client, event, enqueue), queued
+        finally:
+            await client.aclose()
+
+    accepted, queued = asyncio.run(post())
+    assert accepted.created and queued == []  # the sync accept's batch marker is still taken
+    assert ingest.load(ctx, "evt-noscript-async-v1")["article"]["id"] == "noscript-async"
+    assert set(ingest.due(ctx)) == {"evt-noscript-sync-v1", "evt-noscript-async-v1"}
 
 
 def test_a_repeat_of_an_applied_event_is_not_requeued(ctx):
