@@ -135,10 +135,10 @@ def release(ctx: Context, article_id: str, now: float) -> FollowUp:
                     pipe.zadd(due_key, {article_id: until(state)})
                     pipe.execute()
                     return FollowUp(outcome="moved")
-                event_type, occurred_at = _event_of(ctx, pipe, state)
+                event_type, occurred_at, trace = _event_of(ctx, pipe, state)
                 pipe.multi()
                 tx = Transaction.on(pipe)
-                feeds, partners = _queue_release(ctx, pipe, state, event_type, occurred_at, now)
+                feeds, partners = _queue_release(ctx, pipe, state, event_type, occurred_at, now, trace)
                 with tx.group("dirty"):
                     taken = index.queue_mark_dirty(ctx, pipe, feeds)
                 render = taken(tx.execute().dirty)
@@ -152,19 +152,20 @@ def release(ctx: Context, article_id: str, now: float) -> FollowUp:
     return FollowUp(outcome="raced")
 
 
-def _event_of(ctx: Context, pipe, state: ArticleState) -> tuple[str, str]:
-    """The type and time of the event behind the held version (its deliveries carry them)."""
+def _event_of(ctx: Context, pipe, state: ArticleState) -> tuple[str, str, dict | None]:
+    """The type, time and trace of the event behind the held version (its deliveries carry them)."""
     typ, body = pipe.hmget(ctx.keys.event(state.event_id), "type", "body")
     try:
-        occurred_at = json.loads(body).get("occurred_at") or "" if body else ""
+        event = json.loads(body) if body else {}
     except ValueError:
-        occurred_at = ""
+        event = {}
+    occurred_at, trace = event.get("occurred_at") or "", event.get("trace")
     # Events expire after a week; an embargo may be longer. A version never public is news.
-    return (typ.decode() if typ else "article.published"), occurred_at
+    return (typ.decode() if typ else "article.published"), occurred_at, trace
 
 
 def _queue_release(ctx: Context, pipe, state: ArticleState, event_type: str, occurred_at: str,
-                   now: float) -> tuple[list[str], list[str]]:
+                   now: float, trace: dict | None = None) -> tuple[list[str], list[str]]:
     """Queue the release's writes on `pipe` (in MULTI); return the feeds it puts the article in and
     the partners it creates deliveries for (a `send` partner's already exists: nothing new)."""
     index.queue_place(ctx, pipe, state)
@@ -175,7 +176,7 @@ def _queue_release(ctx: Context, pipe, state: ArticleState, event_type: str, occ
         index.queue_bump(ctx, pipe, name, when)
     targets = ctx.settings.recipients(state.data)
     records.queue_create_many(ctx, pipe, targets, state.id, state.version, state.event_id, event_type, now,
-                              occurred_at=occurred_at)
+                              occurred_at=occurred_at, trace=trace)
     # The change log (the pull API) gets the version now: the apply kept it out (`log=False`).
     changelog.append(pipe, ctx.keys, article_id=state.id, version=state.version,
                      kind=event_type.removeprefix("article."), event_id=state.event_id, data=state.data,

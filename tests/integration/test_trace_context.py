@@ -60,7 +60,9 @@ def service(redis_url, tmp_path_factory):
         {"id": "wire", "url": wire.url, "format": "json", "allow_private_network": True,
          "filters": {"categories": ["Wire"]}, "retry": RETRY},
         {"id": "strict", "url": f"{wire.url}/strict", "format": "json", "allow_private_network": True,
-         "filters": {"categories": ["Strict"]}, "retry": RETRY}]}))
+         "filters": {"categories": ["Strict"]}, "retry": RETRY},
+        {"id": "held", "url": f"{wire.url}/held", "format": "json", "allow_private_network": True,
+         "filters": {"categories": ["Held"]}, "embargo": "hold", "retry": RETRY}]}))
     port = free_port()
     env = private_env(redis_url, port, partners_file, f"trc{uuid.uuid4().hex[:6]}", SYNDICATION_API_KEYS=API_KEY,
                       SYNDICATION_OPS_KEYS=OPS_KEY, SYNDICATION_OPS_WEBHOOK_URL=ops.url,
@@ -111,6 +113,18 @@ def test_an_invalid_or_missing_traceparent_starts_a_new_trace(service, header):
     assert trace_id not in (TRACE, "0" * 32)
     assert "tracestate" not in push.headers  # the spec: no tracestate without a valid traceparent
     assert wait_for(lambda: service.delivery(aid))["trace_id"] == trace_id
+
+
+def test_a_push_at_an_embargos_release_continues_the_trace(service):
+    from datetime import datetime, timedelta, timezone
+
+    aid = f"heldtrace-{uuid.uuid4().hex[:8]}"
+    instant = (datetime.now(timezone.utc) + timedelta(seconds=2)).isoformat(timespec="seconds")
+    resp = service.post(article_event(aid, categories=["Held"], embargoed=instant),
+                        traceparent=f"00-{TRACE}-{PUBLISHER_SPAN}-01")
+    assert resp.status_code == 202, resp.text
+    push = wait_for(lambda: service.pushes(aid) and service.pushes(aid)[0], timeout=20, what="pushed at release")
+    assert parts(push.headers["traceparent"])[0] == TRACE
 
 
 def test_the_ops_notice_about_a_dead_delivery_carries_its_trace(service):
