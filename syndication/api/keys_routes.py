@@ -7,9 +7,9 @@
 
 `algorithms` names what signs its pushes (`hmac-sha256`: a `v1` signature with the shared
 secret, which is never shown; `ed25519`: a `v1a` signature); `keys` lists the Ed25519 public
-keys, several while a key is being replaced. Authenticated like the pull routes (pull_routes.py,
-`_partner`): the same 401 for no such partner, a partner without `pull` and a wrong token, so the
-answer is no oracle of partner ids; 403 for a disabled partner. Nothing here is secret, but a
+keys, several while a key is being replaced. Authenticated like the pull routes
+(partner_auth.py `pull_partner`): the same 401 for no such partner, a partner without `pull`
+and a wrong token, so the answer is no oracle of partner ids; 403 for a disabled partner. Nothing here is secret, but a
 partner's keys are its business, and an open route would list which partners exist.
 """
 
@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from syndication.api import query, schema
-from syndication.api.pull_routes import _DISABLED, _partner
+from syndication.api.partner_auth import DISABLED, UNAUTHORISED, pull_partner
 from syndication.partners.signing import algorithms, public_keys
 
 
@@ -43,13 +43,12 @@ router = APIRouter(tags=["pull"], dependencies=[Depends(query.known_only)])
 @router.get(
     "/v1/partners/{partner_id}/keys", summary="The public keys that verify a partner's pushes",
     response_model=PartnerKeys,
-    responses={403: _DISABLED,
+    responses={403: DISABLED,
                **schema.errors(401, 429, 503,
-                               e401="No token, or not this partner's pull token; the same answer for a partner "
-                                    "id that does not exist or has no `pull` (`WWW-Authenticate: Bearer`)",
+                               e401=UNAUTHORISED,
                                e429="Too many wrong tokens from this address (`too_many_attempts`)")},
 )
-def partner_keys(request: Request, partner=Depends(_partner)) -> PartnerKeys:
+def partner_keys(request: Request, partner=Depends(pull_partner)) -> PartnerKeys:
     """The signature algorithms of the partner's pushes and its Ed25519 public keys (`whpk_`), never a secret."""
     keys = public_keys(request.app.state.ctx.settings.secrets_for(partner.id))
     return PartnerKeys(partner=partner.id, algorithms=algorithms(partner.target.auth) if partner.target else [],

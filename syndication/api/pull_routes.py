@@ -55,18 +55,16 @@ import json
 from typing import Any, Literal
 
 import redis
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, Security
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from syndication.api import longpoll, query, schema
-from syndication.api.auth import bearer, check_key
+from syndication.api.partner_auth import DISABLED, UNAUTHORISED, pull_partner
 from syndication.delivery import records
 from syndication.partners.formats import PUSH_FORMATS, Push
 from syndication.pipeline import changelog
-from syndication.settings import Secret
 
 MAX_LIMIT = 500
 MAX_WAIT = 30.0
@@ -74,12 +72,6 @@ SCAN_BATCH = 200  # entries read per round trip
 MAX_SCAN = 5000  # entries looked at per request, matching or not
 WAIT_SLICE = 2.0  # seconds a waiter sleeps between looks at its connection (and, reader down, the log)
 PAGE_BYTES = 1 << 20  # JSON bytes of a page's items, past which it ends (it always has one item)
-# What a token for nothing is compared with: every refusal costs the same comparison.
-_NOBODY = Secret("\x00no partner has this pull token")
-
-PULL_TOKEN = HTTPBearer(scheme_name="pullToken", auto_error=False,
-                        description="A partner's pull token (`pull: {token_env: ...}` in the partners file): "
-                                    "that partner's items, and no other partner's")
 
 
 class PullItem(BaseModel):
@@ -99,31 +91,8 @@ class PullPage(BaseModel):
                                   "that did not match, so none is looked at twice)")
 
 
-def _partner(partner_id: str, request: Request,
-             _: HTTPAuthorizationCredentials | None = Security(PULL_TOKEN)):
-    """The partner, if the request carries its pull token (a dependency: checked before the query).
-
-    No such partner, a partner without `pull` and a wrong token get the same 401, body and
-    throttling: the answer is no oracle of which partner ids exist or pull."""
-    token = bearer(request)
-    if token is None:
-        raise HTTPException(401, "missing pull token: send 'Authorization: Bearer <token>'",
-                            headers={"WWW-Authenticate": "Bearer"})
-    ctx = request.app.state.ctx
-    partner = ctx.settings.partner(partner_id)
-    own = ctx.settings.secrets_for(partner_id).get("pull_token") if partner is not None and partner.pull else None
-    # Compared (and throttled) even when there is nothing to compare with, against a key nobody has.
-    if check_key(request, token, (own or _NOBODY,)) is None or own is None:
-        raise HTTPException(401, f"pull token not recognised for partner {partner_id!r}",
-                            headers={"WWW-Authenticate": "Bearer"})
-    if not partner.enabled:
-        raise HTTPException(403, f"partner {partner_id!r} is disabled")
-    return partner
-
-
 router = APIRouter(tags=["pull"], dependencies=[Depends(query.known_only)])
 
-_DISABLED = {"model": schema.ErrorBody, "description": "The partner is disabled (`enabled: false`)"}
 _GONE = {"model": schema.ErrorBody,
          "description": "The cursor is older than the retained log (`SYNDICATION_CHANGELOG_RETENTION`): "
                         "items after it were trimmed; or it lies beyond the newest entry the log ever had "
@@ -132,11 +101,9 @@ _GONE = {"model": schema.ErrorBody,
 
 @router.get(
     "/v1/partners/{partner_id}/items", summary="A partner's items, by cursor (pull instead of push)",
-    responses={200: {"model": PullPage}, 403: _DISABLED, 410: _GONE,
+    responses={200: {"model": PullPage}, 403: DISABLED, 410: _GONE,
                **schema.errors(401, 422, 429, 503,
-                               e401="No token, or not this partner's pull token; the same answer for a "
-                                    "partner id that does not exist or has no `pull` (`WWW-Authenticate: "
-                                    "Bearer`)",
+                               e401=UNAUTHORISED,
                                e422="`after` is not a cursor, or `limit` / `wait` is out of range",
                                e429="Too many wrong tokens from this address (`too_many_attempts`), or too "
                                     "many open long polls (`wait`) for this partner or this server "
@@ -144,7 +111,7 @@ _GONE = {"model": schema.ErrorBody,
 )
 async def pull_items(
     request: Request,
-    partner=Depends(_partner),
+    partner=Depends(pull_partner),
     after: str | None = Query(None, max_length=100,
                               description="The `next` (or an item's `cursor`) of an earlier answer; "
                                           "omitted: from the oldest item kept"),
