@@ -24,6 +24,13 @@ when the service knows the topic, syndication/subjects.py). A qcode newer than t
 vendored vocabulary is accepted: IPTC adds topics, and a publisher must not be refused
 for using one.
 
+`article.correction` (optional, `article.updated` only) says this version corrects an error in
+an earlier one, as schema.org's `correction` and IPTC's `sig:correction` signal do:
+`{"note": "An earlier version misspelt the minister's name."}`; the note (plain text, optional)
+is what newsrooms print under the story, and goes to partners as NewsML-G2 `edNote` and ninjs
+`ednote`. An update without it is an ordinary update; stored only when present. On an
+`article.published` event it is refused (a first version corrects nothing).
+
 `article.embargoed` (optional, the name ninjs uses) holds a story back until
 that instant: stored at once, in no public feed and pushed only to partners
 with `embargo: send` until then (pipeline/embargo.py releases it).
@@ -38,7 +45,8 @@ from typing import Annotated, Any, Literal, Union
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, \
-    ValidationError
+    ValidationError, field_validator, model_serializer
+from pydantic.json_schema import SkipJsonSchema
 
 from syndication.errors import InvalidEvent
 from syndication.subjects import QCODE_PATTERN
@@ -145,6 +153,51 @@ class Article(ArticleRef):
     images: Annotated[list[Image], Field(max_length=50)] = Field(default_factory=list)
 
 
+class Correction(BaseModel):
+    """This version corrects an earlier one (IPTC `sig:correction`, schema.org `correction`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    note: Annotated[str, Field(min_length=1, max_length=2000,
+                               description="What was corrected, as readers are told: plain text",
+                               examples=["An earlier version misspelt the minister's name."])] | None = None
+
+
+def _correction_object(value: Any) -> Any:
+    # `true` is the likeliest mistake: say what is wanted instead of pydantic's "instance of Correction".
+    if value is not None and not isinstance(value, (dict, Correction)):
+        raise ValueError('must be an object, e.g. {"note": "An earlier version misspelt the minister\'s name."}'
+                         ' ({} for a correction without a note)')
+    return value
+
+
+class UpdatedArticle(Article):
+    correction: Annotated[Correction | None, BeforeValidator(_correction_object)] = Field(
+        default=None, description="Present when this version corrects an error in an earlier one: "
+                                  "`{\"note\": \"...\"}` (IPTC sig:correction)")
+
+    @model_serializer(mode="wrap")
+    def _without_absent_correction(self, handler):
+        # Stored and pushed only when present: an ordinary update keeps the shape it always had.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("correction") is None:
+            data.pop("correction", None)
+        return data
+
+
+class PublishedArticle(Article):
+    # Not part of the published schema: here only to refuse it by name instead of dropping it.
+    correction: SkipJsonSchema[Any] = Field(default=None, exclude=True)
+
+    @field_validator("correction")
+    @classmethod
+    def _first_version_corrects_nothing(cls, value: Any) -> None:
+        if value is not None:
+            raise ValueError("only an article.updated event can be a correction: a first version corrects "
+                             "nothing (send article.updated for the corrected version)")
+        return None
+
+
 class Withdrawal(ArticleRef):
     reason: Text = ""
 
@@ -158,12 +211,12 @@ class _Envelope(BaseModel):
 
 class PublishedEvent(_Envelope):
     type: Literal["article.published"]
-    article: Article
+    article: PublishedArticle
 
 
 class UpdatedEvent(_Envelope):
     type: Literal["article.updated"]
-    article: Article
+    article: UpdatedArticle
 
 
 class WithdrawnEvent(_Envelope):

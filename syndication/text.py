@@ -167,6 +167,9 @@ def clean_article(article: dict[str, Any]) -> dict[str, Any]:
     for image in out.get("images") or []:
         if image.get("caption"):
             image["caption"] = plain_text(image["caption"])
+    if isinstance(out.get("correction"), dict):  # still a correction when its note was nothing but markup
+        note = plain_text(out["correction"].get("note") or "")
+        out["correction"] = {"note": note} if note else {}
     if not out.get("headline"):  # a headline that was nothing but markup
         out["headline"] = "(untitled)"
     return out

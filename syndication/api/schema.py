@@ -131,6 +131,10 @@ class StoredSubject(BaseModel):
                                                                        "when known")
 
 
+class StoredCorrection(BaseModel):
+    note: str | SkipJsonSchema[None] = Field(default=None, description="What was corrected (plain text)")
+
+
 class StoredArticle(BaseModel):
     """The article as published: the event's `article`, cleaned (sanitized HTML, plain-text fields)."""
 
@@ -152,6 +156,9 @@ class StoredArticle(BaseModel):
     published_at: datetime
     updated_at: datetime | None = None
     images: list[StoredImage] = []
+    # Absent on every version that is not a correction (never null).
+    correction: StoredCorrection | SkipJsonSchema[None] = Field(
+        default=None, description="Only on a version that corrects an earlier one (`article.updated`)")
 
 
 class ArticleState(BaseModel):

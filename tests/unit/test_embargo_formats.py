@@ -24,8 +24,9 @@ PUSH = Push("d1", "e1", "article.published", HELD["id"], 1, HELD, False)
 
 
 def test_the_event_field_is_validated_like_the_other_dates_and_published_in_the_schema():
-    props = json_schema()["$defs"]["Article"]["properties"]["embargoed"]
-    assert any(o.get("format") == "date-time" and "pattern" in o for o in props["anyOf"]), props
+    for article in ("PublishedArticle", "UpdatedArticle"):
+        props = json_schema()["$defs"][article]["properties"]["embargoed"]
+        assert any(o.get("format") == "date-time" and "pattern" in o for o in props["anyOf"]), props
     with pytest.raises(InvalidEvent) as bad:
         stored(embargoed="tomorrow at ten")
     assert bad.value.problems[0]["field"] == "article.embargoed"

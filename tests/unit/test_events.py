@@ -77,3 +77,40 @@ def test_json_schema_is_draft_2020_and_covers_types():
     assert types == {"article.published", "article.updated", "article.withdrawn"}
     bad = {**_ev(), "type": "article.deleted"}  # ...and refuses what it refuses
     assert list(validator.iter_errors(bad))
+
+
+def _update(**article):
+    ev = json.loads(EXAMPLES[1].read_text())
+    assert ev["type"] == "article.updated"
+    ev["article"].update(article)
+    return ev
+
+
+def test_a_correction_is_an_update_with_an_optional_note_and_stored_only_when_present():
+    dumped = json.loads(parse_event(_update(correction={"note": "Fixes the date."})).model_dump_json())
+    assert dumped["article"]["correction"] == {"note": "Fixes the date."}
+    assert json.loads(parse_event(_update(correction={})).model_dump_json())["article"]["correction"] == \
+        {"note": None}
+    for plain in (_update(), _update(correction=None), _ev()):  # no key at all, not `"correction": null`
+        assert "correction" not in json.loads(parse_event(plain).model_dump_json())["article"]
+    validator = jsonschema.Draft202012Validator(json_schema())
+    validator.validate(_update(correction={"note": "Fixes the date."}))
+    assert list(validator.iter_errors(_update(correction=True)))
+
+
+@pytest.mark.parametrize("value, field, words", [
+    (True, "article.correction", "must be an object"),
+    ("fixed the date", "article.correction", "must be an object"),
+    ({"note": ""}, "article.correction.note", "at least 1"),
+    ({"note": 7}, "article.correction.note", "string"),
+    ({"note": "x" * 2001}, "article.correction.note", "at most 2000"),
+])
+def test_a_bad_correction_is_refused_naming_the_field(value, field, words):
+    assert words in _problems(_update(correction=value))[field]
+
+
+def test_a_published_event_cannot_be_a_correction():
+    ev = _ev()
+    assert ev["type"] == "article.published"
+    ev["article"]["correction"] = {"note": "Fixes the date."}
+    assert "only an article.updated event" in _problems(ev)["article.correction"]

@@ -56,7 +56,7 @@ def validator(version: str) -> Draft202012Validator:
 VALIDATORS = {"ninjs": validator("2.2"), "ninjs3": validator("3.1")}
 
 
-def stored(**changes) -> dict:
+def stored(event_type: str = "article.published", **changes) -> dict:
     """Article data as the service stores it: validated, dumped by pydantic, cleaned."""
     article = {
         "id": "kk-2026-11-20-lrt", "version": 1, "url": URL, "language": "kk",
@@ -75,7 +75,7 @@ def stored(**changes) -> dict:
         ],
         **changes,
     }
-    event = parse_event({"event_id": "e1", "type": "article.published",
+    event = parse_event({"event_id": "e1", "type": event_type,
                          "occurred_at": "2026-11-20T09:00:05+05:00", "article": article})
     return clean_article(json.loads(event.model_dump_json())["article"])
 
@@ -83,9 +83,13 @@ def stored(**changes) -> dict:
 V1 = stored()
 V2 = stored(version=2, headline="Астанада LRT іске қосылды: 40 000 жолаушы",
             updated_at="2026-11-20T07:30:00Z")
+CORRECTION_NOTE = "An earlier version gave the wrong <b>line</b> length & opening date."
+CORRECTED = stored("article.updated", version=2, updated_at="2026-11-20T07:30:00Z",
+                   correction={"note": CORRECTION_NOTE})
 PUSHES = {
     "published": Push("d1", "e1", "article.published", V1["id"], 1, V1, False),
     "updated": Push("d2", "e2", "article.updated", V2["id"], 2, V2, False),
+    "corrected": Push("d2", "e2", "article.updated", CORRECTED["id"], 2, CORRECTED, False),
     "withdrawn": Push("d3", "e3", "article.withdrawn", V2["id"], 3, V2, True, REASON),
     "withdrawn-unpublished": Push("d4", "e4", "article.withdrawn", "never-1", 2, None, True, "dup"),
 }
@@ -162,6 +166,21 @@ def test_ninjs_update_keeps_uri_and_moves_version(fmt):
     assert (v1["version"], v2["version"]) == ("1", "2")
     assert v2[created] == "2026-11-20T07:30:00+00:00"
     assert v2["headlines"][0]["value"] == V2["headline"]
+
+
+@pytest.mark.parametrize("fmt", ["ninjs", "ninjs3"])
+def test_ninjs_correction_note_is_the_ednote_and_an_ordinary_update_has_none(fmt):
+    note = "ednote" if fmt == "ninjs" else "edNote"
+    # Plain text: the note's markup is dropped when stored (text.clean_article), never sent as HTML.
+    assert ninjs(fmt, "corrected")[note] == "An earlier version gave the wrong line length & opening date."
+    assert note not in ninjs(fmt, "updated")
+
+
+def test_json_push_carries_the_correction_only_when_there_is_one():
+    assert json.loads(render("json", "corrected"))["article"]["correction"] == {
+        "note": "An earlier version gave the wrong line length & opening date."}
+    assert "correction" not in json.loads(render("json", "updated"))["article"]
+    assert "correction" not in V2 and "correction" not in V1  # stored without the key, not as null
 
 
 @pytest.mark.parametrize("fmt", ["ninjs", "ninjs3"])

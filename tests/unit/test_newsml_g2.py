@@ -15,7 +15,7 @@ from lxml import etree
 
 from syndication.partners.formats import PUSH_FORMATS, Push
 from syndication.partners.formats.nitf import NITF_NS
-from tests.unit.test_formats import BASE, NEVER, REASON, URN, V1, V2, stored
+from tests.unit.test_formats import BASE, CORRECTED, NEVER, REASON, URN, V1, V2, stored
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "newsml-g2-2.35"
 SCHEMA = etree.XMLSchema(etree.parse(str(SCHEMA_DIR / "NewsML-G2_2.35-spec-All-Power.xsd")))
@@ -23,7 +23,6 @@ NS = {"g": "http://iptc.org/std/nar/2006-10-01/", "n": NITF_NS}
 FORMATS = ["newsml-g2", "newsml-g2-message"]
 HOSTILE = '"><script>alert(1)</script>&lt;img src=x onerror=alert(2)&gt; ]]> \x0b Q&A'
 HELD = stored(embargoed="2026-11-20T12:00:00Z")
-CORRECTED = {**V2, "correction": True}  # events carry no such field yet: read defensively
 HOSTILE_ARTICLE = stored(headline=HOSTILE, summary=HOSTILE, authors=[HOSTILE], categories=[HOSTILE],
                          dateline=HOSTILE, source=HOSTILE,
                          body_html=f"<p onclick=x>{HOSTILE}</p><script>alert(3)</script><div>{HOSTILE}</div>",
@@ -136,8 +135,26 @@ def test_images_are_links_with_their_type_and_caption():
 
 def test_update_and_correction_signal_from_the_event():
     assert x(item("updated"), "g:itemMeta/g:signal/@qcode") == ["sig:update"]
+    assert x(item("updated"), "g:itemMeta/g:edNote") == []
     assert x(item("corrected"), "g:itemMeta/g:signal/@qcode") == ["sig:update", "sig:correction"]
     assert x(item("updated"), "g:itemMeta/g:versionCreated/text()") == ["2026-11-20T07:30:00+00:00"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_correction_note_is_the_ednote_and_a_correction_without_one_is_only_the_signal(fmt):
+    meta = item("corrected", fmt).find("g:itemMeta", NS)
+    assert x(meta, "g:edNote/text()") == ["An earlier version gave the wrong line length & opening date."]
+    bare = {**CORRECTED, "correction": {}}
+    root = valid(PUSH_FORMATS[fmt].render(Push("d8", "e8", "article.updated", bare["id"], 2, bare, False),
+                                          base_url=BASE))
+    assert x(root, "g:itemMeta/g:signal/@qcode") == ["sig:update", "sig:correction"]
+    assert x(root, "g:itemMeta/g:edNote") == []
+    # Anything else stored under the name (a hand-edited store, an older shape) is no correction.
+    for odd in (True, "yes", None):
+        other = {**CORRECTED, "correction": odd}
+        root = valid(PUSH_FORMATS[fmt].render(Push("d9", "e9", "article.updated", other["id"], 2, other, False),
+                                              base_url=BASE))
+        assert x(root, "g:itemMeta/g:signal/@qcode") == ["sig:update"], odd
 
 
 def test_subjects_are_media_topic_qcodes_with_their_broader_topics_and_bad_ones_are_skipped():

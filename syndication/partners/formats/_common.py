@@ -65,3 +65,14 @@ def description(article: dict[str, Any]) -> str:
 def reason(push: Push) -> str:
     # Stored as sent by older versions of the service: make it plain text here too.
     return plain_text(push.reason or "")
+
+
+def correction(article: dict[str, Any] | None) -> str | None:
+    """The correction note ("" when it has none) when this version corrects an earlier one, else None.
+
+    `article.correction` is `{"note": ...}` (events.py); anything else stored there is no correction."""
+    value = (article or {}).get("correction")
+    if not isinstance(value, dict):
+        return None
+    note = value.get("note")
+    return plain_text(note) if isinstance(note, str) else ""

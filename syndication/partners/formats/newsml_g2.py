@@ -15,7 +15,7 @@ Mapping (NewsML-G2 <- article):
 - itemMeta: itemClass ninat:text; provider (uri: the service, name: the publisher);
   versionCreated <- updated_at (else published_at); firstCreated <- published_at; embargoed <-
   embargoed; pubStatus stat:usable; signal sig:update for an `article.updated` event, plus
-  sig:correction when the version says it is one (`article.correction`, read defensively);
+  sig:correction when the version is a correction (`article.correction`), its note as edNote;
   links (irel:seeAlso) to the web page (text/html) and to each image (its type, the caption as
   title). Images are links, not remoteContent: a contentSet holds renditions of the text itself.
 - contentMeta: infoSource <- source; one creator per author; language; subjects <-
@@ -112,10 +112,13 @@ def _item_meta(root: etree._Element, push: Push, a: dict[str, Any] | None, withd
     _add(meta, "pubStatus", qcode="stat:canceled" if withdrawn else "stat:usable")
     if withdrawn and c.reason(push):
         _add(meta, "edNote", c.reason(push))
+    note = None if withdrawn else c.correction(a)
+    if note:
+        _add(meta, "edNote", note)
     if not withdrawn:
         if push.event_type == "article.updated":
             _add(meta, "signal", qcode="sig:update")
-        if a.get("correction") is True:
+        if note is not None:
             _add(meta, "signal", qcode="sig:correction")
         _add(meta, "link", rel="irel:seeAlso", href=a["url"], contenttype="text/html")
         for img in a.get("images") or []:

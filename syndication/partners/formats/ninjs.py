@@ -19,6 +19,8 @@ Mapping (ninjs 2.2 property <- article field):
 - associations: one "picture" item per image (name image1, image2, ...; uri
   = image URL) with its caption as a description (role caption) and one
   rendition "original" (href, contenttype, width, height, sizeinbytes)
+- ednote <- the note of `article.correction` (ninjs has no correction flag: the note, meant for
+  the receiving desk, says it; NewsML-G2 adds the sig:correction signal)
 
 A withdrawal is the same uri and the new version with pubstatus "canceled",
 representationtype "partial" and the reason as ednote; it keeps the
@@ -75,6 +77,8 @@ def build(push: Push, base_url: str, standard: dict[str, str] = STANDARD) -> dic
         if c.reason(push):
             doc["ednote"] = c.reason(push)
     else:
+        if c.correction(a):
+            doc["ednote"] = c.correction(a)
         if c.embargoed(a):
             doc["embargoed"] = c.embargoed(a)
         if c.description(a):
