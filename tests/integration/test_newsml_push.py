@@ -7,6 +7,10 @@ secret, goes out as `application/vnd.iptc.g2.newsitem+xml`, and is a newsItem va
 IPTC NewsML-G2 2.35 XSD, with the status and signal of its step (and the Media Topic the event
 named, with its IPTC name). The partner's pull stream holds
 the same three items (the pull API renders through the same format).
+
+A correction (`article.correction` on an `article.updated` event) goes out with sig:correction
+beside sig:update and its note, as plain text, in edNote; the article read back carries it; the
+next ordinary update carries neither, and a published event claiming to be one is a 422.
 """
 
 from __future__ import annotations
@@ -73,3 +77,31 @@ def test_a_newsml_partner_receives_signed_valid_items_and_pulls_the_same(service
     for i in mine:
         assert status_and_signals(i["item"].encode()) == steps[i["version"] - 1][1]
         assert i["item"].encode() == pushed[str(i["version"])]  # the very bytes that were pushed
+
+
+def test_a_correction_reaches_the_newsml_partner_as_sig_correction_with_its_note(service, unique):
+    aid = f"newsml-fix-{unique}"
+    receiver = service.partners[PARTNER]
+    claims = article_event(aid, categories=["NewsmlTest"], correction={"note": "A first version?"})
+    refused = requests.post(f"{service.api_url}/v1/events", data=json.dumps(claims), headers=service.headers(),
+                            timeout=10)
+    assert refused.status_code == 422 and [p["field"] for p in refused.json()["problems"]] == \
+        ["article.correction"], refused.text
+    note = "An earlier version gave the wrong <i>opening</i> date."
+    steps = [(article_event(aid, categories=["NewsmlTest"]), []),
+             (article_event(aid, 2, categories=["NewsmlTest"], correction={"note": note}),
+              ["sig:update", "sig:correction"]),
+             (article_event(aid, 3, categories=["NewsmlTest"]), ["sig:update"])]  # a correction does not stick
+    for n, (event, signals) in enumerate(steps, 1):
+        post(service, event)
+        got = wait_for(lambda n=n: len(receiver.for_article(aid)) >= n and receiver.for_article(aid),
+                       what=f"push {n} of {aid} at {PARTNER}")[n - 1]
+        assert status_and_signals(got.body) == ("stat:usable", signals), got.body  # and valid against the XSD
+        notes = etree.fromstring(got.body).xpath("g:itemMeta/g:edNote/text()", namespaces=NS)
+        assert notes == (["An earlier version gave the wrong opening date."] if n == 2 else []), got.body
+        if n == 2:  # read back while v2 is current: the stored article carries it, cleaned
+            state = requests.get(f"{service.api_url}/v1/articles/{aid}", headers=service.headers(), timeout=10)
+            assert state.json()["article"]["correction"] == {"note": "An earlier version gave the wrong opening "
+                                                                     "date."}, state.text
+    state = requests.get(f"{service.api_url}/v1/articles/{aid}", headers=service.headers(), timeout=10)
+    assert state.json()["article"]["version"] == 3 and "correction" not in state.json()["article"], state.text
