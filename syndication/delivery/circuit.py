@@ -124,13 +124,13 @@ return {before, incident, affected}
 
 
 def success_script(ctx: Context, partner_id: str, now: float) -> tuple:
-    """(script, keys, args) of SUCCESS for a group's transaction (recording.py runs it by SHA)."""
+    """(script, keys, args) of SUCCESS for a group's transaction (outcome_group.py runs it by SHA)."""
     return (ctx.script(SUCCESS), [ctx.keys.partner_circuit(partner_id), ctx.keys.partner_failed_ids(partner_id)],
             [now])
 
 
 def failure_script(ctx: Context, partner, now: float, started: float) -> tuple:
-    """(script, keys, args) of OBSERVE for one failure, for a group's transaction (recording.py)."""
+    """(script, keys, args) of OBSERVE for one failure, for a group's transaction (outcome_group.py)."""
     return (ctx.script(OBSERVE), [ctx.keys.partner_circuit(partner.id)],
             observe_args(partner, success=False, now=now, started=started))
 

@@ -110,7 +110,7 @@ return 'done'
 
 
 def queue_dead(pipe, keys, delivery_id: str, now: float) -> None:
-    """Queue: the delivery is a dead letter (its status is written with it, recording.py)."""
+    """Queue: the delivery is a dead letter (its status is written with it, outcome_group.py)."""
     pipe.zadd(keys.deadletters, {delivery_id: now})
 
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from syndication.delivery.backoff import compute_backoff, parse_retry_after
 from syndication.delivery.outcome import Outcome, classify
-from syndication.delivery.records import Delivery, DeliveryStatus
+from syndication.delivery.lifecycle import DeliveryStatus
+from syndication.delivery.model import Delivery
 
 
 @dataclass(frozen=True)

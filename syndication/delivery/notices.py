@@ -39,12 +39,12 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from syndication.delivery import circuit, records, schedule
+from syndication.delivery import circuit, model, records, schedule
 from syndication.infra.context import Context
 from syndication.partners.target import OPS_WEBHOOK
 
 log = logging.getLogger("syndication.notices")
-NOTICE_EVENT = records.NOTICE_EVENT
+NOTICE_EVENT = model.NOTICE_EVENT
 WINDOW = 300.0
 NOTICE_TTL = 7 * 86400
 INCIDENT_DAYS = 7
@@ -123,7 +123,8 @@ def notify(ctx: Context, kind: str, subject: str, data: dict[str, Any], now: flo
     nid = "ntc_" + hashlib.sha256(f"{kind}\x00{subject}\x00{now}".encode()).hexdigest()[:26]
     body = {"type": kind, "timestamp": _iso(now), "data": {**_safe(data), "suppressed": int(held)}}
     ctx.redis.set(ctx.keys.notice(nid), json.dumps(body, separators=(",", ":"), default=str), ex=NOTICE_TTL)
-    records.create(ctx, OPS_WEBHOOK, nid, 0, event_id=nid, event_type=NOTICE_EVENT, now=now, trace=trace)
+    records.create(ctx, OPS_WEBHOOK, model.Subject(model.NOTICE, nid), event_id=nid, event_type=NOTICE_EVENT, now=now,
+                   trace=trace)
     schedule.mark_ready(ctx, [OPS_WEBHOOK])
     return nid
 

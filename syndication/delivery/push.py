@@ -14,7 +14,7 @@ keep-alive session (http.py: pooled per partner per process):
    never lands after v2); otherwise prepare it (its kind's preparer renders
    and signs: an article in the partner's format, or a WebSub hub ping), send
    one POST with explicit timeouts, and `decide` what follows (decide.py);
-4. record outcomes per *group* in one Redis transaction (recording.py). A
+4. record outcomes per *group* in one Redis transaction (outcome_group.py). A
    group closes after GROUP_SIZE deliveries or GROUP_SECONDS, and at once on
    anything but a delivery, so a failing partner is seen (circuit, pause) one
    delivery at a time.
@@ -35,11 +35,12 @@ from dataclasses import dataclass, field
 
 from syndication import tracecontext, tracing
 from syndication.articles import ArticleState, ArticleStore
-from syndication.delivery import circuit, http, leases, notices, recording, websub
+from syndication.delivery import circuit, http, leases, notices, outcome_group, websub
 from syndication.delivery.schedule import Claim, DueSchedule
 from syndication.delivery.schedule import claim as begin  # noqa: F401 (begin: part of this module's interface)
 from syndication.delivery.decide import decide
-from syndication.delivery.records import Delivery, DeliveryStatus
+from syndication.delivery.lifecycle import DeliveryStatus
+from syndication.delivery.model import ARTICLE, Delivery
 from syndication.infra.context import Context
 from syndication.partners.formats import PUSH_FORMATS, Push
 from syndication.partners.signing import auth_headers
@@ -81,7 +82,7 @@ def load_many(ctx: Context, batches: list[tuple[str, list[str]]]) -> list[Loaded
             pipe.hgetall(ctx.keys.delivery(did))
     hashes = iter(pipe.execute())
     found = [{did: Delivery.from_hash(h) for did, h in zip(ids, hashes) if h} for _, ids in batches]
-    subjects = [sorted({d.article_id for d in f.values() if d.kind == "article"}) for f in found]
+    subjects = [sorted({d.subject.id for d in f.values() if d.subject.kind == ARTICLE}) for f in found]
     articles = sorted({a for s in subjects for a in s})
     if not articles:
         return [Loaded(f, {}, {}) for f in found]
@@ -103,16 +104,16 @@ def load_many(ctx: Context, batches: list[tuple[str, list[str]]]) -> list[Loaded
 
 def superseded(d: Delivery, loaded: Loaded) -> DeliveryStatus | None:
     """Why this delivery must not be sent any more, or None if it should be."""
-    if d.kind != "article":
+    if d.subject.kind != ARTICLE:
         return None  # a hub ping is always worth sending (the hub fetches the latest bytes), a notice too
     if d.event_type == "article.withdrawn":
         # Always sent: a partner that never got a version learns nothing it can misuse, while
         # skipping risks a partner keeping an article whose push was on the wire (at-least-once).
         return None
-    if loaded.acked.get(d.article_id, 0) > d.version:  # equal: this very delivery, replayed on purpose
+    if loaded.acked.get(d.subject.id, 0) > d.subject.version:  # equal: this very delivery, replayed on purpose
         return DeliveryStatus.SUPERSEDED
-    state = loaded.articles.get(d.article_id)
-    if state is not None and state.version > d.version:
+    state = loaded.articles.get(d.subject.id)
+    if state is not None and state.version > d.subject.version:
         return DeliveryStatus.CANCELLED if state.withdrawn else DeliveryStatus.SUPERSEDED
     return None
 
@@ -133,8 +134,8 @@ def released_to(partner, state: ArticleState | None, feed_specs) -> dict | None:
 def build_push(d: Delivery, state: ArticleState | None, article: dict | None) -> Push:
     """`article`: the data to render: the delivery's own version, or for a withdrawal `released_to`."""
     return Push(
-        delivery_id=d.id, event_id=d.event_id, event_type=d.event_type, article_id=d.article_id,
-        version=d.version, article=article,
+        delivery_id=d.id, event_id=d.event_id, event_type=d.event_type, article_id=d.subject.id,
+        version=d.subject.version, article=article,
         withdrawn=d.event_type == "article.withdrawn", reason=state.reason if state else "",
         occurred_at=d.occurred_at or None,
     )
@@ -143,7 +144,7 @@ def build_push(d: Delivery, state: ArticleState | None, article: dict | None) ->
 def _prepare_article(ctx: Context, target, d: Delivery, loaded: Loaded, now: float) -> tuple[bytes, dict]:
     partner = ctx.settings.partner(target.id)  # what it wants and in which format; `target`: where it goes
     fmt = PUSH_FORMATS[partner.format]
-    state = loaded.articles.get(d.article_id)
+    state = loaded.articles.get(d.subject.id)
     # A version is sent only while it is current (`superseded`), so `state.data` is this delivery's
     # own version; a withdrawal shows only what this partner was entitled to see.
     if d.event_type == "article.withdrawn":
@@ -157,11 +158,11 @@ def _prepare_article(ctx: Context, target, d: Delivery, loaded: Loaded, now: flo
 
 
 def _prepare_websub(ctx: Context, partner, d: Delivery, loaded: Loaded, now: float) -> tuple[bytes, dict]:
-    return websub.ping(d.article_id)
+    return websub.ping(d.subject.id)
 
 
 def _prepare_notice(ctx: Context, partner, d: Delivery, loaded: Loaded, now: float) -> tuple[bytes, dict]:
-    body = notices.body_of(ctx, d.article_id)
+    body = notices.body_of(ctx, d.subject.id)
     headers = {"Content-Type": "application/json"}
     headers.update(auth_headers(partner, ctx.settings.secrets_for(partner.id), d.id, int(now), body))
     return body, headers
@@ -179,7 +180,7 @@ def prepare(ctx: Context, partner, d: Delivery, loaded: Loaded, now: float,
     attempt = attempt or tracecontext.attempt_of(d)
     render = tracing.start("delivery.render", attempt)
     try:
-        body, headers = PREPARERS[d.kind](ctx, partner, d, loaded, now)
+        body, headers = PREPARERS[d.subject.kind](ctx, partner, d, loaded, now)
     finally:
         render.end()
     return body, {**headers, **attempt.headers()}
@@ -191,7 +192,7 @@ def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.H
     group frees `slot` and says whether more is due; with a `recorder` (engine.py) it is written by
     the recorder, with other batches' last groups, and this returns without waiting for it."""
     loaded = loaded or load(ctx, partner.id, ids)
-    group = recording.Group(ctx, partner)
+    group = outcome_group.Group(ctx, partner)
     started = time.monotonic()
 
     def close_group() -> bool:
@@ -226,7 +227,7 @@ def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.H
             body, headers = prepare(ctx, partner, d, loaded, now, span.context)
         except Exception as exc:  # a format that cannot render this article: dead letter, not a stuck batch
             log.exception("cannot prepare delivery %s", did)
-            what = getattr(ctx.settings.partner(partner.id), "format", d.kind)  # a system target's deliveries have no format
+            what = getattr(ctx.settings.partner(partner.id), "format", d.subject.kind)  # a system target's deliveries have no format
             resp = http.Response(None, {}, "", 0.0, f"cannot render {what}: {exc}"[:300], permanent=True)
         else:
             resp = http.send(partner, body, headers)
@@ -236,7 +237,7 @@ def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.H
         group.attempt(d, resp, decision, now, traceparent=headers.get("traceparent"))
         result.count(decision.result)
         # After a timeout the partner may be hanging: the rest of the batch goes back to due rather
-        # than wait a read timeout each here; the partner is cut to one slot (recording.py).
+        # than wait a read timeout each here; the partner is cut to one slot (outcome_group.py).
         if (careful or not decision.delivered or group.full()) and (not close_group() or resp.timed_out):
             DueSchedule(ctx, partner.id).give_back(ids[i + 1:], clock())
             break

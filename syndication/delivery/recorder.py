@@ -7,7 +7,7 @@
 At wide fan-out each partner's batch holds one delivery, so a transaction per batch cost a Redis
 round trip (pool, syscalls, parsing: about what the delivery's own commands cost) per delivery.
 The recorder drains whatever groups are waiting (up to MAX_GROUPS), queues each group's writes
-(recording.Group.queue) into one MULTI, and reads each group's answers from its span
+(outcome_group.Group.queue) into one MULTI, and reads each group's answers from its span
 (Group.settle: scripts Redis forgot re-run, ops told of circuits opened or closed); their
 metrics are summed and written in the same transaction, once per series. Partners
 with deliveries left due are marked ready in one more round trip.

@@ -15,16 +15,15 @@ record has gone). See retention.py for the partner listings.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from syndication import tracecontext
 from syndication.delivery import lifecycle, schedule
 from syndication.delivery.lifecycle import EXPIRING, FINAL, WAITING, DeliveryStatus, Step
+from syndication.delivery.model import ARTICLE, Attempt, Subject, decode, delivery_id
 from syndication.infra.context import Context
 from syndication.infra.keys import ATTEMPTS_CAP
 
@@ -32,71 +31,6 @@ from syndication.infra.keys import ATTEMPTS_CAP
 def retention_ttl(ctx: Context) -> int:
     """The TTL (whole seconds, at least 1) of a finished delivery: `settings.delivery_retention`."""
     return max(1, math.ceil(ctx.settings.delivery_retention))
-
-
-WEBSUB_EVENT = "websub.publish"  # a hub ping: the subject is a feed URL, the version its ETag
-NOTICE_EVENT = "ops.notice"  # an ops webhook notice: the subject is the notice id (delivery/notices.py)
-KINDS = {WEBSUB_EVENT: "websub", NOTICE_EVENT: "notice"}
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One delivery record as the push path reads it (the hash `delivery:{id}`)."""
-
-    id: str
-    partner: str
-    article_id: str  # the subject: an article id, or a feed URL for a WebSub ping
-    version: int
-    event_id: str
-    event_type: str
-    status: DeliveryStatus
-    attempts: int = 0
-    attempts_base: int = 0  # attempts before the last replay: the retry budget counts from here
-    created_at: float = 0.0
-    replayed_at: float | None = None
-    occurred_at: str = ""
-    traceparent: str = ""  # the event's trace and the span its attempts descend from (tracecontext.py)
-    tracestate: str = ""
-
-    @property
-    def kind(self) -> str:
-        return KINDS.get(self.event_type, "article")
-
-    @property
-    def final(self) -> bool:
-        return self.status in FINAL
-
-    @classmethod
-    def from_hash(cls, h: dict) -> "Delivery":
-        d = _decode(h)
-        return cls(id=d["id"], partner=d["partner"], article_id=d["article_id"], version=d.get("version", 0),
-                   event_id=d.get("event_id", ""), event_type=d.get("event_type", ""),
-                   status=DeliveryStatus(d["status"]), attempts=d.get("attempts", 0),
-                   attempts_base=d.get("attempts_base", 0), created_at=d.get("created_at", 0.0),
-                   replayed_at=d.get("replayed_at"), occurred_at=d.get("occurred_at", ""),
-                   traceparent=d.get("traceparent", ""), tracestate=d.get("tracestate", ""))
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One HTTP attempt of a delivery, as kept in `delivery:{id}:attempts` (newest last)."""
-
-    n: int
-    at: float
-    status: int | None
-    latency_ms: float
-    outcome: str
-    error: str | None = None
-    response: str | None = None  # the first 500 characters of the partner's answer
-    traceparent: str | None = None  # the header sent: the event's trace id, this attempt's span id
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
-
-
-def delivery_id(article_id: str, version: int | str, partner_id: str) -> str:
-    digest = hashlib.sha256(f"{article_id}\x00{version}\x00{partner_id}".encode()).hexdigest()
-    return f"msg_{digest[:26]}"
 
 
 # The record's Lua functions, for the guarded scripts (here, and deadletters.py's make-due-again).
@@ -126,7 +60,8 @@ end
 """
 
 # KEYS: delivery, article deliveries, partner history, then the schedule's (due, inflight, ready).
-# ARGV: id, partner, article, version, event_id, event_type, now, occurred_at, retention (s).
+# ARGV: id, partner, subject id, version, event_id, event_type, now, occurred_at, retention (s),
+# traceparent, tracestate (tracecontext.record_fields), kind.
 # Returns 1 if created.
 _CREATE = schedule.LUA + f"""
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -134,7 +69,7 @@ redis.call('HSET', KEYS[1], 'id', ARGV[1], 'partner', ARGV[2], 'article_id', ARG
            'version', ARGV[4], 'event_id', ARGV[5], 'event_type', ARGV[6],
            'status', {lifecycle.lua(lifecycle.CREATE.target)},
            'attempts', 0, 'created_at', ARGV[7], 'updated_at', ARGV[7], 'next_attempt_at', ARGV[7],
-           'occurred_at', ARGV[8], 'traceparent', ARGV[10], 'tracestate', ARGV[11])
+           'occurred_at', ARGV[8], 'traceparent', ARGV[10], 'tracestate', ARGV[11], 'kind', ARGV[12])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[9])
 redis.call('ZADD', KEYS[3], ARGV[7], ARGV[1])
@@ -162,20 +97,20 @@ def sources(step: Step) -> str:
     return " ".join(sorted(s.value for s in step.sources))
 
 
-def create(ctx: Context, partner_id: str, article_id: str, version: int, event_id: str,
-           event_type: str, now: float | None = None, version_key: str | None = None,
-           occurred_at: str = "", trace: dict | None = None) -> str | None:
+def create(ctx: Context, partner_id: str, subject: Subject, event_id: str, event_type: str,
+           now: float | None = None, version_key: str | None = None, occurred_at: str = "",
+           trace: dict | None = None) -> str | None:
     """Create the delivery and make it due now; return its id if new, None if it existed.
 
-    `article_id` is the subject (a feed URL for WebSub pings, whose `version_key` is the ETag).
+    `version_key` makes the id instead of the subject's version (a feed's ETag for WebSub pings).
     """
-    did = delivery_id(article_id, version_key or version, partner_id)
+    did = delivery_id(subject.id, version_key or subject.version, partner_id)
     k = ctx.keys
     created = ctx.script(_CREATE)(
-        keys=[k.delivery(did), k.article_deliveries(article_id), k.partner_history(partner_id),
+        keys=[k.delivery(did), k.article_deliveries(subject.id), k.partner_history(partner_id),
               *schedule.DueSchedule(ctx, partner_id).script_keys()],
-        args=[did, partner_id, article_id, version, event_id, event_type, now or time.time(), occurred_at,
-              retention_ttl(ctx), *tracecontext.record_fields(trace)],
+        args=[did, partner_id, subject.id, subject.version, event_id, event_type, now or time.time(), occurred_at,
+              retention_ttl(ctx), *tracecontext.record_fields(trace), subject.kind],
     )
     return did if created else None
 
@@ -204,33 +139,20 @@ def queue_create_many(ctx: Context, pipe, partner_ids: list[str], article_id: st
         script(keys=[k.delivery(did), k.article_deliveries(article_id), k.partner_history(pid),
                      *schedule.DueSchedule(ctx, pid).script_keys()],
                args=[did, pid, article_id, version, event_id, event_type, now + i * 1e-6, occurred_at, ttl,
-                     *tracecontext.record_fields(trace)],
+                     *tracecontext.record_fields(trace), ARTICLE],
                client=pipe)
-
-
-def _decode(h: dict) -> dict[str, Any]:
-    out = {k.decode(): v.decode() for k, v in h.items()}
-    for key in ("version", "attempts", "last_status", "attempts_base", "replays"):
-        if out.get(key) not in (None, ""):
-            out[key] = int(out[key])
-    for key in ("created_at", "updated_at", "next_attempt_at", "finished_at", "replayed_at"):
-        if out.get(key) not in (None, ""):
-            out[key] = float(out[key])
-    if out.get("traceparent"):  # what history shows: the publisher's trace this delivery belongs to
-        out["trace_id"] = out["traceparent"][3:35]
-    return out
 
 
 def get(ctx: Context, did: str) -> dict[str, Any] | None:
     h = ctx.redis.hgetall(ctx.keys.delivery(did))
-    return _decode(h) if h else None
+    return decode(h) if h else None
 
 
 def get_many(ctx: Context, ids: list[str]) -> list[dict[str, Any]]:
     pipe = ctx.redis.pipeline(transaction=False)
     for did in ids:
         pipe.hgetall(ctx.keys.delivery(did))
-    return [_decode(h) for h in pipe.execute() if h]
+    return [decode(h) for h in pipe.execute() if h]
 
 
 def attempts(ctx: Context, did: str) -> list[dict[str, Any]]:

@@ -148,9 +148,12 @@ class DueSchedule:
         if ids:
             pipe.zrem(self.inflight, *ids)
 
-    def queue_end(self, pipe, slot: str, now: float) -> None:
-        """A batch's slot ends; one answer: the count due now (more work: mark the partner ready)."""
+    def queue_end_slot(self, pipe, slot: str) -> None:
+        """A batch's slot ends."""
         pipe.zrem(self.slots, slot)
+
+    def queue_due_count(self, pipe, now: float) -> None:
+        """One answer: the count due by `now` (after a batch: more work, mark the partner ready)."""
         pipe.zcount(self.due, "-inf", now)
 
     def queue_unschedule(self, pipe, delivery_id: str) -> None:

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from syndication.identity import feed_url
 from syndication.infra.context import Context
 from syndication.delivery import records
+from syndication.delivery.model import WEBSUB, WEBSUB_EVENT, Subject
 from syndication.partners.target import WEBSUB_HUB
 
 
@@ -24,8 +25,8 @@ def create_pings(ctx: Context, name: str, formats: tuple[str, ...], etags: dict[
     if ctx.settings.websub_target is None or not formats:
         return []
     created = [
-        records.create(ctx, WEBSUB_HUB, feed_url(ctx.settings.base_url, name, fmt), 0,
-                       event_id=etags.get(fmt, ""), event_type="websub.publish", version_key=etags.get(fmt, ""))
+        records.create(ctx, WEBSUB_HUB, Subject(WEBSUB, feed_url(ctx.settings.base_url, name, fmt)),
+                       event_id=etags.get(fmt, ""), event_type=WEBSUB_EVENT, version_key=etags.get(fmt, ""))
         for fmt in formats
     ]
     return [WEBSUB_HUB] if any(created) else []

@@ -217,7 +217,7 @@ class Family:
     fields: tuple[str, ...] | None = None  # hash fields; None: any (label sets, field per id)
 
 
-_DELIVERY_FIELDS = ("id", "partner", "article_id", "version", "event_id", "event_type", "status", "attempts",
+_DELIVERY_FIELDS = ("id", "partner", "kind", "article_id", "version", "event_id", "event_type", "status", "attempts",
                     "created_at", "updated_at", "next_attempt_at", "occurred_at", "finished_at", "last_status",
                     "last_error", "attempts_base", "replays", "replayed_at")
 

@@ -66,7 +66,12 @@ class Transaction:
         self._names[name] = slice(start, len(self.pipe))
 
     def execute(self, raise_on_error: bool = True) -> "Replies":
-        return Replies(self.pipe.execute(raise_on_error=raise_on_error), self._names)
+        return self.replies(self.pipe.execute(raise_on_error=raise_on_error))
+
+    def replies(self, raw: list) -> "Replies":
+        """Name the replies of these commands run elsewhere, in order (merged into a larger
+        transaction: delivery/recorder.py runs many groups' commands in one MULTI)."""
+        return Replies(raw, self._names)
 
 
 class _Queue:

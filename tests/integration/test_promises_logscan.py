@@ -83,11 +83,12 @@ def test_a_push_its_format_cannot_render_is_a_dead_letter_and_its_traceback_is_e
 
     from syndication.articles import ArticleStore
     from syndication.delivery import records
+    from syndication.delivery.model import ARTICLE, Subject
 
     ctx, aid = service.ctx, f"unrenderable-{unique}"
     data = {k: v for k, v in article_event(aid)["article"].items() if k != "headline"}
     ArticleStore.of(ctx).apply(aid, 1, data, withdrawn=False, event_id=f"evt-{aid}", now=time.time())
-    did = records.create(ctx, "fmt-atom", aid, 1, f"evt-{aid}", "article.published")
+    did = records.create(ctx, "fmt-atom", Subject(ARTICLE, aid, 1), f"evt-{aid}", "article.published")
     assert did is not None  # due now: the sweeper kicks the partner within a second
     rec = wait_for(lambda: (r := records.get(ctx, did)) and r["status"] == "dead" and r, timeout=20,
                    what="a dead letter, not a stuck batch")

@@ -46,6 +46,7 @@ from lxml import etree
 
 from syndication.articles import ArticleStore
 from syndication.delivery import records
+from syndication.delivery.model import Delivery
 from syndication.delivery.push import build_push
 from syndication.errors import InvalidEvent
 from syndication.events import ID_PATTERN, parse_event
@@ -556,7 +557,7 @@ def pushes_for(service, article_id: str, event: dict) -> Push:
             if r["version"] == version and r["event_type"] == event["type"]]
     state = ArticleStore.of(ctx).get(article_id)
     if recs:
-        return build_push(records.Delivery.from_hash({k.encode(): str(v).encode() for k, v in recs[0].items()}),
+        return build_push(Delivery.from_hash({k.encode(): str(v).encode() for k, v in recs[0].items()}),
                           state, state.data if state else None)
     return Push(delivery_id=f"{PREFIX}-by-hand", event_id=event["event_id"], event_type=event["type"],
                 article_id=article_id, version=version, article=state.data if state else None,

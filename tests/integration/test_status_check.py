@@ -26,6 +26,7 @@ import yaml
 
 from syndication.configuration import load_settings
 from syndication.delivery import push, records
+from syndication.delivery.model import ARTICLE, Subject
 from syndication.infra.context import Context
 from syndication.infra.keys import QUEUES
 from syndication.ops import heartbeats
@@ -141,7 +142,7 @@ def test_failing_for_minutes_with_a_closed_circuit_is_critical_a_fresh_failure_a
     receiver.default = Reply(503)
     t0 = time.time()
     long_ago = t0 - 400
-    records.create(ctx, "slowpoke", "late-1", 1, "evt-late-1", "article.published", now=long_ago)
+    records.create(ctx, "slowpoke", Subject(ARTICLE, "late-1", 1), "evt-late-1", "article.published", now=long_ago)
     due_delivery(ctx, "wobbly", "wobble-1")
     # slowpoke began failing 400 s ago (its circuit stays closed); wobbly failed just now.
     assert push.push_batch(ctx, "slowpoke", clock=lambda: long_ago).outcomes == {"retry": 1}
@@ -166,7 +167,8 @@ def test_a_delivery_claimed_by_a_batch_counts_as_waiting(deployment, receiver):
     deployment.healthy()
     ctx = deployment.ctx
     created = time.time() - 120
-    did = records.create(ctx, "wobbly", "claimed-1", 1, "evt-claimed-1", "article.published", now=created)
+    did = records.create(ctx, "wobbly", Subject(ARTICLE, "claimed-1", 1), "evt-claimed-1", "article.published",
+                         now=created)
     _, claimed = push.begin(ctx, ctx.settings.target("wobbly"), "slot-test", time.time())
     assert claimed == [did]  # in flight: out of the due set, as while a slow partner answers
     wob = partner(deployment.snapshot(), "wobbly")

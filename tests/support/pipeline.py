@@ -29,6 +29,7 @@ import yaml
 from syndication.articles import ArticleStore
 from syndication.configuration import load_settings
 from syndication.delivery import records
+from syndication.delivery.model import ARTICLE, Subject
 from syndication.infra.context import Context
 from syndication.pipeline import apply, ingest
 from syndication.pipeline.followup import FollowUp
@@ -86,7 +87,7 @@ def due_delivery(ctx: Context, partner_id: str, article_id: str, version: int = 
     ev = article_event(article_id, version, **article)
     ArticleStore.of(ctx).apply(article_id, version, clean_article(ev["article"]), withdrawn=False,
                        event_id=ev["event_id"], now=time.time())
-    did = records.create(ctx, partner_id, article_id, version, ev["event_id"], ev["type"],
+    did = records.create(ctx, partner_id, Subject(ARTICLE, article_id, version), ev["event_id"], ev["type"],
                          occurred_at=ev["occurred_at"])
     assert did is not None
     return did

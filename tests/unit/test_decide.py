@@ -8,7 +8,8 @@ import pytest
 
 from syndication.delivery.decide import decide
 from syndication.delivery.http import Response
-from syndication.delivery.records import Delivery, DeliveryStatus
+from syndication.delivery.lifecycle import DeliveryStatus
+from syndication.delivery.model import ARTICLE, Delivery, Subject
 from syndication.partners.target import RetryPolicy
 
 NOW = 1_800_000_000.0
@@ -16,8 +17,8 @@ POLICY = RetryPolicy(max_attempts=3, base_delay=2.0, max_delay=60.0, max_age=360
 
 
 def delivery(attempts=0, base=0, created=NOW - 10, replayed=None) -> Delivery:
-    return Delivery(id="msg_x", partner="p", article_id="a", version=1, event_id="e", event_type="article.published",
-                    status=DeliveryStatus.PENDING, attempts=attempts, attempts_base=base, created_at=created,
+    return Delivery(id="msg_x", partner="p", subject=Subject(ARTICLE, "a", 1), event_id="e",
+                    event_type="article.published", status=DeliveryStatus.PENDING, attempts=attempts, attempts_base=base, created_at=created,
                     replayed_at=replayed)
 
 

@@ -28,9 +28,11 @@ from redis.exceptions import NoScriptError
 from syndication.delivery import circuit, deadletters, http, lifecycle, notices, records
 from syndication.delivery.schedule import DueSchedule
 from syndication.delivery.decide import Decision
-from syndication.delivery.records import Attempt, Delivery, DeliveryStatus
+from syndication.delivery.lifecycle import DeliveryStatus
+from syndication.delivery.model import ARTICLE, Attempt, Delivery
 from syndication.infra import metrics
 from syndication.infra.context import Context
+from syndication.infra.transaction import Transaction
 
 log = logging.getLogger("syndication.delivery")
 GROUP_SIZE = 25  # deliveries recorded per transaction on the healthy path
@@ -52,11 +54,9 @@ class Queued:
     """What a queued group needs to read its answers (Group.queue -> Group.settle)."""
 
     now: float
-    scripts: list
-    scripts_at: int
-    success_at: int | None
-    failures: int
-    last: bool
+    tx: Transaction  # the group's commands, with names for the replies read after
+    scripts: dict  # reply name -> (script, keys, args): run by SHA, re-run if Redis had forgotten them
+    last: bool  # the batch's last group: its slot ended, the count due now is the reply `due_now`
 
 
 class Group:
@@ -114,8 +114,8 @@ class Group:
             deadletters.queue_dead(self.pipe, k, d.id, now)
             self.tally.inc("dead_letters", partner=pid)
             self.dead.append((d, resp))
-        if decision.delivered and d.kind == "article":
-            self.acked += [d.article_id, str(d.version)]
+        if decision.delivered and d.subject.kind == ARTICLE:
+            self.acked += [d.subject.id, str(d.subject.version)]
         if decision.health is not None:
             self.health.append(decision.health)
             self.started.append(now - resp.latency)
@@ -129,7 +129,7 @@ class Group:
         if level is not None and log.isEnabledFor(level):  # dead and parked: the notice logs them at ERROR
             log.log(level, "delivered" if decision.delivered else
                     f"delivery failed ({_why(resp)}), retry {d.attempts + 2} scheduled", extra={
-                        "delivery_id": d.id, "partner": pid, "article_id": d.article_id, "version": d.version,
+                        "delivery_id": d.id, "partner": pid, "article_id": d.subject.id, "version": d.subject.version,
                         "attempt": d.attempts + 1, "outcome": decision.result, "status": resp.status,
                         "latency_ms": round(resp.latency * 1000, 1)})
 
@@ -147,45 +147,42 @@ class Group:
         in one transaction, summing their metrics in `tally`, which it writes in the same
         transaction) and return what `settle` needs to read their answers."""
         k, pid, pipe = self.ctx.keys, self.partner.id, self.pipe
+        tx = Transaction.on(pipe)
         self.schedule.queue_release(pipe, self.released)
-        scripts = []  # (script, keys, args): run by SHA, no SCRIPT EXISTS round trip per group
+        scripts = {}  # name -> (script, keys, args): run by SHA, no SCRIPT EXISTS round trip per group
         if self.acked:
-            scripts.append((self.ctx.script(_ACK), [k.partner_acked(pid)], self.acked))
+            scripts["acked"] = (self.ctx.script(_ACK), [k.partner_acked(pid)], self.acked)
         if self.recent:
             pipe.lpush(k.partner_recent(pid), *self.recent)
             pipe.ltrim(k.partner_recent(pid), 0, 999)
         # The circuit needs order only at the end: a success resets the count, failures after it add up.
-        success_at = None
         if any(self.health):
-            success_at = len(scripts)
-            scripts.append(circuit.success_script(self.ctx, pid, now))
+            scripts["success"] = circuit.success_script(self.ctx, pid, now)
         last_success = max((i for i, ok in enumerate(self.health) if ok), default=-1)
-        failures = len(self.health) - last_success - 1
-        for started in self.started[last_success + 1:]:
-            scripts.append(circuit.failure_script(self.ctx, self.partner, now, started))
+        for i, started in enumerate(self.started[last_success + 1:]):
+            scripts[("failure", i)] = circuit.failure_script(self.ctx, self.partner, now, started)
         if tally is None:
             self.tally.flush(pipe, k)
         else:
             tally.merge(self.tally)
-        scripts_at = len(pipe)
-        for script, keys, args in scripts:
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        for name, (script, keys, args) in scripts.items():
+            tx.one(name).evalsha(script.sha, len(keys), *keys, *args)
         if self.cut:  # after the success's reset: a timeout was the last word on this partner
             circuit.queue_cut(pipe, k, pid)
         if end_slot is not None:
-            self.schedule.queue_end(pipe, end_slot, now)
-        return Queued(now, scripts, scripts_at, success_at, failures, end_slot is not None)
+            self.schedule.queue_end_slot(pipe, end_slot)
+            self.schedule.queue_due_count(tx.one("due_now"), now)
+        return Queued(now, tx, scripts, end_slot is not None)
 
     def settle(self, q: "Queued", results: list) -> int | None:
         """Read the transaction's answers to this group's writes: re-run scripts Redis had forgotten,
         tell ops what changed, start a new group. Returns the count due now for a last group."""
-        _rerun_unloaded(self.ctx, results, q.scripts, q.scripts_at)
-        end = q.scripts_at + len(q.scripts)
-        observed = results[end - q.failures:end]  # the circuit's answers: the last scripts, after the ack's
-        success = results[q.scripts_at + q.success_at] if q.success_at is not None else None
-        self._tell_ops(success, observed, q.now)
+        replies = q.tx.replies(results)
+        answers = _answers(self.ctx, replies, q.scripts)
+        observed = [a for name, a in answers.items() if isinstance(name, tuple)]  # the failures' circuit states
+        self._tell_ops(answers.get("success"), observed, q.now)
         self.__init__(self.ctx, self.partner)
-        return int(results[-1]) if q.last else None
+        return int(replies.due_now) if q.last else None
 
     def _tell_ops(self, success: list | None, observed: list, now: float) -> None:
         """After the transaction: start or end an incident, report dead letters and a disabled partner.
@@ -204,7 +201,7 @@ class Group:
                         f"are parked until `syndication partners enable {partner.id}`")
         for d, resp in self.dead:
             notices.notify(ctx, "delivery.dead", partner.id, {
-                "partner": partner.id, "delivery_id": d.id, "article_id": d.article_id, "version": d.version,
+                "partner": partner.id, "delivery_id": d.id, "article_id": d.subject.id, "version": d.subject.version,
                 "attempts": d.attempts + 1, "status": resp.status,
                 "failure": notices.failure_of(resp.status, resp.error)}, now,
                 message=f"dead letter: delivery {d.id} to {partner.id} gave up after {d.attempts + 1} attempts "
@@ -215,18 +212,17 @@ def _why(resp: http.Response) -> str:
     return f"HTTP {resp.status}" if resp.status is not None else (resp.error or "no answer")
 
 
-def _rerun_unloaded(ctx: Context, results: list, scripts: list, scripts_at: int) -> None:
-    """A script Redis did not know (restarted since we loaded it) is loaded and run (after the
-    transaction, so each must be correct on its own), its answer put in `results` where the failed one was (a circuit that just
-    opened must still start its incident); any other error is raised."""
-    failures = [r for r in results if isinstance(r, Exception)]
-    if not failures:
-        return
-    unloaded = [r for r in failures if isinstance(r, NoScriptError)]
-    if len(unloaded) != len(failures):
-        raise next(r for r in failures if not isinstance(r, NoScriptError))
-    for i, (script, keys, args) in enumerate(scripts):
+def _answers(ctx: Context, replies, scripts: dict) -> dict:
+    """Each script's answer by name. A script Redis did not know (restarted since we loaded it) is
+    loaded and run now (after the transaction, so each must be correct on its own: a circuit that
+    just opened must still start its incident); any other error is raised."""
+    for r in replies.raw:
+        if isinstance(r, Exception) and not isinstance(r, NoScriptError):
+            raise r
+    answers = {}
+    for name, (script, keys, args) in scripts.items():
+        answer = replies[name]
         # Only the scripts that did not run: one that ran in the transaction must not run twice (a
         # failure counted twice; a success's answer, what it ended, read after it ended it).
-        if isinstance(results[scripts_at + i], NoScriptError):
-            results[scripts_at + i] = script(keys=keys, args=args)  # redis-py loads it on NOSCRIPT
+        answers[name] = script(keys=keys, args=args) if isinstance(answer, NoScriptError) else answer
+    return answers
