@@ -13,7 +13,11 @@ read by push.begin) until it answers again: a hanging partner holds one pusher, 
 `max_in_flight`, while its circuit decides whether to open.
 
 Ops can *pause* a partner (deliveries queue, nothing is attempted) and a 410
-Gone *disables* it until ops re-enable it (its deliveries are parked).
+Gone *disables* it until ops re-enable it (its deliveries are parked; deadletters.enable).
+
+The one owner of `partner:{id}:circuit`, `:paused` and `:failed_ids` (tests/unit/test_key_owners.py).
+"May a push go out now" is written once, as Lua (`LUA`: `circuit_gate`), which `may_send` runs
+and the claim script (schedule.py) embeds.
 """
 
 from __future__ import annotations

@@ -1,6 +1,12 @@
-"""Delivery records: one per (article id, version, partner), with every attempt.
+"""Delivery records: one per (subject, version, partner), with every attempt.
 
-The delivery id is derived from that triple, so it is the same however many
+The one owner of `delivery:{id}`, its attempts, `article:{id}:deliveries` and
+`partner:{id}:history` (tests/unit/test_key_owners.py), and so of every status write:
+`set_status` (the push path, checked against lifecycle.py with the status it read), the
+guarded `queue_finish` (retire, cancel: the check runs in Redis), and `LUA`, the record's Lua
+functions that deadletters.py's scripts embed (make due again, discard).
+
+The delivery id is derived from that triple (model.delivery_id), so it is the same however many
 times the event is re-applied, retried or replayed: it is the `webhook-id`
 a partner dedupes on. Creating a record that exists is a no-op.
 
