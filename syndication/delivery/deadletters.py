@@ -212,15 +212,21 @@ def replay(ctx: Context, ids: list[str], progress: Callable[[int], None] | None 
     `progress(n)` is called as ids are done (for a progress bar). `dry_run`: decide, change nothing.
     """
     out = ReplayResult()
-    for did, verdict in make_due_again(ctx, ids, lifecycle.REPLAY, dry_run=dry_run, progress=progress).items():
+    verdicts = make_due_again(ctx, ids, lifecycle.REPLAY, dry_run=dry_run, progress=progress)
+    _sort(verdicts, out, out.replayed, _REPLAY_SKIPS, "not replayable")
+    return out
+
+
+def _sort(verdicts: dict[str, str], out, done: list[str], reasons: dict[str, str], otherwise: str) -> None:
+    """File each id's verdict: `done`, `out.unknown`, or `out.skipped` with the reason for its status."""
+    for did, verdict in verdicts.items():
         if verdict == "done":
-            out.replayed.append(did)
+            done.append(did)
         elif verdict == "unknown":
             out.unknown.append(did)
         else:
             status = verdict.removeprefix("skip:")
-            out.skipped[did] = _REPLAY_SKIPS.get(status, f"{status}: not replayable")
-    return out
+            out.skipped[did] = reasons.get(status, f"{status}: {otherwise}")
 
 
 def replay_one(ctx: Context, did: str) -> bool:
@@ -266,14 +272,7 @@ def discard(ctx: Context, ids: list[str], *, dry_run: bool = False) -> DiscardRe
     with the retention. Anything else is skipped with a reason."""
     out, step = DiscardResult(), lifecycle.DISCARD
     verdicts = _run(ctx, _DISCARD, ids, step, dry_run, None, extra=[step.target.value, records.retention_ttl(ctx)])
-    for did, verdict in verdicts.items():
-        if verdict == "done":
-            out.discarded.append(did)
-        elif verdict == "unknown":
-            out.unknown.append(did)
-        else:
-            status = verdict.removeprefix("skip:")
-            out.skipped[did] = _DISCARD_SKIPS.get(status, f"{status}: a finished delivery, not a dead letter")
+    _sort(verdicts, out, out.discarded, _DISCARD_SKIPS, "a finished delivery, not a dead letter")
     return out
 
 

@@ -7,9 +7,9 @@
 At wide fan-out each partner's batch holds one delivery, so a transaction per batch cost a Redis
 round trip (pool, syscalls, parsing: about what the delivery's own commands cost) per delivery.
 The recorder drains whatever groups are waiting (up to MAX_GROUPS), queues each group's writes
-(outcome_group.Group.queue) into one MULTI, and reads each group's answers from its span
-(Group.settle: scripts Redis forgot re-run, ops told of circuits opened or closed); their
-metrics are summed and written in the same transaction, once per series. Partners
+(outcome_group.Group.queue) into one MULTI, and reads each group's answers by the group's name
+(infra/transaction.py; Group.settle: scripts Redis forgot re-run, ops told of circuits opened or
+closed); their metrics are summed and written in the same transaction, once per series. Partners
 with deliveries left due are marked ready in one more round trip.
 
 Durability is unchanged: an outcome is recorded after its request, in one transaction with
@@ -28,6 +28,7 @@ from typing import Callable
 from syndication.delivery import schedule
 from syndication.infra import metrics
 from syndication.infra.context import Context
+from syndication.infra.transaction import Transaction
 
 log = logging.getLogger("syndication.delivery")
 MAX_GROUPS = 256  # groups per transaction: thousands of commands at most, a millisecond or two of Redis
@@ -68,25 +69,25 @@ class Recorder:
 
     def _write(self, items: list) -> None:
         try:
-            pipe = self.ctx.redis.pipeline(transaction=True)
+            tx = Transaction(self.ctx.redis)
             tally = metrics.Tally()  # the groups' metrics, summed: one write per series per transaction
-            spans = []
-            for group, now, slot, result in items:
+            written = []
+            for n, (group, now, slot, result) in enumerate(items):
                 queued = group.queue(now, end_slot=slot, tally=tally)
-                start = len(pipe)
-                for args, options in group.pipe.command_stack:
-                    pipe.pipeline_execute_command(*args, **options)
-                spans.append((group, queued, start, len(pipe), result))
-            tally.flush(pipe, self.ctx.keys)  # after every span: their answers keep their places
-            results = pipe.execute(raise_on_error=False)
+                with tx.group(n) as pipe:  # the group's replies, under its number
+                    for args, options in group.pipe.command_stack:
+                        pipe.pipeline_execute_command(*args, **options)
+                written.append((group, queued, result))
+            tally.flush(tx.pipe, self.ctx.keys)
+            replies = tx.execute(raise_on_error=False)
         except Exception:  # nothing was written: leases and slots run out, the sweeper re-drives
             log.exception("recorder: could not write %d batches' outcomes; their deliveries will be sent again",
                           len(items))
             return
         ready = []
-        for group, queued, start, end, result in spans:
+        for n, (group, queued, result) in enumerate(written):
             try:
-                result.more_due = group.settle(queued, results[start:end]) > 0
+                result.more_due = group.settle(queued, replies[n]) > 0
             except Exception:  # written; only what follows (ops notices) failed for this group
                 log.exception("recorder: after writing outcomes", extra={"partner": group.partner.id})
                 continue

@@ -201,7 +201,8 @@ def retire(ctx: Context, article_id: str, version: int, withdrawn: bool) -> int:
     """Waiting deliveries of the article's older versions will never be sent: say so now (superseded,
     or cancelled by a withdrawal), not at push time. Returns how many were retired."""
     status = DeliveryStatus.CANCELLED if withdrawn else DeliveryStatus.SUPERSEDED
-    older = [r for r in for_article(ctx, article_id) if r["version"] < version and DeliveryStatus(r["status"]) in WAITING]
+    older = [r for r in for_article(ctx, article_id)
+             if r["version"] < version and DeliveryStatus(r["status"]) in WAITING]
     if not older:
         return 0
     now, pipe = time.time(), ctx.redis.pipeline(transaction=True)

@@ -18,8 +18,8 @@ POLICY = RetryPolicy(max_attempts=3, base_delay=2.0, max_delay=60.0, max_age=360
 
 def delivery(attempts=0, base=0, created=NOW - 10, replayed=None) -> Delivery:
     return Delivery(id="msg_x", partner="p", subject=Subject(ARTICLE, "a", 1), event_id="e",
-                    event_type="article.published", status=DeliveryStatus.PENDING, attempts=attempts, attempts_base=base, created_at=created,
-                    replayed_at=replayed)
+                    event_type="article.published", status=DeliveryStatus.PENDING, attempts=attempts,
+                    attempts_base=base, created_at=created, replayed_at=replayed)
 
 
 def resp(status, error=None, permanent=False, headers=None) -> Response:
