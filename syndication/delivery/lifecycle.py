@@ -59,6 +59,11 @@ class Step:
         if not self.allows(was, to):
             raise InvalidTransition(f"{self.name}: a delivery may not go from {S(was).value} to {S(to).value}")
 
+    def check_target(self, to: DeliveryStatus | str) -> None:
+        """For a write guarded in Redis (the source is checked there): the target must be the step's."""
+        if S(to) not in self.targets:
+            raise InvalidTransition(f"{self.name}: a delivery may not go to {S(to).value}")
+
     def lua_sources(self, var: str = "status") -> str:
         """A Lua condition: `var` holds one of this step's source states."""
         return "(" + " or ".join(f"{var} == {lua(s)}" for s in sorted(self.sources, key=_order)) + ")"

@@ -191,7 +191,7 @@ def queue_finish(ctx: Context, pipe, did: str, step: Step, status: DeliveryStatu
     """Queue ending a delivery whatever the caller read, guarded in Redis: only if its status then is
     one of the `step`'s sources (one answer: 1 if it was ended). For steps taken without reading the
     record first (a newer version retires older ones, a reload cancels a partner's)."""
-    step.check(next(iter(step.sources)), status)
+    step.check_target(status)
     ctx.script(_FINISH)(keys=script_keys(ctx, did),
                         args=[sources(step), status.value, now, retention_ttl(ctx) if status in EXPIRING else "",
                               last_error], client=pipe)
