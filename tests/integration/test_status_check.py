@@ -174,7 +174,8 @@ def test_a_delivery_claimed_by_a_batch_counts_as_waiting(deployment, receiver):
     wob = partner(deployment.snapshot(), "wobbly")
     assert (wob["ready"], wob["in_flight"], wob["waiting"], wob["retrying"]) == (0, 1, 1, 0)
     assert 119 <= wob["oldest_waiting_seconds"] < 200
-    assert re.search(r"wobbly .*[│|]\s*1\s*[│|]\s*1\s*[│|]\s*2\.0m\s*[│|]", deployment.cli().stdout)
+    # 2.0 minutes, or 2.1 when the CLI takes more than three seconds to start (a loaded machine)
+    assert re.search(r"wobbly .*[│|]\s*1\s*[│|]\s*1\s*[│|]\s*2\.[01]m\s*[│|]", deployment.cli().stdout)
 
     ctx.redis.hset(ctx.keys.delivery(did), "status", "retrying")  # a retry claimed again
     assert partner(deployment.snapshot(), "wobbly")["retrying"] == 1
