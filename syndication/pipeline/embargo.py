@@ -103,7 +103,7 @@ def track(ctx: Context, state: ArticleState, previous_version: int | None, clien
 
 def release_due(ctx: Context, now: float | None = None, limit: int = RELEASE_BATCH) -> FollowUp:
     """Release every article whose embargo has come; return the feeds whose render must be queued
-    and the partners with new deliveries (to mark ready: `schedule.kick`)."""
+    and the partners with new deliveries (to mark ready: `schedule.mark_ready`)."""
     now = time.time() if now is None else now
     due = [a.decode() for a in ctx.redis.zrangebyscore(ctx.keys.embargo_due, "-inf", now, 0, limit)]
     feeds: dict[str, None] = {}
