@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-unit test-next faults bench install clean
+.PHONY: run test test-unit test-next faults bench install clean docs
 
 # The newest supported Python beside the one above (pyproject.toml: 3.11 to 3.13), for a second
 # run of the unit tests: python3.13 or python3.12 on PATH, else pyenv's; empty if none runs here
@@ -64,6 +64,13 @@ scale: $(STAMP)
 ## bench: the feed benchmarks (see README, Benchmarks)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/feeds.py
+
+## docs: the documentation site into build/docs (Sphinx + Furo), strict: any warning (a broken link, a page
+## in no toctree) fails it. The reference pages are generated from the code as it builds (docs/refgen/)
+docs: $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,docs]'
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs build/docs
+	@echo "docs: build/docs/index.html"
 
 clean:
 	rm -rf $(VENV) .venv-3.* .data build *.egg-info
