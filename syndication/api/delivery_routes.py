@@ -19,7 +19,6 @@ not ASCII digits in range (`1_000`, ` 12`, `١٢`), is a 422 naming the paramete
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -66,15 +65,6 @@ def _refused(error: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=409)
 
 
-def _with_attempts(ctx, recs: list[dict]) -> list[dict]:
-    pipe = ctx.redis.pipeline(transaction=False)
-    for r in recs:
-        pipe.lrange(ctx.keys.delivery_attempts(r["id"]), 0, -1)
-    for r, attempts in zip(recs, pipe.execute()):
-        r["attempt_log"] = [json.loads(a) for a in attempts]
-    return recs
-
-
 def _newest_everywhere(ctx, state: str | None, limit: int) -> list[dict]:
     # Each partner's newest (as `?partner=` finds them), merged: the newest `limit` overall are among them.
     recs = [r for p in ctx.settings.targets for r in records.for_partner(ctx, p.id, state=state, limit=limit)]
@@ -106,7 +96,7 @@ def list_deliveries(
         recs = _newest_everywhere(ctx, wanted, limit)
     if wanted:
         recs = [r for r in recs if r["status"] == wanted]
-    return {"deliveries": _with_attempts(ctx, recs[:limit])}
+    return {"deliveries": records.with_attempts(ctx, recs[:limit])}
 
 
 @router.get("/v1/deliveries/{delivery_id}", summary="One delivery, with every attempt",
@@ -116,7 +106,7 @@ def get_delivery(delivery_id: params.DeliveryId, request: Request):
     rec = records.get(ctx, delivery_id)
     if rec is None:
         raise UnknownDelivery(f"no delivery with id {delivery_id!r}")
-    return _with_attempts(ctx, [rec])[0]
+    return records.with_attempts(ctx, [rec])[0]
 
 
 @router.post("/v1/deliveries/{delivery_id}/replay", status_code=202, summary="Send a delivery again",

@@ -67,6 +67,16 @@ def _on_delivery(ctx, did: str, actor: str, action: str, done: str, run, done_fi
     return f"{done} {did}"
 
 
+def replay_dead_letters(ctx, pid: str, actor: str, since: float | None = None) -> str:
+    """Every dead letter of partner `pid` (dead since `since`, if given) back in line, audited once
+    with the count: for /ops, and for the partner itself on /portal."""
+    result = deadletters.replay(ctx, deadletters.select(ctx, partner=pid, since=since))
+    audit.record(ctx, "replay", target=f"partner {pid}", actor=actor, count=len(result.replayed),
+                 **({"since": since} if since is not None else {}))
+    skipped = len(result.skipped)
+    return f"replayed {len(result.replayed)} dead letters of {pid}" + (f", {skipped} skipped" if skipped else "")
+
+
 def _partner_action(ctx, pid: str, verb: str, actor: str) -> str:
     if ctx.settings.target(pid) is None and ctx.settings.partner(pid) is None:  # the ops webhook may be paused too
         return f"no partner {pid}"
@@ -82,12 +92,9 @@ def _partner_action(ctx, pid: str, verb: str, actor: str) -> str:
         n = deadletters.enable(ctx, pid)
         audit.record(ctx, "enable", target=pid, actor=actor, count=n)
         return f"enabled {pid}: {n} parked deliveries due again"
-    ids = deadletters.select(ctx, partner=pid)
     if verb == "replay":
-        result = deadletters.replay(ctx, ids)
-        audit.record(ctx, "replay", target=f"partner {pid}", actor=actor, count=len(result.replayed))
-        skipped = len(result.skipped)
-        return f"replayed {len(result.replayed)} dead letters of {pid}" + (f", {skipped} skipped" if skipped else "")
+        return replay_dead_letters(ctx, pid, actor)
+    ids = deadletters.select(ctx, partner=pid)
     result = deadletters.discard(ctx, ids)
     audit.record(ctx, "discard", target=f"partner {pid}", actor=actor, count=len(result.discarded))
     return f"discarded {len(result.discarded)} dead letters of {pid}"

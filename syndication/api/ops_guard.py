@@ -44,8 +44,8 @@ SECURITY_HEADERS = {
 }
 
 
-# The pages and the files they load (the partner portal joins them here).
-HARDENED = ("/ops", "/static")
+# The pages (/ops, the partner portal) and the files they load.
+HARDENED = ("/ops", "/portal", "/static")
 
 
 def is_ops(path: str) -> bool:
@@ -150,8 +150,9 @@ def secure(request: Request) -> bool:
     return request.url.scheme == "https" or request.app.state.settings.base_url.startswith("https")
 
 
-def set_cookie(resp, request: Request, value: str, max_age: int) -> None:
+def set_cookie(resp, request: Request, value: str, max_age: int, realm: session.Realm = session.OPS) -> None:
+    """The session cookie of `realm` (HttpOnly, SameSite=Strict, sent only to its page's path)."""
     # A cookie of the old scheme (Path=/) would be sent after ours and shadow it: drop it.
-    resp.delete_cookie(COOKIE, path="/", secure=secure(request), httponly=True, samesite="strict")
-    resp.set_cookie(COOKIE, value, max_age=max_age, path=session.COOKIE_PATH, secure=secure(request),
+    resp.delete_cookie(realm.cookie, path="/", secure=secure(request), httponly=True, samesite="strict")
+    resp.set_cookie(realm.cookie, value, max_age=max_age, path=realm.path, secure=secure(request),
                     httponly=True, samesite="strict")

@@ -165,6 +165,16 @@ def attempts(ctx: Context, did: str) -> list[dict[str, Any]]:
     return [json.loads(a) for a in ctx.redis.lrange(ctx.keys.delivery_attempts(did), 0, -1)]
 
 
+def with_attempts(ctx: Context, recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each record with its attempts (oldest first) as `attempt_log`, read in one round trip."""
+    pipe = ctx.redis.pipeline(transaction=False)
+    for r in recs:
+        pipe.lrange(ctx.keys.delivery_attempts(r["id"]), 0, -1)
+    for r, found in zip(recs, pipe.execute()):
+        r["attempt_log"] = [json.loads(a) for a in found]
+    return recs
+
+
 def add_attempt(pipe, keys, did: str, attempt: "Attempt") -> None:
     key = keys.delivery_attempts(did)
     pipe.rpush(key, attempt.to_json())

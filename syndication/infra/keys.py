@@ -202,6 +202,15 @@ class Keys:
     def ops_session(self, token_hash: str) -> str:
         return f"{self.prefix}ops:session:{key_part(token_hash)}"
 
+    def portal_session(self, token_hash: str) -> str:
+        return f"{self.prefix}portal:session:{key_part(token_hash)}"
+
+    def portal_rate(self, partner_id: str, action: str) -> str:
+        return f"{self.prefix}portal:rate:{key_part(partner_id)}:{key_part(action)}"
+
+    def portal_test_push(self, partner_id: str) -> str:
+        return f"{self.prefix}portal:test_push:{key_part(partner_id)}"
+
     def auth_failures(self, client: str) -> str:
         return f"{self.prefix}auth:failures:{key_part(client)}"
 
@@ -297,7 +306,13 @@ FAMILIES: tuple[Family, ...] = (
            "suppressed since", ("sent_at", "suppressed")),
     Family("sweep:lock", "string", "held 900 ms by the running sweep (two beats: one sweep)"),
     Family("ops:session:{token_hash}", "hash", "an /ops session; TTL = session lifetime (12 h)",
-           ("key_name", "key_index", "key_check", "csrf", "created_at")),
+           ("key_name", "key_ref", "key_check", "csrf", "created_at")),
+    Family("portal:session:{token_hash}", "hash", "a partner's /portal session; TTL = session lifetime (12 h)",
+           ("key_name", "key_ref", "key_check", "csrf", "created_at")),
+    Family("portal:rate:{partner_id}:{action}", "string", "a partner's portal replays or test pushes this "
+           "minute (api/portal_actions.py; TTL 60 s)"),
+    Family("portal:test_push:{partner_id}", "string", "a partner's last test push, what was sent and the answer "
+           "(delivery/sample_push.py; TTL 1 day)"),
     Family("auth:failures:{client}", "string", "failed key attempts of a client (TTL 60 s, or the announced wait)"),
     Family("auth:known:{client}", "set", "fingerprints of the keys that worked from a client: they still pass "
            "while it is throttled (api/throttle.py; TTL 7 days from the last success)"),

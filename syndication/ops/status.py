@@ -70,6 +70,24 @@ def _float(value) -> float | None:
     return float(value) if value not in (None, "") else None
 
 
+RECENT_KEPT = 1000  # attempts kept per partner in partner:{id}:recent (delivery/recording.py)
+
+
+def attempt_stats(recent: list[bytes], since: float) -> dict[str, Any]:
+    """Attempts, success rate and p95 latency of a partner's recent attempts (`partner:{id}:recent`,
+    newest first: "time,latency,ok") made since `since`. `complete` is False when the list is full
+    and its oldest attempt is newer than `since`: the figures then cover only the newest RECENT_KEPT."""
+    rows = [line.decode().split(",") for line in recent]
+    rows = [(float(t), float(lat), ok == "1") for t, lat, ok in rows]
+    window = [r for r in rows if r[0] >= since]
+    return {
+        "attempts": len(window),
+        "success_rate": (sum(ok for _, _, ok in window) / len(window)) if window else None,
+        "p95_latency_ms": round(_p95([lat for _, lat, _ in window]) * 1000, 1) if window else None,
+        "complete": len(rows) < RECENT_KEPT or rows[-1][0] < since,
+    }
+
+
 def partner_status(ctx: Context, partner, now: float) -> dict[str, Any]:
     """One partner's line of the status screen.
 
@@ -97,8 +115,7 @@ def partner_status(ctx: Context, partner, now: float) -> dict[str, Any]:
         oldest = max(0.0, now - min(created)) if created else None
         retrying_now = sum(1 for did, (_, st) in zip(waiting_ids, rows)
                            if did in recently_failed and st == b"retrying")
-    hour = [line.decode().split(",") for line in recent]
-    hour = [(float(t), float(lat), ok == "1") for t, lat, ok in hour if float(t) >= now - 3600]
+    hour = attempt_stats(recent, now - 3600)
     return {
         "id": partner.id,
         "url": partner.url,
@@ -121,9 +138,9 @@ def partner_status(ctx: Context, partner, now: float) -> dict[str, Any]:
         "retrying": scheduled + retrying_now,
         "parked": parked,
         "oldest_waiting_seconds": oldest,
-        "attempts_last_hour": len(hour),
-        "success_rate_last_hour": (sum(ok for _, _, ok in hour) / len(hour)) if hour else None,
-        "p95_latency_ms_last_hour": round(_p95([lat for _, lat, _ in hour]) * 1000, 1) if hour else None,
+        "attempts_last_hour": hour["attempts"],
+        "success_rate_last_hour": hour["success_rate"],
+        "p95_latency_ms_last_hour": hour["p95_latency_ms"],
     }
 
 

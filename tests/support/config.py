@@ -26,6 +26,9 @@ SECRETS = {
     "RSS_PASSWORD": "rss-password",
     "NEWSML_SECRET": secret("newsml"),
     "NEWSML_PULL_TOKEN": "newsml-pull-token",
+    "PORTAL_A_SECRET": secret("portal-a"),
+    "PORTAL_A_TOKEN": "portal-a-pull-token",
+    "PORTAL_B_TOKEN": "portal-b-pull-token",
 }
 FAST_RETRY = {"base_delay": 0.2, "max_delay": 0.5}
 
@@ -58,6 +61,12 @@ SCENARIOS = {
     "embargo-send": ("ninjs", ["Embargo"], {"embargo": "send"}),
     # /ops during an outage (test_ops_page_browser.py): opens at once, probes every second.
     "outage": ("json", ["Outage"], {"breaker_threshold": 2, "breaker_cooldown": 1, "retry": FAST_RETRY}),
+    # The partner portal (test_portal*.py): two partners signing in with their pull tokens; a's
+    # deliveries die after two quick attempts (dead letters to replay), its circuit never opens.
+    "portal-a": ("json", ["PortalA"], {"auth": {"type": "standard-webhooks", "secret_env": "PORTAL_A_SECRET"},
+                                       "pull": {"token_env": "PORTAL_A_TOKEN"}, "breaker_threshold": 100,
+                                       "retry": {**FAST_RETRY, "max_attempts": 2}}),
+    "portal-b": ("json", ["PortalB"], {"pull": {"token_env": "PORTAL_B_TOKEN"}}),
 }
 
 

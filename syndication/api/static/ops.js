@@ -1,4 +1,5 @@
-/* ops.js, the one script of /ops: served as a static file by us (no build step, no CDN), and
+/* ops.js, the script of /ops and of the partner portal (which names its state in data-state-url):
+   served as a static file by us (no build step, no CDN), and
    allowed by the page's Content-Security-Policy (script-src 'self': no inline script or handler).
 
    It does three things, and the page works without it (a plain report with forms):
@@ -11,6 +12,8 @@
 "use strict";
 (function () {
   var PERIOD = Number(document.body.getAttribute("data-refresh-ms")) || 5000;
+  // Where the live sections come from: /ops's, or the page's own (the partner portal's).
+  var STATE_URL = document.body.getAttribute("data-state-url") || "/ops/state.json";
   var seen = {}, busy = false, again = false;
 
   function say(text, bad) {
@@ -28,7 +31,7 @@
   function refresh(then) {
     if (busy) { again = true; return; }
     busy = true;
-    fetch("/ops/state.json" + location.search, {credentials: "same-origin", cache: "no-store",
+    fetch(STATE_URL + location.search, {credentials: "same-origin", cache: "no-store",
                                                  headers: {"Accept": "application/json"}})
       .then(function (r) {
         if (r.status === 401) { throw new Error("signed out: reload the page to sign in again"); }
