@@ -34,7 +34,7 @@ PYTHON = """\
 import os
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-webhook = Webhook(os.environ["SYNDICATION_WEBHOOK_SECRET"])  # the whsec_... secret we agreed on
+webhook = Webhook(os.environ["WEBHOOK_SECRET"])  # the whsec_... secret we agreed on
 
 def verify(body: bytes, headers) -> dict:
     # body: the raw request body, exactly as received (before any JSON parsing)
@@ -47,7 +47,7 @@ NODE = """\
 // npm install standardwebhooks
 import { Webhook } from "standardwebhooks";
 
-const webhook = new Webhook(process.env.SYNDICATION_WEBHOOK_SECRET); // the whsec_... secret we agreed on
+const webhook = new Webhook(process.env.WEBHOOK_SECRET); // the whsec_... secret we agreed on
 
 export function verify(rawBody, headers) {
   // rawBody: the request body as received (a string or Buffer, before JSON.parse)

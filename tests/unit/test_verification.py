@@ -44,7 +44,7 @@ def test_hmac_partners_see_a_fingerprint_never_the_secret():
 def test_the_python_hmac_snippet_verifies_our_signature(monkeypatch):
     t = target(type="standard-webhooks", secret_env="S")
     code = verification.details(t, {"secret_env": Secret(SECRET)})["python"]
-    monkeypatch.setenv("SYNDICATION_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
     scope: dict = {}
     exec(code, scope)
     assert scope["verify"](BODY, signed(t, {"secret_env": Secret(SECRET)})) == json.loads(BODY)
