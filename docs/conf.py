@@ -19,6 +19,7 @@ from syndication import __version__  # noqa: E402
 
 project = "syndication"
 author = "syndication maintainers"
+copyright = "the syndication maintainers"
 release = version = __version__
 extensions = ["myst_parser"]
 source_suffix = {".md": "markdown"}

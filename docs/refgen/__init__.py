@@ -7,6 +7,7 @@ Each module renders one page from the object that defines it, so the reference c
     http_api.py    reference/http-api.md    the OpenAPI document the app serves (create_app(...).openapi())
     cli.py         reference/cli.md         the argparse tree (syndication.cli.parser())
     settings.py    reference/settings.md    Settings' fields and every SYNDICATION_* variable the code reads
+    formats.py     reference/push-formats.md  every push format, with a sample it rendered
     redis_keys.py  reference/redis-keys.md  infra/keys.py's FAMILIES table
     markdown.py    the table and escaping helpers they share
 """
@@ -17,7 +18,8 @@ from pathlib import Path
 
 from importlib import import_module
 
-PAGES = {"http-api.md": "http_api", "cli.md": "cli", "settings.md": "settings", "redis-keys.md": "redis_keys"}
+PAGES = {"http-api.md": "http_api", "cli.md": "cli", "settings.md": "settings", "push-formats.md": "formats",
+         "redis-keys.md": "redis_keys"}
 
 
 def write_all(out: Path) -> list[Path]:

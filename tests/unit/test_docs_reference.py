@@ -1,7 +1,7 @@
 """The documentation's reference pages cover everything the code has (docs/refgen/ renders them).
 
 Each test walks the code itself (the argparse tree, the app's routes, Settings' fields, every
-SYNDICATION_* name in the source, the Redis key families), independently of the generator,
+SYNDICATION_* name in the source, the push formats, the Redis key families), independently of the generator,
 and fails on anything the rendered page has no entry for, or has an entry without a description.
 The last test runs the strict Sphinx build when the `docs` extra is installed.
 """
@@ -21,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "docs"))
 
-from refgen import cli, http_api, redis_keys, settings  # noqa: E402
+from refgen import cli, formats, http_api, redis_keys, settings  # noqa: E402
 
 
 def _rows(page: str, section: str) -> dict[str, list[str]]:
@@ -121,6 +121,16 @@ def test_every_redis_key_family_has_an_entry():
         assert f"<prefix>{family.pattern}" in rows, f"{family.pattern} has no reference entry"
 
 
+def test_every_push_format_has_an_entry_with_a_sample():
+    from syndication.partners.formats import PUSH_FORMATS
+
+    page = formats.page()
+    for name, fmt in PUSH_FORMATS.items():
+        assert f"\n## {name}\n" in page, f"push format {name} has no reference entry"
+        section = page.split(f"\n## {name}\n", 1)[1].split("\n## ", 1)[0]
+        assert f"Content-Type: {fmt.media_type}" in section and "```" in section, f"{name}: no sample"
+
+
 @pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in ("sphinx", "furo", "myst_parser")),
                     reason="the docs extra is not installed (pip install -e '.[docs]', or make docs)")
 def test_the_site_builds_strictly(tmp_path):
@@ -129,5 +139,6 @@ def test_the_site_builds_strictly(tmp_path):
                            "-d", str(tmp_path / "doctrees"), str(ROOT / "docs"), str(tmp_path / "html")],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
-    for page in ("index", "reference/http-api", "reference/cli", "reference/settings", "reference/redis-keys"):
+    for page in ("index", "reference/http-api", "reference/cli", "reference/settings", "reference/push-formats",
+                 "reference/redis-keys"):
         assert (tmp_path / "html" / f"{page}.html").exists(), page
