@@ -143,6 +143,33 @@ def field_variables() -> dict[str, list[tuple[str, str]]]:
     return result
 
 
+def unset_defaults() -> dict[str, str]:
+    """Variable -> what `load_settings` uses when it is unset, as written there: the default argument
+    of a parsing helper (`_count(env, NAME, 50)`), of `env.get(NAME, default)`, or `env.get(NAME) or X`."""
+    from syndication import configuration
+
+    tree = ast.parse(Path(configuration.__file__).read_text(encoding="utf-8"))
+    found = {}
+
+    def named(node: ast.AST) -> str | None:
+        return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+            and ENV_NAME.fullmatch(node.value) else None
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and len(node.args) >= 3 and named(node.args[1]):
+            found[named(node.args[1])] = ast.unparse(node.args[2])
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "get" and node.args \
+                and named(node.args[0]) and len(node.args) == 2:
+            found[named(node.args[0])] = ast.unparse(node.args[1])
+        elif isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or) and isinstance(node.values[0], ast.Call) \
+                and getattr(node.values[0].func, "attr", "") == "get" and node.values[0].args \
+                and named(node.values[0].args[0]):
+            found.setdefault(named(node.values[0].args[0]), ast.unparse(node.values[1]))
+    # A bare constant is shown with its value: DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379/0'.
+    return {var: f"{text} = {getattr(configuration, text)!r}" if text.isidentifier() and hasattr(configuration, text)
+            else text for var, text in found.items()}
+
+
 def _plain_form(var: str) -> str:
     return "a URL" if var.endswith(("_URL", "_HUB")) else "text"
 
@@ -172,18 +199,20 @@ def page() -> str:
     from syndication.settings.model import RETIRED
 
     comments, by_field, in_code = field_comments(), field_variables(), variables_in_code()
+    unset = unset_defaults()
     fields = dataclasses.fields(Settings)
     env_rows, described = [], set()
     for f in fields:
         for var, fmt, nearest in by_field.get(f.name, []):
             if nearest and var not in described:
                 described.add(var)
-                env_rows.append([code(var), fmt, code(f.name), ENV_NOTES.get(var) or describe(f, comments),
+                env_rows.append([code(var), fmt, code(unset[var]) if var in unset else "", code(f.name),
+                                 ENV_NOTES.get(var) or describe(f, comments),
                                  ", ".join(code(m) for m in in_code.get(var, []))])
     for var, modules in sorted(in_code.items()):
         if var not in described:
             note = f"Retired, ignored with a warning: {RETIRED[var]}." if var in RETIRED else ENV_NOTES.get(var, "")
-            env_rows.append([code(var), "", "", note, ", ".join(code(m) for m in modules)])
+            env_rows.append([code(var), "", "", "", note, ", ".join(code(m) for m in modules)])
     field_rows = [[code(f.name), code(f.type), code(_default(f)) if _default(f) not in ((), {}, None) else "",
                    ", ".join(code(v) for v, _, _ in by_field.get(f.name, [])), describe(f, comments)]
                   for f in fields if f.name != "source"]
@@ -197,7 +226,9 @@ def page() -> str:
         "partners-file reload (`syndication partners reload`, or SIGHUP) builds a new snapshot from the same "
         "environment. Partners' own secrets are variables too, named by `secret_env` in the partners file.", "",
         "## Environment variables", "",
-        table(["Variable", "Form", "Sets", "What it does", "Read in"], env_rows),
+        "*When unset* is the default as `configuration.py` writes it (`DAY` is 86400 seconds; constants "
+        "are in `settings/model.py`).", "",
+        table(["Variable", "Form", "When unset", "Sets", "What it does", "Read in"], env_rows),
         "## Settings fields", "",
         "What the code sees (`settings.<field>`), including what is derived from the files.", "",
         table(["Field", "Type", "Default", "From", "What it is"], field_rows),

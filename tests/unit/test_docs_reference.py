@@ -93,7 +93,7 @@ def test_every_setting_and_variable_is_described():
     assert len(in_source) > 20
     for name in sorted(in_source):
         assert name in variables, f"{name} is read by the code but has no reference entry"
-        assert variables[name][3] != "–", (f"{name} has no description: it sets no field with one; "
+        assert variables[name][4] != "–", (f"{name} has no description: it sets no field with one; "
                                            "add it to docs/refgen/settings.py ENV_NOTES")
 
 
@@ -107,10 +107,10 @@ def test_each_variable_names_the_field_it_sets():
               "SYNDICATION_DELIVERY_RETENTION": ("2h", "delivery_retention", 7200.0)}
     for name, (raw, field, value) in probes.items():
         assert getattr(load_settings({name: raw}), field) == value
-        assert variables[name][2] == f"`{field}`", variables[name]
+        assert variables[name][3] == f"`{field}`", variables[name]
     # Reached through a helper and a local name, and also by partner_secrets: listed under the field it sets.
     assert load_settings({"SYNDICATION_OPS_WEBHOOK_URL": "https://ops.example/hook"}).ops_webhook_target
-    assert variables["SYNDICATION_OPS_WEBHOOK_URL"][2] == "`ops_webhook_target`"
+    assert variables["SYNDICATION_OPS_WEBHOOK_URL"][3] == "`ops_webhook_target`"
 
 
 def test_every_redis_key_family_has_an_entry():
