@@ -15,7 +15,11 @@ public or is withdrawn appends one, pipeline/changelog.py), the ids in the windo
 the sitemap feeds' definitions and the base URL. A request whose fingerprint matches
 is answered from the stored bytes (two cheap reads); any change, including an article
 leaving the window, rebuilds the set at once, so a withdrawn article is never served
-from a stale copy. ETags are the bytes' digest; Last-Modified is when a file's bytes
+from a stale copy. One request rebuilds (a Redis lock per set, `keys.sitemap_build_lock`,
+SET NX PX through redis-py's Lock); requests arriving meanwhile wait for its files rather
+than serve the old ones (which may list what was just withdrawn) or build the same set again;
+a builder gone for BUILD_WAIT seconds is taken over. Each build is counted in
+`syndication_sitemap_builds_total{sitemap}`. ETags are the bytes' digest; Last-Modified is when a file's bytes
 last changed (kept across rebuilds that change nothing), as the feeds do.
 
     file, count = sitemap_store.fetch(ctx, None, specs, now, n)   # n = 0: the sitemap (or index); 1..: pages
@@ -24,17 +28,24 @@ last changed (kept across rebuilds that change nothing), as the feeds do.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from email.utils import format_datetime, parsedate_to_datetime
 from datetime import datetime, timezone
+
+from redis.exceptions import LockError
 
 from syndication.articles import ArticleStore
 from syndication.feeds import sitemap
 from syndication.feeds.index import public
 from syndication.feeds.spec import FeedSpec
+from syndication.infra import metrics
 from syndication.infra.context import Context
 
 KEEP = 3 * 86400  # a set nobody asks for expires (feeds removed from the file leave nothing behind)
+BUILD_LOCK_TTL = 30.0  # seconds: a builder that dies frees the set for the next request by then
+BUILD_WAIT = 10.0  # seconds a request waits for another's build before building the set itself
+BUILD_POLL = 0.02  # seconds between looks at whether that build is stored
 _READ_BATCH = 500
 
 
@@ -125,14 +136,67 @@ def fetch(ctx: Context, feed: str | None, specs: list[FeedSpec], now: float,
           n: int = 0) -> tuple[SitemapFile | None, int]:
     """File `n` of the set as it is now (0: the sitemap or its index; 1..: pages), and how many files
     the set has. Served from Redis if nothing it depends on changed (reading that one file only),
-    else the set is rebuilt and stored first."""
-    key = ctx.keys.sitemap(set_name(feed))
-    print_, ids = fingerprint(ctx, specs, now)
+    else the set is rebuilt and stored first: by one request at a time (the build lock), the others
+    waiting for its files, at most BUILD_WAIT seconds before they build it themselves."""
+    name = set_name(feed)
+    key = ctx.keys.sitemap(name)
+    deadline = time.monotonic() + BUILD_WAIT
+    while True:
+        print_, ids = fingerprint(ctx, specs, now)
+        found = _stored(ctx, key, print_, n)
+        if found is not None:
+            return found
+        lock = ctx.redis.lock(ctx.keys.sitemap_build_lock(name), timeout=BUILD_LOCK_TTL)
+        if lock.acquire(blocking=False):
+            try:
+                # Looked at again under the lock: a build may have been stored since the look above.
+                found = _stored(ctx, key, print_, n)
+                if found is not None:
+                    return found
+                files = _rebuild(ctx, feed, specs, ids, now, print_)
+            finally:
+                _release(lock)
+            return files.get(n), len(files)
+        if not _wait_for_build(ctx, key, ctx.keys.sitemap_build_lock(name), print_, deadline):
+            # The builder is stuck or gone past the wait: build it here (correct, if not cheap).
+            files = _rebuild(ctx, feed, specs, ids, now, print_)
+            return files.get(n), len(files)
+
+
+def _stored(ctx: Context, key: str, print_: str, n: int) -> tuple[SitemapFile | None, int] | None:
+    """(file `n`, how many files) if the set is stored under `print_`; None if it needs building."""
     stored, count, body, etag, modified = ctx.redis.hmget(key, "fingerprint", "files", f"{n}:body", f"{n}:etag",
                                                           f"{n}:last_modified")
-    if (stored or b"").decode() == print_ and count:
-        found = SitemapFile(body, etag.decode(), modified.decode()) if body is not None else None
-        return found, int(count)
+    if (stored or b"").decode() != print_ or not count:
+        return None
+    return (SitemapFile(body, etag.decode(), modified.decode()) if body is not None else None), int(count)
+
+
+def _wait_for_build(ctx: Context, key: str, lock_key: str, print_: str, deadline: float) -> bool:
+    """Wait until the set is stored under `print_` or no one holds the build lock any more (then the
+    caller looks again: the builder may have seen a newer change). False once `deadline` passed.
+
+    Polls two cheap reads: a rebuild takes milliseconds to a second, and a crawler's request may
+    well wait that long, where a burst of them each rebuilding the same set would not."""
+    while time.monotonic() < deadline:
+        stored, held = ctx.redis.hget(key, "fingerprint"), ctx.redis.exists(lock_key)
+        if (stored or b"").decode() == print_ or not held:
+            return True
+        time.sleep(BUILD_POLL)
+    return False
+
+
+def _release(lock) -> None:
+    try:
+        lock.release()
+    except LockError:  # held past its TTL and taken over: the files were still stored
+        pass
+
+
+def _rebuild(ctx: Context, feed: str | None, specs: list[FeedSpec], ids: list[str], now: float,
+             print_: str) -> dict[int, SitemapFile]:
+    """Build the set and store it under `print_`; counted (`syndication_sitemap_builds_total`)."""
+    key = ctx.keys.sitemap(set_name(feed))
     files = build(ctx, feed, specs, ids, now, _previous(ctx, key))
     mapping: dict[str, bytes | str | int] = {"fingerprint": print_, "files": len(files)}
     for i, f in files.items():
@@ -141,5 +205,6 @@ def fetch(ctx: Context, feed: str | None, specs: list[FeedSpec], now: float,
     pipe.delete(key)  # a set that shrank leaves no page behind
     pipe.hset(key, mapping=mapping)
     pipe.expire(key, KEEP)
+    metrics.inc(pipe, ctx.keys, "sitemap_builds", sitemap=set_name(feed))
     pipe.execute()
-    return files.get(n), len(files)
+    return files

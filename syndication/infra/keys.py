@@ -92,6 +92,9 @@ class Keys:
     def sitemap(self, name: str) -> str:
         return f"{self.prefix}sitemap:{key_part(name)}"
 
+    def sitemap_build_lock(self, name: str) -> str:
+        return f"{self.prefix}sitemap:{key_part(name)}:build_lock"
+
     def delivery(self, delivery_id: str) -> str:
         return f"{self.prefix}delivery:{key_part(delivery_id)}"
 
@@ -259,6 +262,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("sitemap:{name}", "hash", "a news sitemap set's files (news, news/{feed}) under the fingerprint "
            "they were built from: fingerprint, files, and {n}:body, {n}:etag, {n}:last_modified per file "
            "(feeds/sitemap_store.py; TTL 3 days)", None),
+    Family("sitemap:{name}:build_lock", "string", "held by the one request rebuilding a sitemap set (a redis-py "
+           "lock, TTL 30 s); the others wait for its files (feeds/sitemap_store.py)"),
     Family("delivery:{delivery_id}", "hash", "one delivery (article, version, partner)", _DELIVERY_FIELDS),
     Family("delivery:{delivery_id}:attempts", "list", "one JSON per attempt, capped at 200"),
     Family("partner:{partner_id}:due", "zset", "delivery_id -> due time: ready now or a scheduled retry"),

@@ -44,6 +44,8 @@ COUNTERS = {
     "feed_items_skipped": ("Feed items left out of a render because they cannot be rendered", ("feed",)),
     "events_failed": ("Attempts to apply an event that raised (retried, then parked as dead)", ("outcome",)),
     "sweeps": ("Sweeper runs: ran, or skipped because another beat's sweep held the lock", ("outcome",)),
+    "sitemap_builds": ("News sitemap sets built because something they list changed, by sitemap (news, "
+                       "news/{feed})", ("sitemap",)),
 }
 HISTOGRAMS = {
     "delivery_latency_seconds": ("Delivery request latency by partner", ("partner",), LATENCY_BUCKETS),

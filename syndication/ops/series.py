@@ -23,6 +23,8 @@ def known_series(settings) -> dict[str, list[dict[str, str]]]:
     """metric -> every label set this configuration can produce: shown at 0 before the first increment."""
     partners = [p.id for p in settings.targets]
     feeds = [f.name for f in settings.feeds]
+    news = [f"news/{f.name}" for f in settings.feeds if f.news_sitemap]  # sitemap_store.set_name
+    sitemaps = (["news"] if news else []) + news
     return {
         "events_accepted": [{"type": t} for t in EVENT_TYPES],
         "events_rejected": [{"reason": r} for r in REJECT_REASONS],
@@ -34,6 +36,7 @@ def known_series(settings) -> dict[str, list[dict[str, str]]]:
         "feed_renders": [{"feed": f} for f in feeds],
         "feed_items_skipped": [{"feed": f} for f in feeds],
         "sweeps": [{"outcome": o} for o in SWEEP_OUTCOMES],
+        "sitemap_builds": [{"sitemap": s} for s in sitemaps],
         "delivery_latency_seconds": [{"partner": p} for p in partners],
         "feed_render_seconds": [{"feed": f} for f in feeds],
     }
