@@ -8,7 +8,7 @@ deliveries, dead letters or test pushes, in the HTML or the JSON, by search or b
 
 from __future__ import annotations
 
-import json
+from datetime import datetime, timezone
 
 import pytest
 import requests
@@ -164,3 +164,27 @@ def test_test_pushes_are_rate_limited(service):
     codes = [s.post(f"{service.api_url}/portal/test-push", data={"csrf": csrf}, allow_redirects=False,
                     timeout=10).status_code for _ in range(6)]
     assert codes[:5] == [303] * 5 and codes[5] == 429
+
+
+def test_replay_all_since_a_time_takes_only_the_later_dead_letters(service):
+    older = dead_letter(service, "portal-a", "PortalA", "portal-a-older")
+    newer = dead_letter(service, "portal-a", "PortalA", "portal-a-newer")
+    died = service.ctx.redis.zscore(service.ctx.keys.deadletters, newer["id"])
+    assert died > service.ctx.redis.zscore(service.ctx.keys.deadletters, older["id"])
+    s = portal_login(service, TOKEN_A)
+    # By time first: `until` before the newer one was created lists the older only.
+    listed = state(service, s, since=_iso(older["created_at"] - 1), until=_iso(newer["created_at"] - 0.001)).json()
+    assert [d["id"] for d in listed["deliveries"]] == [older["id"]]
+    resp = s.post(f"{service.api_url}/portal/replay-dead-letters", data={"csrf": portal_csrf(service, s),
+                                                                       "since": _iso(died - 0.001)},
+                  allow_redirects=False, timeout=10)
+    assert resp.status_code == 303 and "replayed%201%20dead" in resp.headers["location"], resp.headers["location"]
+    wait_for(lambda: status_is(service, "portal-a-newer", "portal-a", "delivered"), timeout=20,
+             what="the later dead letter delivered")
+    assert status_is(service, "portal-a-older", "portal-a", "dead")
+    mine = [a for a in audit.recent(service.ctx, 50) if a["actor"] == "partner portal-a (portal)" and "since" in a]
+    assert mine and mine[0]["target"] == "partner portal-a" and mine[0]["count"] == 1
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="microseconds")
