@@ -4,17 +4,22 @@ portal-a signs in with its pull token, sees its failing delivery's attempts (its
 as text), replays the dead letter and watches it become delivered without reloading, and sends
 a test push whose signed request it can read back. portal-b, signed in beside it, sees none of
 portal-a's data, on the page or through the JSON the page fetches.
+
+`PORTAL_SCREENSHOT=docs/portal.png pytest tests/integration/test_portal_browser.py` also writes
+the screenshot taken after the test push there (the README shows it).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from contextlib import contextmanager
 
 import pytest
 
 from tests.support.browser import chromium
 from tests.support.portal import TOKEN_A, TOKEN_B, dead_letter
-from tests.support.processes import wait_for
+from tests.support.processes import ROOT, wait_for
 
 pytestmark = pytest.mark.integration
 REFRESH = 5  # seconds between the page's refreshes (ops_html.REFRESH_MS)
@@ -43,7 +48,7 @@ def signed_in(b, service, token: str):
     return page
 
 
-def test_a_partner_replays_its_dead_letter_and_sends_a_test_push(service, unique):
+def test_a_partner_replays_its_dead_letter_and_sends_a_test_push(service, unique, tmp_path):
     aid = f"portal-browser-{unique}"
     dead = dead_letter(service, "portal-a", "PortalA", aid)
     with browser() as b:
@@ -82,6 +87,10 @@ def test_a_partner_replays_its_dead_letter_and_sends_a_test_push(service, unique
         assert page.locator("#signing .key-id").count() == 1 and "import { Webhook }" in \
             page.locator("#snippet-node").inner_text()
         assert page.evaluate("window.cspViolations") == []
+        shot = tmp_path / "portal.png"
+        page.screenshot(path=str(shot), full_page=True)
+        if os.environ.get("PORTAL_SCREENSHOT"):
+            shutil.copy(shot, ROOT / os.environ["PORTAL_SCREENSHOT"])
 
         # portal-b, in a browser beside it: none of portal-a's data, on the page or in its JSON.
         other = signed_in(b, service, TOKEN_B)
