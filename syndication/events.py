@@ -7,7 +7,6 @@ Three event types share one envelope (`event_id`, `type`, `occurred_at`,
 same article: it is how out-of-order delivery is detected.
 
     event = parse_event(raw_bytes)        # raises InvalidEvent naming each bad field
-    json_schema()                         # what `syndication schema` prints
 
 Unknown keys are ignored (publishers add fields before we learn them);
 known keys are checked strictly: a version of "2" is a type error, not 2.
@@ -226,7 +225,7 @@ class WithdrawnEvent(_Envelope):
 
 Event = Annotated[Union[PublishedEvent, UpdatedEvent, WithdrawnEvent], Field(discriminator="type")]
 EVENT_TYPES = ("article.published", "article.updated", "article.withdrawn")
-_adapter: TypeAdapter = TypeAdapter(Event)
+event_adapter: TypeAdapter = TypeAdapter(Event)  # event_schema.py publishes its JSON Schema
 
 
 def _field_name(loc: tuple) -> str:
@@ -289,7 +288,7 @@ def parse_event(raw: bytes | str | dict[str, Any]) -> PublishedEvent | UpdatedEv
     if bad_unicode:
         raise InvalidEvent(bad_unicode)
     try:
-        return _adapter.validate_python(data)
+        return event_adapter.validate_python(data)
     except ValidationError as exc:
         raise InvalidEvent(problems_from(exc)) from None
     except RecursionError:
@@ -308,58 +307,3 @@ def embargoed_until(article: dict[str, Any] | None) -> float | None:
         return datetime.fromisoformat(value.upper()).timestamp()
     except (TypeError, ValueError):  # not from a validated event: treat as no embargo
         return None
-
-
-# --- the schema as published (`syndication schema`, the OpenAPI document) ----------------------
-
-_URL_FIELDS = {"url"}
-_DATE_FIELDS = {"occurred_at", "published_at", "updated_at", "embargoed"}
-# What the validators above accept, as patterns a generated client (or Schemathesis) can see.
-# Both err on the strict side where a pattern can't say it exactly: URLs with an IPv6 literal
-# host or a port over 9999, and dates in 1900 or in the last year before the ten-year limit, are
-# accepted but not promised.
-_HOST = r"[A-Za-z0-9._~!$&'()*+,;=%-]"
-URL_PATTERN = (r"^[Hh][Tt][Tt][Pp][Ss]?://"
-               rf"(?:{_HOST}*(?::{_HOST}*)?@)?{_HOST}+(?::[0-9]{{1,4}})?"
-               r"(?:[/?#][^\x00-\x20\x7f\\<>\"]*)?$")
-
-
-def date_pattern(now: datetime | None = None) -> str:
-    """RFC 3339 with a zone, years 1901 to the year before the limit (FUTURE_YEARS from now)."""
-    last = (now or datetime.now(timezone.utc)).year + FUTURE_YEARS - 1
-    assert 2000 <= last <= 2099, last  # the year part below is written for this century
-    tens, units = divmod(last % 100, 10)
-    recent = f"[0-{tens - 1}][0-9]|{tens}[0-{units}]" if tens else f"0[0-{units}]"
-    return (rf"^(?:19(?:0[1-9]|[1-9][0-9])|20(?:{recent}))-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt]"
-            r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?"
-            r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$")
-
-
-def tighten(node: Any, dates: str, name: str | None = None) -> None:
-    """Add the URL and date patterns to the event schema's url and date-time fields, in place."""
-    if isinstance(node, dict):
-        if node.get("type") == "string" and name in _URL_FIELDS:
-            node["pattern"] = URL_PATTERN
-            node["description"] = "An http(s) URL with a host: no spaces, control characters, quotes, " \
-                                  "angle brackets or backslashes"
-        if node.get("format") == "date-time" and name in _DATE_FIELDS:
-            node["pattern"] = dates
-            node["description"] = (f"RFC 3339 date-time with a zone, between 1900-01-01 and "
-                                    f"{FUTURE_YEARS} years from now (UTC)")
-        for key, value in node.items():
-            if key == "properties":
-                for prop, sub in value.items():
-                    tighten(sub, dates, prop)
-            else:
-                tighten(value, dates, name if key in ("anyOf", "oneOf", "allOf") else None)
-    elif isinstance(node, list):
-        for item in node:
-            tighten(item, dates, name)
-
-
-def json_schema() -> dict[str, Any]:
-    schema = _adapter.json_schema()
-    tighten(schema, date_pattern())
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "syndication article event"
-    return schema

@@ -32,7 +32,7 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from syndication import events
+from syndication import event_schema, events
 from syndication.delivery.records import DeliveryStatus
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -264,13 +264,13 @@ class Readiness(BaseModel):
 EVENT_REF = "#/components/schemas/Event"
 def event_components(now: datetime | None = None) -> dict[str, Any]:
     """The event schema as OpenAPI components: `Event` (the discriminated union) and its parts."""
-    schema = events._adapter.json_schema(ref_template="#/components/schemas/{model}")
+    schema = events.event_adapter.json_schema(ref_template="#/components/schemas/{model}")
     defs = schema.pop("$defs")
     schema["title"] = "Event"
     schema["description"] = ("An article event. Unknown keys are ignored; known ones are checked strictly; "
                              f"the body is at most {events.MAX_EVENT_BYTES} bytes")
     components = {**defs, "Event": schema}
-    events.tighten(components, events.date_pattern(now))
+    event_schema.tighten(components, event_schema.date_pattern(now))
     return components
 
 

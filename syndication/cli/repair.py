@@ -86,7 +86,7 @@ def _check_engine(settings) -> int:
 
 
 def cmd_schema(args) -> int:
-    from syndication.events import json_schema
+    from syndication.event_schema import json_schema
 
     print(json.dumps(json_schema(), indent=2))
     return 0

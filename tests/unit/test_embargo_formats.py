@@ -13,7 +13,8 @@ import pytest
 from lxml import etree
 
 from syndication.errors import InvalidEvent
-from syndication.events import embargoed_until, json_schema, parse_event
+from syndication.event_schema import json_schema
+from syndication.events import embargoed_until, parse_event
 from syndication.partners.formats import PUSH_FORMATS, Push
 from tests.unit.test_formats import VALIDATORS, stored
 

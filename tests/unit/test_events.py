@@ -7,7 +7,8 @@ import jsonschema
 import pytest
 
 from syndication.errors import InvalidEvent
-from syndication.events import json_schema, parse_event
+from syndication.event_schema import json_schema
+from syndication.events import parse_event
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples" / "events").glob("*.json"))
 

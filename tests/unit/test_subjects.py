@@ -7,7 +7,8 @@ import pytest
 
 from syndication import subjects
 from syndication.errors import InvalidEvent
-from syndication.events import json_schema, parse_event
+from syndication.event_schema import json_schema
+from syndication.events import parse_event
 from syndication.filters import Filters, PartnerFilters
 from syndication.text import clean_article
 
