@@ -231,7 +231,7 @@ class Family:
 
 _DELIVERY_FIELDS = ("id", "partner", "kind", "article_id", "version", "event_id", "event_type", "status", "attempts",
                     "created_at", "updated_at", "next_attempt_at", "occurred_at", "finished_at", "last_status",
-                    "last_error", "attempts_base", "replays", "replayed_at")
+                    "last_error", "attempts_base", "replays", "replayed_at", "traceparent", "tracestate")
 
 FAMILIES: tuple[Family, ...] = (
     Family("event:{event_id}", "hash", "an accepted event; TTL 7 days (the idempotency window), none once dead",
