@@ -83,7 +83,7 @@ def test_make_run_then_the_readme_publish_shows_signed_pushes_at_the_demo_receiv
         again = shell_in(up.p.pid, publish, host_env())
         assert again.returncode == 0 and again.stdout.count("200 already accepted") == len(EXAMPLES), again.stdout
 
-        # `deliveries show` (README, "Operating it") lists the push to `demo`, delivered.
+        # `deliveries show` (README, "A five-minute tour") lists the push to `demo`, delivered.
         aid = show.rpartition(" ")[2]
         # (COLUMNS: a terminal wide enough for the table; at 80 columns rich cuts every cell short.)
         shown = shell_in(up.p.pid, show, host_env(COLUMNS="160"))

@@ -5,7 +5,8 @@
   only `if TYPE_CHECKING:` imports are left out, since they never run.
 - The core never imports Celery (`workers/` is the only Celery shell; `cli/`, the
   composition root, is the one place that wires it in).
-- The README's module map names every package and only things that exist.
+- The module map (docs/explanation/architecture.md, "Where things are") names every package and
+  only things that exist.
 - The layer rules (FORBIDDEN, INFRA_MAY_IMPORT): delivery never imports feeds, the engine
   (pipeline/) never imports ops, push formats never import the feed renderer, infra imports
   nothing above itself but the settings and the error tree.
@@ -146,23 +147,23 @@ def test_cycle_finder_can_fail():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-def readme_module_map() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def module_map() -> str:
+    text = (ROOT / "docs" / "explanation" / "architecture.md").read_text(encoding="utf-8")
     start = text.index("## Where things are")
     end = text.find("\n## ", start + 1)
     return text[start:end if end != -1 else None]
 
 
 
-def test_readme_module_map_names_every_package_and_nothing_else():
-    section = readme_module_map()
+def test_the_module_map_names_every_package_and_nothing_else():
+    section = module_map()
     named = set(re.findall(r"`((?:syndication|workers)(?:/[A-Za-z0-9_.]+)*)/?`", section))
     packages = {str(p.parent.relative_to(ROOT)) for p in PACKAGE.rglob("__init__.py")} - {"syndication"}
     packages.add("workers")
     missing = sorted(packages - named)
-    assert not missing, f"packages missing from the README's module map: {missing}"
+    assert not missing, f"packages missing from the module map in docs/explanation/architecture.md: {missing}"
     for entry in named:
-        assert (ROOT / entry).exists(), f"README names {entry}, which does not exist"
+        assert (ROOT / entry).exists(), f"the module map names {entry}, which does not exist"
 
 
 # -- the layer rules (DESIGN.md "Layout"): who may never import whom --------------------------
