@@ -26,12 +26,17 @@ ASSIGNMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=")
 
 
 def shell_lines(page: Path) -> list[str]:
-    """The lines of the page's ```sh blocks, continuations joined, comments dropped."""
-    lines, inside = [], False
+    """The lines of the page's ```sh blocks, and the `$ ` lines of its ```console transcripts (the
+    prompt dropped, the output not), continuations joined, comments dropped."""
+    lines, inside = [], None
     for line in page.read_text(encoding="utf-8").splitlines():
         if line.startswith("```"):
-            inside = line.strip() == "```sh"
+            inside = line.strip()[3:] if line.strip() in ("```sh", "```console") else None
             continue
+        if inside == "console":
+            if not line.startswith("$ ") and not (lines and lines[-1].endswith("\\")):
+                continue
+            line = line.removeprefix("$ ")
         if inside:
             if lines and lines[-1].endswith("\\"):
                 lines[-1] = lines[-1][:-1] + " " + line.strip()
