@@ -10,7 +10,7 @@ Each scenario also asserts
 - that the fault hit a busy service: events answered before it began and after it ended;
 - for a kill, that work was in flight at that moment (read from Redis while the victim is
   frozen, so the snapshot is exactly what died with it), and that it came back the way the
-  README says: leased deliveries when their lease runs out, lost applies by the re-drive,
+  docs say (explanation/promises.md): leased deliveries when their lease runs out, lost applies by the re-drive,
   a lost render when its lock expires;
 - raw duplicates (2xx requests repeating a webhook-id): none when a partner misbehaves, at
   most one per push running at a kill, and only of deliveries leased at that moment;
@@ -288,7 +288,7 @@ def probe_outage(c: Cluster) -> dict:
 
 
 def test_post_answers_503_when_redis_dies_after_storing(tmp_path):
-    """README: POST /v1/events answers 503 if Redis is unreachable; a 500 means our fault.
+    """Docs (explanation/promises.md): POST /v1/events answers 503 if Redis is unreachable; a 500 means our fault.
 
     Redis dies between the two writes of an accept: the event stored, its apply task not yet
     queued. Writes are paused the moment the event's record appears (the enqueue then waits

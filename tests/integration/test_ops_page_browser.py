@@ -8,7 +8,7 @@ offer Replay only where it makes sense, and drop the banner once the partner rec
 all without a page reload.
 
 `OPS_SCREENSHOT=docs/ops-outage.png pytest tests/integration/test_ops_page_browser.py`
-also writes the screenshot taken during the outage there (the README shows it).
+also writes the screenshot taken during the outage there (docs/how-to/operate.md shows it).
 """
 
 from __future__ import annotations

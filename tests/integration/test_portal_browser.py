@@ -6,7 +6,7 @@ a test push whose signed request it can read back. portal-b, signed in beside it
 portal-a's data, on the page or through the JSON the page fetches.
 
 `PORTAL_SCREENSHOT=docs/portal.png pytest tests/integration/test_portal_browser.py` also writes
-the screenshot taken after the test push there (the README shows it).
+the screenshot taken after the test push there (docs/how-to/operate.md shows it).
 """
 
 from __future__ import annotations

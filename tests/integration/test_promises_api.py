@@ -1,4 +1,5 @@
-"""README promises of the HTTP interface, against the running service (tests/conftest.py `service`).
+"""Documented promises of the HTTP interface against the running service (tests/conftest.py
+`service`); the promises are in docs/explanation/http-interface.md.
 
 - the OpenAPI document at /openapi.json, browsable at /docs;
 - GET /v1/deliveries?partner=&state= (newest first, each parameter narrows) and /v1/deliveries/{id};

@@ -1,4 +1,5 @@
-"""README promises about pushes and their repair, against the running service and its partners.
+"""Documented promises about pushes and their repair (docs/explanation/partner-pushes.md), against the
+running service and its partners.
 
 - `max_age` ends a retrying delivery as a dead letter, counted in `syndication_retries_scheduled_total`
   and `syndication_dead_letters_total`;

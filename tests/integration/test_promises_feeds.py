@@ -1,4 +1,5 @@
-"""README promises about feeds, on the session service's feed `ordered` (category NewestFirst, tests/conftest.py).
+"""Documented promises about feeds (docs/explanation/feeds.md), on the
+session service's feed `ordered` (category NewestFirst, tests/conftest.py).
 
 - every format lists items newest first;
 - Last-Modified is taken from the data, and the same state always renders the same bytes;

@@ -1,6 +1,6 @@
 """The log scan itself (tests/support/logscan.py) can fail: it finds each thing logs must never hold.
 
-"Logs never contain secrets or bodies" (README, "Operating it") is checked by the scan after every
+"Logs never contain secrets or bodies" (docs/how-to/operate.md) is checked by the scan after every
 integration test; here a scratch log, registered like a service process's, proves what it catches.
 """
 

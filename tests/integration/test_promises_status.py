@@ -1,4 +1,4 @@
-"""`syndication status --watch` refreshes on its own until stopped (README, "Operating it").
+"""`syndication status --watch` refreshes on its own until stopped (docs/how-to/operate.md).
 
 It runs on a pseudo-terminal, as on call: rich's live display only redraws on a terminal.
 """

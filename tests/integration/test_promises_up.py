@@ -1,7 +1,7 @@
 """`syndication up` on a machine with no Redis: it starts its own, with the local key and no config files.
 
-README ("Two commands", "Publish events", "Configuration"): without SYNDICATION_REDIS_URL,
-`up` uses the Redis answering on 127.0.0.1:6379, else starts its own redis-server (AOF on,
+docs/tutorials/first-run.md ("Two commands", "Publish events") and docs/how-to/configure.md:
+without SYNDICATION_REDIS_URL, `up` uses the Redis answering on 127.0.0.1:6379, else starts its own redis-server (AOF on,
 data in the data dir) and says so; without redis-server it says how to install it; without
 SYNDICATION_API_KEYS it uses `local-dev-key`, which `publish` uses by default; without a
 partners file it runs the local demo (cli/demo.py: the demo partner and its receiver, the

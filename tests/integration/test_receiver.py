@@ -1,4 +1,4 @@
-"""`syndication receiver`, the partner-side endpoint the README offers to test an integration.
+"""`syndication receiver`, the partner-side endpoint docs/tutorials/first-run.md offers to test an integration.
 
 Real HTTP to the real command (a subprocess), signed by the service's own signer
 (syndication/partners/signing.py), verified by the `standardwebhooks` library inside the

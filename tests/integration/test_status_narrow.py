@@ -1,5 +1,5 @@
 """`syndication status` is readable at 80 columns: no line is wider, every partner is named
-with its circuit and waiting count (README, "Operating it"). 150 columns and more keep the table."""
+with its circuit and waiting count (docs/how-to/operate.md). 150 columns and more keep the table."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """`syndication up` owns its processes, and fails in one plain line.
 
-README ("Two commands"): whatever happens to `up`'s stdout, its signals or its children, it
+docs/tutorials/first-run.md ("Two commands"): whatever happens to `up`'s stdout, its signals or its children, it
 keeps supervising or stops every process it started, its own redis-server included:
 
 - its reader leaving (`up | head -3`, or quitting a pager while nothing is written): all stop;

@@ -121,7 +121,7 @@ class NetCluster(Cluster):
         try:
             self.redis.start()
             self.ctx = Context.build(load_settings(self.env))
-            for p in self.ctx.settings.targets:  # the recovery bounds assume the README's lease
+            for p in self.ctx.settings.targets:  # the recovery bounds assume the documented lease (docs/explanation/promises.md)
                 assert schedule.lease_seconds(p) == p.timeouts.connect + p.timeouts.read + 10.0
             starting = [self.api.start, lambda: self.start_host("a")]
             if self.start_b:

@@ -85,7 +85,7 @@ class Cluster:
     def __enter__(self) -> "Cluster":
         self.redis.start()
         self.ctx = Context.build(load_settings(self.env))
-        # The bounds below assume the lease the README states; the service must use that lease.
+        # The bounds below assume the lease the docs state (docs/explanation/promises.md); the service must use that lease.
         for p in self.ctx.settings.targets:
             assert schedule.lease_seconds(p) == Timing.LEASE, (p.id, schedule.lease_seconds(p))
         parallel(p.start for p in self.procs.values())  # cold starts overlap: ~3 s instead of ~7

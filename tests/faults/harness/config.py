@@ -23,7 +23,7 @@ class Timing:
     SWEEP = 1.0  # every worker's housekeeping sweeps once a second, one sweep among them (a lock)
     REDRIVE_AFTER = 3.0  # SYNDICATION_EVENT_REDRIVE_AFTER here (default 30): short, so re-drives run in CI
     CONNECT, READ = 1.0, 3.0  # both partners' timeouts
-    LEASE = CONNECT + READ + 10.0  # README: a delivery's lease is connect + read timeout + 10 s
+    LEASE = CONNECT + READ + 10.0  # docs/explanation/promises.md: a delivery's lease is connect + read timeout + 10 s
     BREAKER_THRESHOLD, BREAKER_COOLDOWN = 5, 5.0  # partner b
     MAX_IN_FLIGHT = 2  # the default: push slots per partner
     RETRY = {"base_delay": 0.5, "max_delay": 4.0, "max_attempts": 100}
@@ -34,7 +34,7 @@ class Timing:
     # backlog it built (events, due deliveries) drains at 2-4x the stream rate, a restarted
     # Celery worker reconnects and reserves work, push batches queue behind each other, one
     # render window passes; all on 2 cores shared with other test runs. In the runs recorded in
-    # the README no scenario needed more than 3 s beyond its mechanism; 10 s leaves room for a
+    # the docs (explanation/promises.md) no scenario needed more than 3 s beyond its mechanism; 10 s leaves room for a
     # neighbour's test run stealing the cores.
     SLACK = 10.0
 
