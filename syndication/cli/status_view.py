@@ -128,6 +128,11 @@ def _why(p: dict) -> str:
 WIDE = 150  # the partners table's 13 columns need this; a narrower terminal gets one block per partner
 
 
+def _throttled(r: dict) -> str:
+    """", [yellow]throttled[/] (5/1s, burst 5)" while the partner's rate limit holds deliveries back."""
+    return f", [yellow]throttled[/] ({r.get('rate_limit')})" if r.get("throttled") else ""
+
+
 def _partner_blocks(data: dict, colours: dict) -> list[str]:
     """The partners table as three short lines per partner, for an 80-column terminal."""
     from rich.markup import escape
@@ -138,6 +143,7 @@ def _partner_blocks(data: dict, colours: dict) -> list[str]:
     for r in data["partners"]:
         enabled = "paused" if r["paused"] else ("enabled" if r["enabled"] else
                                                 f"[red]disabled[/] {escape(r['disabled_reason'] or '')}")
+        enabled += _throttled(r)
         rate = r["success_rate_last_hour"]
         p95 = r["p95_latency_ms_last_hour"]
         lines.append(f"  [bold]{escape(r['id'])}[/]: {enabled}, circuit "
@@ -180,6 +186,7 @@ def render(data: dict, width: int = WIDE):
         p.add_column(col)
     for r in data["partners"]:
         enabled = "paused" if r["paused"] else ("yes" if r["enabled"] else f"[red]no[/] {r['disabled_reason'] or ''}")
+        enabled += _throttled(r)
         rate = r["success_rate_last_hour"]
         p.add_row(r["id"], enabled, f"[{colours.get(r['circuit'], '')}]{r['circuit']}[/]",
                   _ago(r["failing_since"], now), str(r["consecutive_failures"]), escape(_why(r)),

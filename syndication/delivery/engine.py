@@ -24,6 +24,9 @@ Why one dispatcher, and idle pushers waiting in process rather than on Redis: a 
 in BZPOPMIN holds a Redis connection (STACK.md, trap 17); and a process takes a ready partner
 only when a pusher is free to push it, so a busy process leaves the partner to another.
 
+A partner its rate limit holds back (delivery/ratelimit.py) is not claimed and holds no pusher:
+its claim says when it may send again and a timer marks it ready then.
+
 Everything a batch relies on stays in Redis: slots, leases (renewed by leases.py's one renewer
 thread), the circuit and pause. A process that dies mid-batch leaves its deliveries to the
 sweeper, which also marks every partner with due deliveries ready once a second: a pop lost with
@@ -64,6 +67,7 @@ class Engine:
         self.busy = 0
         self.batches = 0
         self.deliveries = 0
+        self.waking: set[str] = set()  # partners with a timer to mark them ready (rate limits)
         self.threads: list[threading.Thread] = []
         self.recorder: Recorder | None = None
 
@@ -128,7 +132,8 @@ class Engine:
             ctx = self.ctx.pinned()  # one settings snapshot for the wave and its batches
             partners = [t for t in (ctx.settings.target(pid) for pid in popped) if t is not None]  # Targets
             claims = schedule.claim_many(ctx, [(p, uuid.uuid4().hex) for p in partners], time.time())
-            batches = [(p, c) for p, c in zip(partners, claims) if c[1]]  # others: busy, paused, cooling, empty
+            self._wake_later([(p.id, c.wake) for p, c in zip(partners, claims) if c.wake])
+            batches = [(p, c) for p, c in zip(partners, claims) if c[1]]  # others: busy, paused, cooling, empty, throttled
             loaded = push.load_many(ctx, [(p.id, c[1]) for p, c in batches]) if batches else []
             for (partner, claim), data in zip(batches, loaded):
                 self.work.put((ctx, partner, claim, data))
@@ -136,6 +141,27 @@ class Engine:
         finally:
             for _ in range(held - handed):
                 self.idle.release()
+
+    def _wake_later(self, wakes: list[tuple[str, float]]) -> None:
+        """Partners their rate limit held back are marked ready when it lets them send again (their
+        claim said when), not at the next sweep; one timer per partner per process at a time."""
+        for pid, at in wakes:
+            with self.lock:
+                if pid in self.waking:
+                    continue
+                self.waking.add(pid)
+            timer = threading.Timer(max(0.0, at - time.time()), self._wake, (pid,))
+            timer.daemon = True
+            timer.start()
+
+    def _wake(self, pid: str) -> None:
+        with self.lock:
+            self.waking.discard(pid)
+        if not self.stopping.is_set():
+            try:
+                schedule.mark_ready(self.ctx, [pid])
+            except RedisError:  # the sweeper marks it ready within a second
+                pass
 
     def _pop(self) -> list[str]:
         """Block for one ready partner, then take as many more as there are idle pushers, in one round trip."""

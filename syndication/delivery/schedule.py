@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 
-from syndication.delivery import circuit
+from syndication.delivery import circuit, ratelimit
 from syndication.infra.context import Context
 
 # The schedule's Lua functions, for the scripts that move deliveries in and out of it atomically.
@@ -52,21 +52,30 @@ end
 return #ids
 """
 
-# The claim of one partner. k: paused, circuit (circuit.script_keys), slots, due, inflight, ready;
-# a: cooldown, max_in_flight, slot token, lease until, limit, enabled (1|0), partner id; now: a
-# string. Returns {circuit state or why nothing was claimed, [more batches possible, ids...]}.
-_CLAIM = circuit.LUA + """
+# The claim of one partner. k: paused, circuit (circuit.script_keys), slots, due, inflight, ready,
+# rate, throttled counter (ratelimit.script_keys); a: cooldown, max_in_flight, slot token, lease
+# until, limit, enabled (1|0), partner id, requests, period, burst, counter field
+# (ratelimit.script_args); now: a string. Returns {circuit state or why nothing was claimed, more
+# batches possible, when the rate limit lets the partner send again (0: it does now), ids...}.
+# The rate limit is asked last, for what would be claimed: an idle or busy partner spends none.
+_CLAIM = circuit.LUA + ratelimit.LUA + """
 local function claim(k, a, now)
   local state = circuit_gate(k[1], k[2], a[6], now, a[1])
-  if state == 'paused' or state == 'disabled' or state == 'cooling' then return {state} end
+  if state == 'paused' or state == 'disabled' or state == 'cooling' then return {state, '0', '0'} end
   local slots, limit = tonumber(a[2]), tonumber(a[5])
   if circuit_cut(k[2]) then slots, limit = 1, 1 end
   redis.call('ZREMRANGEBYSCORE', k[3], '-inf', now)
   local free = slots - redis.call('ZCARD', k[3])
-  if free <= 0 then return {'busy'} end
+  if free <= 0 then return {'busy', '0', '0'} end
   local due = redis.call('ZCOUNT', k[4], '-inf', now)
-  if due == 0 then return {'empty'} end
-  local ids = redis.call('ZRANGEBYSCORE', k[4], '-inf', now, 'LIMIT', 0, math.min(limit, math.ceil(due / free)))
+  if due == 0 then return {'empty', '0', '0'} end
+  local want, wake = rate_room(k[7], a[8], a[9], a[10], now, math.min(limit, math.ceil(due / free)))
+  if want == 0 then
+    rate_throttled(k[7], k[8], a[11], now, wake)
+    return {'throttled', '0', tostring(wake)}
+  end
+  local ids = redis.call('ZRANGEBYSCORE', k[4], '-inf', now, 'LIMIT', 0, want)
+  rate_take(k[7], a[8], a[9], a[10], now, #ids)
   if state ~= 'closed' then circuit_take_probe(k[2], now) end
   redis.call('ZADD', k[3], a[4], a[3])
   for _, id in ipairs(ids) do
@@ -74,37 +83,40 @@ local function claim(k, a, now)
     redis.call('ZADD', k[5], a[4], id)
   end
   local more = 0
-  if state == 'closed' and due > #ids and free > 1 then
+  if state == 'closed' and wake == 0 and due > #ids and free > 1 then
     more = math.min(free - 1, due - #ids)
     redis.call('ZADD', k[6], 'NX', now, a[7])
   end
-  table.insert(ids, 1, tostring(more))
-  table.insert(ids, 1, state)
-  return ids
+  return {state, tostring(more), tostring(wake), unpack(ids)}
 end
 """
 
-# KEYS: the six keys of one partner. ARGV: now, then its seven arguments.
-_BEGIN = _CLAIM + """
-return claim(KEYS, {ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]}, ARGV[1])
-"""
+NKEYS, NARGS = 8, 11  # per partner
 
-# KEYS: six per partner. ARGV: now, then seven per partner. Returns, per partner in order:
-# state, more, count of ids, ids...
+# KEYS: the keys of one partner. ARGV: now, then its arguments.
+_BEGIN = _CLAIM + """
+local a = {}
+for j = 1, %d do a[j] = ARGV[1 + j] end
+return claim(KEYS, a, ARGV[1])
+""" % NARGS
+
+# KEYS: NKEYS per partner. ARGV: now, then NARGS per partner. Returns, per partner in order:
+# state, more, wake, count of ids, ids...
 _BEGIN_MANY = _CLAIM + """
 local out = {}
-for i = 0, #KEYS / 6 - 1 do
+for i = 0, #KEYS / %(k)d - 1 do
   local k, a = {}, {}
-  for j = 1, 6 do k[j] = KEYS[i * 6 + j] end
-  for j = 1, 7 do a[j] = ARGV[1 + i * 7 + j] end
+  for j = 1, %(k)d do k[j] = KEYS[i * %(k)d + j] end
+  for j = 1, %(a)d do a[j] = ARGV[1 + i * %(a)d + j] end
   local r = claim(k, a, ARGV[1])
   table.insert(out, r[1])
-  table.insert(out, r[2] or '0')
-  table.insert(out, tostring(math.max(#r - 2, 0)))
-  for j = 3, #r do table.insert(out, r[j]) end
+  table.insert(out, r[2])
+  table.insert(out, r[3])
+  table.insert(out, tostring(#r - 3))
+  for j = 4, #r do table.insert(out, r[j]) end
 end
 return out
-"""
+""" % {"k": NKEYS, "a": NARGS}
 
 
 def lease_seconds(partner) -> float:
@@ -119,9 +131,11 @@ def lease_seconds(partner) -> float:
 
 
 class Claim(tuple):
-    """(state, ids) of a claim, and `more`: how many more batches could start on the rest now."""
+    """(state, ids) of a claim; `more`: how many more batches could start on the rest now; `wake`:
+    when the partner's rate limit lets it send again, if it held some back (0: none held back)."""
 
     more: int = 0
+    wake: float = 0.0
     slot: str = ""
 
 
@@ -214,25 +228,26 @@ class DueSchedule:
 
 def _keys(ctx: Context, partner) -> list[str]:
     s = DueSchedule(ctx, partner.id)
-    return [*circuit.script_keys(ctx, partner.id), s.slots, s.due, s.inflight, ctx.keys.partners_ready]
+    return [*circuit.script_keys(ctx, partner.id), s.slots, s.due, s.inflight, ctx.keys.partners_ready,
+            *ratelimit.script_keys(ctx, partner.id)]
 
 
 def _args(partner, slot: str, now: float) -> list:
     return [partner.breaker_cooldown, partner.max_in_flight, slot, now + lease_seconds(partner),
-            partner.batch_size, int(partner.enabled), partner.id]
+            partner.batch_size, int(partner.enabled), partner.id, *ratelimit.script_args(partner)]
 
 
-def _claim(state: str, more: int, ids: list[str], slot: str) -> Claim:
+def _claim(state: str, more: str, wake: str, ids: list[str], slot: str) -> Claim:
     claim = Claim((state, ids))
-    claim.more, claim.slot = more, slot
+    claim.more, claim.wake, claim.slot = int(more), float(wake), slot
     return claim
 
 
 def claim(ctx: Context, partner, slot: str, now: float) -> Claim:
     """Claim a batch of one partner's due deliveries (see the module's docstring), in one round trip."""
     reply = ctx.script(_BEGIN)(keys=_keys(ctx, partner), args=[now, *_args(partner, slot, now)])
-    state, *rest = [x.decode() for x in reply]
-    return _claim(state, int(rest[0]) if rest else 0, rest[1:], slot)
+    state, more, wake, *ids = [x.decode() for x in reply]
+    return _claim(state, more, wake, ids, slot)
 
 
 def claim_many(ctx: Context, batches: list[tuple[object, str]], now: float) -> list[Claim]:
@@ -246,9 +261,9 @@ def claim_many(ctx: Context, batches: list[tuple[object, str]], now: float) -> l
     reply = [x.decode() for x in ctx.script(_BEGIN_MANY)(keys=keys, args=args)]
     claims, i = [], 0
     for _, slot in batches:
-        state, more, n = reply[i], int(reply[i + 1]), int(reply[i + 2])
-        claims.append(_claim(state, more, reply[i + 3:i + 3 + n], slot))
-        i += 3 + n
+        state, more, wake, n = reply[i], reply[i + 1], reply[i + 2], int(reply[i + 3])
+        claims.append(_claim(state, more, wake, reply[i + 4:i + 4 + n], slot))
+        i += 4 + n
     return claims
 
 

@@ -123,6 +123,9 @@ class Keys:
     def partner_parked(self, partner_id: str) -> str:
         return f"{self.prefix}partner:{key_part(partner_id)}:parked"
 
+    def partner_rate(self, partner_id: str) -> str:
+        return f"{self.prefix}partner:{key_part(partner_id)}:rate"
+
     def partner_slots(self, partner_id: str) -> str:
         return f"{self.prefix}partner:{key_part(partner_id)}:slots"
 
@@ -277,6 +280,9 @@ FAMILIES: tuple[Family, ...] = (
     Family("partner:{partner_id}:paused", "string", "present while ops paused the partner"),
     Family("partner:{partner_id}:parked", "zset", "delivery_id -> time parked (410 Gone); back to due on enable"),
     Family("partner:{partner_id}:slots", "zset", "batch token -> lease deadline: at most max_in_flight at once"),
+    Family("partner:{partner_id}:rate", "hash", "the partner's rate limiter (delivery/ratelimit.py, GCRA): its "
+           "theoretical arrival time, and when a claim was last held back and until when; TTL: a minute past "
+           "both", ("tat", "throttled_at", "until")),
     Family("partner:{partner_id}:recent", "list", '"time,latency_s,ok" of the last 1000 attempts'),
     Family("partner:{partner_id}:history", "zset", "delivery_id -> created-at, the partner's listing"),
     Family("deadletters", "zset", "delivery_id -> time it died"),

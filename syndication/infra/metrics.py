@@ -39,6 +39,7 @@ COUNTERS = {
     "delivery_attempts": ("Delivery attempts by partner and outcome (delivered, retry, dead, parked)",
                           ("partner", "outcome")),
     "retries_scheduled": ("Retries scheduled by partner", ("partner",)),
+    "partner_throttled": ("Claims held back by the partner's rate limit (its deliveries stay due)", ("partner",)),
     "dead_letters": ("Deliveries that became dead letters, by partner", ("partner",)),
     "feed_renders": ("Feed renders by feed", ("feed",)),
     "feed_items_skipped": ("Feed items left out of a render because they cannot be rendered", ("feed",)),

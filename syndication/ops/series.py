@@ -32,6 +32,7 @@ def known_series(settings) -> dict[str, list[dict[str, str]]]:
         "events_failed": [{"outcome": o} for o in APPLY_FAILURES],
         "delivery_attempts": [{"partner": p, "outcome": o} for p in partners for o in DELIVERY_RESULTS],
         "retries_scheduled": [{"partner": p} for p in partners],
+        "partner_throttled": [{"partner": p} for p in partners],
         "dead_letters": [{"partner": p} for p in partners],
         "feed_renders": [{"feed": f} for f in feeds],
         "feed_items_skipped": [{"feed": f} for f in feeds],

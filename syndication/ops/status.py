@@ -16,7 +16,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from syndication.delivery import circuit, deadletters, schedule
+from syndication.delivery import circuit, deadletters, ratelimit, schedule
 from syndication.infra.context import Context
 from syndication.infra.keys import QUEUES
 from syndication.ops import heartbeats
@@ -103,6 +103,7 @@ def partner_status(ctx: Context, partner, now: float) -> dict[str, Any]:
     deadletters.queue_parked_count(pipe, k, partner.id)
     ready, scheduled, inflight, first_ids, inflight_ids, recent, parked = pipe.execute()
     health = circuit.health(ctx, partner.id)
+    limiter = ratelimit.state(ctx, partner.id, now)
     waiting_ids = list(dict.fromkeys([*first_ids, *inflight_ids]))  # a retry's first id may be due later
     recently_failed = set(first_ids[:ready]) | set(inflight_ids)  # due by now come first
     oldest, retrying_now = None, 0
@@ -132,6 +133,10 @@ def partner_status(ctx: Context, partner, now: float) -> dict[str, Any]:
         "disabled": health["disabled"],  # by a 410 Gone (not by the partners file)
         "disabled_reason": health.get("disabled_reason") if health["disabled"] else None,
         "waiting": ready + scheduled + inflight,
+        # Held back by its rate limit now (its `ready` deliveries wait for it) and until when.
+        "rate_limit": _rate_text(partner.rate_limit),
+        "throttled": limiter["throttled"] and ready > 0,
+        "throttled_until": limiter["until"] if ready else None,
         "ready": ready,
         "in_flight": inflight,
         "scheduled_retries": scheduled,
@@ -217,6 +222,14 @@ def status(ctx: Context, now: float | None = None) -> dict[str, Any]:
         "sweeper": sweeper(ctx, now),
         "redis": redis_memory(ctx),
     }
+
+
+def _rate_text(limit) -> str | None:
+    """"5/1s, burst 5"; None: no limit."""
+    if limit is None:
+        return None
+    requests, period = limit.rate
+    return f"{requests:g}/{period:g}s, burst {limit.burst}"
 
 
 def _why(p: dict) -> str:

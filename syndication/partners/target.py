@@ -74,6 +74,40 @@ class RetryPolicy(BaseModel):
     permanent_on: list[int] = Field(default_factory=list)
 
 
+class RateLimit(BaseModel):
+    """At most `requests` per `period` seconds on average, `burst` at once (delivery/ratelimit.py: GCRA).
+
+    Written `{per_second: 20, burst: 40}`, `{per_minute: 600, burst: 50}` or `{requests: 5,
+    period: 10}`. A rate of 0 is refused, not read as "unlimited" or "never": a partner without a
+    limit leaves `rate_limit` out, and one that must get nothing is paused or disabled.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    per_second: float | None = Field(default=None, gt=0)
+    per_minute: float | None = Field(default=None, gt=0)
+    requests: float | None = Field(default=None, gt=0)
+    period: float | None = Field(default=None, gt=0, description="seconds")
+    burst: int = Field(default=1, ge=1)  # requests that may go at once after a quiet spell
+
+    @model_validator(mode="after")
+    def _one_rate(self):
+        given = [n for n in ("per_second", "per_minute", "requests") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of per_second, per_minute or requests (with period)")
+        if (self.requests is None) != (self.period is None):
+            raise ValueError("requests and period go together")
+        return self
+
+    @property
+    def rate(self) -> tuple[float, float]:
+        """(requests, period in seconds)."""
+        if self.per_second is not None:
+            return self.per_second, 1.0
+        if self.per_minute is not None:
+            return self.per_minute, 60.0
+        return self.requests, self.period
+
+
 class Target(BaseModel):
     """One endpoint we push to: a partner's, or a system target's (the WebSub hub, the ops webhook)."""
 
@@ -99,6 +133,7 @@ class Target(BaseModel):
     enabled: bool = True
     allow_private_network: bool = False
     tls: PartnerTls | None = None  # its CA file and our client certificate (partners/tls.py)
+    rate_limit: RateLimit | None = None  # None: no limit (delivery/ratelimit.py)
 
     @field_validator("url")
     @classmethod

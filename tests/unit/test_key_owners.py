@@ -27,6 +27,7 @@ OWNERS = {
     "due": ("syndication/delivery/schedule.py", {"partner_due"}),
     "in flight and slots": ("syndication/delivery/schedule.py", {"partner_inflight", "partner_slots", "partners_ready"}),
     "circuit": ("syndication/delivery/circuit.py", {"partner_circuit", "partner_paused", "partner_failed_ids"}),
+    "rate limit": ("syndication/delivery/ratelimit.py", {"partner_rate"}),
     "dead letters": ("syndication/delivery/deadletters.py", {"deadletters", "partner_parked"}),
     "records": ("syndication/delivery/records.py",
                 {"delivery", "delivery_attempts", "article_deliveries", "partner_history"}),
