@@ -44,7 +44,9 @@ def cmd_config_check(args) -> int:
         where = f"{p.target.url} [{p.target.auth.type}]" if p.target else "pull only"
         tls = f" [tls: {' + '.join(k for k in ('ca_file', 'client_cert') if getattr(p.target.tls, k))}]" \
             if p.target and p.target.tls else ""
-        print(f"  {p.id}: {p.format} -> {where}{tls} {note}")
+        rate = (f" [rate limit: {p.target.rate_limit}]" if p.target.rate_limit else " [no rate limit]") \
+            if p.target else ""
+        print(f"  {p.id}: {p.format} -> {where}{tls}{rate} {note}")
     system = [t for t in (settings.websub_target, settings.ops_webhook_target) if t is not None]
     print(f"system targets (not partners): {', '.join(f'{t.id} -> {t.url}' for t in system) or 'none'}")
     problems += _check_engine(settings)

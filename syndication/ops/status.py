@@ -134,7 +134,7 @@ def partner_status(ctx: Context, partner, now: float) -> dict[str, Any]:
         "disabled_reason": health.get("disabled_reason") if health["disabled"] else None,
         "waiting": ready + scheduled + inflight,
         # Held back by its rate limit now (its `ready` deliveries wait for it) and until when.
-        "rate_limit": _rate_text(partner.rate_limit),
+        "rate_limit": None if partner.rate_limit is None else str(partner.rate_limit),  # "5/1s, burst 5"
         "throttled": limiter["throttled"] and ready > 0,
         "throttled_until": limiter["until"] if ready else None,
         "ready": ready,
@@ -222,14 +222,6 @@ def status(ctx: Context, now: float | None = None) -> dict[str, Any]:
         "sweeper": sweeper(ctx, now),
         "redis": redis_memory(ctx),
     }
-
-
-def _rate_text(limit) -> str | None:
-    """"5/1s, burst 5"; None: no limit."""
-    if limit is None:
-        return None
-    requests, period = limit.rate
-    return f"{requests:g}/{period:g}s, burst {limit.burst}"
 
 
 def _why(p: dict) -> str:

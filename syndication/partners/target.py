@@ -107,6 +107,10 @@ class RateLimit(BaseModel):
             return self.per_minute, 60.0
         return self.requests, self.period
 
+    def __str__(self) -> str:
+        requests, period = self.rate
+        return f"{requests:g}/{period:g}s, burst {self.burst}"
+
 
 class Target(BaseModel):
     """One endpoint we push to: a partner's, or a system target's (the WebSub hub, the ops webhook)."""
