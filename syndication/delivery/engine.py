@@ -133,7 +133,8 @@ class Engine:
             partners = [t for t in (ctx.settings.target(pid) for pid in popped) if t is not None]  # Targets
             claims = schedule.claim_many(ctx, [(p, uuid.uuid4().hex) for p in partners], time.time())
             self._wake_later([(p.id, c.wake) for p, c in zip(partners, claims) if c.wake])
-            batches = [(p, c) for p, c in zip(partners, claims) if c[1]]  # others: busy, paused, cooling, empty, throttled
+            # The others: busy, paused, cooling, empty, throttled.
+            batches = [(p, c) for p, c in zip(partners, claims) if c[1]]
             loaded = push.load_many(ctx, [(p.id, c[1]) for p, c in batches]) if batches else []
             for (partner, claim), data in zip(batches, loaded):
                 self.work.put((ctx, partner, claim, data))

@@ -31,6 +31,7 @@ from syndication.delivery import circuit, schedule
 from syndication.infra.context import Context
 from syndication.ops import heartbeats
 from tests.conftest import API_KEY
+from tests.support.burst import release_burst
 from tests.support.events import article_event
 from tests.support.processes import Proc, api, free_port, private_env, start_all, stop_all, wait_for, worker
 from tests.support.receiver import Receiver, Reply
@@ -96,17 +97,9 @@ def test_the_bare_deliveries_worker_runs_the_engine_with_the_pushers_the_setting
 def test_a_partner_allowed_8_in_flight_receives_8_requests_at_once(engine_service, unique):
     ctx, wide = engine_service["ctx"], engine_service["receivers"]["wide"]
     partner = ctx.settings.target("wide")
-    circuit.pause(ctx, "wide")  # let 12 deliveries come due together, then let go
-    ids = [f"wide-{unique}-{i}" for i in range(12)]
-    for aid in ids:
-        _post(engine_service, article_event(aid, categories=["Wide"]))
-    wait_for(lambda: schedule.DueSchedule(ctx, "wide").due_count(time.time() + 1) == 12, timeout=20,
-             what="12 due to wide")
-    started = time.time()
-    circuit.resume(ctx, "wide")
-    schedule.mark_ready(ctx, ["wide"])
-    wait_for(lambda: all(wide.for_article(a) for a in ids), timeout=20, what="every push to wide")
-    took = time.time() - started
+    ids = [f"wide-{unique}-{i}" for i in range(12)]  # come due together, then let go
+    took = release_burst(ctx, "wide", wide, ids,
+                         lambda aid: _post(engine_service, article_event(aid, categories=["Wide"])), timeout=20)
     assert wide.peak == partner.max_in_flight == 8  # as many at once as allowed, and never more
     # 12 answers of 200 ms at 8 at once: two rounds, not twelve one after another (2.4 s).
     assert took < 1.5, f"12 pushes took {took:.2f} s"

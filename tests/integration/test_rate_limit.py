@@ -15,17 +15,17 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
 import yaml
 
 from syndication.configuration import load_settings
-from syndication.delivery import circuit, schedule
+from syndication.delivery import circuit
 from syndication.infra.context import Context
 from syndication.ops import heartbeats
 from tests.conftest import API_KEY
+from tests.support.burst import release_burst
 from tests.support.events import article_event
 from tests.support.processes import Proc, api, free_port, private_env, start_all, stop_all, wait_for, worker
 from tests.support.receiver import Receiver
@@ -71,17 +71,9 @@ def _post(service, event: dict) -> None:
 
 def test_a_burst_of_100_across_two_processes_keeps_to_the_rate_plus_the_burst(limited, unique):
     ctx, receiver = limited["ctx"], limited["receiver"]
-    circuit.pause(ctx, "limited")  # let the 100 come due together, then let go
     ids = [f"lim-{unique}-{i}" for i in range(STORIES)]
-    for aid in ids:
-        _post(limited, article_event(aid, categories=["Limited"]))
-    wait_for(lambda: schedule.DueSchedule(ctx, "limited").due_count(time.time() + 1) == STORIES, timeout=60,
-             what="100 due to limited")
-    started = time.time()
-    circuit.resume(ctx, "limited")
-    schedule.mark_ready(ctx, ["limited"])
-    wait_for(lambda: all(receiver.for_article(a) for a in ids), timeout=60, what="every story at limited")
-    took = time.time() - started
+    took = release_burst(ctx, "limited", receiver, ids,
+                         lambda aid: _post(limited, article_event(aid, categories=["Limited"])), timeout=60)
 
     arrivals = sorted(r.at for r in receiver.requests if f"lim-{unique}-".encode() in r.body)
     assert len(arrivals) == STORIES  # each once: nothing held back was sent twice
