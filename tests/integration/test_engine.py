@@ -27,7 +27,7 @@ import requests
 import yaml
 
 from syndication.configuration import load_settings
-from syndication.delivery import circuit, schedule
+from syndication.delivery import circuit
 from syndication.infra.context import Context
 from syndication.ops import heartbeats
 from tests.conftest import API_KEY
