@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from syndication.delivery import deadletters, notices, records
-from syndication.ops import audit, status
+from syndication.ops import audit, sparklines, status
 from syndication.pipeline import dead_events
 
 INCIDENT_DAYS = notices.INCIDENT_DAYS
@@ -71,6 +71,15 @@ def recent_failures(ctx, now: float, limit: int = 25) -> list[dict[str, Any]]:
     return found[:limit]
 
 
+def last_hour(ctx, now: float) -> dict[str, dict[str, Any]]:
+    """Each push partner's last hour, minute by minute (ops/sparklines.py), from its kept attempts."""
+    pipe = ctx.redis.pipeline(transaction=False)
+    ids = [p.id for p in ctx.settings.targets]
+    for pid in ids:
+        pipe.lrange(ctx.keys.partner_recent(pid), 0, -1)
+    return {pid: sparklines.per_minute(recent, now) for pid, recent in zip(ids, pipe.execute())}
+
+
 def gather(ctx, view: View) -> dict[str, Any]:
     now = time.time()
     st = status.status(ctx, now)
@@ -82,6 +91,7 @@ def gather(ctx, view: View) -> dict[str, Any]:
         "problems": status.problems(st),
         "dead_by_partner": _dead_letter_counts(ctx),
         "incidents": incidents(ctx, now),
+        "last_hour": last_hour(ctx, now),
         "failures": recent_failures(ctx, now),
         "dead_letters": records.get_many(ctx, dead_ids),
         "dead_events": dead_events.dead_events(ctx, limit=50),

@@ -59,7 +59,7 @@ def queue_depths(ctx: Context) -> tuple[dict[str, int], int]:
     return depths, res[-1]
 
 
-def _p95(values: list[float]) -> float | None:
+def p95(values: list[float]) -> float | None:
     if not values:
         return None
     values = sorted(values)
@@ -83,7 +83,7 @@ def attempt_stats(recent: list[bytes], since: float) -> dict[str, Any]:
     return {
         "attempts": len(window),
         "success_rate": (sum(ok for _, _, ok in window) / len(window)) if window else None,
-        "p95_latency_ms": round(_p95([lat for _, lat, _ in window]) * 1000, 1) if window else None,
+        "p95_latency_ms": round(p95([lat for _, lat, _ in window]) * 1000, 1) if window else None,
         "complete": len(rows) < RECENT_KEPT or rows[-1][0] < since,
     }
 
