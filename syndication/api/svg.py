@@ -29,14 +29,23 @@ def sparkline(values: list[float | None], width: float = WIDTH, height: float = 
         return ""
     top = top or scale_max(values)
     step = width / max(1, len(values) - 1)
-    parts, pen_down = [], False
+    parts: list[str] = []
+    run: list[str] = []  # the points of the line being drawn
+
+    def end_run():
+        if len(run) == 1:  # a lone minute: a tick one minute wide, or a single point would not show
+            x, y = run[0].split()
+            parts.append(f"M{_fmt(max(0.0, float(x) - step / 2))} {y} H{_fmt(min(width, float(x) + step / 2))}")
+        elif run:
+            parts.append("M" + " L".join(run))
+        run.clear()
+
     for i, v in enumerate(values):
         if v is None:
-            pen_down = False
+            end_run()
             continue
-        y = height - PAD - (height - 2 * PAD) * min(v, top) / top
-        parts.append(f"{'L' if pen_down else 'M'}{_fmt(i * step)} {_fmt(y)}")
-        pen_down = True
+        run.append(f"{_fmt(i * step)} {_fmt(height - PAD - (height - 2 * PAD) * min(v, top) / top)}")
+    end_run()
     return " ".join(parts)
 
 

@@ -58,10 +58,23 @@ def per_minute(recent: list[bytes | str], now: float, minutes: int = MINUTES) ->
     }
 
 
+def drawn(partners: list[dict[str, Any]], hours: dict[str, dict[str, Any]]) -> tuple[list, list[str]]:
+    """(partners worth a sparkline, ids of the quiet ones): quiet is no attempt in the hour, nothing
+    waiting and the circuit closed. The quiet are named in one line, so the partners with a story
+    are not lost among thirty flat lines."""
+    busy, idle = [], []
+    for p in partners:
+        still = (not sum(hours[p["id"]]["attempts"]) and not p.get("waiting")
+                 and p.get("circuit", "closed") == "closed")
+        (idle.append(p["id"]) if still else busy.append(p))
+    return busy, idle
+
+
 def queue_ages(partners: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each push partner's oldest waiting delivery and how many wait, oldest first (status.partner_status lines)."""
+    """The oldest waiting delivery of each partner with work waiting, and how many wait, oldest first
+    (status.partner_status lines)."""
     rows = [{"id": p["id"], "age": p.get("oldest_waiting_seconds") or 0.0, "waiting": p.get("waiting", 0)}
-            for p in partners]
+            for p in partners if p.get("waiting")]
     return sorted(rows, key=lambda r: (-r["age"], r["id"]))
 
 

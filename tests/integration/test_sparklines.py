@@ -22,7 +22,10 @@ FAILED = ("retry", "dead", "parked")  # series.DELIVERY_RESULTS that are not "de
 def hour_of(html: str, partner: str) -> dict[str, list[str]]:
     """The numbers behind a partner's sparklines, as the page carries them (templates/charts.html)."""
     block = re.search(rf'<div class=sparks data-partner="{re.escape(partner)}">(.*?)</div>', html, re.S)
-    assert block, f"no sparklines for {partner}"
+    if block is None:  # a quiet partner is named, not drawn: its hour is all zeros
+        idle = re.search(r"<p class=muted id=idle-partners>[^:]*: ([^<]*)\.</p>", html)
+        assert idle and partner in idle.group(1).split(", "), f"no sparklines for {partner}"
+        return {"counts": ["0"] * 60, "failures": ["0"] * 60, "p95": [""] * 60}
     series = dict(re.findall(r'data-series="(\w+)" data-values="([^"]*)"', block.group(1)))
     counts = re.search(r'data-counts="([^"]*)"', block.group(1)).group(1)
     return {**{k: v.split(",") for k, v in series.items()}, "counts": counts.split(",")}

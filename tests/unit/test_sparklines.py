@@ -42,17 +42,27 @@ def test_a_full_list_that_starts_inside_the_hour_says_where():
 
 def test_queue_ages_oldest_first_and_timeline_clipped():
     rows = sparklines.queue_ages([{"id": "a", "oldest_waiting_seconds": None, "waiting": 0},
-                                  {"id": "b", "oldest_waiting_seconds": 90.0, "waiting": 3}])
-    assert [r["id"] for r in rows] == ["b", "a"] and rows[1]["age"] == 0.0
+                                  {"id": "b", "oldest_waiting_seconds": 90.0, "waiting": 3},
+                                  {"id": "c", "oldest_waiting_seconds": 900.0, "waiting": 1}])
+    assert [(r["id"], r["age"]) for r in rows] == [("c", 900.0), ("b", 90.0)]  # nothing waits at a
     spans = sparklines.timeline([{"partner": "a", "started_at": NOW - 500, "ended_at": None},
                                  {"partner": "b", "started_at": NOW - 9000, "ended_at": NOW - 8000},
                                  {"partner": "c", "started_at": NOW - 900, "ended_at": NOW - 800}], NOW, NOW - 1000)
     assert [(s["partner"], s["end"], s["ongoing"]) for s in spans] == [("c", NOW - 800, False), ("a", NOW, True)]
 
 
+def test_only_partners_with_a_story_are_drawn():
+    busy_hour = sparklines.per_minute([line(NOW - 5)], NOW)
+    still = sparklines.per_minute([], NOW)
+    partners = [{"id": "sent", "waiting": 0, "circuit": "closed"}, {"id": "idle", "waiting": 0, "circuit": "closed"},
+                {"id": "waits", "waiting": 2, "circuit": "closed"}, {"id": "open", "waiting": 0, "circuit": "open"}]
+    busy, idle = sparklines.drawn(partners, {"sent": busy_hour, "idle": still, "waits": still, "open": still})
+    assert [p["id"] for p in busy] == ["sent", "waits", "open"] and idle == ["idle"]
+
+
 def test_sparkline_path_scales_and_breaks_at_missing_minutes():
     d = svg.sparkline([0, 10, None, 5], width=30, height=24)
-    assert d == "M0 22 L10 2 M30 12"  # 0 at the bottom, the top value at the top, a gap at None
+    assert d == "M0 22 L10 2 M25 12 H30"  # 0 at the bottom, the top at the top, a gap at None, a lone tick
     assert svg.sparkline([0, 0]) == f"M0 {svg.HEIGHT - svg.PAD:.0f} L{svg.WIDTH:.0f} {svg.HEIGHT - svg.PAD:.0f}"
     assert svg.sparkline([]) == ""
 
