@@ -16,6 +16,7 @@ import pytest
 from syndication.api import ops_html
 from syndication.api.ops_state import View
 from syndication.api.pages import render
+from syndication.ops import sparklines
 
 EVIL = "<script>alert(1)</script>\"' onmouseover=alert(2) <b>x</b>"
 NOW = 1_800_000_000.0
@@ -45,6 +46,7 @@ def data() -> dict:
         "problems": [{"severity": "critical", "what": "partner:x", "text": EVIL},
                      {"severity": "warning", "what": "dead_letters", "text": EVIL}],
         "dead_by_partner": {f"p-open{EVIL}": 2},
+        "last_hour": {f"p-{c}{EVIL}": sparklines.per_minute([f"{NOW - 5},0.2,0"], NOW) for c in ("closed", "open")},
         "incidents": [{"partner": EVIL, "started_at": NOW - 600, "opened_at": NOW - 500, "ended_at": None,
                        "affected": 4, "last_error": EVIL}],
         "failures": [delivery("retrying"), delivery("delivered")],

@@ -16,13 +16,14 @@ def line(t: float, latency: float = 0.1, ok: bool = True) -> bytes:
 
 
 def test_attempts_fall_in_their_minute_oldest_first():
-    recent = [line(NOW - 1), line(NOW - 30, ok=False), line(NOW - 61), line(NOW - 3599), line(NOW - 3601)]
+    recent = [line(NOW), line(NOW - 1), line(NOW - 30, ok=False), line(NOW - 61), line(NOW - 3599),
+              line(NOW - 3600), line(NOW - 3601)]
     m = sparklines.per_minute(recent, NOW)
     assert len(m["attempts"]) == len(m["failures"]) == len(m["p95_ms"]) == 60
-    assert m["attempts"][-1] == 2 and m["failures"][-1] == 1  # the minute ending now
-    assert m["attempts"][-2] == 1 and m["attempts"][0] == 1  # an hour ago, not the one before it
-    assert sum(m["attempts"]) == 4 and m["complete"]
-    assert m["per_second"][-1] == round(2 / 60, 3)
+    assert m["attempts"][-1] == 3 and m["failures"][-1] == 1  # the minute ending now, now included
+    assert m["attempts"][-2] == 1 and m["attempts"][0] == 1  # an hour ago exactly belongs to the hour before
+    assert sum(m["attempts"]) == 5 and sum(m["failures"]) == 1 and m["complete"]
+    assert m["per_second"][-1] == round(3 / 60, 3)
 
 
 def test_p95_per_minute_and_none_for_a_quiet_minute():
