@@ -199,4 +199,4 @@ def test_config_check_refuses_tls_files_it_cannot_use_naming_partner_and_field(p
 def test_config_check_accepts_a_complete_tls_entry(pki, tmp_path):
     done = _check(pki, tmp_path, _tls("server-ca.pem"))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "agency: json -> https://push.agency.example/in [none] [tls: ca_file + client_cert] ok" in done.stdout
+    assert "agency: json -> https://push.agency.example/in [none] [tls: ca_file + client_cert] [no rate limit] ok" in done.stdout

@@ -60,7 +60,8 @@ def test_the_example_config_files_pass_config_check_and_load():
     assert [line.split(":")[0] for line in lines] == ["kazinform", "aggregator"], out.stdout
     assert lines[0].startswith("kazinform: ninjs -> https://partner.example/ingest/syndication [standard-webhooks]")
     assert lines[1].startswith("aggregator: json -> https://aggregator.example/hooks/news [bearer]")
-    notes = [line.split("] ", 1)[1] for line in lines]
+    # The note follows the rate-limit tag, the last of the line's bracketed tags (auth, tls, rate limit).
+    notes = [re.split(r"\[(?:no rate limit|rate limit: [^\]]*)\] ", line, maxsplit=1)[1] for line in lines]
     assert all(n == "ok" or n.startswith("UNRESOLVED") for n in notes), notes  # never REFUSED or invalid
     assert out.returncode == (2 if any(n != "ok" for n in notes) else 0), out.stdout + out.stderr
 
