@@ -10,9 +10,10 @@ page and `/portal/state.json` both come from `gather`, so they cannot disagree.
 
 Health over the last hour and day comes from the partner's recent attempts (the newest 1,000
 kept per partner, the ones `status` reads): on a busy day `day.complete` is False and the day's
-figures cover only those. The exact headers and body of a delivery attempt are not kept by the
-service (only each attempt's time, status, latency and the first 500 characters of the answer);
-a test push keeps what it sent.
+figures cover only those. Each attempt keeps its time, status, latency and the first 500
+characters of the answer; the last attempt of a delivery also keeps the exact headers (our
+credentials masked) and body it sent (records.last_request), shown with `?delivery=ID`, so the
+partner can reproduce its signature check. A test push keeps what it sent too.
 """
 
 from __future__ import annotations
@@ -106,7 +107,8 @@ def gather(ctx, partner: str, view: View) -> dict[str, Any]:
     detail = None
     if view.delivery:
         rec = own(records.get(ctx, view.delivery), partner)
-        detail = {"record": rec, "attempts": records.attempts(ctx, view.delivery) if rec else []}
+        detail = {"record": rec, "attempts": records.attempts(ctx, view.delivery) if rec else [],
+                  "last_request": records.last_request(ctx, view.delivery) if rec else None}
     return {
         "at": now,
         "note": view.note,

@@ -78,7 +78,9 @@ def add_deliveries(sub) -> None:
     dl = sub.add_parser("deliveries", help="delivery history and repair").add_subparsers(dest="sub", required=True)
     s = dl.add_parser("show", help="every delivery and attempt of an article")
     s.add_argument("article_id")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="records, attempts and each last request, as JSON")
+    s.add_argument("--request", action="store_true",
+                   help="also print the exact headers (credentials masked) and body each delivery's last attempt sent")
     s.set_defaults(fn=cmd_deliveries_show)
     s = dl.add_parser("list", help="a partner's deliveries")
     s.add_argument("--partner", required=True)

@@ -12,6 +12,7 @@ import sys
 from syndication.articles import ArticleStore
 from syndication.cli.common import context, parse_time, require_redis, settings_or_exit
 from syndication.cli.dead_letters import actor
+from syndication.cli.shown import shown, shown_block
 
 
 def cmd_config_check(args) -> int:
@@ -46,7 +47,8 @@ def cmd_config_check(args) -> int:
             if p.target and p.target.tls else ""
         rate = (f" [rate limit: {p.target.rate_limit}]" if p.target.rate_limit else " [no rate limit]") \
             if p.target else ""
-        print(f"  {p.id}: {p.format} -> {where}{tls}{rate} {note}")
+        portal = f" [portal: {p.portal.token_env}]" if p.portal else " [portal: pull token]" if p.pull else ""
+        print(f"  {p.id}: {p.format} -> {where}{tls}{rate}{portal} {note}")
     system = [t for t in (settings.websub_target, settings.ops_webhook_target) if t is not None]
     print(f"system targets (not partners): {', '.join(f'{t.id} -> {t.url}' for t in system) or 'none'}")
     problems += _check_engine(settings)
@@ -102,7 +104,8 @@ def cmd_deliveries_show(args) -> int:
     if not recs:
         return _no_deliveries_of(ctx, args.article_id)
     if args.json:
-        print(json.dumps([{**r, "attempt_log": records.attempts(ctx, r["id"])} for r in recs], indent=2))
+        print(json.dumps([{**r, "attempt_log": records.attempts(ctx, r["id"]),
+                           "last_request": records.last_request(ctx, r["id"])} for r in recs], indent=2))
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -121,7 +124,25 @@ def cmd_deliveries_show(args) -> int:
                           str(a.get("latency_ms", "-")), (a.get("traceparent") or "")[3:35] or r.get("trace_id", "-"),
                           (a.get("error") or "")[:40])
     Console().print(table)
+    if args.request:
+        for r in recs:
+            _print_request(r["id"], records.last_request(ctx, r["id"]))
     return 0
+
+
+def _print_request(did: str, req: dict | None) -> None:
+    """The request a delivery's last attempt sent: headers, then the body as sent (escaped for the terminal)."""
+    if req is None:
+        print(f"\n{did}: no request kept (not sent yet, or its last attempt could not be prepared)")
+        return
+    print(f"\n{did}: request of attempt {req['attempt']} ({req['body_bytes']} bytes"
+          f"{', body in base64' if req['encoding'] == 'base64' else ''}):")
+    for name, value in req["headers"].items():
+        print(f"{shown(name)}: {shown(value)}")
+    print()
+    print(shown_block(req["body"]))
+    if req["truncated"]:
+        print(f"[truncated: the first {req['kept_bytes']} of {req['body_bytes']} bytes are kept]")
 
 
 def _no_deliveries_of(ctx, article_id: str) -> int:

@@ -35,3 +35,11 @@ def shown(text: str) -> str:
     if text and not cut and _PLAIN.fullmatch(text):
         return text
     return '"' + "".join(_escape(ch) for ch in text) + '"' + ("..." if cut else "")
+
+
+def shown_block(text: str) -> str:
+    """`text` as lines safe for a terminal, whole (no cut): what a terminal could act on (controls, bidi,
+    ...) escaped as `shown` does; newlines, tabs, quotes and backslashes kept, so a request body reads
+    as it was sent, line by line."""
+    return "\n".join("".join(ch if ch == "\t" or ch.isprintable() else _escape(ch) for ch in line)
+                     for line in text.split("\n"))

@@ -84,15 +84,15 @@ _AGAIN = records.LUA + schedule.LUA + LUA + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'unknown' end
 if ARGV[5] and ARGV[5] ~= '' then
-  local cur = redis.call('HMGET', KEYS[8], 'version', 'withdrawn')
+  local cur = redis.call('HMGET', KEYS[9], 'version', 'withdrawn')
   if cur[1] ~= ARGV[5] or cur[2] == '1' then return 'skip:moved' end
 end
 if not one_of(status, ARGV[4]) then return 'skip:' .. status end
-if in_flight(KEYS[6], ARGV[3]) then return 'skip:inflight' end
+if in_flight(KEYS[7], ARGV[3]) then return 'skip:inflight' end
 if ARGV[2] == '1' then return 'done' end
-record_again(KEYS[1], KEYS[2], ARGV[1])
-forget_dead(KEYS[3], KEYS[4], ARGV[3])
-schedule_due(KEYS[5], ARGV[3], ARGV[1])
+record_again(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
+forget_dead(KEYS[4], KEYS[5], ARGV[3])
+schedule_due(KEYS[6], ARGV[3], ARGV[1])
 return 'done'
 """
 
@@ -103,8 +103,8 @@ local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'unknown' end
 if not one_of(status, ARGV[4]) then return 'skip:' .. status end
 if ARGV[2] == '1' then return 'done' end
-record_finish(KEYS[1], KEYS[2], ARGV[5], ARGV[1], ARGV[6], '')
-forget_dead(KEYS[3], KEYS[4], ARGV[3])
+record_finish(KEYS[1], KEYS[2], KEYS[3], ARGV[5], ARGV[1], ARGV[6], '')
+forget_dead(KEYS[4], KEYS[5], ARGV[3])
 return 'done'
 """
 

@@ -1,11 +1,11 @@
 """Recording a group of a push batch's outcomes in one Redis transaction.
 
     group = Group(ctx, partner)
-    group.attempt(delivery, response, decision, now)   # sent: the attempt and what follows
+    group.attempt(delivery, response, decision, now, (body, headers))   # sent: the attempt, what follows
     group.finish(delivery_id, status, now)             # not sent (superseded, cancelled, gone)
     group.flush(now)                                   # one MULTI; the group's leases end with it
 
-A flush writes the attempts, the new states, retries rescheduled, dead
+A flush writes the attempts (and `request`, what the last one sent: records.add_attempt), the new states, retries rescheduled, dead
 letters, parked deliveries, the versions the partner acknowledged, the
 circuit's health (a success as plain commands, failures through its script,
 in order) and the group's metrics summed in process. What the transaction changed for ops
@@ -89,13 +89,13 @@ class Group:
         self.released.append(did)
         self.size += 1
 
-    def attempt(self, d: Delivery, resp: http.Response, decision: Decision, now: float,
+    def attempt(self, d: Delivery, resp: http.Response, decision: Decision, now: float, request: tuple | dict | None = None,
                 traceparent: str | None = None) -> None:
         k, pid = self.ctx.keys, self.partner.id
         records.add_attempt(self.pipe, k, d.id, Attempt(
             n=d.attempts + 1, at=now, status=resp.status, latency_ms=round(resp.latency * 1000, 1),
             outcome=decision.outcome.value, error=resp.error, response=resp.excerpt[:500] or None,
-            traceparent=traceparent))
+            traceparent=traceparent), request)
         records.set_status(self.pipe, k, d.id, lifecycle.SEND, d.status, decision.status, now,
                            ttl=records.retention_ttl(self.ctx),
                            next_attempt_at=decision.due_at,

@@ -1,6 +1,6 @@
 """Delivery records: one per (subject, version, partner), with every attempt.
 
-The one owner of `delivery:{id}`, its attempts, `article:{id}:deliveries` and
+The one owner of `delivery:{id}`, its attempts, the request its last attempt sent, `article:{id}:deliveries` and
 `partner:{id}:history` (tests/unit/test_key_owners.py), and so of every status write:
 `set_status` (the push path, checked against lifecycle.py with the status it read), the
 guarded `queue_finish` (retire, cancel: the check runs in Redis), and `LUA`, the record's Lua
@@ -17,10 +17,18 @@ finished record is ever left without one. Dead letters and parked deliveries
 keep no TTL: they wait for an operator. An article's delivery set expires a
 retention after its newest delivery was created (readers skip members whose
 record has gone). See retention.py for the partner listings.
+
+The last attempt's request (`delivery:{id}:request`): the exact headers and body we sent, so
+a partner can reproduce its signature check (api/portal_state.py, `deliveries show`). Only the
+last attempt's (each attempt overwrites it: one per delivery, not one per attempt), written in
+the attempt's transaction (`add_attempt`), credentials masked (signing.shown_headers), the body
+cut at REQUEST_BODY_CAP with `truncated` set. It expires, persists and goes with the record
+(`expire`, the Lua functions below).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import time
@@ -32,6 +40,9 @@ from syndication.delivery.lifecycle import EXPIRING, FINAL, WAITING, DeliverySta
 from syndication.delivery.model import ARTICLE, Attempt, Subject, decode, delivery_id
 from syndication.infra.context import Context
 from syndication.infra.keys import ATTEMPTS_CAP
+from syndication.partners.signing import shown_headers
+
+REQUEST_BODY_CAP = 256 * 1024  # bytes of a request body kept: a NewsML-G2 push with a long story fits
 
 
 def retention_ttl(ctx: Context) -> int:
@@ -46,15 +57,16 @@ def retention_ttl(ctx: Context) -> int:
 # budget, its id and attempts kept.
 LUA = f"""
 local function one_of(status, list) return string.find(' ' .. list .. ' ', ' ' .. status .. ' ', 1, true) ~= nil end
-local function record_finish(rec, attempts, status, now, ttl, last_error)
+local function record_finish(rec, attempts, request, status, now, ttl, last_error)
   redis.call('HSET', rec, 'status', status, 'updated_at', now, 'finished_at', now)
   if last_error ~= '' then redis.call('HSET', rec, 'last_error', last_error) end
   if ttl ~= '' then
     redis.call('EXPIRE', rec, ttl)
     redis.call('EXPIRE', attempts, ttl)
+    redis.call('EXPIRE', request, ttl)
   end
 end
-local function record_again(rec, attempts, now)
+local function record_again(rec, attempts, request, now)
   local tried = redis.call('HGET', rec, 'attempts') or '0'
   redis.call('HSET', rec, 'status', {lifecycle.lua(DeliveryStatus.PENDING)}, 'updated_at', now, 'next_attempt_at', now,
              'attempts_base', tried, 'replayed_at', now)
@@ -62,6 +74,7 @@ local function record_again(rec, attempts, now)
   redis.call('HINCRBY', rec, 'replays', 1)
   redis.call('PERSIST', rec)
   redis.call('PERSIST', attempts)
+  redis.call('PERSIST', request)
 end
 """
 
@@ -83,19 +96,20 @@ schedule_new(KEYS[4], ARGV[1], ARGV[7])
 return 1
 """
 
-# KEYS: delivery, attempts. ARGV: the step's sources, its target, now, ttl ('' to keep), last error.
+# KEYS: delivery, attempts, request. ARGV: the step's sources, its target, now, ttl ('' to keep), last error.
 # Ends the delivery only if its status is one of the sources: returns 1 if it did.
 _FINISH = LUA + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or not one_of(status, ARGV[1]) then return 0 end
-record_finish(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+record_finish(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 return 1
 """
 
 
 def script_keys(ctx: Context, did: str) -> list[str]:
-    """The record and its attempts: the keys of `LUA`'s functions, for a script that embeds them."""
-    return [ctx.keys.delivery(did), ctx.keys.delivery_attempts(did)]
+    """The record, its attempts and its last request: the keys of `LUA`'s functions (in that order),
+    for a script that embeds them."""
+    return [ctx.keys.delivery(did), ctx.keys.delivery_attempts(did), ctx.keys.delivery_request(did)]
 
 
 def sources(step: Step) -> str:
@@ -175,11 +189,42 @@ def with_attempts(ctx: Context, recs: list[dict[str, Any]]) -> list[dict[str, An
     return recs
 
 
-def add_attempt(pipe, keys, did: str, attempt: "Attempt") -> None:
+def add_attempt(pipe, keys, did: str, attempt: "Attempt", request: tuple | dict | None = None) -> None:
+    """Queue an attempt; `request` (body, headers): what it sent, kept as the delivery's last request
+    (None or empty: it sent nothing, and an older attempt's request is no longer the last one)."""
     key = keys.delivery_attempts(did)
     pipe.rpush(key, attempt.to_json())
     pipe.ltrim(key, -ATTEMPTS_CAP, -1)
     pipe.hincrby(keys.delivery(did), "attempts", 1)
+    if not request:
+        pipe.delete(keys.delivery_request(did))
+    else:
+        pipe.set(keys.delivery_request(did), json.dumps(request_record(*request, n=attempt.n, at=attempt.at)))
+
+
+def request_record(body: bytes, headers: dict[str, str], *, n: int, at: float) -> dict[str, Any]:
+    """What is kept of a request: its headers as shown (credentials masked), and its body as text
+    (`base64` when it is not UTF-8), cut at REQUEST_BODY_CAP bytes with `truncated` set."""
+    kept = body[:REQUEST_BODY_CAP]
+    truncated = len(body) > len(kept)
+    try:
+        text, encoding = kept.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        if truncated:  # a character cut in two at the end is not a reason to fall back to base64
+            try:
+                text, encoding = kept[:-3].decode("utf-8") + kept[-3:].decode("utf-8", "ignore"), "utf-8"
+            except UnicodeDecodeError:
+                text, encoding = base64.b64encode(kept).decode(), "base64"
+        else:
+            text, encoding = base64.b64encode(kept).decode(), "base64"
+    return {"attempt": n, "at": at, "headers": shown_headers(headers), "body": text, "encoding": encoding,
+            "body_bytes": len(body), "kept_bytes": len(kept), "truncated": truncated}
+
+
+def last_request(ctx: Context, did: str) -> dict[str, Any] | None:
+    """The request the delivery's last attempt sent (`request_record`), or None (none kept)."""
+    raw = ctx.redis.get(ctx.keys.delivery_request(did))
+    return json.loads(raw) if raw else None
 
 
 def set_status(pipe, keys, did: str, step: Step, was: DeliveryStatus, status: DeliveryStatus, now: float, *,
@@ -238,8 +283,8 @@ def cancel_partner(ctx: Context, partner_id: str, reason: str, now: float) -> in
 
 def expire(pipe, keys, did: str, ttl: float) -> None:
     """Queue the retention of a finished delivery: the record and its attempts go `ttl` s from now."""
-    pipe.expire(keys.delivery(did), max(1, math.ceil(ttl)))
-    pipe.expire(keys.delivery_attempts(did), max(1, math.ceil(ttl)))
+    for key in (keys.delivery(did), keys.delivery_attempts(did), keys.delivery_request(did)):
+        pipe.expire(key, max(1, math.ceil(ttl)))
 
 
 def for_article(ctx: Context, article_id: str) -> list[dict[str, Any]]:

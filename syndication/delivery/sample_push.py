@@ -22,7 +22,7 @@ from typing import Any
 from syndication.delivery import http
 from syndication.events import parse_event
 from syndication.partners.formats import PUSH_FORMATS, Push
-from syndication.partners.signing import auth_headers
+from syndication.partners.signing import auth_headers, shown_headers
 
 KEEP = 86400  # seconds the last result is shown
 SAMPLE_ARTICLE_ID = "syndication-test-push"
@@ -41,11 +41,6 @@ def sample_article(now: float) -> dict[str, Any]:
     return json.loads(event.model_dump_json())["article"]
 
 
-def _shown(headers: dict[str, str]) -> dict[str, str]:
-    """The headers as the partner may see them again: an Authorization credential masked."""
-    return {k: (v.split(" ", 1)[0] + " ********" if k.lower() == "authorization" else v) for k, v in headers.items()}
-
-
 def send(ctx, partner_id: str, now: float | None = None) -> dict[str, Any] | None:
     """Render, sign and send the sample to the partner's target; None if it takes no pushes."""
     partner, target = ctx.settings.partner(partner_id), ctx.settings.target(partner_id)
@@ -62,7 +57,7 @@ def send(ctx, partner_id: str, now: float | None = None) -> dict[str, Any] | Non
     headers.update(auth_headers(target, ctx.settings.secrets_for(partner_id), msg_id, int(now), body))
     resp = http.send(target, body, headers)
     result = {"at": now, "url": target.url, "format": partner.format, "webhook_id": msg_id,
-              "request_headers": _shown(headers), "request_body": body.decode("utf-8", "replace"),
+              "request_headers": shown_headers(headers), "request_body": body.decode("utf-8", "replace"),
               "status": resp.status, "latency_ms": round(resp.latency * 1000, 1), "response": resp.excerpt[:500],
               "error": resp.error, "ok": resp.status is not None and 200 <= resp.status < 300}
     ctx.redis.set(ctx.keys.portal_test_push(partner_id), json.dumps(result), ex=KEEP)

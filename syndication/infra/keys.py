@@ -101,6 +101,9 @@ class Keys:
     def delivery_attempts(self, delivery_id: str) -> str:
         return f"{self.prefix}delivery:{key_part(delivery_id)}:attempts"
 
+    def delivery_request(self, delivery_id: str) -> str:
+        return f"{self.prefix}delivery:{key_part(delivery_id)}:request"
+
     def partner_due(self, partner_id: str) -> str:
         return f"{self.prefix}partner:{key_part(partner_id)}:due"
 
@@ -269,6 +272,9 @@ FAMILIES: tuple[Family, ...] = (
            "lock, TTL 30 s); the others wait for its files (feeds/sitemap_store.py)"),
     Family("delivery:{delivery_id}", "hash", "one delivery (article, version, partner)", _DELIVERY_FIELDS),
     Family("delivery:{delivery_id}:attempts", "list", "one JSON per attempt, capped at 200"),
+    Family("delivery:{delivery_id}:request", "string", "JSON of the request the last attempt sent: its headers "
+           "(credentials masked) and body (the first 256 KiB, marked when cut), so a partner can re-check "
+           "its signature; expires and persists with the delivery"),
     Family("partner:{partner_id}:due", "zset", "delivery_id -> due time: ready now or a scheduled retry"),
     Family("partner:{partner_id}:inflight", "zset", "delivery_id -> lease deadline; expired leases go back to due"),
     Family("partners:ready", "zset", "partner_id -> when it became ready: has due deliveries, a delivery engine takes it"),

@@ -6,7 +6,9 @@ are never written in the file: `secret_env`/`token_env`/`password_env` name
 environment variables, resolved here into `Secret` values.
 
 A partner may also pull its items (`GET /v1/partners/{id}/items`) with a
-token of its own: `pull: {token_env: NAME}` (resolved as `pull_token`).
+token of its own: `pull: {token_env: NAME}` (resolved as `pull_token`). It signs in to
+/portal with its pull token, or with a portal token of its own, `portal: {token_env: NAME}`
+(resolved as `portal_token`; when set, only it opens the portal: api/portal_guard.py).
 """
 
 from __future__ import annotations
@@ -26,9 +28,17 @@ from syndication.settings.files import load_entries
 from syndication.settings.secret import Secret
 
 
-
 class Pull(BaseModel):
     """The pull API for this partner: its bearer token, in the environment variable `token_env`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    token_env: str = Field(min_length=1)
+
+
+class Portal(BaseModel):
+    """/portal for this partner: its sign-in token, in the environment variable `token_env` (a partner
+    that does not pull has no pull token to sign in with; one that does may keep them apart)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -48,6 +58,7 @@ class Partner(BaseModel):
     # `send` (trusted agencies) sends it at once, marked embargoed in the partner's format.
     embargo: Literal["hold", "send"] = "hold"
     pull: Pull | None = None  # None: this partner cannot use the pull API
+    portal: Portal | None = None  # None: it signs in to /portal with its pull token, if it has one
     # Where its pushes go (target.py), gathered from the entry's flat keys; None: it only pulls.
     target: Target | None = None
 
@@ -89,6 +100,11 @@ def resolve_secrets(partner: Partner, env: Mapping[str, str]) -> dict[str, Secre
         if not env.get(name, "").strip():
             raise ConfigError(f"{owner}: environment variable {name} (pull.token_env) is not set")
         out["pull_token"] = Secret(env[name].strip())
+    if partner.portal is not None:
+        name = partner.portal.token_env
+        if not env.get(name, "").strip():
+            raise ConfigError(f"{owner}: environment variable {name} (portal.token_env) is not set")
+        out["portal_token"] = Secret(env[name].strip())
     return out
 
 

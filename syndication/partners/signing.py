@@ -98,3 +98,14 @@ def auth_headers(partner, secrets: dict[str, Secret], msg_id: str, timestamp: in
         token = base64.b64encode(f"{partner.auth.username}:{secrets['password_env'].value}".encode()).decode()
         headers["Authorization"] = f"Basic {token}"
     return headers
+
+
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+def shown_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Request headers as they may be shown again (portal, CLI, stored attempts): a credential we sent
+    (bearer token, basic password) masked behind its scheme; the Standard Webhooks headers kept
+    whole, since a partner re-checks its signature with them."""
+    return {k: (v.split(" ", 1)[0] + " ********" if k.lower() in CREDENTIAL_HEADERS else v)
+            for k, v in headers.items()}

@@ -1,6 +1,6 @@
 """Retention, and who replayed what: the service with SYNDICATION_DELIVERY_RETENTION=2s.
 
-- Finished deliveries (delivered, superseded, discarded) and their attempts expire after the
+- Finished deliveries (delivered, superseded, discarded), their attempts and last request expire after the
   retention, and so do the articles' delivery sets; with the partner listings trimmed
   (retention.trim, which the sweeper runs every minute), the delivery history under the prefix
   shrinks back to its baseline: the dead letters alone, which never expire. Counters are intact.
@@ -152,13 +152,17 @@ def test_finished_deliveries_expire_and_the_history_returns_to_its_baseline(reta
     # Finished records carry the retention from the moment they finished; dead letters carry none.
     assert 0 < ctx.redis.ttl(ctx.keys.delivery(done[0]["id"])) <= 2
     assert 0 < ctx.redis.ttl(ctx.keys.delivery_attempts(done[0]["id"])) <= 2
+    assert 0 < ctx.redis.ttl(ctx.keys.delivery_request(done[0]["id"])) <= 2  # the last request goes with them
+    assert 0 < ctx.redis.ttl(ctx.keys.delivery_request(gone_dead["id"])) <= 2  # discarded: it goes too
     assert ctx.redis.ttl(ctx.keys.delivery(kept_dead["id"])) == -1
     assert ctx.redis.ttl(ctx.keys.delivery_attempts(kept_dead["id"])) == -1
+    assert ctx.redis.ttl(ctx.keys.delivery_request(kept_dead["id"])) == -1
     assert ctx.redis.zscore(ctx.keys.deadletters, gone_dead["id"]) is None
 
     # After the retention: the listings trimmed (as the sweeper does each minute), every finished
     # record gone by its TTL; what remains is the baseline plus the one dead letter, whole.
-    dead_keys = {ctx.keys.delivery(kept_dead["id"]), ctx.keys.delivery_attempts(kept_dead["id"])}
+    dead_keys = {ctx.keys.delivery(kept_dead["id"]), ctx.keys.delivery_attempts(kept_dead["id"]),
+                 ctx.keys.delivery_request(kept_dead["id"])}
 
     def shrunk():
         retention.trim(ctx)

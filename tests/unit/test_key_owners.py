@@ -30,7 +30,7 @@ OWNERS = {
     "rate limit": ("syndication/delivery/ratelimit.py", {"partner_rate"}),
     "dead letters": ("syndication/delivery/deadletters.py", {"deadletters", "partner_parked"}),
     "records": ("syndication/delivery/records.py",
-                {"delivery", "delivery_attempts", "article_deliveries", "partner_history"}),
+                {"delivery", "delivery_attempts", "delivery_request", "article_deliveries", "partner_history"}),
 }
 ACCESSORS = {name: (family, owner) for family, (owner, names) in OWNERS.items() for name in names}
 READS = {"hget", "hgetall", "hmget", "hexists", "hlen", "zrange", "zrangebyscore", "zrevrange", "zrevrangebyscore",
