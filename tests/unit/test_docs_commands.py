@@ -2,8 +2,9 @@
 exist, and every URL they fetch is a route the app serves.
 
 This is the cheap half of "the tutorial cannot rot": a renamed command or option, a moved example
-file or a removed route fails here at once. (Running the first-run tutorial end to end against a
-live service is what tests/integration/test_quickstart.py does for the README.)
+file or a removed route fails here at once. The tutorials' commands are also run end to end against
+a live service (tests/integration/test_tutorials.py), as tests/integration/test_quickstart.py runs
+the README's.
 """
 
 from __future__ import annotations
