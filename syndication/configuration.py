@@ -19,7 +19,8 @@ from pathlib import Path
 from syndication.errors import ConfigError
 from syndication.feeds.spec import load_feeds
 from syndication.partners.registry import load_partners, resolve_secrets
-from syndication.partners.target import OPS_WEBHOOK, SYSTEM_TARGETS, WEBSUB_HUB, Target, target_secrets
+from syndication.partners.target import (OPS_WEBHOOK, SYSTEM_TARGETS, WEBSUB_HUB, Target, is_subscriber,
+                                         target_secrets)
 from syndication.settings.model import (DAY, DELIVERY_IN_FLIGHT, DEFAULT_REDIS_MASTER, DEFAULT_REDIS_URL, RETIRED,
                                         Settings, Source)
 from syndication.settings.secret import Secret
@@ -73,9 +74,29 @@ def _ops_webhook(env: Mapping[str, str]) -> Target | None:
         raise ConfigError(f"SYNDICATION_OPS_WEBHOOK_URL: {exc}") from None
 
 
-def _websub_hub(hub: str | None) -> Target | None:
-    """The WebSub hub we ping when a feed changes: a system target, unsigned (hubs take plain form posts)."""
-    if not hub:
+def _hub(raw: str | None, base_url: str) -> tuple[str | None, bool]:
+    """(the hub feeds advertise, whether it is our own): SYNDICATION_WEBSUB_HUB unset means our own
+    `{base_url}/websub`, `off` none, anything else an external hub we ping."""
+    raw = (raw or "").strip()
+    if raw.lower() == "off":
+        return None, False
+    own = f"{base_url}/websub"
+    return (raw, raw == own) if raw else (own, True)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+
+
+def _websub_hub(hub: str | None, own: bool) -> Target | None:
+    """The external WebSub hub we ping when a feed changes: a system target, unsigned (hubs take plain
+    form posts). None for our own hub (render_feed hands it the changes itself) or none at all."""
+    if not hub or own:
         return None
     try:
         return Target(id=WEBSUB_HUB, url=hub, allow_private_network=True, batch_size=20)
@@ -140,11 +161,13 @@ def load_settings(env: Mapping[str, str] | None = None, version: int = 0) -> Set
         raise ConfigError("SYNDICATION_KEY_PREFIX: must not be empty")
     partners_file, feeds_file = _path(env, "SYNDICATION_PARTNERS_FILE"), _path(env, "SYNDICATION_FEEDS_FILE")
     partners, feeds = load_partners(partners_file), load_feeds(feeds_file)
-    hub = env.get("SYNDICATION_WEBSUB_HUB") or None
+    base_url = (env.get("SYNDICATION_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+    hub, own_hub = _hub(env.get("SYNDICATION_WEBSUB_HUB"), base_url)
     feed_names = {f.name for f in feeds}
     for p in partners:
-        if p.id in SYSTEM_TARGETS:
-            raise ConfigError(f"{partners_file}: partner id {p.id!r} is reserved for {SYSTEM_TARGETS[p.id]}")
+        if p.id in SYSTEM_TARGETS or is_subscriber(p.id):
+            what = SYSTEM_TARGETS.get(p.id, "the WebSub hub's subscribers (ws-...)")
+            raise ConfigError(f"{partners_file}: partner id {p.id!r} is reserved for {what}")
         unknown = sorted(set(p.filters.feeds) - feed_names)
         if unknown:
             raise ConfigError(f"partner {p.id}: filters.feeds names unknown feeds: {', '.join(unknown)}")
@@ -172,13 +195,22 @@ def load_settings(env: Mapping[str, str] | None = None, version: int = 0) -> Set
         feed_keys=_keys(env.get("SYNDICATION_FEED_KEYS")),
         partners_file=partners_file,
         feeds_file=feeds_file,
-        base_url=(env.get("SYNDICATION_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
+        base_url=base_url,
         websub_hub=hub,
+        websub_own_hub=own_hub,
+        websub_allow_private_callbacks=_flag(env, "SYNDICATION_WEBSUB_ALLOW_PRIVATE_CALLBACKS"),
+        websub_max_subscriptions=_count(env, "SYNDICATION_WEBSUB_MAX_SUBSCRIPTIONS", 10000),
+        websub_max_per_host=_count(env, "SYNDICATION_WEBSUB_MAX_PER_HOST", 1000),
+        websub_subscribe_rate=_count(env, "SYNDICATION_WEBSUB_SUBSCRIBE_RATE", 60),
+        websub_lease=_duration(env, "SYNDICATION_WEBSUB_LEASE", 10 * DAY),
+        websub_min_lease=_duration(env, "SYNDICATION_WEBSUB_MIN_LEASE", 300.0),
+        websub_max_lease=_duration(env, "SYNDICATION_WEBSUB_MAX_LEASE", 30 * DAY),
+        websub_max_attempts=_count(env, "SYNDICATION_WEBSUB_MAX_ATTEMPTS", 8, 100),
         event_redrive_after=_number(env, "SYNDICATION_EVENT_REDRIVE_AFTER", 30.0),
         render_window=_number(env, "SYNDICATION_RENDER_WINDOW", 1.0),
         partners=partners,
         feeds=feeds,
-        websub_target=_websub_hub(hub),
+        websub_target=_websub_hub(hub, own_hub),
         partner_secrets=secrets,
         redis_sentinels=_sentinels(env.get("SYNDICATION_REDIS_SENTINELS")),
         redis_master=env.get("SYNDICATION_REDIS_MASTER") or DEFAULT_REDIS_MASTER,

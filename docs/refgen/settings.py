@@ -32,6 +32,8 @@ FORMATS = {
     "_sentinels": "comma-separated `host:port` (port default 26379)",
     "_replicas": "a whole number (0: do not wait)",
     "_path": "a file path",
+    "_flag": "true or false",
+    "_hub": "a hub URL, or `off`; unset: our own hub, `{SYNDICATION_BASE_URL}/websub`",
 }
 # Fields with no comment in settings/model.py (a comment there is the better home: it wins).
 FIELD_NOTES = {
@@ -46,7 +48,6 @@ FIELD_NOTES = {
     "partners_file": "The partners YAML file: who gets pushes, in which format, signed how.",
     "feeds_file": "The feeds YAML file: which feeds exist and what each carries.",
     "base_url": "The public URL of the API: feed self links, WebSub topics and sitemap URLs start with it.",
-    "websub_hub": "The WebSub hub feeds advertise and that is pinged when a feed changes.",
     "partners": "The partners read from the partners file.",
     "feeds": "The feeds read from the feeds file.",
     "redis_replica_timeout": "How long accepting an event waits for `redis_min_replicas` replicas before 503.",

@@ -31,7 +31,7 @@ from syndication.settings import Settings
 from syndication.infra import metrics
 from syndication.api import (article_routes, backfill_routes, delivery_routes, event_routes, feed_routes, health,
                              keys_routes, metrics_routes, ops_guard, ops_page, portal_page, pull_routes,
-                             sitemap_routes)
+                             sitemap_routes, websub_routes)
 
 log = logging.getLogger("syndication.api")
 
@@ -128,7 +128,7 @@ def create_app(settings: Settings, enqueue: Callable[[FollowUp], None], ctx: Con
     app.state.feed_keys = settings.feed_keys
     app.state.metrics = metrics_routes.ApiMetrics(app.state.ctx)
     for module in (event_routes, article_routes, delivery_routes, backfill_routes, feed_routes, health,
-                   metrics_routes, ops_page, portal_page, pull_routes, keys_routes, sitemap_routes):
+                   metrics_routes, ops_page, portal_page, pull_routes, keys_routes, sitemap_routes, websub_routes):
         app.include_router(module.router)
     _install_error_handlers(app)
     from syndication.api import config_follow, docs_page, longpoll, pages, schema

@@ -166,6 +166,11 @@ def reset(ctx: Context, partner_id: str) -> None:
     ctx.redis.hset(ctx.keys.partner_circuit(partner_id), mapping={"disabled": 0, "state": "closed", "failures": 0})
 
 
+def queue_forget(pipe, keys, target_id: str) -> None:
+    """Queue: a target that no longer exists (a hub subscription gone, delivery/targets.py) leaves no circuit."""
+    pipe.delete(keys.partner_circuit(target_id), keys.partner_paused(target_id), keys.partner_failed_ids(target_id))
+
+
 def pause(ctx: Context, partner_id: str) -> None:
     ctx.redis.set(ctx.keys.partner_paused(partner_id), 1)
 

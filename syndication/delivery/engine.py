@@ -43,7 +43,7 @@ import uuid
 
 from redis.exceptions import RedisError
 
-from syndication.delivery import push, schedule
+from syndication.delivery import push, schedule, targets
 from syndication.delivery.recorder import Recorder
 from syndication.infra.context import Context
 
@@ -130,7 +130,7 @@ class Engine:
             popped = self._pop()
             held = max(1, len(popped))
             ctx = self.ctx.pinned()  # one settings snapshot for the wave and its batches
-            partners = [t for t in (ctx.settings.target(pid) for pid in popped) if t is not None]  # Targets
+            partners = [t for t in targets.resolve(ctx, popped) if t is not None]  # one round trip for subscribers
             claims = schedule.claim_many(ctx, [(p, uuid.uuid4().hex) for p in partners], time.time())
             self._wake_later([(p.id, c.wake) for p, c in zip(partners, claims) if c.wake])
             # The others: busy, paused, cooling, empty, throttled.

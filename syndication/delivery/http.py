@@ -219,12 +219,15 @@ class Transport:
             raise urllib3.exceptions.SSLError("cannot load the partner's CA file or client certificate "
                                               "(`syndication config check` names the problem)") from None
 
-    def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-        """POST and read the answer up to the cap: (status, headers, body read). Raises on no answer."""
+    def post(self, body: bytes, headers: dict[str, str], method: str = "POST",
+             query: str = "") -> tuple[int, dict[str, str], bytes]:
+        """POST (or `method`, with `query` added to the URL's: a WebSub verification GET) and read the
+        answer up to the cap: (status, headers, body read). Raises on no answer."""
         timeouts = self.partner.timeouts
         if self.proxied:
-            return self._post_proxied(body, headers)
-        resp = self.pool().urlopen("POST", self.target, body=body, headers={**self.pool().headers, **headers},
+            return self._post_proxied(body, headers, method, query)
+        target = _with_query(self.target, query)
+        resp = self.pool().urlopen(method, target, body=body or None, headers={**self.pool().headers, **headers},
                                    retries=False, redirect=False, preload_content=False, assert_same_host=False,
                                    timeout=urllib3.Timeout(connect=timeouts.connect, read=timeouts.read))
         try:
@@ -239,12 +242,14 @@ class Transport:
             resp.release_conn()
         return resp.status, dict(resp.headers), content
 
-    def _post_proxied(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def _post_proxied(self, body: bytes, headers: dict[str, str], method: str = "POST",
+                      query: str = "") -> tuple[int, dict[str, str], bytes]:
         if self.session is None:
             self.session = _proxied_session(self.partner, self.resolver, self.verify,
                                             self.context() if self.scheme == "https" and self.verify else None)
-        resp = self.session.post(self.partner.url, data=body, headers=headers, stream=True, allow_redirects=False,
-                                 timeout=(self.partner.timeouts.connect, self.partner.timeouts.read))
+        resp = self.session.request(method, _with_query(self.partner.url, query), data=body or None, headers=headers,
+                                    stream=True, allow_redirects=False,
+                                    timeout=(self.partner.timeouts.connect, self.partner.timeouts.read))
         chunks, size = [], 0
         try:
             for chunk in resp.iter_content(8192):
@@ -291,6 +296,13 @@ def _proxied_session(partner, resolver, verify, context: ssl.SSLContext | None) 
     return s
 
 
+def _with_query(url: str, query: str) -> str:
+    """`url` with `query` appended to any query it has (WebSub: the callback's own query is kept)."""
+    if not query:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{query}"
+
+
 def _error_text(exc: BaseException) -> str:
     """`Kind: cause`, the cause being urllib3's own error: a retry wrapper's text (requests'
     ConnectionError, urllib3's MaxRetryError) quotes the request path, where a partner URL may
@@ -308,8 +320,9 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {kind}{cause}"[:300]
 
 
-def send(partner, body: bytes, headers: dict[str, str], resolver=None) -> Response:
-    """POST one push; `resolver` (default socket.getaddrinfo) is injectable for tests."""
+def send(partner, body: bytes, headers: dict[str, str], resolver=None, *, method: str = "POST",
+         query: str = "") -> Response:
+    """POST one push (or `method` with `query`); `resolver` (default socket.getaddrinfo) is injectable for tests."""
     started = time.perf_counter()
     try:
         address.check_url(partner.url)  # checked at load too; a Partner can be built without validation
@@ -317,7 +330,7 @@ def send(partner, body: bytes, headers: dict[str, str], resolver=None) -> Respon
         return Response(None, {}, "", time.perf_counter() - started, f"url refused: partner {partner.id}: {exc}",
                         permanent=True)
     try:
-        status, answer_headers, content = transport_for(partner, resolver).post(body, headers)
+        status, answer_headers, content = transport_for(partner, resolver).post(body, headers, method, query)
     except AddressRefused as exc:
         return Response(None, {}, "", time.perf_counter() - started,
                         f"address refused: partner {partner.id}: {exc}", permanent=True)

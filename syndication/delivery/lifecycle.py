@@ -1,6 +1,7 @@
 """The lifecycle of a delivery: its states and the one table of steps that may change them.
 
     (created) --CREATE--> pending --SEND--> delivered | retrying | dead | parked
+                                            | cancelled (a hub subscriber's, failed for good)
     pending | retrying --RETIRE--> superseded | cancelled      (a newer version, a withdrawal)
     pending | retrying --CANCEL--> cancelled                   (a reload removed the partner)
     dead | parked | retrying --REPLAY--> pending               (an operator; keeps the id)
@@ -86,7 +87,8 @@ def _order(s: DeliveryStatus) -> int:
 
 _ANY = frozenset(S)
 CREATE = Step("create", frozenset(), frozenset({S.PENDING}))
-SEND = Step("send", WAITING, frozenset({S.DELIVERED, S.RETRYING, S.DEAD, S.PARKED}))
+# cancelled: a hub subscriber's delivery that failed for good (delivery/hub.py: no dead letter for a stranger's callback)
+SEND = Step("send", WAITING, frozenset({S.DELIVERED, S.RETRYING, S.DEAD, S.PARKED, S.CANCELLED}))
 RETIRE = Step("retire", WAITING, frozenset({S.SUPERSEDED, S.CANCELLED}))
 CANCEL = Step("cancel", WAITING, frozenset({S.CANCELLED}))
 REPLAY = Step("replay", frozenset({S.DEAD, S.PARKED, S.RETRYING}), frozenset({S.PENDING}))

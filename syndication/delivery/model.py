@@ -1,8 +1,8 @@
 """What a delivery is: its subject, its record as the push path reads it, its attempts, its id.
 
 A delivery names its *subject* (`Subject`: kind, id, version): a version of an article, a feed
-(a WebSub hub ping: the feed URL, whose ETag makes the delivery id), or an ops notice (the notice
-id). The record keeps the subject in the hash fields it always had (`article_id`, `version`)
+(a WebSub hub ping: the feed URL, whose ETag makes the delivery id), an ops notice (the notice
+id), or our own hub's verification of a subscription and content for a subscriber (HUB_KINDS). The record keeps the subject in the hash fields it always had (`article_id`, `version`)
 plus `kind`; a record written before `kind` was stored takes its kind from its event type
 (`KINDS`), so records already in Redis read as they did.
 """
@@ -17,16 +17,22 @@ from typing import Any
 from syndication.delivery.lifecycle import FINAL, DeliveryStatus
 
 ARTICLE, WEBSUB, NOTICE = "article", "websub", "notice"
+# Our own hub (delivery/hub.py): the verification of a subscription request (the subject is the
+# subscription id, the event id the request's token) and a feed's content to one subscriber (the
+# subject is the topic URL, the event id the feed's ETag).
+HUB_VERIFY, HUB_CONTENT = "hub.verify", "hub.content"
+HUB_KINDS = (HUB_VERIFY, HUB_CONTENT)
 WEBSUB_EVENT = "websub.publish"  # a hub ping: the subject is a feed URL, the version its ETag
 NOTICE_EVENT = "ops.notice"  # an ops webhook notice: the subject is the notice id (delivery/notices.py)
-KINDS = {WEBSUB_EVENT: WEBSUB, NOTICE_EVENT: NOTICE}  # the kind of a record stored without one
+VERIFY_EVENT, CONTENT_EVENT = "websub.verify", "websub.content"
+KINDS = {WEBSUB_EVENT: WEBSUB, NOTICE_EVENT: NOTICE, VERIFY_EVENT: HUB_VERIFY, CONTENT_EVENT: HUB_CONTENT}
 
 
 @dataclass(frozen=True)
 class Subject:
     """What a delivery is about."""
 
-    kind: str  # ARTICLE | WEBSUB | NOTICE
+    kind: str  # ARTICLE | WEBSUB | NOTICE | HUB_VERIFY | HUB_CONTENT
     id: str  # an article id, a feed URL, a notice id
     version: int = 0  # the article's version (0 for the others)
 

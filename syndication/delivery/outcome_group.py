@@ -33,6 +33,7 @@ from syndication.delivery.model import ARTICLE, Attempt, Delivery
 from syndication.infra import metrics
 from syndication.infra.context import Context
 from syndication.infra.transaction import Transaction
+from syndication.partners.target import is_subscriber, metric_id
 
 log = logging.getLogger("syndication.delivery")
 GROUP_SIZE = 25  # deliveries recorded per transaction on the healthy path
@@ -91,7 +92,7 @@ class Group:
 
     def attempt(self, d: Delivery, resp: http.Response, decision: Decision, now: float, request: tuple | dict | None = None,
                 traceparent: str | None = None) -> None:
-        k, pid = self.ctx.keys, self.partner.id
+        k, pid, label = self.ctx.keys, self.partner.id, metric_id(self.partner.id)
         records.add_attempt(self.pipe, k, d.id, Attempt(
             n=d.attempts + 1, at=now, status=resp.status, latency_ms=round(resp.latency * 1000, 1),
             outcome=decision.outcome.value, error=resp.error, response=resp.excerpt[:500] or None,
@@ -105,14 +106,14 @@ class Group:
             circuit.queue_failure(self.pipe, k, pid, d.id, resp.status, resp.error or resp.excerpt[:200] or None, now)
         if decision.result == "retry":
             self.schedule.queue_retry(self.pipe, d.id, decision.due_at)
-            self.tally.inc("retries_scheduled", partner=pid)
+            self.tally.inc("retries_scheduled", partner=label)
         elif decision.result == "parked":
             circuit.disable(self.pipe, k, pid, now, reason=f"HTTP 410 from {self.partner.url}")
             deadletters.queue_parked(self.pipe, k, pid, d.id, now)
             self.gone = resp
         elif decision.result == "dead":
             deadletters.queue_dead(self.pipe, k, d.id, now)
-            self.tally.inc("dead_letters", partner=pid)
+            self.tally.inc("dead_letters", partner=label)
             self.dead.append((d, resp))
         if decision.delivered and d.subject.kind == ARTICLE:
             self.acked += [d.subject.id, str(d.subject.version)]
@@ -121,8 +122,8 @@ class Group:
             self.started.append(now - resp.latency)
             if decision.health or resp.timed_out:
                 self.cut = resp.timed_out
-        self.tally.inc("delivery_attempts", partner=pid, outcome=decision.result)
-        self.tally.observe("delivery_latency_seconds", resp.latency, partner=pid)
+        self.tally.inc("delivery_attempts", partner=label, outcome=decision.result)
+        self.tally.observe("delivery_latency_seconds", resp.latency, partner=label)
         self.recent.append(f"{now:.3f},{resp.latency:.4f},{int(decision.delivered)}")
         self.size += 1
         level = logging.INFO if decision.delivered else logging.WARNING if decision.result == "retry" else None
@@ -188,6 +189,8 @@ class Group:
         """After the transaction: start or end an incident, report dead letters and a disabled partner.
         `success`: what the group's success ended (circuit.SUCCESS's answer), None without one."""
         ctx, partner = self.ctx, self.partner
+        if is_subscriber(partner.id):  # anyone may subscribe: a stranger's callback pages no operator
+            return
         if success is not None:
             before, incident, affected = success
             if before in (b"open", b"half_open"):

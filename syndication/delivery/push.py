@@ -35,12 +35,12 @@ from dataclasses import dataclass, field
 
 from syndication import tracecontext, tracing
 from syndication.articles import ArticleState, ArticleStore
-from syndication.delivery import circuit, http, leases, notices, outcome_group, websub
+from syndication.delivery import circuit, http, hub, leases, notices, outcome_group, targets, websub
 from syndication.delivery.schedule import Claim, DueSchedule
 from syndication.delivery.schedule import claim as begin  # noqa: F401 (begin: part of this module's interface)
 from syndication.delivery.decide import decide
 from syndication.delivery.lifecycle import DeliveryStatus
-from syndication.delivery.model import ARTICLE, Delivery
+from syndication.delivery.model import ARTICLE, HUB_CONTENT, HUB_KINDS, HUB_VERIFY, Delivery
 from syndication.infra.context import Context
 from syndication.partners.formats import PUSH_FORMATS, Push
 from syndication.partners.signing import auth_headers
@@ -61,11 +61,13 @@ class BatchResult:
 
 @dataclass
 class Loaded:
-    """What a batch read before sending: records, article states, acknowledged versions."""
+    """What a batch read before sending: records, article states, acknowledged versions, and for our
+    hub's subscribers their subscription and the feeds they are sent (hub.Reads)."""
 
     deliveries: dict[str, Delivery]
     articles: dict[str, ArticleState | None]
     acked: dict[str, int]
+    hub: dict = field(default_factory=dict)
 
 
 def load(ctx: Context, partner_id: str, ids: list[str]) -> Loaded:
@@ -84,7 +86,8 @@ def load_many(ctx: Context, batches: list[tuple[str, list[str]]]) -> list[Loaded
     found = [{did: Delivery.from_hash(h) for did, h in zip(ids, hashes) if h} for _, ids in batches]
     subjects = [sorted({d.subject.id for d in f.values() if d.subject.kind == ARTICLE}) for f in found]
     articles = sorted({a for s in subjects for a in s})
-    if not articles:
+    reads = hub.Reads([(pid, f) for (pid, _), f in zip(batches, found)])
+    if not articles and not reads:
         return [Loaded(f, {}, {}) for f in found]
     pipe = ctx.redis.pipeline(transaction=False)
     for (pid, _), subj in zip(batches, subjects):
@@ -92,18 +95,23 @@ def load_many(ctx: Context, batches: list[tuple[str, list[str]]]) -> list[Loaded
             pipe.hmget(ctx.keys.partner_acked(pid), subj)
     for a in articles:
         pipe.hgetall(ctx.keys.article(a))
+    reads.queue(pipe, ctx.keys)
     replies = pipe.execute()
-    states = {a: ArticleStore.of(ctx).state_from(a, h) for a, h in zip(articles, replies[len(replies) - len(articles):])}
-    acked = iter(replies)
+    n_acked = sum(1 for s in subjects if s)
+    states = {a: ArticleStore.of(ctx).state_from(a, h) for a, h in zip(articles, replies[n_acked:])}
+    hub_data = reads.read(replies[n_acked + len(articles):]) if reads else {}
+    acked = iter(replies[:n_acked])
     out = []
     for f, subj in zip(found, subjects):
         versions = next(acked) if subj else []
-        out.append(Loaded(f, {a: states[a] for a in subj}, {a: int(v or 0) for a, v in zip(subj, versions)}))
+        out.append(Loaded(f, {a: states[a] for a in subj}, {a: int(v or 0) for a, v in zip(subj, versions)}, hub_data))
     return out
 
 
 def superseded(d: Delivery, loaded: Loaded) -> DeliveryStatus | None:
     """Why this delivery must not be sent any more, or None if it should be."""
+    if d.subject.kind in HUB_KINDS:
+        return hub.superseded(d, loaded.hub)
     if d.subject.kind != ARTICLE:
         return None  # a hub ping is always worth sending (the hub fetches the latest bytes), a notice too
     if d.event_type == "article.withdrawn":
@@ -168,7 +176,19 @@ def _prepare_notice(ctx: Context, partner, d: Delivery, loaded: Loaded, now: flo
     return body, headers
 
 
-PREPARERS = {"article": _prepare_article, "websub": _prepare_websub, "notice": _prepare_notice}
+def _prepare_hub(prepare):
+    return lambda ctx, target, d, loaded, now: prepare(ctx, target, d, loaded.hub, now)
+
+
+PREPARERS = {"article": _prepare_article, "websub": _prepare_websub, "notice": _prepare_notice,
+             HUB_VERIFY: _prepare_hub(hub.prepare_verify), HUB_CONTENT: _prepare_hub(hub.prepare_content)}
+
+
+def _send(ctx: Context, target, d: Delivery, body: bytes, headers: dict, loaded: Loaded) -> http.Response:
+    """One request: a POST of the prepared body, or a hub verification's GET (checked and acted on)."""
+    if d.subject.kind == HUB_VERIFY:
+        return hub.send_verification(ctx, target, d, body, headers, loaded.hub)
+    return http.send(target, body, headers)
 
 
 def prepare(ctx: Context, partner, d: Delivery, loaded: Loaded, now: float,
@@ -230,9 +250,11 @@ def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.H
             what = getattr(ctx.settings.partner(partner.id), "format", d.subject.kind)  # a system target's deliveries have no format
             resp = http.Response(None, {}, "", 0.0, f"cannot render {what}: {exc}"[:300], permanent=True)
         else:
-            resp = http.send(partner, body, headers)
+            resp = _send(ctx, partner, d, body, headers, loaded)
         now = clock()
         decision = decide(resp, partner.retry, d, now)
+        if d.subject.kind in HUB_KINDS:
+            decision = hub.settle(ctx, d, loaded.hub, decision, now)
         span.end(**{"http.response.status_code": resp.status, "outcome": decision.outcome.value})
         group.attempt(d, resp, decision, now, headers and (body, headers), traceparent=headers.get("traceparent"))
         result.count(decision.result)
@@ -255,7 +277,7 @@ def push_batch(ctx: Context, partner_id: str, clock=time.time, on_claim=None) ->
     """Claim and send up to one batch of the partner's due deliveries. `on_claim(partner_id, more)`,
     called when the claim left work that `more` other batches could start on now."""
     ctx = ctx.pinned()  # the batch's settings snapshot
-    partner = ctx.settings.target(partner_id)  # where its deliveries go (a partner's target or a system one)
+    partner = targets.resolve_one(ctx, partner_id)  # where its deliveries go (a partner's, a system or a hub subscriber's)
     if partner is None:
         return BatchResult(partner_id)
     claim = begin(ctx, partner, uuid.uuid4().hex, clock())

@@ -37,7 +37,7 @@ from typing import Any
 from syndication import tracecontext
 from syndication.delivery import lifecycle, schedule
 from syndication.delivery.lifecycle import EXPIRING, FINAL, WAITING, DeliveryStatus, Step
-from syndication.delivery.model import ARTICLE, Attempt, Subject, decode, delivery_id
+from syndication.delivery.model import ARTICLE, HUB_KINDS, Attempt, Subject, decode, delivery_id
 from syndication.infra.context import Context
 from syndication.infra.keys import ATTEMPTS_CAP
 from syndication.partners.signing import shown_headers
@@ -80,7 +80,8 @@ end
 
 # KEYS: delivery, article deliveries, partner history, then the schedule's (due, inflight, ready).
 # ARGV: id, partner, subject id, version, event_id, event_type, now, occurred_at, retention (s),
-# traceparent, tracestate (tracecontext.record_fields), kind.
+# traceparent, tracestate (tracecontext.record_fields), kind, and '0' to keep it out of the subject's
+# delivery set (a hub subscriber's: thousands per feed change, listed per subscriber instead).
 # Returns 1 if created.
 _CREATE = schedule.LUA + f"""
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -89,8 +90,10 @@ redis.call('HSET', KEYS[1], 'id', ARGV[1], 'partner', ARGV[2], 'article_id', ARG
            'status', {lifecycle.lua(lifecycle.CREATE.target)},
            'attempts', 0, 'created_at', ARGV[7], 'updated_at', ARGV[7], 'next_attempt_at', ARGV[7],
            'occurred_at', ARGV[8], 'traceparent', ARGV[10], 'tracestate', ARGV[11], 'kind', ARGV[12])
-redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('EXPIRE', KEYS[2], ARGV[9])
+if ARGV[13] ~= '0' then
+  redis.call('SADD', KEYS[2], ARGV[1])
+  redis.call('EXPIRE', KEYS[2], ARGV[9])
+end
 redis.call('ZADD', KEYS[3], ARGV[7], ARGV[1])
 schedule_new(KEYS[4], ARGV[1], ARGV[7])
 return 1
@@ -125,14 +128,24 @@ def create(ctx: Context, partner_id: str, subject: Subject, event_id: str, event
     `version_key` makes the id instead of the subject's version (a feed's ETag for WebSub pings).
     """
     did = delivery_id(subject.id, version_key or subject.version, partner_id)
+    created = queue_create(ctx, None, partner_id, subject, event_id, event_type, now, version_key, occurred_at, trace)
+    return did if created else None
+
+
+def queue_create(ctx: Context, pipe, partner_id: str, subject: Subject, event_id: str, event_type: str,
+                 now: float | None = None, version_key: str | None = None, occurred_at: str = "",
+                 trace: dict | None = None):
+    """`create` queued on `pipe` (one answer: 1 if created); with `pipe` None, run now and answered."""
+    did = delivery_id(subject.id, version_key or subject.version, partner_id)
     k = ctx.keys
-    created = ctx.script(_CREATE)(
+    return ctx.script(_CREATE)(
         keys=[k.delivery(did), k.article_deliveries(subject.id), k.partner_history(partner_id),
               *schedule.DueSchedule(ctx, partner_id).script_keys()],
         args=[did, partner_id, subject.id, subject.version, event_id, event_type, now or time.time(), occurred_at,
-              retention_ttl(ctx), *tracecontext.record_fields(trace), subject.kind],
+              retention_ttl(ctx), *tracecontext.record_fields(trace), subject.kind,
+              "0" if subject.kind in HUB_KINDS else "1"],
+        client=pipe,
     )
-    return did if created else None
 
 
 def create_many(ctx: Context, partner_ids: list[str], article_id: str, version: int, event_id: str,
@@ -296,6 +309,16 @@ def for_article(ctx: Context, article_id: str) -> list[dict[str, Any]]:
 def queue_trim_history(pipe, keys, partner_id: str, cutoff: float) -> None:
     """Queue dropping the partner's listing entries created before `cutoff` (retention.py); one answer."""
     pipe.zremrangebyscore(keys.partner_history(partner_id), "-inf", f"({cutoff}")
+
+
+def queue_cap_history(pipe, keys, partner_id: str, keep: int) -> None:
+    """Queue keeping only the newest `keep` entries of a listing (hub subscribers: bounded without a scan)."""
+    pipe.zremrangebyrank(keys.partner_history(partner_id), 0, -keep - 1)
+
+
+def queue_forget(pipe, keys, partner_id: str) -> None:
+    """Queue dropping the listing of a target that no longer exists (its records expire on their own)."""
+    pipe.delete(keys.partner_history(partner_id))
 
 
 def for_partner(ctx: Context, partner_id: str, *, state: str | None = None, since: float | None = None,

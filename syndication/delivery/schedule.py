@@ -179,6 +179,14 @@ class DueSchedule:
         pipe.delete(self.due, self.inflight)
         pipe.zrem(self.ctx.keys.partners_ready, self.partner_id)
 
+    def queue_expire_leases(self, pipe, now: float) -> None:
+        """`expire_leases` on a caller's pipeline (one answer: how many went back to due)."""
+        self.ctx.script(_EXPIRE)(keys=[self.due, self.inflight], args=[now], client=pipe)
+
+    def queue_forget(self, pipe) -> None:
+        """The target no longer exists and has nothing due or in flight: its slots go too."""
+        pipe.delete(self.slots)
+
     def queue_counts(self, pipe, now: float, sample: int) -> None:
         """Five answers for a status screen: due now, due later, in flight, the first `sample` due
         ids and the first `sample` ids in flight."""

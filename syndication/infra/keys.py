@@ -220,6 +220,30 @@ class Keys:
     def portal_test_push(self, partner_id: str) -> str:
         return f"{self.prefix}portal:test_push:{key_part(partner_id)}"
 
+    def websub_sub(self, sub_id: str) -> str:
+        return f"{self.prefix}websub:sub:{key_part(sub_id)}"
+
+    @property
+    def websub_subs(self) -> str:
+        return f"{self.prefix}websub:subs"
+
+    def websub_topic(self, feed: str, fmt: str) -> str:
+        return f"{self.prefix}websub:topic:{key_part(feed)}:{key_part(fmt)}"
+
+    def websub_host(self, host: str) -> str:
+        return f"{self.prefix}websub:host:{key_part(host)}"
+
+    @property
+    def websub_leases(self) -> str:
+        return f"{self.prefix}websub:leases"
+
+    @property
+    def websub_busy(self) -> str:
+        return f"{self.prefix}websub:busy"
+
+    def websub_rate(self, client: str) -> str:
+        return f"{self.prefix}websub:rate:{key_part(client)}"
+
     def auth_failures(self, client: str) -> str:
         return f"{self.prefix}auth:failures:{key_part(client)}"
 
@@ -330,6 +354,22 @@ FAMILIES: tuple[Family, ...] = (
            "minute (api/portal_actions.py; TTL 60 s)"),
     Family("portal:test_push:{partner_id}", "string", "a partner's last test push, what was sent and the answer "
            "(delivery/sample_push.py; TTL 1 day)"),
+    Family("websub:sub:{sub_id}", "hash", "one subscription of our WebSub hub (delivery/subscriptions.py): "
+           "topic, its feed and format, callback and its host, state (unverified | active), the lease granted and "
+           "when it ends, the secret signing its content; and the latest request not yet verified (`intent`: "
+           "its token, mode, lease, secret, challenge, time). Deleted when unsubscribed, denied or expired",
+           ("id", "topic", "feed", "fmt", "callback", "host", "state", "lease_seconds", "expires_at", "secret",
+            "created_at", "updated_at", "verified_at", "intent", "intent_mode", "intent_lease", "intent_secret",
+            "intent_challenge", "intent_at")),
+    Family("websub:subs", "zset", "sub_id -> created-at: every subscription, unverified or active (the overall cap)"),
+    Family("websub:topic:{feed}:{fmt}", "zset", "sub_id -> lease end: the active subscribers of one topic"),
+    Family("websub:host:{host}", "set", "sub_ids whose callback is on this host (the per-host cap)"),
+    Family("websub:leases", "zset", "sub_id -> lease end: active subscriptions, for the sweep that expires them"),
+    Family("websub:busy", "zset", "subscriber target id -> when work was last created for it: the hub's "
+           "subscriber targets the sweeper pumps (delivery/targets.py), dropped once they have nothing due "
+           "or in flight"),
+    Family("websub:rate:{client}", "hash", "subscribe requests of one client address (GCRA, as "
+           "delivery/ratelimit.py; websub/requests.py); TTL a minute past its arrival time", ("tat",)),
     Family("auth:failures:{client}", "string", "failed key attempts of a client (TTL 60 s, or the announced wait)"),
     Family("auth:known:{client}", "set", "fingerprints of the keys that worked from a client: they still pass "
            "while it is throttled (api/throttle.py; TTL 7 days from the last success)"),

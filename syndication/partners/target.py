@@ -149,6 +149,20 @@ class Target(BaseModel):
 WEBSUB_HUB = "websub-hub"
 OPS_WEBHOOK = "ops-webhook"
 SYSTEM_TARGETS = {WEBSUB_HUB: "the WebSub hub", OPS_WEBHOOK: "the ops webhook"}
+# Our own WebSub hub's subscribers are targets too, one per (topic, callback), built from their Redis
+# records (delivery/targets.py): `ws-` and 24 hex digits. Their metrics share one label (SUBSCRIBERS):
+# a series per subscriber would let anyone who can subscribe grow Prometheus without bound.
+SUBSCRIBER_PREFIX = "ws-"
+SUBSCRIBERS = "websub-subscribers"
+
+
+def is_subscriber(target_id: str) -> bool:
+    return target_id.startswith(SUBSCRIBER_PREFIX)
+
+
+def metric_id(target_id: str) -> str:
+    """The `partner` label of a target's metrics: its id, or SUBSCRIBERS for any hub subscriber."""
+    return SUBSCRIBERS if is_subscriber(target_id) else target_id
 
 # The keys of a partners-file entry that describe its target (the rest are the partner's own).
 TARGET_KEYS = tuple(name for name in Target.model_fields if name != "id")

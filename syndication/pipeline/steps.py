@@ -1,6 +1,7 @@
 """The steps that follow a feed render and a push batch, each returning its FollowUp.
 
-    render_feed(ctx, name)      render and store; ping the WebSub hub for changed formats;
+    render_feed(ctx, name)      render and store; ping an external WebSub hub for changed formats, or
+                                distribute them to our own hub's subscribers;
                                 render once more if the feed went dirty meanwhile
     push_batch(ctx, partner)    push one batch; mark the partner ready again while more are due
 
@@ -12,14 +13,17 @@ from __future__ import annotations
 from syndication.delivery import push, schedule, websub
 from syndication.feeds import store
 from syndication.infra.context import Context
+from syndication.websub import distribute
 from syndication.pipeline.followup import FollowUp
 
 
 def render_feed(ctx: Context, name: str) -> FollowUp:
     outcome = store.render_feed(ctx, name)
-    pings = websub.create_pings(ctx, name, outcome.changed, store.etags(ctx, name, outcome.changed))
+    etags = store.etags(ctx, name, outcome.changed)
+    pings = websub.create_pings(ctx, name, outcome.changed, etags)  # an external hub's
+    pushes = distribute.create(ctx, name, outcome.changed, etags)  # our own hub's subscribers
     return FollowUp(outcome="changed" if outcome.changed else "unchanged",
-                    feeds=[name] if outcome.again else [], partners=schedule.mark_ready(ctx, pings))
+                    feeds=[name] if outcome.again else [], partners=schedule.mark_ready(ctx, pings + pushes))
 
 
 def push_batch(ctx: Context, partner_id: str) -> FollowUp:

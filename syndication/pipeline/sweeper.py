@@ -13,7 +13,9 @@ what must be (re-)queued, as a FollowUp:
   piece of work the sweep does itself, a transaction per article);
 - deliveries whose lease expired (their worker died mid-push) go back to
   due; every partner with due deliveries and no queued push gets one
-  (this is also what pumps scheduled retries when they come due).
+  (this is also what pumps scheduled retries when they come due), our WebSub
+  hub's subscribers included (through their index of busy ones);
+- WebSub subscriptions whose lease ended are expired.
 
 A lock lets one sweep run per second however many workers try: the others skip.
 """
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import time
 
-from syndication.delivery import schedule
+from syndication.delivery import schedule, subscriptions, targets
 from syndication.feeds import index
 from syndication.infra import metrics
 from syndication.infra.context import Context
@@ -59,5 +61,9 @@ def sweep(ctx: Context, now: float | None = None) -> FollowUp:
         partner_schedule.expire_leases(now)
         if partner_schedule.due_count(now) and partner.id not in due:
             due.append(partner.id)
+    # Our hub's subscribers: leases that ended stop distribution; those with work are found through
+    # their index (delivery/targets.py), never by walking every subscription.
+    subscriptions.expire(ctx, now)
+    due += [tid for tid in targets.sweep_busy(ctx, now) if tid not in due]
     out.partners = schedule.mark_ready(ctx, due)
     return out

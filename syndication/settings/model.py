@@ -80,7 +80,27 @@ class Settings:
     partners_file: Path | None = None
     feeds_file: Path | None = None
     base_url: str = "http://127.0.0.1:8000"
+    # The WebSub hub every feed advertises (rel="hub"): our own, `{base_url}/websub`, unless
+    # SYNDICATION_WEBSUB_HUB names another (pinged when a feed changes) or is `off` (None: no hub).
     websub_hub: str | None = None
+    # Our own hub (POST /websub) takes subscriptions: it is the hub advertised.
+    websub_own_hub: bool = False
+    # Our hub's subscriber callbacks may be on loopback or private networks (tests, local demos only).
+    websub_allow_private_callbacks: bool = False
+    # Subscriptions our hub keeps at most, in all; a new one past it is refused (429).
+    websub_max_subscriptions: int = 10000
+    # Subscriptions our hub keeps at most whose callback is on one host; a new one past it is refused (429).
+    websub_max_per_host: int = 1000
+    # Subscribe and unsubscribe requests one client address may make per minute (429 with Retry-After past it).
+    websub_subscribe_rate: int = 60
+    # The lease our hub grants a subscriber that asks for none (hub.lease_seconds).
+    websub_lease: float = 10 * DAY
+    # The shortest lease our hub grants: a shorter hub.lease_seconds is raised to it.
+    websub_min_lease: float = 300.0
+    # The longest lease our hub grants: a longer hub.lease_seconds is cut to it.
+    websub_max_lease: float = 30 * DAY
+    # Attempts of one verification or content delivery to a subscriber before it gives up (2xx ends it).
+    websub_max_attempts: int = 8
     # How long an accepted event may stay unapplied before the sweeper re-drives it.
     event_redrive_after: float = 30.0
     # Minimum seconds between two renders of one feed (bursts coalesce into one).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from syndication.infra.context import Context
+from tests.support import hub as hub_service
 from tests.support import newsroom as newsroom_service
 from tests.support.pipeline import pipeline_context
 from tests.support.receiver import Receiver, Reply
@@ -43,3 +44,9 @@ def ctx(redis_url, tmp_path, receiver) -> Context:
 def newsroom(redis_url, tmp_path_factory) -> newsroom_service.Newsroom:
     """A service of its own (API, workers, a partner) for the sitemap and subject tests (tests/support/newsroom.py)."""
     yield from newsroom_service.start(redis_url, tmp_path_factory.mktemp("newsroom"))
+
+
+@pytest.fixture(scope="session")
+def hub(redis_url, tmp_path_factory) -> hub_service.Hub:
+    """A service of its own whose feeds advertise our own WebSub hub, with real subscribers (tests/support/hub.py)."""
+    yield from hub_service.start(redis_url, tmp_path_factory.mktemp("hub"))

@@ -1,0 +1,51 @@
+"""Our own WebSub hub's endpoint (W3C WebSub 5.1): `POST /websub`, form-encoded, no key.
+
+    hub.mode=subscribe|unsubscribe  hub.topic=<one of our feed URLs>  hub.callback=<http(s) URL>
+    [hub.lease_seconds=N] [hub.secret=<under 200 bytes>]     -> 202, the verification follows
+
+Unknown parameters are ignored (the Recommendation says so). Everything is checked in
+websub/requests.py; a refusal is the API's JSON error naming the problem (400, 403, 404, 415, 429
+with Retry-After), never a 500. Feeds advertise this URL as rel="hub" when it is our own hub.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from syndication.api import schema
+from syndication.api.throttle import client
+from syndication.websub import requests as hub_requests
+
+router = APIRouter(tags=["websub"])
+FORM = "application/x-www-form-urlencoded"
+
+
+@router.post("/websub", status_code=202, response_class=Response,
+             responses={202: {"description": "accepted: the verification of intent follows (a GET of the "
+                                             "callback with hub.challenge)"}, **schema.errors(
+                 400, 404, 415, 429, e400="A parameter is missing or wrong (`detail` names it); 403: a callback "
+                 "on a private network, or a feed that needs a key", e404="hub.topic is not one of our feeds, or "
+                 "an unsubscribe of no subscription", e415="The body is not application/x-www-form-urlencoded",
+                 e429="Too many requests from this address (`Retry-After`), or the hub's subscription caps are "
+                 "reached")})
+async def websub(request: Request) -> Response:
+    """Subscribe to or unsubscribe from one of our feeds (W3C WebSub): form fields hub.mode, hub.topic,
+    hub.callback, optional hub.lease_seconds and hub.secret."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
+        return _refused(415, "unsupported_media_type", f"send the request as {FORM}")
+    raw = (await request.body()).decode("utf-8", "replace")
+    form = dict(parse_qsl(raw, keep_blank_values=True))  # unknown parameters: ignored
+    try:
+        await run_in_threadpool(hub_requests.accept, request.app.state.ctx, form, client(request))
+    except hub_requests.Refused as exc:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return _refused(exc.status, exc.error, exc.detail, headers)
+    return Response(status_code=202)
+
+
+def _refused(status: int, error: str, detail: str, headers=None) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)

@@ -1,0 +1,1 @@
+"""Our own W3C WebSub hub, above the delivery engine: requests (subscribe, unsubscribe) and distribution."""
