@@ -95,6 +95,14 @@ def prepare_content(ctx: Context, target, d: Delivery, hub: dict, now: float) ->
     return body, headers
 
 
+def kept_body(d: Delivery, body: bytes) -> bytes:
+    """What a subscriber's last request keeps of its body (records.add_attempt): a verification's
+    query, but not a copy of the feed per subscriber per change; the feed's ETag says which it was."""
+    if d.subject.kind == HUB_VERIFY:
+        return body
+    return f"(the feed {d.subject.id} at ETag {d.event_id}: {len(body)} bytes, not kept per subscriber)".encode()
+
+
 def send_verification(ctx: Context, target, d: Delivery, query: bytes, headers: dict, hub: dict) -> http.Response:
     """GET the callback; a 2xx echoing the challenge confirms the request, activated here and now."""
     resp = http.send(target, b"", headers, method="GET", query=query.decode())
