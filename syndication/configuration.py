@@ -179,6 +179,8 @@ def load_settings(env: Mapping[str, str] | None = None, version: int = 0) -> Set
     secrets = {p.id: resolve_secrets(p, env) for p in partners}
     if ops_webhook:
         secrets[ops_webhook.id] = target_secrets(ops_webhook, env, "SYNDICATION_OPS_WEBHOOK_URL")
+    if _duration(env, "SYNDICATION_WEBSUB_MIN_LEASE", 300.0) > _duration(env, "SYNDICATION_WEBSUB_MAX_LEASE", 30 * DAY):
+        raise ConfigError("SYNDICATION_WEBSUB_MIN_LEASE: longer than SYNDICATION_WEBSUB_MAX_LEASE")
     return Settings(
         version=version,
         source=Source(MappingProxyType(env)),

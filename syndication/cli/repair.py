@@ -29,6 +29,12 @@ def cmd_config_check(args) -> int:
     print(f"redis: {redacted_url(settings.redis_url)} (prefix {settings.key_prefix!r})"
           f"{': not pinged (--offline)' if offline else ': answers'}")
     print(f"base url: {settings.base_url}; websub hub: {settings.websub_hub or '-'}")
+    if settings.websub_own_hub:
+        print(f"websub hub (our own, POST /websub): at most {settings.websub_max_subscriptions} subscriptions, "
+              f"{settings.websub_max_per_host} per callback host; {settings.websub_subscribe_rate} requests a "
+              f"minute per client address; leases {settings.websub_min_lease:.0f}-{settings.websub_max_lease:.0f} s "
+              f"(default {settings.websub_lease:.0f}); {settings.websub_max_attempts} attempts per delivery; "
+              f"private callbacks {'ALLOWED' if settings.websub_allow_private_callbacks else 'refused'}")
     print(f"publisher keys: {len(settings.api_keys)}; ops keys: {len(settings.ops_keys)}")
     print(f"feeds ({settings.feeds_file or 'built-in default'}): {', '.join(f.name for f in settings.feeds)}")
     problems = 0

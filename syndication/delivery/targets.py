@@ -26,7 +26,8 @@ from syndication.infra.context import Context
 from syndication.partners.target import Target, is_subscriber
 
 GONE_URL = "http://gone.invalid/"  # a subscriber without a record: never sent to (see above)
-BUSY_GRACE = 60.0  # seconds a busy subscriber stays indexed after its last work was created
+BUSY_GRACE = 5.0  # seconds a busy subscriber stays indexed after its last work was created (the create that
+# follows its indexing in one pipeline is never missed)
 SWEEP_MAX = 5000  # busy subscribers looked at per sweep
 HISTORY_KEEP = 200  # a subscriber's listing keeps its newest deliveries only (no retention scan)
 

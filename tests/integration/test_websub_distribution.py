@@ -87,12 +87,15 @@ def test_an_expired_lease_stops_distribution(hub, unique):
     hub.publish("hubsolo", f"hub-lease1-{unique}")
     wait_for(lambda: hub.subs.received(short) and hub.subs.received(control), what="first content to both")
     sid = subscriptions.sub_id(topic, hub.subs.callback(short))
-    wait_for(lambda: subscriptions.get(hub.ctx, sid) is None, timeout=10, what="the lease swept")
+    ends = subscriptions.get(hub.ctx, sid)["expires_at"]
+    wait_for(lambda: time.time() > ends, timeout=5, what="the lease's end")  # not the sweep: checked at once
     hub.publish("hubsolo", f"hub-lease2-{unique}")
     wait_for(lambda: any(f"hub-lease2-{unique}".encode() in p.body for p in hub.subs.received(control)),
              what="the second change at the control")
     assert not any(f"hub-lease2-{unique}".encode() in p.body for p in hub.subs.received(short))
     assert len(hub.subs.received(short)) == 1
+    wait_for(lambda: subscriptions.get(hub.ctx, sid) is None, timeout=10, what="the lease swept")
+    assert sid not in hub.ctx.redis.zrange(hub.ctx.keys.websub_topic("hubsolo", "rss"), 0, -1)
 
 
 def test_two_hundred_subscribers_all_receive_one_change_within_two_seconds(hub, unique):
@@ -112,6 +115,11 @@ def test_two_hundred_subscribers_all_receive_one_change_within_two_seconds(hub, 
           f"(median {sorted(got)[100] - published:.3f} s)")
     assert last < 2.0, f"the last of 200 subscribers got the change {last:.2f} s after it was published"
     assert all(len([p for p in hub.subs.received(n) if marker in p.body]) == 1 for n in names)
+    # One metrics series for every subscriber, not one each: anyone may subscribe.
+    labels = [f.decode() for name in ("delivery_attempts", "delivery_latency_seconds")
+              for f in hub.ctx.redis.hkeys(hub.ctx.keys.metric(name))]
+    assert labels and not [f for f in labels if "ws-" in f], labels[:5]
+    assert any("websub-subscribers" in f for f in labels)
 
 
 def test_a_hanging_subscriber_delays_nobody(hub, unique):

@@ -130,6 +130,24 @@ def test_a_topic_that_is_not_ours_is_refused(hub, unique, topic, problem):
     assert not hub.subs.verifications(f"topic-{unique}")
 
 
+def test_a_feed_that_needs_a_key_is_no_topic(hub, unique):
+    resp = hub.subscribe(hub.topic("hubkeyed", "atom"), hub.subs.callback(f"keyed-{unique}"))
+    assert resp.status_code == 403 and resp.json()["error"] == "topic_refused", resp.text
+
+
+def test_an_unsubscribed_subscribers_leftovers_are_swept(hub, unique):
+    """Its circuit, slots and listing go once nothing of it is due or in flight (delivery/targets.py)."""
+    topic, cb = hub.topic("hubform", "atom"), hub.subs.callback(f"gc-{unique}")
+    assert hub.subscribe(topic, cb).status_code == 202
+    hub.wait_active(topic, cb)
+    sid, k = subscriptions.sub_id(topic, cb), hub.ctx.keys
+    assert hub.ctx.redis.exists(k.partner_history(sid), k.partner_recent(sid)) == 2
+    assert hub.subscribe(topic, cb, mode="unsubscribe").status_code == 202
+    wait_for(lambda: not hub.ctx.redis.exists(k.websub_sub(sid), k.partner_history(sid), k.partner_recent(sid),
+                                              k.partner_circuit(sid), k.partner_due(sid), k.partner_inflight(sid))
+             and hub.ctx.redis.zscore(k.websub_busy, sid) is None, timeout=20, what="leftovers swept")
+
+
 @pytest.mark.parametrize("form,needle", [
     ({"hub.mode": "publish"}, "hub.mode"),
     ({"hub.callback": "ftp://127.0.0.1/x"}, "hub.callback"),

@@ -6,9 +6,9 @@ one advertised), private callbacks allowed (the subscribers listen on 127.0.0.1)
 renders not held back. Plus `strict`: an API of its own on the same Redis with the defaults a
 deployment has (private callbacks refused) and tiny caps and rate limit, for the hostile tests.
 
-Feeds: `hub-<fmt-free name>` per test, on a category of its own, so each test's changes reach only
-its own subscribers:  hubnews (category HubNews), hubsolo (HubSolo), hubwide (HubWide),
-hubslow (HubSlow), hubcaps (HubCaps).
+Feeds, each on a category of its own, so each test's changes reach only its own subscribers:
+hubnews (category HubNews), hubsolo (HubSolo), hubwide (HubWide),
+hubslow (HubSlow), hubcaps (HubCaps), hubform (HubForm); and hubkeyed, a feed that needs a partner key.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ def start(redis_url: str, tmp: Path):
     partners_file, feeds_file = tmp / "partners.yaml", tmp / "feeds.yaml"
     partners_file.write_text("partners: []\n")
     feeds_file.write_text(yaml.safe_dump({"feeds": [
-        {"name": f, "title": f"Hub test {f}", "filters": {"categories": [category(f)]}} for f in FEEDS]}))
+        {"name": f, "title": f"Hub test {f}", "filters": {"categories": [category(f)]}} for f in FEEDS] + [
+        {"name": "hubkeyed", "title": "Partners only", "access": "partner"}]}))
     port, strict_port = free_port(), free_port()
     env = private_env(redis_url, port, partners_file, "hub", feeds_file=feeds_file, SYNDICATION_API_KEYS=KEY,
                       SYNDICATION_RENDER_WINDOW="0", SYNDICATION_WEBSUB_ALLOW_PRIVATE_CALLBACKS="true",
