@@ -79,7 +79,8 @@ def ops_page(request: Request, article: str | None = None, delivery: str | None 
 @router.get("/ops/state.json")
 def ops_state_json(request: Request, article: str | None = None, delivery: str | None = None,
                    note: str | None = None):
-    """The page's live sections as HTML fragments (escaped once, by the templates), and the problems as data."""
+    """The page's live sections as HTML fragments (escaped once, by the templates); the problems and each
+    partner's queue ages over the last hour (ops/queue_ages.py) as data."""
     try:
         who = ops_guard.access(request)
     except TooManyAttempts as exc:
@@ -88,5 +89,6 @@ def ops_state_json(request: Request, article: str | None = None, delivery: str |
         return JSONResponse({"error": "unauthorized", "detail": "sign in at /ops"}, 401)
     data = ops_state.gather(request.app.state.ctx, _view(article, delivery, note))
     csrf = who.session.csrf if who.session else None
-    return JSONResponse({"at": data["at"], "problems": data["problems"], "sections": ops_html.sections(data, csrf)})
+    return JSONResponse({"at": data["at"], "problems": data["problems"], "queue_ages": data["queue_ages"],
+                         "sections": ops_html.sections(data, csrf)})
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from syndication.delivery import deadletters, notices, records
-from syndication.ops import audit, sparklines, status
+from syndication.ops import audit, queue_ages, sparklines, status
 from syndication.pipeline import dead_events
 
 INCIDENT_DAYS = notices.INCIDENT_DAYS
@@ -92,6 +92,7 @@ def gather(ctx, view: View) -> dict[str, Any]:
         "dead_by_partner": _dead_letter_counts(ctx),
         "incidents": incidents(ctx, now),
         "last_hour": last_hour(ctx, now),
+        "queue_ages": queue_ages.last_hour(ctx, now),
         "failures": recent_failures(ctx, now),
         "dead_letters": records.get_many(ctx, dead_ids),
         "dead_events": dead_events.dead_events(ctx, limit=50),

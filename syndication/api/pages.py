@@ -2,7 +2,7 @@
 
     templates/base.html        the shell of every page (/ops now, the partner portal next)
     templates/macros.html      a time, a table, a confirmed form button
-    templates/charts.html      the sparklines, queue ages and incident timeline, as inline SVG (svg.py)
+    templates/charts.html      the sparklines, queue ages over the hour and incident timeline, as inline SVG (svg.py)
     templates/ops/...          /ops: its page, its live sections, its sign-in and refusal pages
     static/pages.css, ops.js   the style and the scripts, files served by us (no build step, no CDN)
 
@@ -26,7 +26,7 @@ from markupsafe import Markup
 from starlette.templating import Jinja2Templates
 
 from syndication.api import svg
-from syndication.ops import sparklines, status
+from syndication.ops import queue_ages, sparklines, status
 
 HERE = Path(__file__).parent
 TEMPLATES_DIR = HERE / "templates"
@@ -57,7 +57,7 @@ def _environment() -> jinja2.Environment:
         as_json=lambda value: json.dumps(value, default=str),
     )
     env.globals["static_path"] = static_path
-    env.globals.update(svg=svg, sparklines=sparklines)  # the charts of templates/charts.html
+    env.globals.update(svg=svg, sparklines=sparklines, queue_ages=queue_ages)  # the charts of templates/charts.html
     return env
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from syndication.api.ops_state import REPLAYABLE, incidents
 from syndication.delivery import deadletters, records, sample_push
-from syndication.ops import sparklines, status
+from syndication.ops import queue_ages, sparklines, status
 from syndication.partners import verification
 
 SHOWN = 50  # deliveries listed per search, dead letters listed
@@ -90,6 +90,7 @@ def health(ctx, partner: str, now: float) -> dict[str, Any] | None:
     line["hour"] = status.attempt_stats(recent, now - 3600)
     line["day"] = status.attempt_stats(recent, now - 86400)
     line["last_hour"] = sparklines.per_minute(recent, now)
+    line["queue_age_hour"] = queue_ages.last_hour(ctx, now, [partner])
     line["incidents"] = [i for i in incidents(ctx, now) if i.get("partner") == partner]
     line["max_in_flight"] = target.max_in_flight
     line["dead_letters"] = len(dead_letter_ids(ctx, partner))

@@ -193,6 +193,10 @@ class Keys:
     def incidents(self) -> str:
         return f"{self.prefix}incidents"
 
+    @property
+    def queue_ages(self) -> str:
+        return f"{self.prefix}ops:queue_ages"
+
     def incident(self, incident_id: str) -> str:
         return f"{self.prefix}incident:{key_part(incident_id)}"
 
@@ -338,6 +342,8 @@ FAMILIES: tuple[Family, ...] = (
            "every 5 s; a name gone quiet is a missing worker (forgotten after a day)", None),
     Family("sweeper:last_run", "string", "time the last sweep ran (any worker's)"),
     Family("incidents", "zset", "incident id -> start time: circuit openings, kept 7 days"),
+    Family("ops:queue_ages", "zset", "JSON {at, partners: {id: [oldest waiting s, waiting]}} -> time: a "
+           "sample of every partner's queue every 10 s, the last hour kept (ops/queue_ages.py)"),
     Family("incident:{incident_id}", "hash", "one incident (a partner's circuit opened until it recovered)",
            ("partner", "started_at", "opened_at", "ended_at", "affected", "last_status", "last_error")),
     Family("partner:{partner_id}:failed_ids", "string", "HyperLogLog of deliveries that failed during the "

@@ -6,7 +6,9 @@ Once a second it runs the sweeper (re-drives, retries coming due, lost renders; 
 sweeper.py) and hands what it found to `dispatch`; every HEARTBEAT seconds it writes this
 worker's heartbeat (heartbeats.py); every second it looks whether the partners file was
 reloaded (ops/reload.py) and reports the configuration it runs (ops/running_config.py) at
-once when that changes; once a minute it trims delivery history past retention.
+once when that changes; after a sweep it ran, it samples the partners' queue ages every 10 s
+(ops/queue_ages.py: the queue-age chart's hour); once a minute it trims delivery history past
+retention.
 
 Why in ops and not in the engine (pipeline/): it composes the engine's sweeper with ops' own
 chores (heartbeats, reloads, retention); the engine never imports ops.
@@ -30,7 +32,7 @@ from redis.exceptions import RedisError
 
 from syndication.delivery import retention
 from syndication.infra.context import Context
-from syndication.ops import heartbeats, reload, running_config
+from syndication.ops import heartbeats, queue_ages, reload, running_config
 from syndication.pipeline import sweeper
 
 log = logging.getLogger("syndication.sweeper")
@@ -59,6 +61,7 @@ def run(ctx: Context, stopping: threading.Event, name: str, queues: list[str], d
             if found.outcome == "ran":
                 dispatch(found)
                 log.debug("sweep", extra={"outcome": found.outcome})
+                queue_ages.sample(ctx, now)  # under the sweep's lock: one process samples at a time
             if now >= next_trim:
                 next_trim = now + RETENTION_EVERY
                 retention.trim(ctx, now)

@@ -396,7 +396,7 @@ def test_every_ops_response_carries_the_security_headers(service):
     assert answers["script"].headers["Content-Type"].startswith("text/javascript")
     assert answers["style"].headers["Content-Type"].startswith("text/css")
     assert answers["no such static file"].json()["error"] == "not_found"
-    assert set(answers["state by session"].json()) == {"at", "problems", "sections"}
+    assert set(answers["state by session"].json()) == {"at", "problems", "queue_ages", "sections"}
     assert answers["state without one"].json()["error"] == "unauthorized"
     for what, resp in answers.items():
         for name, value in SECURITY_HEADERS.items():

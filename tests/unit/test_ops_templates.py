@@ -16,7 +16,7 @@ import pytest
 from syndication.api import ops_html
 from syndication.api.ops_state import View
 from syndication.api.pages import render
-from syndication.ops import sparklines
+from syndication.ops import queue_ages, sparklines
 
 EVIL = "<script>alert(1)</script>\"' onmouseover=alert(2) <b>x</b>"
 NOW = 1_800_000_000.0
@@ -47,6 +47,8 @@ def data() -> dict:
                      {"severity": "warning", "what": "dead_letters", "text": EVIL}],
         "dead_by_partner": {f"p-open{EVIL}": 2},
         "last_hour": {f"p-{c}{EVIL}": sparklines.per_minute([f"{NOW - 5},0.2,0"], NOW) for c in ("closed", "open")},
+        "queue_ages": {f"p-open{EVIL}": queue_ages.per_minute(
+            [{"at": NOW - 5, "partners": {f"p-open{EVIL}": [30.0, 2]}}], NOW, f"p-open{EVIL}")},
         "incidents": [{"partner": EVIL, "started_at": NOW - 600, "opened_at": NOW - 500, "ended_at": None,
                        "affected": 4, "last_error": EVIL}],
         "failures": [delivery("retrying"), delivery("delivered")],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from syndication.api import svg
-from syndication.ops import sparklines
+from syndication.ops import queue_ages, sparklines
 from syndication.ops.status import RECENT_KEPT
 
 NOW = 1_800_000_000.0
@@ -82,6 +82,8 @@ def test_the_charts_render_as_svg_without_style_and_escape_partner_ids():
     m = sparklines.per_minute([line(NOW - 1, ok=False), line(NOW - 2)], NOW)
     html = render("ops/sections/charts.html", csrf=None, data={
         "at": NOW, "last_hour": {"<b>x": m},
+        "queue_ages": {"<b>x": queue_ages.per_minute([{"at": NOW - 70, "partners": {"<b>x": [50.0, 2]}},
+                                                      {"at": NOW - 10, "partners": {"<b>x": [110.0, 2]}}], NOW, "<b>x")},
         "status": {"partners": [{"id": "<b>x", "circuit": "open", "enabled": True, "paused": False,
                                  "consecutive_failures": 1, "oldest_waiting_seconds": 120.0, "waiting": 2}]},
         "incidents": [{"partner": "<b>x", "started_at": NOW - 600, "ended_at": None}]})
@@ -93,5 +95,7 @@ def test_the_charts_render_as_svg_without_style_and_escape_partner_ids():
     p95 = re.search(r'data-series="p95" data-values="([^"]*)"', html).group(1).split(",")
     assert p95[0] == "" and p95[-1] == "100.0"
     assert html.count("<svg") == 5 and 'id=queue-age' in html and 'id=incident-timeline' in html
+    ages = re.search(r'data-series="queue-age" data-values="([^"]*)"', html).group(1).split(",")
+    assert ages[-2:] == ["50.0", "110.0"] and ages[0] == ""  # each minute its sample; before them, none
     counts = re.search(r'data-series="attempts" data-values="[^"]*" data-counts="([^"]*)"', html).group(1)
     assert counts.split(",")[-1] == "2"
