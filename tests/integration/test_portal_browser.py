@@ -64,6 +64,9 @@ def test_a_partner_replays_its_dead_letter_and_sends_a_test_push(service, unique
         assert attempts.count() == 2 and "503" in attempts.first.inner_text()
         assert "<b>maintenance</b> until noon" in page.locator("#attempts").inner_text()
         assert page.locator("#attempts b").count() == 0
+        # ... and exactly what the last attempt sent, to re-check its signature with.
+        sent = page.locator("#last-request").inner_text()
+        assert "attempt 2" in sent and "webhook-signature: v1," in sent and f'"id": "{aid}"' in sent.replace('":"', '": "')
 
         # Replay (asked first), then watch it become delivered: the page refreshes itself.
         page.goto(f"{service.api_url}/portal?article={aid}")
