@@ -24,6 +24,9 @@ Why one dispatcher, and idle pushers waiting in process rather than on Redis: a 
 in BZPOPMIN holds a Redis connection (STACK.md, trap 17); and a process takes a ready partner
 only when a pusher is free to push it, so a busy process leaves the partner to another.
 
+Our WebSub hub's subscribers (delivery/targets.py) hold at most half of a process's pushers
+(HUB_SHARE): a thousand callbacks that hang take no pusher a partner needs.
+
 A partner its rate limit holds back (delivery/ratelimit.py) is not claimed and holds no pusher:
 its claim says when it may send again and a timer marks it ready then.
 
@@ -46,12 +49,18 @@ from redis.exceptions import RedisError
 from syndication.delivery import push, schedule, targets
 from syndication.delivery.recorder import Recorder
 from syndication.infra.context import Context
+from syndication.partners.target import is_subscriber
 
 log = logging.getLogger("syndication.delivery")
 POP_WAIT = 1.0  # seconds the dispatcher blocks on the ready set before checking whether it must stop
 REDIS_PAUSE = 1.0  # seconds to wait after a Redis error before trying again
 STOP_WAIT = 20.0  # seconds stop() waits for batches in flight (each bounded by its partner's timeouts)
 MAX_WAVE = 256  # partners claimed in one round trip
+# Our WebSub hub's subscribers may hold at most this share of a process's pushers at once: anyone may
+# subscribe, and callbacks that all hang must not take the pushers partners need. A subscriber past
+# it is marked ready again HUB_WAIT later (here or in another process with room).
+HUB_SHARE = 0.5
+HUB_WAIT = 0.25
 
 
 class Engine:
@@ -68,6 +77,8 @@ class Engine:
         self.batches = 0
         self.deliveries = 0
         self.waking: set[str] = set()  # partners with a timer to mark them ready (rate limits)
+        self.hub_cap = max(1, int(self.size * HUB_SHARE))
+        self.hub_busy = 0  # pushers a hub subscriber holds, or reserved for one in the wave being claimed
         self.threads: list[threading.Thread] = []
         self.recorder: Recorder | None = None
 
@@ -125,10 +136,11 @@ class Engine:
         """Pop ready partners for the idle pushers (one idle token held on entry, more taken by _pop),
         claim and load a batch of each, hand the batches to pushers: each keeps one token until its
         pusher is done; the others are given back here, whatever happens."""
-        held, handed = 1, 0
+        held, handed, reserved = 1, 0, []
         try:
             popped = self._pop()
             held = max(1, len(popped))
+            popped, reserved = self._hub_room(popped)
             ctx = self.ctx.pinned()  # one settings snapshot for the wave and its batches
             partners = [t for t in targets.resolve(ctx, popped) if t is not None]  # one round trip for subscribers
             claims = schedule.claim_many(ctx, [(p, uuid.uuid4().hex) for p in partners], time.time())
@@ -137,11 +149,32 @@ class Engine:
             batches = [(p, c) for p, c in zip(partners, claims) if c[1]]
             loaded = push.load_many(ctx, [(p.id, c[1]) for p, c in batches]) if batches else []
             for (partner, claim), data in zip(batches, loaded):
+                if is_subscriber(partner.id):
+                    reserved.remove(partner.id)  # its pusher gives it back (_push_loop)
                 self.work.put((ctx, partner, claim, data))
                 handed += 1
         finally:
             for _ in range(held - handed):
                 self.idle.release()
+            if reserved:
+                with self.lock:
+                    self.hub_busy -= len(reserved)
+
+    def _hub_room(self, popped: list[str]) -> tuple[list[str], list[str]]:
+        """The popped ids this wave may claim, and the subscribers reserved among them: at most
+        `hub_cap` pushers of this process go to hub subscribers; the rest are marked ready later."""
+        subs = [pid for pid in popped if is_subscriber(pid)]
+        if not subs:
+            return popped, []
+        with self.lock:
+            room = max(0, self.hub_cap - self.hub_busy)
+            take = subs[:room]
+            self.hub_busy += len(take)
+        later = subs[len(take):]
+        if later:
+            self._wake_later([(pid, time.time() + HUB_WAIT) for pid in later])
+        kept = set(take)
+        return [pid for pid in popped if pid in kept or not is_subscriber(pid)], take
 
     def _wake_later(self, wakes: list[tuple[str, float]]) -> None:
         """Partners their rate limit held back are marked ready when it lets them send again (their
@@ -195,6 +228,8 @@ class Engine:
             finally:
                 with self.lock:
                     self.busy -= 1
+                    if is_subscriber(item[1].id):
+                        self.hub_busy -= 1
                 self.idle.release()
 
     def _push(self, ctx, partner, claim, loaded) -> None:

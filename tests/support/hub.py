@@ -8,7 +8,8 @@ deployment has (private callbacks refused) and tiny caps and rate limit, for the
 
 Feeds, each on a category of its own, so each test's changes reach only its own subscribers:
 hubnews (category HubNews), hubsolo (HubSolo), hubwide (HubWide),
-hubslow (HubSlow), hubcaps (HubCaps), hubform (HubForm); and hubkeyed, a feed that needs a partner key.
+hubslow (HubSlow), hubcaps (HubCaps), hubform (HubForm), hubflood (HubFlood); and hubkeyed, a feed
+that needs a partner key. One partner, `hubdesk`, takes json pushes of its own category.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from syndication.delivery import subscriptions
 from syndication.infra.context import Context
 from tests.support.events import article_event
 from tests.support.processes import api, free_port, private_env, running, wait_for, worker
+from tests.support.receiver import Receiver
 from tests.support.subscriber import Subscribers
 
 KEY = "hub-publisher-key"
-FEEDS = ["hubnews", "hubsolo", "hubwide", "hubslow", "hubcaps", "hubform"]
+FEEDS = ["hubnews", "hubsolo", "hubwide", "hubslow", "hubcaps", "hubform", "hubflood"]
+PARTNER = "hubdesk"  # a partner (json pushes) of category Cathubdesk: the hub's subscribers must not delay it
 
 
 def category(feed: str) -> str:
@@ -40,6 +43,7 @@ class Hub:
     url: str
     ctx: Context
     subs: Subscribers
+    partner: Receiver
     strict_url: str = ""
     strict_ctx: Context | None = None
 
@@ -71,9 +75,11 @@ class Hub:
 
 def start(redis_url: str, tmp: Path):
     """Start the hub's processes; yields the Hub, stops everything after."""
-    subs = Subscribers.start()
+    subs, partner = Subscribers.start(), Receiver.start()
     partners_file, feeds_file = tmp / "partners.yaml", tmp / "feeds.yaml"
-    partners_file.write_text("partners: []\n")
+    partners_file.write_text(yaml.safe_dump({"partners": [
+        {"id": PARTNER, "url": partner.url, "format": "json", "allow_private_network": True,
+         "filters": {"categories": [category(PARTNER)]}}]}))
     feeds_file.write_text(yaml.safe_dump({"feeds": [
         {"name": f, "title": f"Hub test {f}", "filters": {"categories": [category(f)]}} for f in FEEDS] + [
         {"name": "hubkeyed", "title": "Partners only", "access": "partner"}]}))
@@ -90,6 +96,6 @@ def start(redis_url: str, tmp: Path):
     (tmp / "strict").mkdir(exist_ok=True)
     procs = [api(env, tmp, port), worker("events", env, tmp), worker("feeds", env, tmp),
              worker("deliveries", env, tmp), api(strict, tmp / "strict", strict_port)]
-    with running(procs, receivers=[subs]):
-        yield Hub(f"http://127.0.0.1:{port}", Context.build(load_settings(env)), subs,
+    with running(procs, receivers=[subs, partner]):
+        yield Hub(f"http://127.0.0.1:{port}", Context.build(load_settings(env)), subs, partner,
                   f"http://127.0.0.1:{strict_port}", Context.build(load_settings(strict)))
