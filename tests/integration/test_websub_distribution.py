@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
 
 import feedparser
@@ -17,6 +18,7 @@ import pytest
 import requests
 
 from syndication.delivery import records, subscriptions
+from tests.support import w3c
 from tests.support.hub import PARTNER
 from tests.support.processes import wait_for
 
@@ -55,6 +57,10 @@ def test_each_format_is_distributed_with_its_content_type_link_and_signature(hub
         assert parsed.bozo == 0
         assert {(link.get("rel"), link.get("href")) for link in parsed.feed.links} >= {
             ("hub", f"{hub.url}/websub"), ("self", topic)}
+        report = w3c.validate(post.body, content_type=post.headers["content-type"], base=topic)
+        assert not report.errors and report.feed_type == fmt, report.errors
+    else:
+        assert json.loads(post.body)["hubs"] == [{"type": "WebSub", "url": f"{hub.url}/websub"}]
 
 
 def test_content_without_a_secret_is_unsigned(hub, unique):
