@@ -16,7 +16,8 @@ retried, circuit per subscriber); what is particular to them is here:
   activated (or removed) right then, before the outcome is recorded: idempotent, so a crash in
   between only verifies again. Any other 2xx denies;
 - `settle`: a verification that failed for good denies the request (nothing active remains of
-  one never confirmed); a subscriber's failures end as `cancelled`, never as dead letters waiting
+  one never confirmed); content answered 410 Gone ends the subscription; a subscriber's failures
+  end as `cancelled`, never as dead letters waiting
   for an operator (anyone can subscribe: no operator is paged for a stranger's callback).
 """
 
@@ -121,7 +122,10 @@ def settle(ctx: Context, d: Delivery, hub: dict, decision: Decision, now: float)
     for a verification, its request is denied."""
     if decision.status not in (DeliveryStatus.DEAD, DeliveryStatus.PARKED):
         return decision
-    if d.subject.kind == HUB_VERIFY and hub["subs"].get(d.partner):
-        subscriptions.deny(ctx, hub["subs"][d.partner], d.event_id, now)
+    rec = hub["subs"].get(d.partner)
+    if d.subject.kind == HUB_VERIFY and rec:
+        subscriptions.deny(ctx, rec, d.event_id, now)
+    elif decision.status is DeliveryStatus.PARKED and rec:  # 410 Gone: the subscriber left
+        subscriptions.remove(ctx, rec)
     return Decision(DeliveryStatus.CANCELLED, "denied" if d.subject.kind == HUB_VERIFY else "cancelled",
                     decision.outcome, health=decision.health)

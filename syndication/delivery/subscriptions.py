@@ -15,6 +15,7 @@ A subscription's life (W3C WebSub 5.1, 5.3):
                     the record's intent: an older request verified late changes nothing
     deny(...)       verification failed: a record never active is gone; an active one keeps its lease
     expire(...)     leases that ran out (the sweeper, once a second): out of their topic at once
+    remove(...)     the callback answered content with 410 Gone: the subscription ends
 
 Every change is one Lua script, so two requests for one (topic, callback) never make two records.
 Reads for status views: `get`, `topic_counts`, `host_counts`.
@@ -94,6 +95,12 @@ redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
 return 'kept'
 """
 
+# ARGV: id. Removes the subscription whatever its state.
+_REMOVE = _LUA + """
+drop(KEYS, ARGV[1])
+return 1
+"""
+
 # ARGV: id, now. A lease that ended (and was not renewed meanwhile): out of its topic; the record goes
 # too unless a request is waiting for its verification (it stays unverified). Returns 1 if it expired.
 _EXPIRE = _LUA + """
@@ -170,6 +177,11 @@ def activate(ctx: Context, rec: dict, token: str, now: float) -> str:
 def deny(ctx: Context, rec: dict, token: str, now: float) -> str:
     """The request `token` was not confirmed: 'removed', 'kept' or 'stale'."""
     return _run(ctx, _DENY, rec, token, now)
+
+
+def remove(ctx: Context, rec: dict) -> None:
+    """The subscriber said it is gone (410 to content): the subscription ends without a verification."""
+    ctx.script(_REMOVE)(keys=_keys(ctx, rec), args=[rec["id"]])
 
 
 def expire(ctx: Context, now: float) -> int:

@@ -198,3 +198,16 @@ def _stored(hub, feed, fmt) -> bytes:
 
 def _etag(hub, feed, fmt) -> str:
     return (hub.ctx.redis.hget(hub.ctx.keys.feed_rendered(feed, fmt), "etag") or b"").decode()
+
+
+def test_content_answered_410_gone_ends_the_subscription(hub, unique):
+    name = f"gone-{unique}"
+    topic, cb = hub.topic("hubsolo", "atom"), hub.subs.callback(name)
+    _subscribe_all(hub, [(topic, cb)])
+    hub.subs.content[name] = "410"
+    hub.publish("hubsolo", f"hub-gone-{unique}")
+    wait_for(lambda: subscriptions.get(hub.ctx, subscriptions.sub_id(topic, cb)) is None, what="the subscription ended")
+    (rec,) = [r for r in records.for_partner(hub.ctx, subscriptions.sub_id(topic, cb))
+              if r["event_type"] == "websub.content"]
+    assert rec["status"] == "cancelled" and len(hub.subs.received(name)) == 1
+    assert not hub.ctx.redis.zscore(hub.ctx.keys.partner_parked(subscriptions.sub_id(topic, cb)), rec["id"])

@@ -3,7 +3,7 @@
     subs = Subscribers.start()
     cb = subs.callback("reader-1")              # http://127.0.0.1:PORT/cb/reader-1
     subs.verify["reader-1"] = "wrong"           # echo (default) | wrong | 404 | 500 | 500-once
-    subs.content["reader-1"] = "hang"           # ok (default) | hang (never answers until stop)
+    subs.content["reader-1"] = "hang"           # ok (default) | hang (never answers until stop) | a status
     subs.verifications("reader-1")              # [{"hub.mode": ..., "hub.challenge": ...}, ...]
     subs.received("reader-1")                   # [Post(headers, body, at), ...]
 
@@ -78,7 +78,7 @@ class Subscribers:
                     subs.release.wait(30)
                     self.close_connection = True
                     return
-                self._answer(200, b"thanks")
+                self._answer(int(how) if how.isdigit() else 200, b"thanks")
 
             def _answer(self, status: int, body: bytes) -> None:
                 self.send_response(status)
