@@ -23,7 +23,7 @@ from syndication.api.pages import render, templates
 
 REFRESH_MS = 5000  # how often ops.js refreshes the live sections (the page tells it: data-refresh-ms)
 # The live sections, by element id, in page order; each is templates/ops/sections/{id with _}.html.
-SECTIONS = ("clock", "note", "banner", "warnings", "detail", "article", "charts", "partners", "workers", "incidents",
+SECTIONS = ("clock", "note", "banner", "warnings", "detail", "article", "charts", "partners", "websub", "workers", "incidents",
             "failures", "dead-letters", "dead-events", "audit")
 NO_STORE = {"Cache-Control": "no-store"}
 AUDIT_COLUMNS = ("at", "action", "target", "actor")

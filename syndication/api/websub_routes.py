@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from syndication.api import schema
 from syndication.api.throttle import client
-from syndication.websub import requests as hub_requests
+from syndication.websub import counting, requests as hub_requests
 
 router = APIRouter(tags=["websub"])
 FORM = "application/x-www-form-urlencoded"
@@ -35,15 +35,19 @@ FORM = "application/x-www-form-urlencoded"
 async def websub(request: Request) -> Response:
     """Subscribe to or unsubscribe from one of our feeds (W3C WebSub): form fields hub.mode, hub.topic,
     hub.callback, optional hub.lease_seconds and hub.secret."""
+    ctx = request.app.state.ctx
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
+        await run_in_threadpool(counting.request, ctx, {}, "unsupported_media_type")
         return _refused(415, "unsupported_media_type", f"send the request as {FORM}")
     raw = (await request.body()).decode("utf-8", "replace")
     form = dict(parse_qsl(raw, keep_blank_values=True))  # unknown parameters: ignored
     try:
-        await run_in_threadpool(hub_requests.accept, request.app.state.ctx, form, client(request))
+        await run_in_threadpool(hub_requests.accept, ctx, form, client(request))
     except hub_requests.Refused as exc:
+        await run_in_threadpool(counting.request, ctx, form, exc.error)  # by mode and result, never by client
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
         return _refused(exc.status, exc.error, exc.detail, headers)
+    await run_in_threadpool(counting.request, ctx, form)
     return Response(status_code=202)
 
 

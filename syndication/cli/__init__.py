@@ -16,6 +16,7 @@
     syndication partners show P              its configuration and public signing key(s), never a secret
     syndication keys generate                a new Ed25519 key pair (whsk_ private, whpk_ public)
     syndication status [--json] [--watch [SECONDS]] [--check]
+    syndication websub list [--topic URL] [--ended] [--json] | websub remove ID   our WebSub hub's subscriptions
     syndication receiver [--port 8010] [--secret-env NAME] [--public-key-env NAME]   a partner endpoint that verifies and prints pushes
     syndication reset [--yes] [--force]      delete every key under this deployment's prefix (start over)
 

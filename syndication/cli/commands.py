@@ -24,13 +24,14 @@ from syndication.cli.repair import (cmd_config_check, cmd_deliveries_list, cmd_d
 from syndication.cli.reset import cmd_reset
 from syndication.cli.run import cmd_api, cmd_up
 from syndication.cli.status_view import cmd_status
+from syndication.cli.websub import add_websub
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="syndication", description="Event-driven news syndication.")
     sub = p.add_subparsers(dest="command", required=True)
     for add in (add_run, add_publish, add_config, add_deliveries, add_events, add_status, add_partners,
-                keys.add_keys, add_receiver, add_reset):
+                keys.add_keys, add_websub, add_receiver, add_reset):
         add(sub)
     return p
 

@@ -179,7 +179,8 @@ def render(data: dict, width: int = WIDE):
         summary = (f"scheduled retries: {data['scheduled_retries']}   retrying: {data['retrying']}   "
                    f"dead letters: {data['dead_letters']}\ndead events: {data['dead_events']}   "
                    f"feeds waiting to render: {data['feeds_dirty']}")
-        return Group(q, *_health_lines(data), *_partner_blocks(data, colours), summary, *_problem_lines(data))
+        return Group(q, *_health_lines(data), *_partner_blocks(data, colours), summary, *websub_lines(data),
+                     *_problem_lines(data))
     p = Table(title="partners", title_justify="left")
     for col in ("partner", "enabled", "circuit", "failing since", "fails", "why", "waiting", "in flight",
                 "oldest", "retrying", "last success", "ok 1h", "p95 1h"):
@@ -197,7 +198,30 @@ def render(data: dict, width: int = WIDE):
     summary = (f"scheduled retries: {data['scheduled_retries']}   retrying: {data['retrying']}   "
                f"dead letters: {data['dead_letters']}   dead events: {data['dead_events']}   "
                f"feeds waiting to render: {data['feeds_dirty']}")
-    return Group(q, *_health_lines(data), p, summary, *_problem_lines(data))
+    return Group(q, *_health_lines(data), p, summary, *websub_lines(data), *_problem_lines(data))
+
+
+def websub_lines(data: dict) -> list[str]:
+    """Our own WebSub hub: subscriptions in all, by format and per topic that has any; subscribers' health."""
+    from rich.markup import escape
+
+    from syndication.ops.status import human_age
+
+    hub = data.get("websub")
+    if not hub or not hub["own_hub"]:
+        return []
+    t, h = hub["totals"], hub["subscribers"]
+    formats = ", ".join(f"{fmt} {n['active']}/{n['unverified']}" for fmt, n in hub["by_format"].items())
+    lines = [f"websub hub: {t['active']} active, {t['unverified']} unverified subscription(s)   "
+             f"by format (active/unverified): {formats}"]
+    lines += [f"  {escape(x['topic'])}: {x['active']} active, {x['unverified']} unverified"
+              for x in hub["topics"] if x["active"] or x["unverified"]]
+    open_ = f"[bold red]{h['circuits_open']}[/]" if h["circuits_open"] else "0"
+    lines.append(f"  subscribers: {h['waiting_subscribers']} with deliveries waiting ({h['deliveries_waiting']} "
+                 f"deliveries, oldest {human_age(h['oldest_waiting_seconds'])}), circuits open: {open_}")
+    ended = ", ".join(f"{n} {reason}" for reason, n in hub["ended"].items())
+    lines.append(f"  ended, kept {human_age(hub['ended_retention_seconds'])}: {ended}")
+    return lines
 
 
 def _problem_lines(data: dict) -> list[str]:

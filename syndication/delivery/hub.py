@@ -28,10 +28,11 @@ import hmac
 import time
 from urllib.parse import urlencode
 
-from syndication.delivery import http, subscriptions
+from syndication.delivery import http, subscription_ends, subscriptions
 from syndication.delivery.decide import Decision
 from syndication.delivery.lifecycle import DeliveryStatus
 from syndication.delivery.model import HUB_CONTENT, HUB_KINDS, HUB_VERIFY, Delivery
+from syndication.infra import metrics
 from syndication.infra.context import Context
 
 
@@ -113,8 +114,15 @@ def send_verification(ctx: Context, target, d: Delivery, query: bytes, headers: 
     if resp.excerpt != rec["intent_challenge"]:
         return http.Response(resp.status, resp.headers, resp.excerpt, resp.latency,
                              "verification denied: the answer did not echo hub.challenge", permanent=True)
-    subscriptions.activate(ctx, rec, d.event_id, time.time())
+    _counted(ctx, subscriptions.activate(ctx, rec, d.event_id, time.time()))
     return resp
+
+
+def _counted(ctx: Context, outcome: str) -> None:
+    """A verification that decided something (not a stale one), on /metrics: subscribed, unsubscribed, denied."""
+    if outcome in ("subscribed", "unsubscribed", "removed", "kept"):
+        metrics.inc(ctx.redis, ctx.keys, "websub_verifications",
+                    outcome=outcome if outcome in ("subscribed", "unsubscribed") else "denied")
 
 
 def settle(ctx: Context, d: Delivery, hub: dict, decision: Decision, now: float) -> Decision:
@@ -124,8 +132,8 @@ def settle(ctx: Context, d: Delivery, hub: dict, decision: Decision, now: float)
         return decision
     rec = hub["subs"].get(d.partner)
     if d.subject.kind == HUB_VERIFY and rec:
-        subscriptions.deny(ctx, rec, d.event_id, now)
+        _counted(ctx, subscriptions.deny(ctx, rec, d.event_id, now))
     elif decision.status is DeliveryStatus.PARKED and rec:  # 410 Gone: the subscriber left
-        subscriptions.remove(ctx, rec)
+        subscriptions.remove(ctx, rec, subscription_ends.GONE, now)
     return Decision(DeliveryStatus.CANCELLED, "denied" if d.subject.kind == HUB_VERIFY else "cancelled",
                     decision.outcome, health=decision.health)

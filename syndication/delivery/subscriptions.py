@@ -17,8 +17,12 @@ A subscription's life (W3C WebSub 5.1, 5.3):
     expire(...)     leases that ran out (the sweeper, once a second): out of their topic at once
     remove(...)     the callback answered content with 410 Gone: the subscription ends
 
+    remove(...)     ops removed it (`syndication websub remove`), or the subscriber answered 410 Gone
+
 Every change is one Lua script, so two requests for one (topic, callback) never make two records.
-Reads for status views: `get`, `topic_counts`, `host_counts`.
+A record that goes (unsubscribed, denied, expired, removed) is kept a while as an ended
+subscription for ops (delivery/subscription_ends.py). Reads for status views: `get`,
+`topic_counts`, `host_counts`.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 
+from syndication.delivery import subscription_ends
 from syndication.infra.context import Context
 
 PENDING, ACTIVE = "unverified", "active"
@@ -95,12 +100,6 @@ redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
 return 'kept'
 """
 
-# ARGV: id. Removes the subscription whatever its state.
-_REMOVE = _LUA + """
-drop(KEYS, ARGV[1])
-return 1
-"""
-
 # ARGV: id, now. A lease that ended (and was not renewed meanwhile): out of its topic; the record goes
 # too unless a request is waiting for its verification (it stays unverified). Returns 1 if it expired.
 _EXPIRE = _LUA + """
@@ -118,6 +117,13 @@ if redis.call('HEXISTS', KEYS[1], 'intent') == 1 then
   redis.call('ZREM', KEYS[3], ARGV[1])
   return 1
 end
+drop(KEYS, ARGV[1])
+return 2
+"""
+
+# ARGV: id. Removes the subscription at once, whatever its state. Returns 1 if there was one.
+_REMOVE = _LUA + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 drop(KEYS, ARGV[1])
 return 1
 """
@@ -171,17 +177,27 @@ def _run(ctx: Context, script: str, rec: dict, *args) -> str:
 
 def activate(ctx: Context, rec: dict, token: str, now: float) -> str:
     """The callback confirmed the request `token`: 'subscribed', 'unsubscribed' or 'stale'."""
-    return _run(ctx, _ACTIVATE, rec, token, now)
+    answer = _run(ctx, _ACTIVATE, rec, token, now)
+    if answer == "unsubscribed":
+        subscription_ends.end(ctx, [rec], subscription_ends.UNSUBSCRIBED, now)
+    return answer
 
 
 def deny(ctx: Context, rec: dict, token: str, now: float) -> str:
     """The request `token` was not confirmed: 'removed', 'kept' or 'stale'."""
-    return _run(ctx, _DENY, rec, token, now)
+    answer = _run(ctx, _DENY, rec, token, now)
+    if answer == "removed":
+        subscription_ends.end(ctx, [rec], subscription_ends.DENIED, now)
+    return answer
 
 
-def remove(ctx: Context, rec: dict) -> None:
-    """The subscriber said it is gone (410 to content): the subscription ends without a verification."""
-    ctx.script(_REMOVE)(keys=_keys(ctx, rec), args=[rec["id"]])
+def remove(ctx: Context, rec: dict, reason: str = subscription_ends.REMOVED, now: float | None = None) -> bool:
+    """The subscription ends at once whatever its state: ops removed it (`syndication websub remove`), or the
+    subscriber said it is gone (410 to content: reason `gone`). False if it was gone already."""
+    if _run(ctx, _REMOVE, rec) != "1":
+        return False
+    subscription_ends.end(ctx, [rec], reason, now)
+    return True
 
 
 def expire(ctx: Context, now: float) -> int:
@@ -194,7 +210,10 @@ def expire(ctx: Context, now: float) -> int:
     for sid in ids:
         rec = found.get(sid) or {"id": sid, "feed": "-", "fmt": "-", "host": "-"}
         ctx.script(_EXPIRE)(keys=_keys(ctx, rec), args=[sid, now], client=pipe)
-    return sum(int(n) for n in pipe.execute())
+    answers = [int(n) for n in pipe.execute()]  # 2: the record went, 1: back to unverified (a request waits)
+    subscription_ends.end(ctx, [found[sid] for sid, n in zip(ids, answers) if n == 2 and sid in found],
+                          subscription_ends.EXPIRED, now)
+    return sum(1 for n in answers if n)
 
 
 def decode(h: dict) -> dict:

@@ -248,6 +248,13 @@ class Keys:
     def websub_rate(self, client: str) -> str:
         return f"{self.prefix}websub:rate:{key_part(client)}"
 
+    @property
+    def websub_ended(self) -> str:
+        return f"{self.prefix}websub:ended"
+
+    def websub_ended_sub(self, sub_id: str) -> str:
+        return f"{self.prefix}websub:ended:{key_part(sub_id)}"
+
     def auth_failures(self, client: str) -> str:
         return f"{self.prefix}auth:failures:{key_part(client)}"
 
@@ -376,6 +383,12 @@ FAMILIES: tuple[Family, ...] = (
            "or in flight"),
     Family("websub:rate:{client}", "hash", "subscribe requests of one client address (GCRA, as "
            "delivery/ratelimit.py; websub/requests.py); TTL a minute past its arrival time", ("tat",)),
+    Family("websub:ended", "zset", "sub_id -> when it ended: the hub's subscriptions that ended (expired, denied, "
+           "unsubscribed, removed by ops), kept `websub_ended_retention` for ops (delivery/subscription_ends.py)"),
+    Family("websub:ended:{sub_id}", "hash", "what an ended subscription was and why it ended (never its secret); "
+           "TTL = websub_ended_retention", ("id", "topic", "feed", "fmt", "callback", "host", "state",
+                                              "lease_seconds", "created_at", "verified_at", "expires_at", "reason",
+                                              "ended_at")),
     Family("auth:failures:{client}", "string", "failed key attempts of a client (TTL 60 s, or the announced wait)"),
     Family("auth:known:{client}", "set", "fingerprints of the keys that worked from a client: they still pass "
            "while it is throttled (api/throttle.py; TTL 7 days from the last success)"),

@@ -47,6 +47,13 @@ COUNTERS = {
     "sweeps": ("Sweeper runs: ran, or skipped because another beat's sweep held the lock", ("outcome",)),
     "sitemap_builds": ("News sitemap sets built because something they list changed, by sitemap (news, "
                        "news/{feed})", ("sitemap",)),
+    "websub_requests": ("Subscribe and unsubscribe requests to our WebSub hub by mode (subscribe, unsubscribe, "
+                        "invalid) and result (accepted, throttled, full, refused)", ("mode", "result")),
+    "websub_verifications": ("Verifications of intent of our WebSub hub by outcome (subscribed, unsubscribed, "
+                             "denied)", ("outcome",)),
+    "websub_distributions": ("Feed changes our WebSub hub distributed, per topic (feed, format)", ("feed", "format")),
+    "websub_content_deliveries": ("Content deliveries our WebSub hub created for its subscribers, per topic",
+                                  ("feed", "format")),
 }
 HISTOGRAMS = {
     "delivery_latency_seconds": ("Delivery request latency by partner", ("partner",), LATENCY_BUCKETS),

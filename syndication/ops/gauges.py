@@ -23,7 +23,7 @@ import redis
 from prometheus_client.core import GaugeMetricFamily
 
 from syndication.infra.context import Context
-from syndication.ops import heartbeats, status
+from syndication.ops import heartbeats, status, websub_status
 
 CIRCUIT_STATES = ("closed", "half_open", "open")
 PARTNER_LABELS = ["partner"]
@@ -66,6 +66,36 @@ def partner_families(partners: list[dict[str, Any]]) -> Iterable[GaugeMetricFami
     yield from families.values()
 
 
+def websub_families(hub: dict[str, Any]) -> Iterable[GaugeMetricFamily]:
+    """Our hub's subscriptions by state (and per topic: feeds x formats, bounded by the feeds file) and its
+    subscribers' health in aggregate. Never a subscriber's id or callback as a label: there may be thousands."""
+    total = _gauge("websub_subscriptions", "Subscriptions of our WebSub hub by state (active: verified, lease "
+                                           "running; unverified: waiting for the verification of intent)", ["state"])
+    per_topic = _gauge("websub_topic_subscriptions", "Subscriptions of our WebSub hub per topic (feed, format) "
+                                                     "and state", ["feed", "format", "state"])
+    for state in websub_status.STATES:
+        total.add_metric([state], hub["totals"][state])
+        for t in hub["topics"]:
+            per_topic.add_metric([t["feed"], t["format"], state], t[state])
+    yield total
+    yield per_topic
+    health = hub["subscribers"]
+    for name, doc, value in (
+            ("websub_subscribers_circuit_open", "Subscribers of our hub with work whose circuit is open",
+             health["circuits_open"]),
+            ("websub_subscribers_waiting", "Subscribers of our hub with deliveries waiting", health["waiting_subscribers"]),
+            ("websub_deliveries_waiting", "Deliveries (verifications, content) waiting for our hub's subscribers",
+             health["deliveries_waiting"]),
+            ("websub_oldest_waiting_seconds", "Age of the oldest delivery waiting for a subscriber of our hub (0: none)",
+             health["oldest_waiting_seconds"] or 0.0)):
+        yield GaugeMetricFamily(f"syndication_{name}", doc, value=value)
+    ended = _gauge("websub_ended_subscriptions", "Ended subscriptions still kept for ops, by why they ended",
+                   ["reason"])
+    for reason, n in hub["ended"].items():
+        ended.add_metric([reason], n)
+    yield ended
+
+
 def _workers_by_queue(ctx: Context, live: dict) -> dict[str, dict[str, list[str]]]:
     known = live.get("workers")
     if isinstance(known, dict) and "queues" in known:
@@ -102,6 +132,7 @@ def families(ctx: Context, live: dict) -> Iterable[GaugeMetricFamily]:
     yield GaugeMetricFamily("syndication_events_pending", "Events accepted, not yet applied",
                             value=live.get("events_pending") or 0)
     yield from partner_families(live["partners"])
+    yield from websub_families(live.get("websub") or websub_status.summary(ctx))
     online = _gauge("workers_online", "Worker processes with a fresh heartbeat, per queue they consume", ["queue"])
     missing = _gauge("workers_missing", "Worker processes whose heartbeat stopped, per queue", ["queue"])
     for queue, names in _workers_by_queue(ctx, live).items():

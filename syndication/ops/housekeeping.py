@@ -7,8 +7,8 @@ sweeper.py) and hands what it found to `dispatch`; every HEARTBEAT seconds it wr
 worker's heartbeat (heartbeats.py); every second it looks whether the partners file was
 reloaded (ops/reload.py) and reports the configuration it runs (ops/running_config.py) at
 once when that changes; after a sweep it ran, it samples the partners' queue ages every 10 s
-(ops/queue_ages.py: the queue-age chart's hour); once a minute it trims delivery history past
-retention.
+(ops/queue_ages.py: the queue-age chart's hour); once a minute it trims delivery history and
+the hub's ended subscriptions past retention.
 
 Why in ops and not in the engine (pipeline/): it composes the engine's sweeper with ops' own
 chores (heartbeats, reloads, retention); the engine never imports ops.
@@ -30,7 +30,7 @@ from typing import Callable
 
 from redis.exceptions import RedisError
 
-from syndication.delivery import retention
+from syndication.delivery import retention, subscription_ends
 from syndication.infra.context import Context
 from syndication.ops import heartbeats, queue_ages, reload, running_config
 from syndication.pipeline import sweeper
@@ -65,6 +65,7 @@ def run(ctx: Context, stopping: threading.Event, name: str, queues: list[str], d
             if now >= next_trim:
                 next_trim = now + RETENTION_EVERY
                 retention.trim(ctx, now)
+                subscription_ends.trim(ctx, now)
             if away:
                 log.warning("housekeeping: Redis is back", extra={"worker": name})
                 away = False

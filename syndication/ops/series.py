@@ -9,6 +9,8 @@ first dead letter of a partner is invisible to `increase(...[15m]) > 0`. The col
 from __future__ import annotations
 
 from syndication.events import EVENT_TYPES
+from syndication.feeds.spec import FEED_FORMATS
+from syndication.websub import counting
 
 # The label values each counter can take (besides partners and feeds, which come from the settings).
 DELIVERY_RESULTS = ("delivered", "retry", "dead", "parked")  # decide.Decision.result
@@ -25,6 +27,7 @@ def known_series(settings) -> dict[str, list[dict[str, str]]]:
     feeds = [f.name for f in settings.feeds]
     news = [f"news/{f.name}" for f in settings.feeds if f.news_sitemap]  # sitemap_store.set_name
     sitemaps = (["news"] if news else []) + news
+    hub_feeds = [f.name for f in settings.feeds if f.access == "public"]  # the hub's topics (websub/requests.py)
     return {
         "events_accepted": [{"type": t} for t in EVENT_TYPES],
         "events_rejected": [{"reason": r} for r in REJECT_REASONS],
@@ -38,6 +41,10 @@ def known_series(settings) -> dict[str, list[dict[str, str]]]:
         "feed_items_skipped": [{"feed": f} for f in feeds],
         "sweeps": [{"outcome": o} for o in SWEEP_OUTCOMES],
         "sitemap_builds": [{"sitemap": s} for s in sitemaps],
+        "websub_requests": [{"mode": m, "result": r} for m in counting.MODES for r in counting.RESULTS],
+        "websub_verifications": [{"outcome": o} for o in counting.VERIFICATIONS],
+        "websub_distributions": [{"feed": f, "format": x} for f in hub_feeds for x in FEED_FORMATS],
+        "websub_content_deliveries": [{"feed": f, "format": x} for f in hub_feeds for x in FEED_FORMATS],
         "delivery_latency_seconds": [{"partner": p} for p in partners],
         "feed_render_seconds": [{"feed": f} for f in feeds],
     }

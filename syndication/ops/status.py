@@ -3,7 +3,7 @@
 `status(ctx)` is used by `syndication status`, `/ops` and the live gauges of
 `/metrics`: queues, partners (waiting, retrying, the last failure's why),
 workers from their heartbeats (ops/heartbeats.py), the sweeper's last run,
-Redis memory, dead letters and dead events.
+Redis memory, dead letters and dead events, our WebSub hub's subscriptions.
 
 `problems(status)` is the single place that decides what is wrong and how
 badly (critical / warning): the `/ops` banner and `syndication status
@@ -19,7 +19,7 @@ from typing import Any
 from syndication.delivery import circuit, deadletters, ratelimit, schedule
 from syndication.infra.context import Context
 from syndication.infra.keys import QUEUES
-from syndication.ops import heartbeats
+from syndication.ops import heartbeats, websub_status
 
 # kombu's Redis transport keeps priority sub-queues beside each queue: name + "\x06\x16" + priority.
 PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
@@ -221,6 +221,7 @@ def status(ctx: Context, now: float | None = None) -> dict[str, Any]:
         "topology": topology(ctx.settings),
         "sweeper": sweeper(ctx, now),
         "redis": redis_memory(ctx),
+        "websub": websub_status.summary(ctx, now),  # our own hub's subscriptions (ops/websub_status.py)
     }
 
 

@@ -101,6 +101,8 @@ class Settings:
     websub_max_lease: float = 30 * DAY
     # Attempts of one verification or content delivery to a subscriber before it gives up (2xx ends it).
     websub_max_attempts: int = 8
+    # How long our hub keeps an ended subscription (expired, denied, unsubscribed, removed) for ops to see.
+    websub_ended_retention: float = 7 * DAY
     # How long an accepted event may stay unapplied before the sweeper re-drives it.
     event_redrive_after: float = 30.0
     # Minimum seconds between two renders of one feed (bursts coalesce into one).

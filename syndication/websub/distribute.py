@@ -18,6 +18,7 @@ from syndication.delivery import records, subscriptions, targets
 from syndication.delivery.model import CONTENT_EVENT, HUB_CONTENT, Subject
 from syndication.identity import feed_url
 from syndication.infra.context import Context
+from syndication.websub import counting
 
 
 def create(ctx: Context, name: str, formats, etags: dict[str, str], now: float | None = None) -> list[str]:
@@ -38,4 +39,6 @@ def create(ctx: Context, name: str, formats, etags: dict[str, str], now: float |
         records.queue_create(ctx, pipe, sid, Subject(HUB_CONTENT, feed_url(settings.base_url, name, fmt)),
                              event_id=etag, event_type=CONTENT_EVENT, now=now, version_key=etag)
     created = pipe.execute()[-len(wanted):]
+    counting.distributed(ctx, name, {fmt: sum(1 for (f, _), new in zip(wanted, created) if new and f == fmt)
+                                     for fmt in formats})
     return sorted({sid for (_, sid), new in zip(wanted, created) if new})

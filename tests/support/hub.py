@@ -8,8 +8,9 @@ deployment has (private callbacks refused) and tiny caps and rate limit, for the
 
 Feeds, each on a category of its own, so each test's changes reach only its own subscribers:
 hubnews (category HubNews), hubsolo (HubSolo), hubwide (HubWide),
-hubslow (HubSlow), hubcaps (HubCaps), hubform (HubForm), hubflood (HubFlood); and hubkeyed, a feed
-that needs a partner key. One partner, `hubdesk`, takes json pushes of its own category.
+hubslow (HubSlow), hubcaps (HubCaps), hubform (HubForm), hubflood (HubFlood), hubops (the ops tests,
+test_websub_ops.py); and hubkeyed, a feed that needs a partner key. One partner, `hubdesk`, takes json
+pushes of its own category. /ops takes OPS_KEY.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ import yaml
 from syndication.configuration import load_settings
 from syndication.delivery import subscriptions
 from syndication.infra.context import Context
+from tests.conftest import OPS_KEY
 from tests.support.events import article_event
 from tests.support.processes import api, free_port, private_env, running, wait_for, worker
 from tests.support.receiver import Receiver
 from tests.support.subscriber import Subscribers
 
 KEY = "hub-publisher-key"
-FEEDS = ["hubnews", "hubsolo", "hubwide", "hubslow", "hubcaps", "hubform", "hubflood"]
+FEEDS = ["hubnews", "hubsolo", "hubwide", "hubslow", "hubcaps", "hubform", "hubflood", "hubops"]
 PARTNER = "hubdesk"  # a partner (json pushes) of category Cathubdesk: the hub's subscribers must not delay it
 
 
@@ -87,7 +89,7 @@ def start(redis_url: str, tmp: Path):
     env = private_env(redis_url, port, partners_file, "hub", feeds_file=feeds_file, SYNDICATION_API_KEYS=KEY,
                       SYNDICATION_RENDER_WINDOW="0", SYNDICATION_WEBSUB_ALLOW_PRIVATE_CALLBACKS="true",
                       SYNDICATION_WEBSUB_MIN_LEASE="1", SYNDICATION_WEBSUB_SUBSCRIBE_RATE="1000",
-                      SYNDICATION_WEBSUB_MAX_ATTEMPTS="3", FORWARDED_ALLOW_IPS="127.0.0.1")
+                      SYNDICATION_WEBSUB_MAX_ATTEMPTS="3", FORWARDED_ALLOW_IPS="127.0.0.1", SYNDICATION_OPS_KEYS=OPS_KEY)
     # The strict API: what a deployment runs (private callbacks refused), tiny caps and rate, its own keys.
     strict = private_env(redis_url, strict_port, partners_file, "hubstrict", feeds_file=feeds_file,
                          SYNDICATION_API_KEYS=KEY, SYNDICATION_WEBSUB_SUBSCRIBE_RATE="5",

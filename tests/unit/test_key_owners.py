@@ -29,6 +29,7 @@ OWNERS = {
     "circuit": ("syndication/delivery/circuit.py", {"partner_circuit", "partner_paused", "partner_failed_ids"}),
     "rate limit": ("syndication/delivery/ratelimit.py", {"partner_rate"}),
     "dead letters": ("syndication/delivery/deadletters.py", {"deadletters", "partner_parked"}),
+    "ended subscriptions": ("syndication/delivery/subscription_ends.py", {"websub_ended", "websub_ended_sub"}),
     "records": ("syndication/delivery/records.py",
                 {"delivery", "delivery_attempts", "delivery_request", "article_deliveries", "partner_history"}),
 }
