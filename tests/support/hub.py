@@ -89,7 +89,8 @@ def start(redis_url: str, tmp: Path):
     env = private_env(redis_url, port, partners_file, "hub", feeds_file=feeds_file, SYNDICATION_API_KEYS=KEY,
                       SYNDICATION_RENDER_WINDOW="0", SYNDICATION_WEBSUB_ALLOW_PRIVATE_CALLBACKS="true",
                       SYNDICATION_WEBSUB_MIN_LEASE="1", SYNDICATION_WEBSUB_SUBSCRIBE_RATE="1000",
-                      SYNDICATION_WEBSUB_MAX_ATTEMPTS="3", FORWARDED_ALLOW_IPS="127.0.0.1", SYNDICATION_OPS_KEYS=OPS_KEY)
+                      SYNDICATION_WEBSUB_MAX_ATTEMPTS="3", FORWARDED_ALLOW_IPS="127.0.0.1",
+                      SYNDICATION_OPS_KEYS=OPS_KEY)
     # The strict API: what a deployment runs (private callbacks refused), tiny caps and rate, its own keys.
     strict = private_env(redis_url, strict_port, partners_file, "hubstrict", feeds_file=feeds_file,
                          SYNDICATION_API_KEYS=KEY, SYNDICATION_WEBSUB_SUBSCRIBE_RATE="5",
