@@ -23,6 +23,12 @@ request is unchanged. Profile fields (all optional):
     phang        share of deliveries whose first attempt hangs: read, never answered (nor anything
                  after it on that connection) until the client gives up
     hang         every request hangs (a partner that is down behind a live load balancer)
+    hang_posts   every POST hangs, GETs are answered (a WebSub subscriber that verified, then hangs)
+
+WebSub subscribers (benchmarks/websub.py) are served too: a GET carrying `hub.challenge` is a
+verification of intent, answered with the challenge after the round trip (logged as article
+"verify"); a POST whose body is not an event (a feed's bytes) is logged under "feed:<hash of the
+body>", so every subscriber that got one version counts under one key.
 
 Which deliveries fail is a hash of (article id, partner id): every design sent the same events
 meets the same failures. The article id is read from the push body (json format: article.id).
@@ -97,9 +103,17 @@ def _head(buf: bytes) -> tuple[str, dict[bytes, bytes]]:
     return (lines[0].split(b" ") + [b"", b""])[1].decode(), headers
 
 
-def _response(status: int, body: bytes = b'{"ok":true}') -> bytes:
-    return b"HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
-        _STATUS[status], len(body), body)
+def _response(status: int, body: bytes = b'{"ok":true}', ctype: bytes = b"application/json") -> bytes:
+    return b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s" % (
+        _STATUS[status], ctype, len(body), body)
+
+
+def _challenge(path: str) -> str | None:
+    """A WebSub verification's hub.challenge (GET callback?hub.mode=...&hub.challenge=...), or None."""
+    from urllib.parse import parse_qs, urlsplit
+
+    found = parse_qs(urlsplit(path).query).get("hub.challenge")
+    return found[0] if found else None
 
 
 class _Push(asyncio.Protocol):
@@ -144,10 +158,12 @@ class _Push(asyncio.Protocol):
         now = time.time()
         st, prof = self.state, self.profile
         st.requests += 1
+        challenge = _challenge(path)
         try:
             article = json.loads(body)["article"]["id"]
         except (ValueError, KeyError, TypeError):
-            article = headers.get(b"webhook-id", b"?").decode()
+            article = headers.get(b"webhook-id", b"").decode() or (
+                "verify" if challenge is not None else "feed:" + hashlib.blake2b(body, digest_size=6).hexdigest())
         key = (self.pid, article)
         attempt = st.attempts[key] = st.attempts.get(key, 0) + 1
         shake = (self.rtt * (2 if self.tls else 1)) if self.first else 0.0
@@ -159,7 +175,8 @@ class _Push(asyncio.Protocol):
             st.sample = {"id": wid, "timestamp": headers.get(b"webhook-timestamp", b"").decode(), "signature": sig,
                          "body": body.decode("latin-1")}
         has = now + shake + self.rtt / 2
-        if prof.get("hang") or (attempt == 1 and x < prof.get("phang", 0.0)):
+        if prof.get("hang") or (attempt == 1 and x < prof.get("phang", 0.0)) or \
+                (prof.get("hang_posts") and challenge is None):
             self.hanging = [self.pid, article, attempt, 0, now, has, None, shake > 0, wid]
             st.record(self.hanging)  # its "answered" time becomes the moment the client gives up
             return
@@ -172,11 +189,12 @@ class _Push(asyncio.Protocol):
             st.ok.add(key)
             st.ok_by_article[article] = st.ok_by_article.get(article, 0) + 1
         st.record([self.pid, article, attempt, status, now, has, answer, shake > 0, wid])
-        asyncio.get_running_loop().call_later(max(0.0, answer - time.time()), self.answer, status)
+        reply = _response(status) if challenge is None else _response(status, challenge.encode(), b"text/plain")
+        asyncio.get_running_loop().call_later(max(0.0, answer - time.time()), self.answer, reply)
 
-    def answer(self, status: int) -> None:
+    def answer(self, reply: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(_response(status))
+            self.transport.write(reply)
 
 
 class _Control(asyncio.Protocol):

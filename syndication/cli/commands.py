@@ -182,6 +182,11 @@ def add_receiver(sub) -> None:
     s.add_argument("--public-key-env", metavar="NAME",
                    help="environment variable holding the partner's whpk_ Ed25519 public key(s), to verify "
                         "v1a signatures (`syndication partners show P` prints them)")
+    s.add_argument("--websub", action="store_true",
+                   help="be a WebSub subscriber instead: answer the hub's verification GET by echoing hub.challenge, "
+                        "print one line per feed POSTed (checking X-Hub-Signature with --hub-secret-env)")
+    s.add_argument("--hub-secret-env", metavar="NAME",
+                   help="with --websub: environment variable holding the hub.secret you subscribed with")
     s.set_defaults(fn=cmd_receiver)
 
 

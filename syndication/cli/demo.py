@@ -2,7 +2,7 @@
 
 A newcomer's `make run` should show a partner push arriving, signed, without writing any
 configuration: `local_env` fills in what is unset (the demo partners file, its signing
-secret, local ops and feed keys, the example feeds) and `processes` names the extra
+secret, local ops and feed keys, the example feeds, WebSub callbacks on this machine allowed) and `processes` names the extra
 process that goes with it (the demo receiver the demo partner points at).
 
 The keys are fixed, known values, like the local publisher key: they exist only when no
@@ -34,7 +34,10 @@ def local_env(env: dict) -> dict:
         wanted["SYNDICATION_PARTNERS_FILE"] = str(DEMO_PARTNERS_FILE)
         defaults = {"SYNDICATION_DEMO_SECRET": DEMO_SECRET,
                     "SYNDICATION_OPS_KEYS": f"local:{LOCAL_OPS_KEY}",
-                    "SYNDICATION_FEED_KEYS": LOCAL_FEED_KEY}
+                    "SYNDICATION_FEED_KEYS": LOCAL_FEED_KEY,
+                    # The WebSub tutorial's subscriber is `syndication receiver --websub` on this machine:
+                    # the local demo lets our hub call back to 127.0.0.1, a deployment never does by default.
+                    "SYNDICATION_WEBSUB_ALLOW_PRIVATE_CALLBACKS": "true"}
         wanted.update({k: v for k, v in defaults.items() if not env.get(k)})
     env.update(wanted)
     return wanted

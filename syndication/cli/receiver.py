@@ -22,6 +22,9 @@ It is the tool that tells a partner our signatures are right, so it must not be 
 - Bodies are read by Content-Length only: a chunked body (or none declared) is 411, a bad
   length 400, more than BODY_MAX 413, each answered without reading the body and with the
   connection closed (what follows on it is no longer a request boundary).
+- As a WebSub subscriber (`--websub`; syndication/cli/websub_receiver.py), it answers the hub's
+  verification GET by echoing `hub.challenge` and checks each feed's `X-Hub-Signature` with the
+  secret it subscribed with (`--hub-secret-env`), one line per verification and per feed.
 - Every socket read and write times out after IDLE_SECONDS, a whole request gets
   REQUEST_SECONDS (a slow-loris peer is cut off), and at most MAX_CONNECTIONS are served at once.
 """
@@ -39,6 +42,7 @@ from collections import OrderedDict
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from syndication.cli import websub_receiver
 from syndication.cli.shown import shown
 from syndication.identity import article_id_from_uri
 from syndication.partners import ed25519
@@ -160,7 +164,7 @@ def refusal(headers) -> tuple[int, str] | None:
     return None
 
 
-def handler(verifier: Verifier, seen: Seen, out=sys.stdout):
+def handler(verifier: Verifier, seen: Seen, out=sys.stdout, hub: websub_receiver.Subscriber | None = None):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "syndication-receiver"
@@ -188,6 +192,9 @@ def handler(verifier: Verifier, seen: Seen, out=sys.stdout):
                 pass
 
         def do_GET(self):
+            if hub is not None and (answer := hub.verification(self.path)) is not None:
+                self._say(answer[0])  # the challenge, echoed as the whole body (404: not a verification)
+                return self._answer(200 if answer[1] is not None else 404, answer[1] or "")
             self._answer(200, {"receiver": "syndication", "push": "POST here, any path"})
 
         def do_POST(self):
@@ -202,6 +209,10 @@ def handler(verifier: Verifier, seen: Seen, out=sys.stdout):
                 self.close_connection = True
                 return self._say(f"rejected  incomplete body  ({len(body)} of {length} bytes arrived)")
             headers = {k.lower(): v for k, v in self.headers.items()}
+            if hub is not None:
+                line, ok = hub.content(body, headers)
+                self._say(line)
+                return self._answer(200 if ok else 401, {"ok": ok})
             if verifier.checking:
                 why = verifier.check(body, headers)
                 if why is not None:  # nothing of the request is shown: none of it is verified
@@ -221,10 +232,10 @@ def handler(verifier: Verifier, seen: Seen, out=sys.stdout):
             when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
             print(f"{when}  {line}", file=out, flush=True)
 
-        def _answer(self, status: int, doc: dict) -> None:
-            data = json.dumps(doc).encode()
+        def _answer(self, status: int, doc: dict | str) -> None:
+            data = doc.encode() if isinstance(doc, str) else json.dumps(doc).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "text/plain" if isinstance(doc, str) else "application/json")
             self.send_header("Content-Length", str(len(data)))
             if self.close_connection:
                 self.send_header("Connection", "close")
@@ -286,16 +297,25 @@ def cmd_receiver(args) -> int:
     except Exception as exc:  # a secret that is not whsec_<base64>
         print(f"receiver: {args.secret_env} does not hold a whsec_<base64> secret: {exc}", file=sys.stderr)
         return 2
+    hub = None
+    if getattr(args, "websub", False):
+        hub = websub_receiver.Subscriber(_env_keys(args.hub_secret_env, "hub.secret"))
     try:
-        server = Server((args.host, args.port), handler(verifier, Seen()))
+        server = Server((args.host, args.port), handler(verifier, Seen(), hub=hub))
     except OSError as exc:
         print(f"receiver: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     names = [f"${n}" for n in (args.secret_env, public_env) if n]
     checked = (f"signatures checked with {' and '.join(names)}" if verifier.checking
                else "signatures are not checked (no --secret-env or --public-key-env)")
-    print(f"receiver: listening on http://{args.host}:{server.server_port}/ (any path); {checked}; "
-          "one line per push", flush=True)
+    if hub is not None:
+        checked = (f"X-Hub-Signature checked with ${args.hub_secret_env}" if hub.secret is not None
+                   else "X-Hub-Signature not checked (no --hub-secret-env)")
+        print(f"receiver: WebSub subscriber listening on http://{args.host}:{server.server_port}/ (any path as "
+              f"hub.callback); verifications answered with hub.challenge; {checked}; one line per feed", flush=True)
+    else:
+        print(f"receiver: listening on http://{args.host}:{server.server_port}/ (any path); {checked}; "
+              "one line per push", flush=True)
     try:
         server.serve_forever()
     finally:

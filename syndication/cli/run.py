@@ -117,6 +117,9 @@ def _local_demo(env: dict) -> list[tuple[str, list[str]]]:
         if var in made:
             key = made[var].split(",")[0].rpartition(":")[2]  # ops keys may be named: name:key
             say(f"{var} not set; local {what} key is {key!r} ({use})")
+    if made.get("SYNDICATION_WEBSUB_ALLOW_PRIVATE_CALLBACKS"):
+        say("SYNDICATION_WEBSUB_ALLOW_PRIVATE_CALLBACKS not set; the local demo lets WebSub subscribers call back "
+            "on 127.0.0.1 (a deployment refuses private callbacks)")
     if "SYNDICATION_PARTNERS_FILE" in made:
         say(f"no partners file: using the demo one ({os.path.relpath(made['SYNDICATION_PARTNERS_FILE'])}), "
             f"which pushes to the receiver below")

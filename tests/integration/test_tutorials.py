@@ -273,3 +273,64 @@ def test_the_connect_your_first_partner_tutorial_as_written(tmp_path):
             proc.stop()
         if "up" in state:
             state["up"].__exit__(None, None, None)
+
+
+def test_the_websub_tutorial_as_written(tmp_path):
+    """'From RSS polling to WebSub': subscribe the receiver (--websub) to our own hub, see it verified,
+    receive the feed signed with its secret, see it in status and websub list, unsubscribe, see it ended."""
+    reader = Reader(checkout(tmp_path), tmp_path)
+    argv = [UNSHARE, "-n", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *MAKE_RUN]
+    topic, state = "http://127.0.0.1:8000/feeds/all.atom", {}
+
+    def said() -> str:
+        return state["subscriber"].log.read_text()
+
+    def make_run(line):
+        state["up"] = up_in_namespace("tutorial-websub", argv, dict(reader.env), tmp_path)
+        reader.up, _ = state["up"].__enter__()
+        assert "WebSub subscribers call back on 127.0.0.1" in reader.up.log.read_text()  # up says so
+
+    def subscriber(line):
+        state["subscriber"] = reader.background("tutorial-websub-subscriber", line, ready="listening on")
+
+    def hub_request(line):
+        assert reader.run(line).startswith("HTTP/1.1 202 Accepted")
+        mode = "unsubscribe" if "hub.mode=unsubscribe" in line else "subscribe"
+        wait_for(lambda: f"verification {mode} {topic}" in said(), timeout=30, what=f"the {mode} verified")
+        if mode == "subscribe":
+            assert f"verification subscribe {topic}, lease 3600 s: answered with the challenge" in said()
+
+    def publish(line):
+        assert reader.run(line).count("202 accepted") == len(EXAMPLES)
+        wait_for(lambda: re.search(rf"feed {re.escape(topic)}  application/atom\+xml  \d+ bytes  signature ok",
+                                   said()), timeout=60, what="the feed pushed to the subscriber, signature ok")
+        assert "BAD" not in said()
+
+    def status_text(line):
+        assert f"{topic}: 1 active, 0 unverified" in reader.run(line)
+
+    def listed(line):
+        out = reader.run(line)
+        if "--ended" in line:
+            assert re.search(r"ws-\w+\t\S*\t" + re.escape(topic) + r"\thttp://127.0.0.1:8020/cb/tutorial\t.*\tunsubscribed",
+                             out), out
+        else:
+            assert re.search(r"ws-\w+\tactive\t" + re.escape(topic) + r"\thttp://127.0.0.1:8020/cb/tutorial\t", out), out
+            assert "a-secret-under-200-bytes" not in out
+
+    try:
+        run_page("websub.md", reader, {
+            "make run": make_run,
+            "export ": reader.export,
+            ".venv/bin/syndication receiver --websub ": subscriber,
+            "curl -si http://127.0.0.1:8000/websub ": hub_request,
+            ".venv/bin/syndication publish ": publish,
+            ".venv/bin/syndication status": status_text,
+            ".venv/bin/syndication websub list": listed,
+        })
+        assert {"up", "subscriber"} <= set(state), "the page no longer starts the service and the subscriber"
+    finally:
+        for proc in reader.others:
+            proc.stop()
+        if "up" in state:
+            state["up"].__exit__(None, None, None)
