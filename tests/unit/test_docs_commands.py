@@ -79,7 +79,8 @@ def test_each_syndication_command_parses(page, line):
 def test_each_url_fetched_is_a_route():
     paths = [re.sub(r"\{[^}]+\}", "[^/]+", p.replace(":path", "")) for p, *_ in served(build_app())]
     fetched = [(page, url) for page, line in COMMANDS if line.startswith("curl")
-               for url in re.findall(r"https?://[^/\s\"']+(/[^\s\"'?]*)", line)]
+               # a URL given as a form value (`-d hub.callback=http://...`) is the reader's, not ours
+               for url in re.findall(r"(?<!=)https?://[^/\s\"']+(/[^\s\"'?]*)", line)]
     assert fetched
     for page, url in fetched:
         assert any(re.fullmatch(p, url) for p in paths), f"{page}: {url} is not a route the app serves"
