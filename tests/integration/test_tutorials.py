@@ -105,6 +105,23 @@ def run_page(page: str, reader: Reader, steps: dict[str, callable]) -> None:
         steps[max(keys, key=len)](line)
 
 
+def start_up(reader: Reader, state: dict, name: str, tmp: Path) -> str:
+    """The page's `make run`: `syndication up` in a network namespace of its own, until `stop_all`;
+    returns what it said starting."""
+    argv = [UNSHARE, "-n", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *MAKE_RUN]
+    state["up"] = up_in_namespace(name, argv, dict(reader.env), tmp)
+    reader.up, _ = state["up"].__enter__()
+    return reader.up.log.read_text()
+
+
+def stop_all(reader: Reader, state: dict) -> None:
+    """What the page started: its background commands, then up."""
+    for proc in reader.others:
+        proc.stop()
+    if "up" in state:
+        state["up"].__exit__(None, None, None)
+
+
 def test_the_first_run_tutorial_as_written(tmp_path):
     reader = Reader(checkout(tmp_path), tmp_path)
     assert commands("first-run.md")[0] == "make run"
@@ -181,7 +198,6 @@ def test_the_connect_your_first_partner_tutorial_as_written(tmp_path):
                if json.loads(p.read_text())["article"].get("language") == "en"}
     others = {json.loads(p.read_text())["article"]["id"] for p in EXAMPLES} - english
     assert english and others, "the examples must have stories the partner's filter takes, and some it does not"
-    argv = [UNSHARE, "-n", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *MAKE_RUN]
     state: dict = {}
 
     def keys(line):
@@ -200,9 +216,7 @@ def test_the_connect_your_first_partner_tutorial_as_written(tmp_path):
                          out), out
 
     def make_run(line):
-        state["up"] = up_in_namespace("tutorial-first-partner", argv, dict(reader.env), tmp_path)
-        reader.up, _ = state["up"].__enter__()
-        said = reader.up.log.read_text()
+        said = start_up(reader, state, "tutorial-first-partner", tmp_path)
         assert "receiver" not in said, "a partners file is set: make run starts no demo receiver"
 
     def receiver(line):
@@ -269,26 +283,20 @@ def test_the_connect_your_first_partner_tutorial_as_written(tmp_path):
         })
         assert {"up", "receiver"} <= set(state), "the page no longer starts the service and the stand-in"
     finally:
-        for proc in reader.others:
-            proc.stop()
-        if "up" in state:
-            state["up"].__exit__(None, None, None)
+        stop_all(reader, state)
 
 
 def test_the_websub_tutorial_as_written(tmp_path):
     """'From RSS polling to WebSub': subscribe the receiver (--websub) to our own hub, see it verified,
     receive the feed signed with its secret, see it in status and websub list, unsubscribe, see it ended."""
     reader = Reader(checkout(tmp_path), tmp_path)
-    argv = [UNSHARE, "-n", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *MAKE_RUN]
     topic, state = "http://127.0.0.1:8000/feeds/all.atom", {}
 
     def said() -> str:
         return state["subscriber"].log.read_text()
 
     def make_run(line):
-        state["up"] = up_in_namespace("tutorial-websub", argv, dict(reader.env), tmp_path)
-        reader.up, _ = state["up"].__enter__()
-        assert "WebSub subscribers call back on 127.0.0.1" in reader.up.log.read_text()  # up says so
+        assert "WebSub subscribers call back on 127.0.0.1" in start_up(reader, state, "tutorial-websub", tmp_path)
 
     def subscriber(line):
         state["subscriber"] = reader.background("tutorial-websub-subscriber", line, ready="listening on")
@@ -330,7 +338,4 @@ def test_the_websub_tutorial_as_written(tmp_path):
         })
         assert {"up", "subscriber"} <= set(state), "the page no longer starts the service and the subscriber"
     finally:
-        for proc in reader.others:
-            proc.stop()
-        if "up" in state:
-            state["up"].__exit__(None, None, None)
+        stop_all(reader, state)

@@ -175,3 +175,16 @@ def test_ops_list_a_topics_subscribers_and_remove_one(hub, unique):
     hub.publish(FEED, f"ops-{unique}")
     wait_for(lambda: hub.subs.received(f"ops-keep-{unique}"), timeout=15, what="the kept subscriber's content")
     assert hub.subs.received(f"ops-gone-{unique}") == []
+
+
+def test_a_subscriber_that_answers_410_is_kept_as_gone(hub, unique):
+    name, topic = f"ops-gone410-{unique}", hub.topic(FEED, "rss")
+    cb = hub.subs.callback(name)
+    assert hub.subscribe(topic, cb).status_code == 202
+    hub.wait_active(topic, cb)
+    hub.subs.content[name] = "410"
+    hub.publish(FEED, f"ops-gone-{unique}")
+    sid = subscriptions.sub_id(topic, cb)
+    wait_for(lambda: [r["reason"] for r in subscription_ends.ended(hub.ctx, topic=topic) if r["id"] == sid] == ["gone"],
+             timeout=20, what="the subscription kept as ended: gone")
+    assert subscriptions.get(hub.ctx, sid) is None
