@@ -240,7 +240,7 @@ def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.H
             group.finish(did, reason, now, was=d.status)
             result.count(reason.value)
             continue
-        headers = {}
+        body, headers = b"", {}  # stay empty when nothing could be prepared: no request is kept then
         span = tracing.start("delivery.attempt", tracecontext.from_record(d.traceparent, d.tracestate, d.event_id),
                              **{"delivery.id": d.id, "partner": partner.id, "attempt": d.attempts + 1})
         try:
