@@ -256,8 +256,9 @@ def _send_all(ctx: Context, partner, ids: list[str], slot: str, keeper: leases.H
         if d.subject.kind in HUB_KINDS:
             decision = hub.settle(ctx, d, loaded.hub, decision, now)
         span.end(**{"http.response.status_code": resp.status, "outcome": decision.outcome.value})
-        kept = hub.kept_body(d, body) if d.subject.kind in HUB_KINDS else body
-        group.attempt(d, resp, decision, now, headers and (kept, headers), traceparent=headers.get("traceparent"))
+        # What the attempt sent (none if it could not be prepared); a subscriber's feed is not copied.
+        sent = headers and (hub.kept_body(d, body) if d.subject.kind in HUB_KINDS else body, headers)
+        group.attempt(d, resp, decision, now, sent, traceparent=headers.get("traceparent"))
         result.count(decision.result)
         # After a timeout the partner may be hanging: the rest of the batch goes back to due rather
         # than wait a read timeout each here; the partner is cut to one slot (outcome_group.py).
