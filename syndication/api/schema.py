@@ -60,6 +60,7 @@ class ErrorBody(BaseModel):
 _ERRORS = {
     400: "The request is well formed but asks for something this operation cannot do",
     401: "No key, or a key that is not recognised (`WWW-Authenticate: Bearer`)",
+    403: "Refused whatever the key: `detail` says why",
     404: "No such resource",
     413: "The body is over its limit (1 MiB for events); nothing was read past the limit",
     415: "The body is not JSON (`Content-Type` must be `application/json` or `application/*+json`)",

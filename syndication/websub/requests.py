@@ -29,6 +29,7 @@ from syndication.infra.context import Context
 from syndication.partners import address
 
 MAX_SECRET_BYTES = 200  # WebSub 5.1: hub.secret MUST be less than 200 bytes
+CAP_RETRY = 3600  # Retry-After of a request past a cap: leases end and free room, but not soon
 
 # KEYS: the client's limiter. ARGV: requests, period, burst, now. Returns '0' (go) or when it may ask again.
 _THROTTLE = ratelimit.LUA + """
@@ -71,10 +72,11 @@ def accept(ctx: Context, form: dict[str, str], client: str, now: float | None = 
     if answer == "unknown":
         raise Refused(404, "not_subscribed", "no subscription of this hub.callback to this hub.topic")
     if answer == "full":
-        raise Refused(429, "hub_full", f"the hub holds its maximum of {s.websub_max_subscriptions} subscriptions")
+        raise Refused(429, "hub_full", f"the hub holds its maximum of {s.websub_max_subscriptions} subscriptions",
+                      retry_after=CAP_RETRY)
     if answer == "host_full":
         raise Refused(429, "host_full", f"callbacks on {host} hold their maximum of {s.websub_max_per_host} "
-                                        "subscriptions")
+                                        "subscriptions", retry_after=CAP_RETRY)
     _verify(ctx, req, now)
     return req.id
 

@@ -3,8 +3,10 @@
 Real processes on the session's throwaway redis-server with a key prefix of their own: the API
 and the events, feeds and deliveries workers, no SYNDICATION_WEBSUB_HUB (so our own hub is the
 one advertised), private callbacks allowed (the subscribers listen on 127.0.0.1), leases from 1 s,
-renders not held back. Plus `strict`: an API of its own on the same Redis with the defaults a
-deployment has (private callbacks refused) and tiny caps and rate limit, for the hostile tests.
+renders not held back. Plus two APIs of their own on the same Redis (own key prefixes, no workers)
+for the hostile tests: `strict`, with the defaults a deployment has (private callbacks refused) and a
+rate limit of 5 requests a minute, and `capped`, with caps of 2 subscriptions per callback host
+and 3 in all.
 
 Feeds, each on a category of its own, so each test's changes reach only its own subscribers:
 hubnews (category HubNews), hubsolo (HubSolo), hubwide (HubWide),
@@ -48,6 +50,8 @@ class Hub:
     partner: Receiver
     strict_url: str = ""
     strict_ctx: Context | None = None
+    capped_url: str = ""
+    capped_ctx: Context | None = None
 
     def topic(self, feed: str, fmt: str = "atom") -> str:
         return f"{self.url}/feeds/{feed}.{fmt}"
@@ -96,9 +100,17 @@ def start(redis_url: str, tmp: Path):
                          SYNDICATION_API_KEYS=KEY, SYNDICATION_WEBSUB_SUBSCRIBE_RATE="5",
                          SYNDICATION_WEBSUB_MAX_PER_HOST="2", SYNDICATION_WEBSUB_MAX_SUBSCRIPTIONS="3",
                          FORWARDED_ALLOW_IPS="127.0.0.1")
-    (tmp / "strict").mkdir(exist_ok=True)
+    # The capped API: private callbacks allowed, caps of 2 per host and 3 in all (no workers: nothing verified).
+    capped_port = free_port()
+    capped = private_env(redis_url, capped_port, partners_file, "hubcapped", feeds_file=feeds_file,
+                         SYNDICATION_API_KEYS=KEY, SYNDICATION_WEBSUB_ALLOW_PRIVATE_CALLBACKS="true",
+                         SYNDICATION_WEBSUB_MAX_PER_HOST="2", SYNDICATION_WEBSUB_MAX_SUBSCRIPTIONS="3")
+    for name in ("strict", "capped"):
+        (tmp / name).mkdir(exist_ok=True)
     procs = [api(env, tmp, port), worker("events", env, tmp), worker("feeds", env, tmp),
-             worker("deliveries", env, tmp), api(strict, tmp / "strict", strict_port)]
+             worker("deliveries", env, tmp), api(strict, tmp / "strict", strict_port),
+             api(capped, tmp / "capped", capped_port)]
     with running(procs, receivers=[subs, partner]):
         yield Hub(f"http://127.0.0.1:{port}", Context.build(load_settings(env)), subs, partner,
-                  f"http://127.0.0.1:{strict_port}", Context.build(load_settings(strict)))
+                  f"http://127.0.0.1:{strict_port}", Context.build(load_settings(strict)),
+                  f"http://127.0.0.1:{capped_port}", Context.build(load_settings(capped)))
