@@ -27,27 +27,40 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/syndication up
 
-## test: install, then the whole suite (unit + integration on throwaway redis-servers), then the unit
-## tests again on the newest supported Python (test-next)
+## test: install, then the whole suite (unit + integration on throwaway redis-servers) on $(TEST_WORKERS)
+## pytest-xdist workers (whole files each; tests/support/parallel.py), then the unit tests again on
+## the newest supported Python (test-next). test-next's venv is made meanwhile (niced: the suite
+## mostly waits on processes and sockets), its pip output in $(NEXT_VENV_LOG).
+TEST_WORKERS ?= 2
+NEXT_VENV_LOG := build/next-venv.log
 test: $(STAMP)
-	$(BIN)/pytest
-	@$(MAKE) --no-print-directory test-next
+	@mkdir -p build; nice -n 10 $(MAKE) --no-print-directory next-venv >$(NEXT_VENV_LOG) 2>&1 & venv=$$!; \
+	echo "$(BIN)/pytest -n $(TEST_WORKERS)"; $(BIN)/pytest -n $(TEST_WORKERS); rc=$$?; \
+	wait $$venv; venv_rc=$$?; cat $(NEXT_VENV_LOG); \
+	[ $$rc -eq 0 ] || exit $$rc; [ $$venv_rc -eq 0 ] || exit $$venv_rc; \
+	$(MAKE) --no-print-directory test-next
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
+## next-venv: .venv-3.13 (or -3.12) for test-next, made when missing or older than pyproject.toml
+.PHONY: next-venv
+next-venv:
+	@py="$(NEXT_PYTHON)"; [ -n "$$py" ] || exit 0; \
+	venv=.venv-$$("$$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	if [ ! $$venv/.installed -nt pyproject.toml ]; then \
+	  echo "test-next: making $$venv with $$py"; \
+	  "$$py" -m venv $$venv && $$venv/bin/pip install -q --upgrade pip && \
+	  $$venv/bin/pip install -q -e '.[dev]' && touch $$venv/.installed || exit 1; fi
+
 ## test-next: the unit tests on Python 3.13 (or 3.12) in .venv-3.13, made on first use; skipped, saying
 ## so, where neither is installed. DeprecationWarnings are errors there: what the next Python removes
-test-next:
+test-next: next-venv
 	@py="$(NEXT_PYTHON)"; \
 	if [ -z "$$py" ]; then \
 	  echo "test-next: SKIPPED: no python3.13 or python3.12 here (PATH or pyenv); the unit tests ran on $$($(PYTHON) -V 2>&1) only"; \
 	  exit 0; fi; \
 	venv=.venv-$$("$$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
-	if [ ! $$venv/.installed -nt pyproject.toml ]; then \
-	  echo "test-next: making $$venv with $$py"; \
-	  "$$py" -m venv $$venv && $$venv/bin/pip install -q --upgrade pip && \
-	  $$venv/bin/pip install -q -e '.[dev]' && touch $$venv/.installed || exit 1; fi; \
 	echo "$$venv/bin/pytest tests/unit -q -W error::DeprecationWarning"; \
 	$$venv/bin/pytest tests/unit -q -W error::DeprecationWarning
 

@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import redis as redis_lib
 import yaml
 from pytest_redis import factories
 
 from syndication.infra.context import Context
 from syndication.configuration import load_settings
-from tests.support import config, logscan, ordering
+from tests.support import config, logscan, ordering, parallel
 from tests.support.processes import Proc, api, free_port, start_all, stop_all, worker
 from tests.support.receiver import Receiver
 
@@ -46,11 +47,16 @@ logscan.forbid_env({"SYNDICATION_API_KEYS": f"other-key,{API_KEY}", "SYNDICATION
 
 
 @pytest.fixture(scope="session")
-def redis_url(redis_proc) -> str:
+def redis_url(redis_proc, request):
     if not Path(REDIS_BIN).exists():
         pytest.fail("redis-server is not installed (apt-get install -y redis-server)")
     assert int(redis_proc.port) != 6379, "tests must never use a Redis on 6379"
-    return f"redis://127.0.0.1:{redis_proc.port}/0"
+    url = f"redis://127.0.0.1:{redis_proc.port}/0"
+    yield url
+    # Every process that used it has stopped (fixtures that need it are torn down first): on an
+    # xdist worker, what it holds now goes to the key-family census (tests/support/parallel.py).
+    with redis_lib.Redis.from_url(url) as client:
+        parallel.write_snapshot(request.config, client)
 
 
 @dataclass
@@ -147,6 +153,8 @@ def pytest_configure(config):
         "markers", "expect_traceback(*contains, reason): this test makes a service process log a Python "
                    "traceback on purpose; the log scan allows one holding any of `contains` (any, if none)")
     config.addinivalue_line("markers", ordering.DOC)
+    if config.pluginmanager.hasplugin("xdist"):  # `make test` runs the suite on 2 workers (tests/support/parallel.py)
+        config.pluginmanager.register(parallel.Plugin(), "syndication-parallel")
 
 
 @pytest.hookimpl(trylast=True)  # after any plugin's reordering, so `runs_last` has the last word

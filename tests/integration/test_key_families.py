@@ -1,10 +1,10 @@
 """Every key written during the test run is a documented key family (infra/keys.py FAMILIES).
 
 The census runs after every other test of the session (marked `runs_last` with the
-highest rank, tests/support/ordering.py), against the session's throwaway Redis, so it
-sees every key the real API, workers and beat wrote while the suite exercised them, the
-W3C check's included: an undocumented key, a wrong type, or a hash field the table does
-not list fails.
+highest rank, tests/support/ordering.py), against the session's throwaway Redis (with
+pytest-xdist, every worker's: tests/support/parallel.py), so it sees every key the real
+API, workers and beat wrote while the suite exercised them, the W3C check's included:
+an undocumented key, a wrong type, or a hash field the table does not list fails.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import re
 import pytest
 
 from syndication.infra.keys import FAMILIES, Family
+from tests.support import parallel
 
 pytestmark = pytest.mark.integration
 
@@ -44,24 +45,23 @@ def test_the_matcher_can_fail():
 
 
 @pytest.mark.runs_last(rank=1)  # after the W3C check of the served feeds (rank 0) too
-def test_every_key_written_is_documented(service):
-    r = service.ctx.redis
+def test_every_key_written_is_documented(service, request):
+    # On xdist, the other workers' Redis servers too, as they stood when each worker finished.
+    records = parallel.snapshot(service.ctx.redis) + parallel.other_workers_snapshots(request.config)
     undocumented, wrong_type, unknown_fields, seen = [], [], [], set()
-    for raw in r.scan_iter(count=1000):
-        key = raw.decode()
+    for key, kind, fields in records:
         _, _, rest = key.partition(":")  # every test prefix is one word and a colon
         family = family_of(rest)
         if family is None:
             undocumented.append(key)
             continue
         seen.add(family.pattern)
-        kind = r.type(raw).decode()
         if kind == "none":
             continue  # expired between SCAN and TYPE (a lock with a short TTL)
         if family.type != "any" and kind != family.type:
             wrong_type.append(f"{key}: {kind}, documented as {family.type}")
         if kind == "hash" and family.fields is not None:
-            extra = {f.decode() for f in r.hkeys(raw)} - set(family.fields)
+            extra = set(fields) - set(family.fields)
             if extra:
                 unknown_fields.append(f"{key}: {sorted(extra)}")
     assert not undocumented, f"keys of no documented family: {sorted(undocumented)[:20]}"
