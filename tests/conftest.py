@@ -153,6 +153,7 @@ def pytest_configure(config):
         "markers", "expect_traceback(*contains, reason): this test makes a service process log a Python "
                    "traceback on purpose; the log scan allows one holding any of `contains` (any, if none)")
     config.addinivalue_line("markers", ordering.DOC)
+    config.addinivalue_line("markers", parallel.ALONE_DOC)
     if config.pluginmanager.hasplugin("xdist"):  # `make test` runs the suite on 2 workers (tests/support/parallel.py)
         config.pluginmanager.register(parallel.Plugin(), "syndication-parallel")
 

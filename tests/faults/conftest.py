@@ -24,6 +24,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if HERE in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning"))
+            # Each scenario asserts its stream was answered at its rate around the fault: on
+            # pytest-xdist it runs with no other worker loading the machine (tests/support/parallel.py).
+            item.add_marker(pytest.mark.alone)
 
 
 @dataclass(frozen=True)

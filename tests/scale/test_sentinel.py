@@ -172,6 +172,7 @@ def test_service_follows_a_sentinel_failover(tmp_path, min_replicas):
         ha.stop()
 
 
+@pytest.mark.alone  # the replica must confirm within REPLICA_TIMEOUT (0.3 s): no other xdist worker's load
 def test_accept_answers_503_when_no_replica_confirms(tmp_path):
     """MIN_REPLICAS=1 with the replica gone: the event is stored on the primary but not acknowledged
     (503 + Retry-After, on the fast path's key and the route's); once a replica is back the retry

@@ -8,14 +8,16 @@ the two promises the serial order made:
 - every file that uses the session `service` runs on one worker, the "home" one (the
   lowest gateway id still up), in collection order: the W3C check of the served feeds then
   judges what every such test left in that one service, as in a serial run;
-- the files holding a `runs_last` test (tests/support/ordering.py) are held back until every
-  other file has run and every other worker has finished its session, then run on home.
+- files holding a test marked `alone` (it bounds latency or throughput, or needs a busy stream
+  served in time: a second worker's load would fail it, not the code) and then the files holding
+  a `runs_last` test (tests/support/ordering.py) are held back until every other file has run
+  and every other worker has finished its session, then run on home, in that order.
   A worker that finishes writes the census of its Redis (every key, its type, a hash's
   fields: `snapshot`) into the run's directory as its session Redis stops, so the key-family
   census (tests/integration/test_key_families.py) judges every key any worker's processes wrote.
 
 How workers tell the controller what they collected: each writes `plan-<id>.json` (nodeid ->
-[runs_last rank, uses `service`]) into a directory the controller made and handed to every
+[runs_last rank, uses `service`, marked `alone`]) into a directory the controller made and handed to every
 worker (`workerinput`), before it reports its collection; the scheduler reads it then.
 """
 
@@ -33,6 +35,9 @@ from xdist.scheduler import LoadFileScheduling  # a dev dependency (pyproject.to
 from tests.support import ordering
 
 RUN_DIR = "syndication_run_dir"  # the workerinput key
+ALONE = "alone"
+ALONE_DOC = (f"{ALONE}: with pytest-xdist, this test runs when no other worker runs (it bounds latency or "
+             "throughput); tests/support/parallel.py")
 
 
 def run_dir(config) -> Path | None:
@@ -113,8 +118,8 @@ class Plugin:
     def pytest_collection_modifyitems(self, config, items) -> None:
         folder = run_dir(config)
         if folder is not None:
-            plan = {item.nodeid: [ordering.rank(item), "service" in getattr(item, "fixturenames", ())]
-                    for item in items}
+            plan = {item.nodeid: [ordering.rank(item), "service" in getattr(item, "fixturenames", ()),
+                                  item.get_closest_marker(ALONE) is not None] for item in items}
             tmp = folder / f".plan-{worker_id(config)}.json"
             tmp.write_text(json.dumps(plan))
             tmp.rename(folder / f"plan-{worker_id(config)}.json")
@@ -122,7 +127,7 @@ class Plugin:
 
 class PinnedFileScheduling(LoadFileScheduling):
     """Whole files per worker (xdist's loadfile), except: files using `service` only on home, and
-    files holding a `runs_last` test only after everything else, on home (module docstring)."""
+    files holding an `alone` or a `runs_last` test only after everything else, on home (module docstring)."""
 
     def __init__(self, config, log, folder: Path):
         super().__init__(config, log)
@@ -156,13 +161,15 @@ class PinnedFileScheduling(LoadFileScheduling):
         node = next(iter(self.registered_collections))
         plan = json.loads((self.folder / f"plan-{node.gateway.id}.json").read_text())
         scopes: OrderedDict[str, dict[str, bool]] = OrderedDict()
-        last_rank: dict[str, int] = {}
+        last_rank: dict[str, float] = {}
         for nodeid in self.collection:
             scope = self._split_scope(nodeid)
             scopes.setdefault(scope, {})[nodeid] = False
-            rank, uses_service = plan[nodeid]
+            rank, uses_service, alone = plan[nodeid]
             if uses_service:
                 self.pinned.add(scope)
+            if alone and rank is None:
+                rank = float("-inf")  # before every runs_last file
             if rank is not None:
                 last_rank[scope] = min(rank, last_rank.get(scope, rank))
         for scope, unit in scopes.items():
