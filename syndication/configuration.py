@@ -209,6 +209,7 @@ def load_settings(env: Mapping[str, str] | None = None, version: int = 0) -> Set
         websub_max_lease=_duration(env, "SYNDICATION_WEBSUB_MAX_LEASE", 30 * DAY),
         websub_max_attempts=_count(env, "SYNDICATION_WEBSUB_MAX_ATTEMPTS", 8, 100),
         websub_ended_retention=_duration(env, "SYNDICATION_WEBSUB_ENDED_RETENTION", 7 * DAY),
+        websub_delivery_retention=_duration(env, "SYNDICATION_WEBSUB_DELIVERY_RETENTION", DAY),
         event_redrive_after=_number(env, "SYNDICATION_EVENT_REDRIVE_AFTER", 30.0),
         render_window=_number(env, "SYNDICATION_RENDER_WINDOW", 1.0),
         partners=partners,

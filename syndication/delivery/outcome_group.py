@@ -86,7 +86,7 @@ class Group:
         """Close a delivery that is not sent (superseded, cancelled, from `was`; None: already final or gone)."""
         if status is not None:
             records.set_status(self.pipe, self.ctx.keys, did, lifecycle.RETIRE, was, status, now,
-                               ttl=records.retention_ttl(self.ctx))
+                               ttl=records.retention_ttl(self.ctx, self.partner.id))
         self.released.append(did)
         self.size += 1
 
@@ -98,7 +98,7 @@ class Group:
             outcome=decision.outcome.value, error=resp.error, response=resp.excerpt[:500] or None,
             traceparent=traceparent), request)
         records.set_status(self.pipe, k, d.id, lifecycle.SEND, d.status, decision.status, now,
-                           ttl=records.retention_ttl(self.ctx),
+                           ttl=records.retention_ttl(self.ctx, self.partner.id),
                            next_attempt_at=decision.due_at,
                            last_status=resp.status if resp.status is not None else "", last_error=resp.error or "")
         self.released.append(d.id)

@@ -41,13 +41,16 @@ from syndication.delivery.model import ARTICLE, HUB_KINDS, Attempt, Subject, dec
 from syndication.infra.context import Context
 from syndication.infra.keys import ATTEMPTS_CAP
 from syndication.partners.signing import shown_headers
+from syndication.partners.target import is_subscriber
 
 REQUEST_BODY_CAP = 256 * 1024  # bytes of a request body kept: a NewsML-G2 push with a long story fits
 
 
-def retention_ttl(ctx: Context) -> int:
-    """The TTL (whole seconds, at least 1) of a finished delivery: `settings.delivery_retention`."""
-    return max(1, math.ceil(ctx.settings.delivery_retention))
+def retention_ttl(ctx: Context, target_id: str = "") -> int:
+    """The TTL (whole seconds, at least 1) of a finished delivery: `settings.delivery_retention`, or
+    for a subscriber of our WebSub hub `settings.websub_delivery_retention` (many, and anonymous)."""
+    s = ctx.settings
+    return max(1, math.ceil(s.websub_delivery_retention if is_subscriber(target_id) else s.delivery_retention))
 
 
 # The record's Lua functions, for the guarded scripts (here, and deadletters.py's make-due-again).
@@ -142,7 +145,7 @@ def queue_create(ctx: Context, pipe, partner_id: str, subject: Subject, event_id
         keys=[k.delivery(did), k.article_deliveries(subject.id), k.partner_history(partner_id),
               *schedule.DueSchedule(ctx, partner_id).script_keys()],
         args=[did, partner_id, subject.id, subject.version, event_id, event_type, now or time.time(), occurred_at,
-              retention_ttl(ctx), *tracecontext.record_fields(trace), subject.kind,
+              retention_ttl(ctx, partner_id), *tracecontext.record_fields(trace), subject.kind,
               "0" if subject.kind in HUB_KINDS else "1"],
         client=pipe,
     )

@@ -103,6 +103,9 @@ class Settings:
     websub_max_attempts: int = 8
     # How long our hub keeps an ended subscription (expired, denied, unsubscribed, removed) for ops to see.
     websub_ended_retention: float = 7 * DAY
+    # How long a finished delivery to a subscriber (verification, content) is kept: a day, not the
+    # partners' 30, since 200 subscribers times every render would otherwise fill Redis.
+    websub_delivery_retention: float = DAY
     # How long an accepted event may stay unapplied before the sweeper re-drives it.
     event_redrive_after: float = 30.0
     # Minimum seconds between two renders of one feed (bursts coalesce into one).

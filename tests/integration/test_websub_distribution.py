@@ -72,6 +72,23 @@ def test_content_without_a_secret_is_unsigned(hub, unique):
     assert "x-hub-signature" not in post.headers
 
 
+def test_a_subscribers_finished_deliveries_are_kept_a_day_not_the_partners_thirty(hub, unique):
+    """Every render makes one delivery per subscriber: kept 30 days like a partner's, they would fill Redis."""
+    name = f"kept-{unique}"
+    topic, cb = hub.topic("hubnews", "atom"), hub.subs.callback(name)
+    _subscribe_all(hub, [(topic, cb)])
+    hub.publish("hubnews", f"hub-kept-{unique}")
+    wait_for(lambda: hub.subs.received(name), timeout=15, what="content")
+    sid = subscriptions.sub_id(topic, cb)
+    done = wait_for(lambda: [r for r in records.for_partner(hub.ctx, sid) if r["status"] == "delivered"],
+                    timeout=15, what="a delivered record")
+    day, partner_days = hub.ctx.settings.websub_delivery_retention, hub.ctx.settings.delivery_retention
+    assert day == 86400 and partner_days == 30 * 86400
+    for rec in done:  # the verification and the content
+        ttl = hub.ctx.redis.ttl(hub.ctx.keys.delivery(rec["id"]))
+        assert day - 120 < ttl <= day, (rec["article_id"], ttl)
+
+
 def test_a_denied_callback_never_receives_content(hub, unique):
     topic = hub.topic("hubsolo", "atom")
     good, bad = f"good-{unique}", f"bad-{unique}"
