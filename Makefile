@@ -32,13 +32,16 @@ run: $(STAMP)
 ## the newest supported Python (test-next). test-next's venv is made meanwhile (niced: the suite
 ## mostly waits on processes and sockets), its pip output in $(NEXT_VENV_LOG).
 TEST_WORKERS ?= 2
+# make itself, named so that `make -n test` only prints this recipe: make runs any recipe line that
+# says $(MAKE) even under -n, and this one runs the suite (the tutorials' test dry-runs `make test`).
+SUBMAKE = $(MAKE_COMMAND)
 NEXT_VENV_LOG := build/next-venv.log
 test: $(STAMP)
-	@mkdir -p build; nice -n 10 $(MAKE) --no-print-directory next-venv >$(NEXT_VENV_LOG) 2>&1 & venv=$$!; \
+	@mkdir -p build; nice -n 10 $(SUBMAKE) --no-print-directory next-venv >$(NEXT_VENV_LOG) 2>&1 & venv=$$!; \
 	echo "$(BIN)/pytest -n $(TEST_WORKERS)"; $(BIN)/pytest -n $(TEST_WORKERS); rc=$$?; \
 	wait $$venv; venv_rc=$$?; cat $(NEXT_VENV_LOG); \
 	[ $$rc -eq 0 ] || exit $$rc; [ $$venv_rc -eq 0 ] || exit $$venv_rc; \
-	$(MAKE) --no-print-directory test-next
+	$(SUBMAKE) --no-print-directory test-next
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit
